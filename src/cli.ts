@@ -1,0 +1,37 @@
+/**
+ * `meowonion` command line: one binary, one subcommand per kind of node.
+ */
+const USAGE = `Usage: meowonion <command> [options]
+
+Commands:
+  directory   run a directory authority      (meowonion directory --help)
+  relay       run an onion relay             (meowonion relay --help)
+  proxy       run an onion proxy (client)    (meowonion proxy --help)
+  network     run a whole local network: authority, relays, proxy, destination
+`;
+
+type CommandMain = (argv: string[]) => Promise<void>;
+
+const commands: Record<string, () => Promise<CommandMain>> = {};
+
+async function main(argv: string[]): Promise<void> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === "--help" || name === "-h" || name === "help") {
+    process.stdout.write(USAGE);
+    return;
+  }
+  const load = commands[name];
+  if (load === undefined) {
+    if (["directory", "relay", "proxy", "network"].includes(name)) {
+      process.stderr.write(`meowonion ${name}: not built yet (see the open issues)\n`);
+    } else {
+      process.stderr.write(`meowonion: unknown command '${name}'\n\n${USAGE}`);
+    }
+    process.exitCode = 2;
+    return;
+  }
+  const run = await load();
+  await run(rest);
+}
+
+await main(process.argv.slice(2));
