@@ -31,7 +31,8 @@
 //
 // IDENTITY PROOF
 //   exporter = TLS exporter keying material (RFC 8446 section 7.5 / RFC 5705), 32 bytes,
-//              label "EXPORTER-meowonion-link-v1", no context.
+//              label "EXPORTER-meowonion-link-v1", empty context
+//              (in TLS 1.3 an empty context and no context give the same value).
 //   signed   = "meowonion-link-auth-v1" | 0x00 | role | exporter
 //              role = 0x01 for the responder's proof, 0x02 for the initiator's proof.
 //   signature = Ed25519(identity secret key, signed)   (RFC 8032, 64 bytes)

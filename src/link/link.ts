@@ -1,0 +1,425 @@
+/**
+ * Links: TLS 1.3 connections carrying size-delimited frames (proto/meowonion/v1/link.proto).
+ * This module owns the link handshake (LinkHello and the identity proof bound to the TLS
+ * exporter), frame I/O with write coalescing and backpressure, and circuit id allocation.
+ * It knows nothing of circuits: owners receive frames through the "frame" event.
+ */
+import { EventEmitter } from "node:events";
+import { randomInt } from "node:crypto";
+import net from "node:net";
+import tls from "node:tls";
+import { create } from "@bufbuild/protobuf";
+import { type Frame, FrameSchema, type LinkHello, LinkHelloSchema } from "../../gen/meowonion/v1/link_pb.js";
+import { componentLogger } from "../common/log.js";
+import { OnionError } from "../onion/errors.js";
+import { FrameDecoder, RELAY_FRAME_WIRE_LEN, encodeFrame, writeRelayFrame } from "../onion/frame.js";
+import { DOMAIN_LINK_AUTH, type Ed25519KeyPair, signWithDomain, verifyWithDomain } from "../onion/signing.js";
+import { tlsCredentials } from "./tls-credentials.js";
+
+export const LINK_PROTOCOL_VERSION = 1;
+const EXPORTER_LABEL = "EXPORTER-meowonion-link-v1";
+const EXPORTER_LEN = 32;
+const ROLE_RESPONDER = 0x01;
+const ROLE_INITIATOR = 0x02;
+const TOP_BIT = 0x80000000;
+const MAX_CIRCUIT_ID_TRIES = 64;
+const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
+const OUTPUT_BUFFER_BYTES = 64 * 1024;
+
+const log = componentLogger("link");
+
+export type LinkErrorReason =
+  | "connect-failed"
+  | "timeout"
+  | "identity-mismatch"
+  | "bad-proof"
+  | "version-mismatch"
+  | "protocol"
+  | "closed"
+  | "circuit-ids-exhausted";
+
+/** A link-level failure; `reason` says which. */
+export class LinkError extends Error {
+  override readonly name = "LinkError";
+
+  constructor(
+    readonly reason: LinkErrorReason,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+export interface LinkEvents {
+  frame: [frame: Frame];
+  drain: [];
+  close: [error: Error | undefined];
+}
+
+/**
+ * An authenticated link. Events: "frame" for every frame after the handshake, "drain" when
+ * the socket can take more after `congested` was true, "close" once (with the error that
+ * closed it, if any).
+ */
+export class Link extends EventEmitter<LinkEvents> {
+  private output = Buffer.allocUnsafe(OUTPUT_BUFFER_BYTES);
+  private outputUsed = 0;
+  private flushScheduled = false;
+  private closed = false;
+  private readonly decoder = new FrameDecoder();
+  /** Set when the socket's buffer is full; owners stop reading their sources until "drain". */
+  congested = false;
+  lastActivity = Date.now();
+
+  constructor(
+    private readonly socket: tls.TLSSocket,
+    /** True on the side that opened the connection (it allocates ids with the top bit set). */
+    readonly initiator: boolean,
+    /** The peer's proven Ed25519 identity; undefined for an anonymous client. */
+    readonly peerIdentity: Uint8Array | undefined,
+    leftover: Uint8Array,
+  ) {
+    super();
+    socket.on("data", (chunk: Buffer) => this.receive(chunk));
+    socket.on("drain", () => {
+      this.congested = false;
+      this.emit("drain");
+    });
+    socket.on("error", (error) => this.destroy(new LinkError("closed", `link socket error: ${error.message}`)));
+    socket.on("close", () => this.destroy(undefined));
+    socket.on("end", () => {
+      try {
+        this.decoder.end();
+        this.destroy(undefined);
+      } catch (error) {
+        this.destroy(error as Error);
+      }
+    });
+    if (leftover.length > 0) queueMicrotask(() => this.receive(leftover));
+  }
+
+  get remoteAddress(): string {
+    return this.socket.remoteAddress ?? "";
+  }
+
+  get remotePort(): number {
+    return this.socket.remotePort ?? 0;
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** Bytes queued in the socket not yet handed to the kernel. */
+  get bufferedBytes(): number {
+    return this.socket.writableLength + this.outputUsed;
+  }
+
+  /** Queue any frame. Frames queued in one tick go out in one socket write. */
+  send(frame: Frame): void {
+    if (this.closed) return;
+    const bytes = encodeFrame(frame);
+    this.reserve(bytes.length);
+    this.output.set(bytes, this.outputUsed);
+    this.outputUsed += bytes.length;
+    this.scheduleFlush();
+  }
+
+  /** Queue a RELAY/RELAY_EARLY frame without going through protobuf (hot path). */
+  sendRelay(circuitId: number, body: Uint8Array, early = false): void {
+    if (this.closed) return;
+    this.reserve(RELAY_FRAME_WIRE_LEN);
+    this.outputUsed = writeRelayFrame(this.output, this.outputUsed, circuitId, body, early);
+    this.scheduleFlush();
+  }
+
+  /**
+   * A fresh circuit id for a circuit this side creates on the link: random, nonzero, top bit
+   * set if we opened the link and clear otherwise, not in use.
+   */
+  allocateCircuitId(inUse: (id: number) => boolean): number {
+    for (let i = 0; i < MAX_CIRCUIT_ID_TRIES; i++) {
+      const low = randomInt(1, TOP_BIT);
+      const id = (this.initiator ? (low | TOP_BIT) >>> 0 : low) >>> 0;
+      if (!inUse(id)) return id;
+    }
+    throw new LinkError("circuit-ids-exhausted", `no free circuit id after ${MAX_CIRCUIT_ID_TRIES} tries`);
+  }
+
+  /** True if `circuitId` has the top bit the peer (not us) must use for circuits it creates. */
+  isPeerAllocated(circuitId: number): boolean {
+    const topSet = (circuitId & TOP_BIT) !== 0;
+    return circuitId !== 0 && topSet !== this.initiator;
+  }
+
+  /** Flush what is queued and close the link. */
+  close(error?: Error): void {
+    if (this.closed) return;
+    this.flush();
+    this.socket.end();
+    this.destroy(error);
+  }
+
+  private destroy(error: Error | undefined): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (error !== undefined) {
+      log.warn({ peer: this.remoteAddress, reason: (error as LinkError).reason ?? (error as OnionError).reason, err: error.message }, "link closed on error");
+    }
+    this.socket.destroy();
+    this.emit("close", error);
+  }
+
+  private receive(chunk: Uint8Array): void {
+    if (this.closed) return;
+    this.lastActivity = Date.now();
+    let frames: Frame[];
+    try {
+      frames = this.decoder.push(chunk);
+    } catch (error) {
+      this.destroy(error as Error);
+      return;
+    }
+    for (const frame of frames) {
+      if (this.closed) return;
+      if (frame.command.case === "hello") {
+        this.destroy(new LinkError("protocol", "second LinkHello on an established link"));
+        return;
+      }
+      if (frame.circuitId === 0 && frame.command.case !== "padding") {
+        this.destroy(new LinkError("protocol", `${frame.command.case} frame with circuit id 0`));
+        return;
+      }
+      if (frame.command.case === "padding") continue;
+      this.emit("frame", frame);
+    }
+  }
+
+  private reserve(bytes: number): void {
+    if (this.outputUsed + bytes > this.output.length) this.flush();
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => this.flush());
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    if (this.outputUsed === 0 || this.closed) return;
+    const chunk = this.output.subarray(0, this.outputUsed);
+    this.output = Buffer.allocUnsafe(OUTPUT_BUFFER_BYTES);
+    this.outputUsed = 0;
+    this.lastActivity = Date.now();
+    if (!this.socket.write(chunk)) this.congested = true;
+  }
+}
+
+function proofMessage(role: number, exporter: Uint8Array): Uint8Array {
+  const message = new Uint8Array(1 + exporter.length);
+  message[0] = role;
+  message.set(exporter, 1);
+  return message;
+}
+
+function exporterOf(socket: tls.TLSSocket): Uint8Array {
+  return socket.exportKeyingMaterial(EXPORTER_LEN, EXPORTER_LABEL, Buffer.alloc(0));
+}
+
+function helloFrame(versions: number[], identity: Ed25519KeyPair | undefined, role: number, exporter: Uint8Array): Frame {
+  const hello = create(LinkHelloSchema, { versions });
+  if (identity !== undefined) {
+    hello.identityKey = identity.publicKey;
+    hello.signature = signWithDomain(DOMAIN_LINK_AUTH, proofMessage(role, exporter), identity.privateKey);
+  }
+  return create(FrameSchema, { circuitId: 0, command: { case: "hello", value: hello } });
+}
+
+/** Check a peer's proof; returns its identity (undefined if it sent none and none is required). */
+function checkHello(hello: LinkHello, role: number, exporter: Uint8Array, required: boolean): Uint8Array | undefined {
+  if (hello.identityKey.length === 0 && hello.signature.length === 0) {
+    if (required) throw new LinkError("bad-proof", "peer sent no identity proof");
+    return undefined;
+  }
+  if (!verifyWithDomain(DOMAIN_LINK_AUTH, proofMessage(role, exporter), hello.signature, hello.identityKey)) {
+    throw new LinkError("bad-proof", "peer's identity proof does not verify");
+  }
+  return Uint8Array.from(hello.identityKey);
+}
+
+/** Read the first frame of a fresh TLS socket (the peer's LinkHello) with a deadline. */
+function readHello(socket: tls.TLSSocket, timeoutMs: number): Promise<{ hello: LinkHello; leftover: Uint8Array }> {
+  return new Promise((resolve, reject) => {
+    let buffered = new Uint8Array(0);
+    const finish = (error: Error | undefined, result?: { hello: LinkHello; leftover: Uint8Array }) => {
+      clearTimeout(timer);
+      socket.off("data", onData);
+      socket.off("close", onClose);
+      socket.off("error", onError);
+      if (error !== undefined) reject(error);
+      else resolve(result!);
+    };
+    const onData = (chunk: Buffer) => {
+      // Decode only the first frame: everything after it belongs to the Link.
+      buffered = buffered.length === 0 ? new Uint8Array(chunk) : Buffer.concat([buffered, chunk]);
+      let frames: Frame[];
+      try {
+        frames = new FrameDecoder().push(buffered.subarray(0, firstFrameEnd(buffered)));
+      } catch (error) {
+        finish(new LinkError("protocol", `bad first frame: ${(error as Error).message}`, { cause: error }));
+        return;
+      }
+      if (frames.length === 0) return;
+      const [first] = frames;
+      if (first.command.case !== "hello" || first.circuitId !== 0) {
+        finish(new LinkError("protocol", `expected LinkHello, got ${first.command.case}`));
+        return;
+      }
+      finish(undefined, { hello: first.command.value, leftover: buffered.subarray(firstFrameEnd(buffered)) });
+    };
+    const onClose = () => finish(new LinkError("closed", "link closed during the handshake"));
+    const onError = (error: Error) => finish(new LinkError("connect-failed", error.message, { cause: error }));
+    const timer = setTimeout(() => finish(new LinkError("timeout", `no LinkHello within ${timeoutMs} ms`)), timeoutMs);
+    socket.on("data", onData);
+    socket.on("close", onClose);
+    socket.on("error", onError);
+  });
+}
+
+/** Offset just after the first size-delimited frame in `buffer`, or buffer.length if incomplete. */
+function firstFrameEnd(buffer: Uint8Array): number {
+  let size = 0;
+  for (let i = 0; i < 3 && i < buffer.length; i++) {
+    size |= (buffer[i] & 0x7f) << (7 * i);
+    if ((buffer[i] & 0x80) === 0) return Math.min(buffer.length, i + 1 + size);
+  }
+  return buffer.length;
+}
+
+export interface ConnectLinkOptions {
+  host: string;
+  port: number;
+  /** The identity the responder must prove (from the consensus or EXTEND2). */
+  expectedIdentity: Uint8Array;
+  /** Our identity if we are a relay; omitted by anonymous clients. */
+  identity?: Ed25519KeyPair;
+  timeoutMs?: number;
+}
+
+/** Open a link to a relay and check that it proves `expectedIdentity`. */
+export async function connectLink(options: ConnectLinkOptions): Promise<Link> {
+  const timeoutMs = options.timeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
+  const deadline = Date.now() + timeoutMs;
+  const socket = await new Promise<tls.TLSSocket>((resolve, reject) => {
+    const s = tls.connect({
+      host: options.host,
+      port: options.port,
+      rejectUnauthorized: false,
+      minVersion: "TLSv1.3",
+      servername: net.isIP(options.host) === 0 ? options.host : undefined,
+    });
+    const timer = setTimeout(() => {
+      s.destroy();
+      reject(new LinkError("timeout", `TLS to ${options.host}:${options.port} not up within ${timeoutMs} ms`));
+    }, timeoutMs);
+    s.once("secureConnect", () => {
+      clearTimeout(timer);
+      resolve(s);
+    });
+    s.once("error", (error) => {
+      clearTimeout(timer);
+      s.destroy();
+      reject(new LinkError("connect-failed", `cannot reach ${options.host}:${options.port}: ${error.message}`, { cause: error }));
+    });
+  });
+  try {
+    socket.setNoDelay(true);
+    const exporter = exporterOf(socket);
+    socket.write(encodeFrame(helloFrame([LINK_PROTOCOL_VERSION], options.identity, ROLE_INITIATOR, exporter)));
+    const { hello, leftover } = await readHello(socket, Math.max(1, deadline - Date.now()));
+    if (!hello.versions.includes(LINK_PROTOCOL_VERSION)) {
+      throw new LinkError("version-mismatch", `responder chose versions ${hello.versions.join(",")}`);
+    }
+    const identity = checkHello(hello, ROLE_RESPONDER, exporter, true)!;
+    if (!Buffer.from(identity).equals(Buffer.from(options.expectedIdentity))) {
+      throw new LinkError("identity-mismatch", `${options.host}:${options.port} proved a different identity than expected`);
+    }
+    return new Link(socket, true, identity, leftover);
+  } catch (error) {
+    socket.destroy();
+    throw error instanceof LinkError ? error : new LinkError("protocol", (error as Error).message, { cause: error });
+  }
+}
+
+export interface ListenLinksOptions {
+  host: string;
+  port: number;
+  identity: Ed25519KeyPair;
+  /** Called for every link whose handshake succeeded. */
+  onLink: (link: Link) => void;
+  /** Called before the TLS handshake; return false to refuse the connection (rate limits). */
+  accept?: (remoteAddress: string) => boolean;
+  handshakeTimeoutMs?: number;
+}
+
+export interface LinkListener {
+  host: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+/** Accept links, proving `identity` to every initiator. */
+export async function listenLinks(options: ListenLinksOptions): Promise<LinkListener> {
+  const { key, cert } = await tlsCredentials();
+  const timeoutMs = options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
+  const sockets = new Set<net.Socket>();
+  const server = tls.createServer({ key, cert, minVersion: "TLSv1.3" });
+  server.on("connection", (raw: net.Socket) => {
+    if (options.accept !== undefined && !options.accept(raw.remoteAddress ?? "")) {
+      raw.destroy();
+      return;
+    }
+    sockets.add(raw);
+    raw.once("close", () => sockets.delete(raw));
+  });
+  server.on("tlsClientError", () => undefined);
+  server.on("secureConnection", (socket: tls.TLSSocket) => {
+    socket.setNoDelay(true);
+    void acceptLink(socket, options, timeoutMs);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(options.port, options.host, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  const address = server.address() as net.AddressInfo;
+  return {
+    host: address.address,
+    port: address.port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        for (const socket of sockets) socket.destroy();
+      }),
+  };
+}
+
+async function acceptLink(socket: tls.TLSSocket, options: ListenLinksOptions, timeoutMs: number): Promise<void> {
+  try {
+    const exporter = exporterOf(socket);
+    const { hello, leftover } = await readHello(socket, timeoutMs);
+    if (!hello.versions.includes(LINK_PROTOCOL_VERSION)) {
+      throw new LinkError("version-mismatch", `initiator offers versions ${hello.versions.join(",")}`);
+    }
+    const peer = checkHello(hello, ROLE_INITIATOR, exporter, false);
+    socket.write(encodeFrame(helloFrame([LINK_PROTOCOL_VERSION], options.identity, ROLE_RESPONDER, exporter)));
+    options.onLink(new Link(socket, false, peer, leftover));
+  } catch (error) {
+    log.info({ peer: socket.remoteAddress, reason: (error as LinkError).reason, err: (error as Error).message }, "link handshake refused");
+    socket.destroy();
+  }
+}

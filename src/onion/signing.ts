@@ -1,0 +1,102 @@
+/**
+ * Ed25519 identity keys and domain-separated signatures. Every signed object type has its own
+ * domain string, so a signature made for one kind of object can never verify as another.
+ */
+import {
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  sign,
+  timingSafeEqual,
+  verify,
+  type KeyObject,
+} from "node:crypto";
+import { OnionError } from "./errors.js";
+
+export const DOMAIN_DESCRIPTOR = "meowonion-descriptor-v1";
+export const DOMAIN_CONSENSUS = "meowonion-consensus-v1";
+export const DOMAIN_HEARTBEAT = "meowonion-heartbeat-v1";
+export const DOMAIN_LINK_AUTH = "meowonion-link-auth-v1";
+export const DOMAIN_VOTE = "meowonion-vote-v1";
+
+export const ED25519_KEY_LEN = 32;
+export const ED25519_SIGNATURE_LEN = 64;
+
+// A bare 32-byte seed can only be imported as PKCS#8 DER (JWK also wants the public key).
+const ED25519_PKCS8_PREFIX = Buffer.from("302e020100300506032b657004220420", "hex");
+
+export interface Ed25519KeyPair {
+  /** 32-byte raw public key. */
+  publicKey: Uint8Array;
+  /** 32-byte seed (RFC 8032 private key). */
+  privateKey: Uint8Array;
+}
+
+export function generateEd25519KeyPair(): Ed25519KeyPair {
+  const jwk = generateKeyPairSync("ed25519").privateKey.export({ format: "jwk" });
+  return {
+    publicKey: Buffer.from(jwk.x ?? "", "base64url"),
+    privateKey: Buffer.from(jwk.d ?? "", "base64url"),
+  };
+}
+
+export function ed25519PublicFromPrivate(privateKey: Uint8Array): Uint8Array {
+  const jwk = createPublicKey(importPrivate(privateKey)).export({ format: "jwk" });
+  return Buffer.from(jwk.x ?? "", "base64url");
+}
+
+/** Signs utf8(domain) || 0x00 || message. */
+export function signWithDomain(
+  domain: string,
+  message: Uint8Array,
+  privateKey: Uint8Array,
+): Uint8Array {
+  return sign(null, domainSeparated(domain, message), importPrivate(privateKey));
+}
+
+/** False for any bad signature, including malformed key or signature lengths: never throws. */
+export function verifyWithDomain(
+  domain: string,
+  message: Uint8Array,
+  signature: Uint8Array,
+  publicKey: Uint8Array,
+): boolean {
+  if (signature.length !== ED25519_SIGNATURE_LEN || publicKey.length !== ED25519_KEY_LEN) {
+    return false;
+  }
+  try {
+    const key = createPublicKey({
+      key: { kty: "OKP", crv: "Ed25519", x: Buffer.from(publicKey).toString("base64url") },
+      format: "jwk",
+    });
+    return verify(null, domainSeparated(domain, message), key, signature);
+  } catch {
+    return false;
+  }
+}
+
+function domainSeparated(domain: string, message: Uint8Array): Buffer {
+  return Buffer.concat([Buffer.from(domain, "utf8"), Buffer.of(0), message]);
+}
+
+/**
+ * DER import costs ~0.5 ms on Node 20 / OpenSSL 3 (signing itself ~30 µs), and a relay signs
+ * with one long-lived identity key, so keep the KeyObject per seed array. The stored copy is
+ * re-checked so a caller reusing the array for another key never gets a stale KeyObject.
+ */
+const privateKeyCache = new WeakMap<Uint8Array, { seed: Buffer; key: KeyObject }>();
+
+function importPrivate(seed: Uint8Array): KeyObject {
+  if (seed.length !== ED25519_KEY_LEN) {
+    throw new OnionError("bad-key", `Ed25519 private key must be ${ED25519_KEY_LEN} bytes`);
+  }
+  const hit = privateKeyCache.get(seed);
+  if (hit && timingSafeEqual(hit.seed, seed)) return hit.key;
+  const key = createPrivateKey({
+    key: Buffer.concat([ED25519_PKCS8_PREFIX, seed]),
+    format: "der",
+    type: "pkcs8",
+  });
+  privateKeyCache.set(seed, { seed: Buffer.from(seed), key });
+  return key;
+}
