@@ -12,7 +12,8 @@ export type OnionErrorReason =
   | "handshake-failed"
   | "bad-key"
   | "bad-signature"
-  | "key-file";
+  | "key-file"
+  | "flow-control";
 
 export class OnionError extends Error {
   override readonly name = "OnionError";

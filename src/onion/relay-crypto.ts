@@ -53,11 +53,10 @@ export class DirectionCrypto {
     let i = 0;
     while (i < n) {
       if (this.#pos === this.#keystream.length) this.#refill();
-      const ks = this.#keystream;
-      let p = this.#pos;
-      const end = Math.min(n, i + ks.length - p);
-      for (; i < end; i++, p++) data[i] ^= ks[p];
-      this.#pos = p;
+      const len = Math.min(n - i, this.#keystream.length - this.#pos);
+      xorInto(data, i, this.#keystream, this.#pos, len);
+      this.#pos += len;
+      i += len;
     }
   }
 
@@ -104,6 +103,28 @@ export class DirectionCrypto {
     this.#pos = 0;
     if (this.#chunk < KEYSTREAM_MAX_CHUNK) this.#chunk *= 2;
   }
+}
+
+// Scratch for xorInto; a refill never yields more than KEYSTREAM_MAX_CHUNK bytes at once.
+const scratch = new ArrayBuffer(KEYSTREAM_MAX_CHUNK);
+const scratchBytes = new Uint8Array(scratch);
+const scratchWords = new Int32Array(scratch);
+
+/**
+ * data[at..at+len) ^= ks[from..from+len). Why not a plain byte loop: XORing 32-bit words is
+ * ~3x faster, and copying the keystream into an aligned scratch (a memcpy) makes it line up
+ * with whatever word alignment the caller's body has.
+ */
+function xorInto(data: Uint8Array, at: number, ks: Uint8Array, from: number, len: number): void {
+  const head = Math.min(len, (4 - ((data.byteOffset + at) & 3)) & 3);
+  for (let i = 0; i < head; i++) data[at + i] ^= ks[from + i];
+  const words = (len - head) >> 2;
+  if (words > 0) {
+    scratchBytes.set(ks.subarray(from + head, from + head + words * 4));
+    const view = new Int32Array(data.buffer, data.byteOffset + at + head, words);
+    for (let w = 0; w < words; w++) view[w] ^= scratchWords[w];
+  }
+  for (let i = head + words * 4; i < len; i++) data[at + i] ^= ks[from + i];
 }
 
 /** Splits ntor key material (Df 20 | Db 20 | Kf 16 | Kb 16 | nonce 20) into both directions. */

@@ -1,0 +1,142 @@
+/**
+ * Relay cell plaintext codec (proto/meowonion/v1/relay.proto, RELAY CELL BODY): Tor's 11-byte
+ * header, then DATA bytes or a protobuf-encoded body, then padding (4 zero bytes, then random).
+ * The digest field is left zero here; relay crypto fills it in.
+ */
+import { randomFillSync } from "node:crypto";
+import { type DescMessage, type MessageInitShape, type MessageShape, create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import {
+  BeginSchema,
+  ConnectedSchema,
+  DropSchema,
+  EndSchema,
+  Extend2Schema,
+  Extended2Schema,
+  RelayCommand,
+  ResolveSchema,
+  ResolvedSchema,
+  SendmeSchema,
+  TruncateSchema,
+  TruncatedSchema,
+} from "../../gen/meowonion/v1/relay_pb.js";
+import { OnionError } from "./errors.js";
+import {
+  RELAY_BODY_LEN,
+  RELAY_DATA_MAX,
+  RELAY_DATA_OFFSET,
+  RELAY_LENGTH_OFFSET,
+  RELAY_RECOGNIZED_OFFSET,
+  RELAY_STREAM_ID_OFFSET,
+} from "./relay-crypto.js";
+
+const ZERO_PADDING = 4;
+
+const bodySchemas = {
+  [RelayCommand.BEGIN]: BeginSchema,
+  [RelayCommand.END]: EndSchema,
+  [RelayCommand.CONNECTED]: ConnectedSchema,
+  [RelayCommand.SENDME]: SendmeSchema,
+  [RelayCommand.TRUNCATE]: TruncateSchema,
+  [RelayCommand.TRUNCATED]: TruncatedSchema,
+  [RelayCommand.DROP]: DropSchema,
+  [RelayCommand.RESOLVE]: ResolveSchema,
+  [RelayCommand.RESOLVED]: ResolvedSchema,
+  [RelayCommand.EXTEND2]: Extend2Schema,
+  [RelayCommand.EXTENDED2]: Extended2Schema,
+} as const satisfies Partial<Record<RelayCommand, DescMessage>>;
+
+type BodyCommand = keyof typeof bodySchemas;
+
+/** A decoded relay message: DATA with raw bytes, or a command with its protobuf body. */
+export type RelayMessage =
+  | { command: RelayCommand.DATA; streamId: number; data: Uint8Array }
+  | { [C in BodyCommand]: { command: C; streamId: number; body: MessageShape<(typeof bodySchemas)[C]> } }[BodyCommand];
+
+/** What to encode: like RelayMessage, but bodies may be given as init objects. */
+export type RelayMessageInit =
+  | { command: RelayCommand.DATA; streamId: number; data: Uint8Array }
+  | { [C in BodyCommand]: { command: C; streamId: number; body: MessageInitShape<(typeof bodySchemas)[C]> } }[BodyCommand];
+
+function isBodyCommand(command: number): command is BodyCommand {
+  return Object.hasOwn(bodySchemas, command);
+}
+
+/**
+ * Lay out a relay cell: header (recognized and digest zero), `data`, padding.
+ * Writes into `out` (509 bytes) if given.
+ */
+export function encodeRelayCell(command: RelayCommand, streamId: number, data: Uint8Array, out?: Uint8Array): Uint8Array {
+  if (data.length > RELAY_DATA_MAX) {
+    throw new OnionError("cell-malformed", `relay data of ${data.length} bytes exceeds ${RELAY_DATA_MAX}`);
+  }
+  if (!Number.isInteger(streamId) || streamId < 0 || streamId > 0xffff) {
+    throw new OnionError("cell-malformed", `stream id ${streamId} out of range`);
+  }
+  const body = out ?? new Uint8Array(RELAY_BODY_LEN);
+  body[0] = command;
+  body[RELAY_RECOGNIZED_OFFSET] = 0;
+  body[RELAY_RECOGNIZED_OFFSET + 1] = 0;
+  body[RELAY_STREAM_ID_OFFSET] = streamId >>> 8;
+  body[RELAY_STREAM_ID_OFFSET + 1] = streamId & 0xff;
+  body.fill(0, RELAY_STREAM_ID_OFFSET + 2, RELAY_LENGTH_OFFSET);
+  body[RELAY_LENGTH_OFFSET] = data.length >>> 8;
+  body[RELAY_LENGTH_OFFSET + 1] = data.length & 0xff;
+  body.set(data, RELAY_DATA_OFFSET);
+  const paddingStart = RELAY_DATA_OFFSET + data.length;
+  const randomStart = Math.min(RELAY_BODY_LEN, paddingStart + ZERO_PADDING);
+  body.fill(0, paddingStart, randomStart);
+  if (randomStart < RELAY_BODY_LEN) randomFillSync(body, randomStart, RELAY_BODY_LEN - randomStart);
+  return body;
+}
+
+/** Encode a relay message into a 509-byte plaintext cell. */
+export function encodeRelayMessage(message: RelayMessageInit, out?: Uint8Array): Uint8Array {
+  if (message.command === RelayCommand.DATA) {
+    if (message.data.length === 0) throw new OnionError("cell-malformed", "DATA cells carry at least one byte");
+    return encodeRelayCell(RelayCommand.DATA, message.streamId, message.data, out);
+  }
+  const schema = bodySchemas[message.command] as DescMessage;
+  const bytes = toBinary(schema, create(schema, message.body as never));
+  return encodeRelayCell(message.command, message.streamId, bytes, out);
+}
+
+/** Header fields of a plaintext relay cell; `data` is a view into `body`. */
+export interface RelayCellView {
+  command: number;
+  streamId: number;
+  data: Uint8Array;
+}
+
+/** Read the header of a recognized plaintext cell, checking the length field. */
+export function readRelayCell(body: Uint8Array): RelayCellView {
+  if (body.length !== RELAY_BODY_LEN) {
+    throw new OnionError("cell-malformed", `relay cell must be ${RELAY_BODY_LEN} bytes, got ${body.length}`);
+  }
+  const length = (body[RELAY_LENGTH_OFFSET] << 8) | body[RELAY_LENGTH_OFFSET + 1];
+  if (length > RELAY_DATA_MAX) {
+    throw new OnionError("cell-malformed", `relay length field ${length} exceeds ${RELAY_DATA_MAX}`);
+  }
+  return {
+    command: body[0],
+    streamId: (body[RELAY_STREAM_ID_OFFSET] << 8) | body[RELAY_STREAM_ID_OFFSET + 1],
+    data: body.subarray(RELAY_DATA_OFFSET, RELAY_DATA_OFFSET + length),
+  };
+}
+
+/** Decode a recognized plaintext cell into a typed message. DATA bytes are copied. */
+export function decodeRelayMessage(body: Uint8Array): RelayMessage {
+  const cell = readRelayCell(body);
+  if (cell.command === RelayCommand.DATA) {
+    if (cell.data.length === 0) throw new OnionError("cell-malformed", "empty DATA cell");
+    return { command: RelayCommand.DATA, streamId: cell.streamId, data: Uint8Array.from(cell.data) };
+  }
+  if (!isBodyCommand(cell.command)) {
+    throw new OnionError("cell-malformed", `unknown relay command ${cell.command}`);
+  }
+  const schema = bodySchemas[cell.command] as DescMessage;
+  try {
+    return { command: cell.command, streamId: cell.streamId, body: fromBinary(schema, cell.data) } as RelayMessage;
+  } catch (cause) {
+    throw new OnionError("body-malformed", `${RelayCommand[cell.command]} body does not decode`, { cause });
+  }
+}
