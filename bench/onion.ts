@@ -73,7 +73,10 @@ function ntorServer(): Round {
   const id = relayIdFromIdentity(randomBytes(32));
   const onion = generateX25519KeyPair();
   const keys = [onion, generateX25519KeyPair()];
-  const onionskins = Array.from({ length: 64 }, () => ntorClientStart(id, onion.publicKey).onionskin);
+  const onionskins = Array.from(
+    { length: 64 },
+    () => ntorClientStart(id, onion.publicKey).onionskin,
+  );
   return () => timed(64, (i) => ntorServerRespond(onionskins[i], id, keys));
 }
 
@@ -107,7 +110,7 @@ function relayForward(batch: number): Round {
         const cells = batches[i % batches.length];
         const recognized = relay.decryptOutboundMany(cells); // ordered by index
         for (let c = 0, r = 0; c < batch; c++) {
-          if (recognized[r]?.index === c) r++;
+          if (r < recognized.length && recognized[r].index === c) r++;
           else reframe(cells.subarray(c * RELAY_BODY_LEN, (c + 1) * RELAY_BODY_LEN));
         }
       },

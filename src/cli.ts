@@ -12,7 +12,12 @@ Commands:
 
 type CommandMain = (argv: string[]) => Promise<void>;
 
-const commands: Record<string, () => Promise<CommandMain>> = {};
+const commands: Record<string, () => Promise<CommandMain>> = {
+  directory: async () => (await import("./directory/main.js")).main,
+  network: async () => (await import("./network/main.js")).main,
+  proxy: async () => (await import("./proxy/main.js")).main,
+  relay: async () => (await import("./relay/main.js")).main,
+};
 
 async function main(argv: string[]): Promise<void> {
   const [name, ...rest] = argv;

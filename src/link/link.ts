@@ -25,6 +25,13 @@ const TOP_BIT = 0x80000000;
 const MAX_CIRCUIT_ID_TRIES = 64;
 const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
 const OUTPUT_BUFFER_BYTES = 64 * 1024;
+/**
+ * Bytes the socket may hold before the link reports `congested`. Well above the socket's own
+ * 16 KiB high-water mark, which one coalesced 64 KiB write always exceeds: owners would
+ * otherwise queue (and copy) cells on every burst although the kernel takes them at once.
+ */
+const CONGESTION_BYTES = 256 * 1024;
+const MAX_SPARE_OUTPUTS = 4;
 
 const log = componentLogger("link");
 
@@ -63,14 +70,24 @@ export interface LinkEvents {
  * closed it, if any).
  */
 export class Link extends EventEmitter<LinkEvents> {
-  private output = Buffer.allocUnsafe(OUTPUT_BUFFER_BYTES);
+  private output: Buffer = Buffer.allocUnsafe(OUTPUT_BUFFER_BYTES);
   private outputUsed = 0;
+  /** Output buffers whose write completed, reused: a fresh 64 KiB per flush made GC a hot spot. */
+  private readonly spareOutputs: Buffer[] = [];
+  /** The previous read, where a frame split across reads began (see decode()). */
+  private previousChunk: Uint8Array = new Uint8Array(0);
   private flushScheduled = false;
   private closed = false;
   private readonly decoder = new FrameDecoder();
   /** Set when the socket's buffer is full; owners stop reading their sources until "drain". */
   congested = false;
   lastActivity = Date.now();
+  /**
+   * When set, receives the frames of each socket read together (in order) instead of one
+   * "frame" event each, so owners can batch the cells of one circuit (relay crypto is cheaper
+   * per cell over several cells at once).
+   */
+  onFrames: ((frames: Frame[]) => void) | undefined;
 
   constructor(
     private readonly socket: tls.TLSSocket,
@@ -176,24 +193,68 @@ export class Link extends EventEmitter<LinkEvents> {
     this.lastActivity = Date.now();
     let frames: Frame[];
     try {
-      frames = this.decoder.push(chunk);
+      frames = this.decode(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
     } catch (error) {
       this.destroy(error as Error);
       return;
     }
+    const delivered: Frame[] = [];
+    let violation: LinkError | undefined;
     for (const frame of frames) {
-      if (this.closed) return;
       if (frame.command.case === "hello") {
-        this.destroy(new LinkError("protocol", "second LinkHello on an established link"));
-        return;
+        violation = new LinkError("protocol", "second LinkHello on an established link");
+        break;
       }
       if (frame.circuitId === 0 && frame.command.case !== "padding") {
-        this.destroy(new LinkError("protocol", `${frame.command.case} frame with circuit id 0`));
-        return;
+        violation = new LinkError("protocol", `${frame.command.case} frame with circuit id 0`);
+        break;
       }
-      if (frame.command.case === "padding") continue;
-      this.emit("frame", frame);
+      if (frame.command.case !== "padding") delivered.push(frame);
     }
+    // Frames before a bad one were valid: deliver them, then close.
+    if (this.onFrames !== undefined) {
+      if (delivered.length > 0) this.onFrames(delivered);
+    } else {
+      for (const frame of delivered) {
+        if (this.closed) return;
+        this.emit("frame", frame);
+      }
+    }
+    if (violation !== undefined) this.destroy(violation);
+  }
+
+  /**
+   * Decode one read. `chunk` is a plain Uint8Array view: relay payloads are subarrays of it,
+   * and Uint8Array methods (fill, subarray) are several times cheaper than Buffer's on 509-byte
+   * cells. A frame split across reads is completed first with just the bytes it lacks, so the
+   * decoder does not copy the whole new read onto its leftover (nearly every TLS record of
+   * 16 KiB ends inside a frame).
+   */
+  private decode(chunk: Uint8Array): Frame[] {
+    const pending = this.decoder.bufferedBytes;
+    const previous = this.previousChunk;
+    this.previousChunk = chunk;
+    if (pending === 0 || pending > previous.length) return this.decoder.push(chunk);
+    const start = previous.length - pending;
+    let size = 0;
+    let prefix = 0;
+    for (let i = 0; i < 3; i++) {
+      const at = start + i;
+      const byte = at < previous.length ? previous[at] : chunk[at - previous.length];
+      if (byte === undefined) return this.decoder.push(chunk);
+      size |= (byte & 0x7f) << (7 * i);
+      if ((byte & 0x80) === 0) {
+        prefix = i + 1;
+        break;
+      }
+    }
+    const need = prefix === 0 ? 0 : prefix + size - pending;
+    if (need <= 0 || need >= chunk.length) return this.decoder.push(chunk);
+    const first = this.decoder.push(chunk.subarray(0, need));
+    const rest = this.decoder.push(chunk.subarray(need));
+    if (first.length === 0) return rest;
+    for (const frame of rest) first.push(frame);
+    return first;
   }
 
   private reserve(bytes: number): void {
@@ -209,11 +270,16 @@ export class Link extends EventEmitter<LinkEvents> {
   private flush(): void {
     this.flushScheduled = false;
     if (this.outputUsed === 0 || this.closed) return;
-    const chunk = this.output.subarray(0, this.outputUsed);
-    this.output = Buffer.allocUnsafe(OUTPUT_BUFFER_BYTES);
+    const full = this.output;
+    const chunk = full.subarray(0, this.outputUsed);
+    this.output = this.spareOutputs.pop() ?? Buffer.allocUnsafe(OUTPUT_BUFFER_BYTES);
     this.outputUsed = 0;
     this.lastActivity = Date.now();
-    if (!this.socket.write(chunk)) this.congested = true;
+    // write() returning false guarantees a later "drain", which clears `congested`.
+    const recycle = () => {
+      if (this.spareOutputs.length < MAX_SPARE_OUTPUTS) this.spareOutputs.push(full);
+    };
+    if (!this.socket.write(chunk, recycle) && this.socket.writableLength >= CONGESTION_BYTES) this.congested = true;
   }
 }
 

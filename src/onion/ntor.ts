@@ -12,6 +12,7 @@ import {
   diffieHellman,
   generateKeyPairSync,
   timingSafeEqual,
+  type JsonWebKey,
   type KeyObject,
 } from "node:crypto";
 import { OnionError } from "./errors.js";
@@ -54,7 +55,7 @@ export interface NtorClientState {
 }
 
 export function generateX25519KeyPair(): X25519KeyPair {
-  return fresh().pair;
+  return pairFromJwk(generateJwk());
 }
 
 export function x25519PublicFromPrivate(priv: Uint8Array): Uint8Array {
@@ -177,11 +178,31 @@ function dh(privateKey: KeyObject, publicKey: KeyObject): Buffer {
   return shared;
 }
 
-/** A fresh ephemeral: the KeyObject for DH plus its raw form for the wire. */
+/** A fresh ephemeral: its raw form for the wire plus a KeyObject for DH. */
 function fresh(): { pair: X25519KeyPair; key: KeyObject } {
-  const { privateKey } = generateKeyPairSync("x25519");
-  const jwk = privateKey.export({ format: "jwk" });
-  return { pair: { publicKey: fromB64u(jwk.x), privateKey: fromB64u(jwk.d) }, key: privateKey };
+  const jwk = generateJwk();
+  return { pair: pairFromJwk(jwk), key: createPrivateKey({ key: jwk, format: "jwk" }) };
+}
+
+/*
+ * Keys are generated straight into JWK form, never as KeyObjects. Why: on Node 20, exporting a
+ * KeyObject made by generateKeyPairSync can deadlock: the export holds the key's mutex, its
+ * allocations trigger a GC, and the GC finalizes the spent KeyGenJob, whose destructor takes
+ * the same mutex. @types/node lacks this documented 'jwk' overload, hence the cast.
+ */
+const generateJwk = (): JsonWebKey =>
+  (generateKeyPairSync as unknown as JwkKeyPairGenerator)("x25519", {
+    publicKeyEncoding: { format: "jwk" },
+    privateKeyEncoding: { format: "jwk" },
+  }).privateKey;
+
+type JwkKeyPairGenerator = (
+  type: "x25519",
+  options: { publicKeyEncoding: { format: "jwk" }; privateKeyEncoding: { format: "jwk" } },
+) => { publicKey: JsonWebKey; privateKey: JsonWebKey };
+
+function pairFromJwk(jwk: JsonWebKey): X25519KeyPair {
+  return { publicKey: fromB64u(jwk.x), privateKey: fromB64u(jwk.d) };
 }
 
 // JWK import is ~15x faster than DER import on Node 20 / OpenSSL 3.

@@ -16,7 +16,10 @@ import {
 } from "./relay-crypto.js";
 
 const vector = JSON.parse(
-  readFileSync(new URL("../../conformance/vectors/tor1-relay-crypto.json", import.meta.url), "utf8"),
+  readFileSync(
+    new URL("../../conformance/vectors/tor1-relay-crypto.json", import.meta.url),
+    "utf8",
+  ),
 ) as {
   hop_key_material_92: string[];
   shake256_seed_ascii: string;
@@ -222,7 +225,9 @@ describe("tor1 circuits (properties)", () => {
           const inPerCell = new RelayCircuitCrypto(km1);
           const inBatched = new RelayCircuitCrypto(km1);
           const plains = sends.map(([, data]) => plaintextBody(data));
-          const wantIn = plains.map((p) => hex(inPerCell.encryptInbound(Buffer.from(p), originate)));
+          const wantIn = plains.map((p) =>
+            hex(inPerCell.encryptInbound(Buffer.from(p), originate)),
+          );
           const all = Buffer.concat(plains);
           next = 0;
           for (let b = 0; next < plains.length; b++) {

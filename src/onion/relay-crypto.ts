@@ -47,7 +47,7 @@ export class DirectionCrypto {
     this.#digest = createHash("sha1").update(digestSeed);
   }
 
-  /** Adds or strips this layer (CTR is its own inverse) over the next data.length keystream bytes. */
+  /** Adds or strips this layer (CTR is its own inverse) over the next data.length bytes. */
   crypt(data: Uint8Array): void {
     const n = data.length;
     let i = 0;
@@ -191,7 +191,10 @@ export class ClientCircuitCrypto {
     throw new OnionError("cell-unrecognized", "inbound relay cell recognized by no hop");
   }
 
-  /** 20-byte forward digest after the last cell sent to `hop`, to check its authenticated SENDME. */
+  /**
+   * The 20-byte forward digest after the last cell sent to `hop`, to check the authenticated
+   * SENDME that hop sends back.
+   */
   lastOutboundDigest(hop: number): Uint8Array | undefined {
     this.#requireHop(hop);
     return this.#lastOutbound[hop];

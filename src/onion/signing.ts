@@ -9,6 +9,7 @@ import {
   sign,
   timingSafeEqual,
   verify,
+  type JsonWebKey,
   type KeyObject,
 } from "node:crypto";
 import { OnionError } from "./errors.js";
@@ -33,12 +34,23 @@ export interface Ed25519KeyPair {
 }
 
 export function generateEd25519KeyPair(): Ed25519KeyPair {
-  const jwk = generateKeyPairSync("ed25519").privateKey.export({ format: "jwk" });
+  // Generated straight into JWK form, never as a KeyObject: on Node 20, exporting a KeyObject
+  // made by generateKeyPairSync can deadlock (see generateJwk in ntor.ts).
+  const jwk = (generateKeyPairSync as unknown as JwkKeyPairGenerator)("ed25519", {
+    publicKeyEncoding: { format: "jwk" },
+    privateKeyEncoding: { format: "jwk" },
+  }).privateKey;
   return {
     publicKey: Buffer.from(jwk.x ?? "", "base64url"),
     privateKey: Buffer.from(jwk.d ?? "", "base64url"),
   };
 }
+
+// @types/node lacks the documented 'jwk' encoding overload of generateKeyPairSync.
+type JwkKeyPairGenerator = (
+  type: "ed25519",
+  options: { publicKeyEncoding: { format: "jwk" }; privateKeyEncoding: { format: "jwk" } },
+) => { publicKey: JsonWebKey; privateKey: JsonWebKey };
 
 export function ed25519PublicFromPrivate(privateKey: Uint8Array): Uint8Array {
   const jwk = createPublicKey(importPrivate(privateKey)).export({ format: "jwk" });

@@ -1,0 +1,289 @@
+/**
+ * `npm run bench:compare [-- --json FILE] [--runs N] [--quick]`
+ *
+ * MeowOnion side by side with the real Tor daemon, in one run on this machine: a private Tor
+ * test network on 127.0.0.1 (defaults, i.e. the KIST scheduler, and `Schedulers Vanilla`) and
+ * a MeowOnion network of the same shape, the same workloads through each one's SOCKS port with
+ * one Node client. Installs nothing: without `tor` it says how to get it and exits 2.
+ * Everything it starts is stopped by PID at the end (also on failure or Ctrl-C) and its
+ * temporary directory removed. See README.bench.md.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { cpus, release, tmpdir, totalmem, hostname } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { killAllSync, stopAll } from "./compare/procs.js";
+import { compare, jsonReport, markdownTable, summarizeSide, type SideResult } from "./compare/report.js";
+import { FULL, QUICK, runWorkloads, type Params, type Role } from "./compare/run.js";
+import { startServers, type BenchServers } from "./compare/servers.js";
+import { oursMissing, startOurs, torTarget, type NetworkUnderTest } from "./compare/targets.js";
+import { findBinary, startTorNetwork, torVersion } from "./compare/tor-net.js";
+import type { TorScheduler } from "./compare/torrc.js";
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+
+const USAGE = `Usage: npm run bench:compare [-- options]
+
+  --runs N        runs per network (default ${FULL.runs}; --quick: ${QUICK.runs})
+  --quick         a smoke run: fewer and smaller workloads (about 2 minutes)
+  --json FILE     also write the results as JSON
+  --only WHAT     tor | tor-default | tor-vanilla | ours (default: all)
+  --verbose       log tor's bootstrap and each step
+  -h, --help
+`;
+
+function emptySide(): SideResult {
+  return { available: true, runs: [], nodesPeakRssMb: {}, errors: [], notes: [] };
+}
+
+function torRole(name: string): Role {
+  if (name === "client") return "client";
+  if (name === "auth") return "authority";
+  return "relay";
+}
+
+function ourRole(name: string): Role {
+  if (name.startsWith("relay")) return "relay";
+  if (name === "proxy") return "client";
+  if (name === "authority") return "authority";
+  return "other";
+}
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    options: {
+      runs: { type: "string" },
+      quick: { type: "boolean", default: false },
+      json: { type: "string" },
+      only: { type: "string" },
+      verbose: { type: "boolean", default: false },
+      help: { type: "boolean", short: "h", default: false },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  const params: Params = { ...(values.quick ? QUICK : FULL) };
+  if (values.runs !== undefined) {
+    const n = Number(values.runs);
+    if (!Number.isInteger(n) || n < 1) throw new Error(`--runs wants a positive whole number, got '${values.runs}'`);
+    params.runs = n;
+  }
+  const only = values.only ?? "all";
+  if (!["all", "tor", "tor-default", "tor-vanilla", "ours"].includes(only)) throw new Error(`--only: unknown '${only}'`);
+  const wantTor = (s: TorScheduler) => only === "all" || only === "tor" || only === `tor-${s}`;
+  const wantOurs = only === "all" || only === "ours";
+
+  const say = (msg: string) => process.stderr.write(`${msg}\n`);
+  const verbose = values.verbose ? say : () => {};
+
+  const tor = findBinary("tor");
+  const gencert = findBinary("tor-gencert");
+  if ((wantTor("default") || wantTor("vanilla")) && (!tor || !gencert)) {
+    say(
+      [
+        "bench:compare needs the real Tor daemon to compare against, and it is not installed",
+        `(${!tor ? "no 'tor'" : "no 'tor-gencert'"} on PATH or in /usr/sbin). Nothing was installed. To install it:`,
+        "",
+        "  sudo apt-get install tor        # Debian/Ubuntu: tor and tor-gencert",
+        "",
+        "The benchmark never touches the public Tor network: it starts a private test network on",
+        "127.0.0.1 with its own authority. (If apt also started a system tor service, you may",
+        "stop it: sudo systemctl disable --now tor)",
+      ].join("\n"),
+    );
+    return 2;
+  }
+
+  const tmp = mkdtempSync(join(tmpdir(), "meowonion-bench-compare-"));
+  let servers: BenchServers | undefined;
+  let current: NetworkUnderTest | undefined;
+  let cleaned = false;
+  const cleanup = async (): Promise<void> => {
+    if (cleaned) return;
+    cleaned = true;
+    await current?.stop().catch(() => undefined);
+    await stopAll();
+    await servers?.close().catch(() => undefined);
+    rmSync(tmp, { recursive: true, force: true });
+  };
+  process.on("exit", () => {
+    killAllSync();
+    try {
+      rmSync(tmp, { recursive: true, force: true });
+    } catch {
+      /* best effort */
+    }
+  });
+  let interrupted = false;
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (interrupted) process.exit(130);
+    interrupted = true;
+    say(`\n${sig}: stopping everything this benchmark started…`);
+    void cleanup().finally(() => process.exit(sig === "SIGINT" ? 130 : 143));
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  process.on("SIGHUP", onSignal);
+
+  const t0 = Date.now();
+  const sides: Record<"tor_default" | "tor_vanilla" | "ours", SideResult> = {
+    tor_default: emptySide(),
+    tor_vanilla: emptySide(),
+    ours: emptySide(),
+  };
+  let oursShape = "";
+  try {
+    servers = await startServers();
+    const dst = { httpPort: servers.httpPort, echoPort: servers.echoPort };
+    say(
+      `bench:compare: ${params.runs} run(s) per network; bulk ${params.bulkBytes / 1e6} MB, ` +
+        `${params.concurrentStreams}×${params.concurrentBytes / 1e6} MB concurrent; servers http=${dst.httpPort} echo=${dst.echoPort}`,
+    );
+
+    const record = (side: SideResult, out: Awaited<ReturnType<typeof runWorkloads>>) => {
+      side.runs.push(out.values);
+      side.errors.push(...out.errors);
+      for (const [k, mb] of Object.entries(out.nodesPeakRssMb)) (side.nodesPeakRssMb[k] ??= []).push(mb);
+    };
+
+    for (const scheduler of ["default", "vanilla"] as const) {
+      const side = scheduler === "default" ? sides.tor_default : sides.tor_vanilla;
+      if (!wantTor(scheduler)) {
+        side.available = false;
+        side.reason = "not run (--only)";
+        continue;
+      }
+      side.notes.push(`tor ${torVersion(tor!)}: authority (also a relay), 2 middle relays, 1 exit (127.0.0.1 only), 1 client`);
+      for (let run = 1; run <= params.runs; run++) {
+        say(`Tor (${scheduler === "default" ? "defaults, KIST" : "Schedulers Vanilla"}) run ${run}/${params.runs}: starting…`);
+        try {
+          const net = await startTorNetwork({
+            tor: tor!,
+            gencert: gencert!,
+            dir: join(tmp, `tor-${scheduler}-${run}`),
+            scheduler,
+            middles: 2,
+            bootstrapTimeoutMs: params.readyTimeoutMs,
+            exitPorts: [dst.httpPort, dst.echoPort],
+            log: verbose,
+          });
+          const target = torTarget(net);
+          current = target;
+          const out = await runWorkloads(target, dst, params, `tor-${scheduler}-${run}`, torRole, say, () =>
+            net.waitBootstrapped(30_000),
+          );
+          record(side, out);
+        } catch (e) {
+          side.errors.push(`run ${run}: ${e instanceof Error ? e.message : String(e)}`);
+          say(`  run ${run} failed: ${e instanceof Error ? e.message : String(e)}`);
+        } finally {
+          await current?.stop().catch(() => undefined);
+          current = undefined;
+          rmSync(join(tmp, `tor-${scheduler}-${run}`), { recursive: true, force: true });
+        }
+      }
+      if (side.runs.length === 0) {
+        side.available = false;
+        side.reason = side.errors[0] ?? "no run completed";
+      }
+    }
+
+    if (wantOurs) {
+      const missing = oursMissing(ROOT);
+      if (missing) {
+        sides.ours.available = false;
+        sides.ours.reason = `MeowOnion network unavailable: ${missing}`;
+        say(sides.ours.reason);
+      } else {
+        // Same shape as Tor's: 3 relays on the path, one exit. `network` may insist on two
+        // exits; then use two (a 3-hop circuit still crosses exactly three relays).
+        let exits = 1;
+        for (let run = 1; run <= params.runs; run++) {
+          say(`MeowOnion run ${run}/${params.runs}: starting…`);
+          try {
+            let net;
+            try {
+              net = await startOurs({ root: ROOT, relays: 3, exits, readyTimeoutMs: params.readyTimeoutMs, log: verbose });
+            } catch (e) {
+              if (exits === 1 && /exits.*at least 2/.test(String(e))) {
+                exits = 2;
+                net = await startOurs({ root: ROOT, relays: 3, exits, readyTimeoutMs: params.readyTimeoutMs, log: verbose });
+              } else throw e;
+            }
+            oursShape = `1 authority, 3 relays (${exits} exit${exits > 1 ? "s" : ""}), 1 proxy, each its own process (--processes)`;
+            current = net;
+            const out = await runWorkloads(net, dst, params, `ours-${run}`, ourRole, say);
+            record(sides.ours, out);
+          } catch (e) {
+            sides.ours.errors.push(`run ${run}: ${e instanceof Error ? e.message : String(e)}`);
+            say(`  run ${run} failed: ${e instanceof Error ? e.message : String(e)}`);
+          } finally {
+            await current?.stop().catch(() => undefined);
+            current = undefined;
+          }
+        }
+        if (oursShape) sides.ours.notes.push(oursShape);
+        if (sides.ours.runs.length === 0) {
+          sides.ours.available = false;
+          sides.ours.reason = sides.ours.errors[0] ?? "no run completed";
+        }
+      }
+    } else {
+      sides.ours.available = false;
+      sides.ours.reason = "not run (--only)";
+    }
+  } finally {
+    await cleanup();
+  }
+
+  const c = compare(summarizeSide(sides.ours), summarizeSide(sides.tor_default), summarizeSide(sides.tor_vanilla));
+  const date = new Date().toISOString();
+  const machine = {
+    cpu: cpus()[0]?.model ?? "unknown",
+    cores: cpus().length,
+    memory_gb: Math.round(totalmem() / 2 ** 30),
+    kernel: release(),
+    node: process.version,
+    tor: tor ? torVersion(tor) : "not installed",
+    host: hostname(),
+  };
+  const lines = [
+    `## MeowOnion vs Tor, ${date.slice(0, 10)}`,
+    "",
+    `Machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memory_gb} GB, Linux ${machine.kernel}, Node ${machine.node}, tor ${machine.tor}. ` +
+      `${params.runs} run(s) per network, median (min–max); bold: Tor's better configuration, which the ratio uses.`,
+    "",
+    markdownTable(c),
+    "",
+  ];
+  for (const [name, s] of Object.entries(sides)) {
+    if (!s.available) lines.push(`- ${name}: unavailable — ${s.reason}`);
+    for (const e of s.errors) lines.push(`- ${name} error: ${e}`);
+  }
+  lines.push(`- total time ${Math.round((Date.now() - t0) / 1000)} s`);
+  process.stdout.write(lines.join("\n") + "\n");
+  if (values.json) {
+    const report = jsonReport(c, {
+      machine,
+      date,
+      params: { ...params, quick: values.quick, ours_shape: oursShape },
+      sides,
+    });
+    writeFileSync(values.json, JSON.stringify(report, null, 2) + "\n");
+    say(`wrote ${values.json}`);
+  }
+  const anyFailed = Object.values(sides).some((s) => s.errors.length > 0);
+  return anyFailed ? 1 : 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  async (e: unknown) => {
+    process.stderr.write(`bench:compare: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+    await stopAll().catch(() => undefined);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,163 @@
+/**
+ * The figures, their summaries across runs, ratios against Tor's better configuration, and
+ * the output: a Markdown table and the JSON object.
+ */
+import { oursWins, pickBest, ratio, round, summarize, type Better, type Summary } from "./stats.js";
+
+export interface FigureDef {
+  key: string;
+  label: string;
+  unit: string;
+  better: Better;
+}
+
+/** Every figure, in table order. The first seven are the required JSON keys. */
+export const FIGURES: FigureDef[] = [
+  { key: "bulk_mb_per_s", label: "Bulk, one stream", unit: "MB/s", better: "higher" },
+  { key: "concurrent_mb_per_s", label: "20 concurrent streams, aggregate", unit: "MB/s", better: "higher" },
+  { key: "rtt_ms_p50", label: "Round trip on an open stream, spaced 20 ms, p50", unit: "ms", better: "lower" },
+  { key: "rtt_ms_p90", label: "Round trip, spaced, p90", unit: "ms", better: "lower" },
+  { key: "rtt_b2b_ms_p50", label: "Round trip, back to back, p50", unit: "ms", better: "lower" },
+  { key: "rtt_b2b_ms_p90", label: "Round trip, back to back, p90", unit: "ms", better: "lower" },
+  { key: "circuit_build_ms_p50", label: "Circuit build (control API), p50", unit: "ms", better: "lower" },
+  { key: "circuit_build_ms_p90", label: "Circuit build, p90", unit: "ms", better: "lower" },
+  { key: "fresh_circuit_first_byte_ms_p50", label: "Fresh circuit + first byte, p50", unit: "ms", better: "lower" },
+  { key: "fresh_circuit_first_byte_ms_p90", label: "Fresh circuit + first byte, p90", unit: "ms", better: "lower" },
+  { key: "ready_ms", label: "Start to usable (first byte via SOCKS)", unit: "ms", better: "lower" },
+  { key: "cpu_s_per_100mb", label: "CPU per 100 MB, all network processes", unit: "CPU-s", better: "lower" },
+  { key: "peak_rss_mb_relay", label: "Peak memory, largest relay", unit: "MB", better: "lower" },
+  { key: "peak_rss_mb_client", label: "Peak memory, client (Tor client / our proxy)", unit: "MB", better: "lower" },
+  { key: "peak_rss_mb_authority", label: "Peak memory, directory authority", unit: "MB", better: "lower" },
+];
+
+export const REQUIRED_KEYS = [
+  "bulk_mb_per_s",
+  "concurrent_mb_per_s",
+  "rtt_ms_p50",
+  "circuit_build_ms_p50",
+  "fresh_circuit_first_byte_ms_p50",
+  "ready_ms",
+  "cpu_s_per_100mb",
+] as const;
+
+/** One run's values: figure key → value (absent or NaN if the workload failed). */
+export type RunValues = Record<string, number>;
+
+/** All runs of one network (or configuration). */
+export interface SideResult {
+  available: boolean;
+  /** Why not, if unavailable. */
+  reason?: string;
+  runs: RunValues[];
+  /** Per node (process name): peak memory per run, MB. */
+  nodesPeakRssMb: Record<string, number[]>;
+  errors: string[];
+  notes: string[];
+}
+
+export type SideSummary = Record<string, Summary>;
+
+export function summarizeSide(side: SideResult): SideSummary {
+  const out: SideSummary = {};
+  for (const f of FIGURES) {
+    const s = summarize(side.runs.map((r) => r[f.key] ?? Number.NaN));
+    if (s) out[f.key] = s;
+  }
+  return out;
+}
+
+export interface Comparison {
+  ours: SideSummary;
+  torDefault: SideSummary;
+  torVanilla: SideSummary;
+  /** Tor's better configuration for each figure, and which one it was. */
+  tor: Record<string, Summary & { config: "default" | "vanilla" }>;
+  ratio: Record<string, number>;
+}
+
+export function compare(ours: SideSummary, torDefault: SideSummary, torVanilla: SideSummary): Comparison {
+  const tor: Comparison["tor"] = {};
+  const r: Record<string, number> = {};
+  for (const f of FIGURES) {
+    const best = pickBest(torDefault[f.key], torVanilla[f.key], f.better);
+    if (best) tor[f.key] = { ...best.summary, config: best.which === 0 ? "default" : "vanilla" };
+    const q = ratio(ours[f.key], best?.summary);
+    if (q !== undefined) r[f.key] = q;
+  }
+  return { ours, torDefault, torVanilla, tor, ratio: r };
+}
+
+function fmt(s: Summary | undefined): string {
+  if (!s) return "n/a";
+  if (s.runs.length === 1 || s.min === s.max) return `${round(s.median)}`;
+  return `${round(s.median)} (${round(s.min)}–${round(s.max)})`;
+}
+
+function verdict(r: number | undefined, better: Better): string {
+  const w = oursWins(r, better);
+  if (w === undefined || r === undefined) return "";
+  const x = better === "higher" ? r : 1 / r;
+  return w ? `ours ${round(x)}× better` : `Tor ${round(1 / x)}× better`;
+}
+
+/** The Markdown table: one row per figure. */
+export function markdownTable(c: Comparison, oursLabel = "MeowOnion"): string {
+  const rows = [
+    `| figure | unit | ${oursLabel} | Tor defaults (KIST) | Tor \`Schedulers Vanilla\` | ours / Tor best | |`,
+    "|---|---|---|---|---|---|---|",
+  ];
+  for (const f of FIGURES) {
+    const t = c.tor[f.key];
+    const star = (which: "default" | "vanilla", s: Summary | undefined) =>
+      s && t && t.config === which && c.torDefault[f.key] && c.torVanilla[f.key] ? `**${fmt(s)}**` : fmt(s);
+    const q = c.ratio[f.key];
+    rows.push(
+      `| ${f.label} | ${f.unit} | ${fmt(c.ours[f.key])} | ${star("default", c.torDefault[f.key])} | ${star("vanilla", c.torVanilla[f.key])} | ${q === undefined ? "n/a" : round(q)} | ${verdict(q, f.better)} |`,
+    );
+  }
+  return rows.join("\n");
+}
+
+function plain(s: SideSummary): Record<string, Summary> {
+  const out: Record<string, Summary> = {};
+  for (const [k, v] of Object.entries(s)) {
+    out[k] = { median: round(v.median), min: round(v.min), max: round(v.max), runs: v.runs.map(round) };
+  }
+  return out;
+}
+
+/** The --json object. Figures are { median, min, max, runs }; ratio is ours/Tor-best of the medians. */
+export function jsonReport(
+  c: Comparison,
+  extra: {
+    machine: Record<string, unknown>;
+    date: string;
+    params: Record<string, unknown>;
+    sides: { ours: SideResult; tor_default: SideResult; tor_vanilla: SideResult };
+  },
+): Record<string, unknown> {
+  const tor: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(c.tor)) tor[k] = { ...plain({ [k]: v })[k], config: v.config };
+  const ratioOut: Record<string, number> = {};
+  for (const [k, v] of Object.entries(c.ratio)) ratioOut[k] = round(v);
+  const nodes = (s: SideResult) => Object.fromEntries(Object.entries(s.nodesPeakRssMb).map(([k, v]) => [k, v.map(round)]));
+  const side = (s: SideResult, sum: SideSummary) => ({
+    available: s.available,
+    ...(s.reason ? { reason: s.reason } : {}),
+    ...plain(sum),
+    nodes_peak_rss_mb: nodes(s),
+    errors: s.errors,
+    notes: s.notes,
+  });
+  return {
+    ours: side(extra.sides.ours, c.ours),
+    tor,
+    ratio: ratioOut,
+    tor_default: side(extra.sides.tor_default, c.torDefault),
+    tor_vanilla: side(extra.sides.tor_vanilla, c.torVanilla),
+    machine: extra.machine,
+    date: extra.date,
+    params: extra.params,
+    units: Object.fromEntries(FIGURES.map((f) => [f.key, { unit: f.unit, better: f.better, label: f.label }])),
+  };
+}

@@ -1,0 +1,160 @@
+/**
+ * One run of every workload against one network, in a fixed order:
+ * start → usable (first byte), circuit builds, fresh circuits, round trips (spaced, back to
+ * back), bulk (with CPU over all network processes), concurrent streams, peak memory.
+ */
+import { cpuSeconds, peakRssMb } from "./procs.js";
+import type { BuiltCircuit, NetworkUnderTest } from "./targets.js";
+import { bulk, concurrent, firstByteWhenReady, freshFirstByte, roundTrips, type Destinations } from "./workloads.js";
+import { percentile } from "./stats.js";
+import type { RunValues } from "./report.js";
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+export interface Params {
+  runs: number;
+  bulkBytes: number;
+  concurrentStreams: number;
+  concurrentBytes: number;
+  rttCount: number;
+  rttGapMs: number;
+  freshCount: number;
+  buildCount: number;
+  /**
+   * Pause before each circuit build and each fresh circuit. Back to back, Tor stalls ~40 ms
+   * (the previous circuit's DESTROY or END and the next CREATE2 are two small writes on a link
+   * without TCP_NODELAY: Nagle against delayed ACK); spaced like a user's requests, it does not.
+   */
+  opGapMs: number;
+  readyTimeoutMs: number;
+}
+
+export const FULL: Params = {
+  runs: 3,
+  bulkBytes: 100_000_000,
+  concurrentStreams: 20,
+  concurrentBytes: 5_000_000,
+  rttCount: 100,
+  rttGapMs: 20,
+  freshCount: 10,
+  buildCount: 10,
+  opGapMs: 100,
+  readyTimeoutMs: 120_000,
+};
+
+export const QUICK: Params = {
+  runs: 1,
+  bulkBytes: 20_000_000,
+  concurrentStreams: 20,
+  concurrentBytes: 1_000_000,
+  rttCount: 30,
+  rttGapMs: 20,
+  freshCount: 5,
+  buildCount: 5,
+  opGapMs: 100,
+  readyTimeoutMs: 90_000,
+};
+
+/** Which role a process plays, for the per-role memory figures. */
+export type Role = "relay" | "client" | "authority" | "other";
+
+export interface RunOutput {
+  values: RunValues;
+  nodesPeakRssMb: Record<string, number>;
+  errors: string[];
+}
+
+/**
+ * Run all workloads. `tag` makes isolation keys unique across runs. `role` maps a process
+ * name to its role. `afterFirstByte` runs right after the network is usable (Tor: wait for
+ * bootstrap 100%).
+ */
+export async function runWorkloads(
+  net: NetworkUnderTest,
+  dst: Destinations,
+  p: Params,
+  tag: string,
+  role: (name: string) => Role,
+  log: (msg: string) => void,
+  afterFirstByte?: () => Promise<void>,
+): Promise<RunOutput> {
+  const v: RunValues = {};
+  const errors: string[] = [];
+  const step = async (name: string, f: () => Promise<void>): Promise<void> => {
+    const t = performance.now();
+    try {
+      await f();
+      log(`  ${name}: ${((performance.now() - t) / 1000).toFixed(1)} s`);
+    } catch (e) {
+      const msg = `${name}: ${e instanceof Error ? e.message : String(e)}`;
+      errors.push(msg);
+      log(`  FAILED ${msg}`);
+    }
+  };
+
+  await firstByteWhenReady(net, dst, Date.now() + p.readyTimeoutMs, `ready-${tag}`);
+  v.ready_ms = performance.now() - net.startedAt;
+  log(`  usable after ${Math.round(v.ready_ms)} ms`);
+  if (afterFirstByte) await afterFirstByte();
+
+  await step("circuit builds", async () => {
+    const built: BuiltCircuit[] = [];
+    try {
+      for (let i = 0; i < p.buildCount; i++) {
+        await sleep(p.opGapMs);
+        built.push(await net.buildCircuit());
+      }
+    } finally {
+      // Closed only now: closing each right before the next build would time the close too.
+      for (const c of built) await c.close().catch(() => undefined);
+    }
+    const ms = built.map((c) => c.ms);
+    v.circuit_build_ms_p50 = percentile(ms, 50);
+    v.circuit_build_ms_p90 = percentile(ms, 90);
+  });
+  await step("fresh circuits", async () => {
+    const ms: number[] = [];
+    for (let i = 0; i < p.freshCount; i++) {
+      await sleep(p.opGapMs);
+      ms.push(await freshFirstByte(net, dst, `fresh-${tag}-${i}`));
+    }
+    v.fresh_circuit_first_byte_ms_p50 = percentile(ms, 50);
+    v.fresh_circuit_first_byte_ms_p90 = percentile(ms, 90);
+  });
+  await step("round trips, spaced", async () => {
+    const r = await roundTrips(net, dst, p.rttCount, p.rttGapMs, `rtt-${tag}`);
+    v.rtt_ms_p50 = r.p50;
+    v.rtt_ms_p90 = r.p90;
+  });
+  await step("round trips, back to back", async () => {
+    const r = await roundTrips(net, dst, p.rttCount, 0, `rtt-b2b-${tag}`);
+    v.rtt_b2b_ms_p50 = r.p50;
+    v.rtt_b2b_ms_p90 = r.p90;
+  });
+  await step("bulk", async () => {
+    const procs = net.processes();
+    const cpu = () => procs.reduce((a, pr) => a + cpuSeconds(pr.pid), 0);
+    const c0 = cpu();
+    v.bulk_mb_per_s = await bulk(net, dst, p.bulkBytes, `bulk-${tag}`);
+    const c1 = cpu();
+    v.cpu_s_per_100mb = ((c1 - c0) * 100_000_000) / p.bulkBytes;
+  });
+  await step("concurrent", async () => {
+    v.concurrent_mb_per_s = await concurrent(net, dst, p.concurrentStreams, p.concurrentBytes, `conc-${tag}`);
+  });
+
+  const nodes: Record<string, number> = {};
+  const byRole: Record<Role, number[]> = { relay: [], client: [], authority: [], other: [] };
+  for (const pr of net.processes()) {
+    const mb = peakRssMb(pr.pid);
+    if (mb === undefined) continue;
+    let name = pr.name;
+    for (let i = 2; name in nodes; i++) name = `${pr.name} #${i}`;
+    nodes[name] = mb;
+    byRole[role(pr.name)].push(mb);
+  }
+  if (byRole.relay.length) v.peak_rss_mb_relay = Math.max(...byRole.relay);
+  if (byRole.client.length) v.peak_rss_mb_client = Math.max(...byRole.client);
+  if (byRole.authority.length) v.peak_rss_mb_authority = Math.max(...byRole.authority);
+  return { values: v, nodesPeakRssMb: nodes, errors };
+}

@@ -1,0 +1,226 @@
+/**
+ * The networks under test, behind one interface: where the SOCKS port is, how to build one
+ * circuit and time it, which OS processes make up the network, and how to stop it.
+ */
+import { createInterface } from "node:readline";
+import { join } from "node:path";
+import { existsSync, readFileSync } from "node:fs";
+import { pathToFileURL } from "node:url";
+import { cmdline, descendants, startProcess, stopProcess } from "./procs.js";
+import type { TorNetwork } from "./tor-net.js";
+
+export interface BuiltCircuit {
+  ms: number;
+  close(): Promise<void>;
+}
+
+export interface NetworkUnderTest {
+  socksHost: string;
+  socksPort: number;
+  /** performance.now() when the network's processes were spawned. */
+  startedAt: number;
+  /**
+   * Build one circuit; its build time in ms as the network reports it, and a way to close it
+   * (until then it is a clean circuit that a new stream could use).
+   */
+  buildCircuit(): Promise<BuiltCircuit>;
+  /** Every OS process of the network, named. */
+  processes(): { name: string; pid: number }[];
+  stop(): Promise<void>;
+}
+
+/** Tor: EXTENDCIRCUIT 0 on the ControlPort, time until `CIRC <id> BUILT`, then CLOSECIRCUIT. */
+export function torTarget(net: TorNetwork): NetworkUnderTest {
+  let eventsOn: Promise<unknown> | undefined;
+  return {
+    socksHost: "127.0.0.1",
+    socksPort: net.socksPort,
+    startedAt: net.startedAt,
+    async buildCircuit() {
+      eventsOn ??= net.control.ok("SETEVENTS CIRC");
+      await eventsOn;
+      const seen = new Map<string, { status: string; at: number }>();
+      let wake: (() => void) | undefined;
+      const off = net.control.onEvent((e) => {
+        const m = /^CIRC (\d+) (\w+)/.exec(e.lines[0] ?? "");
+        if (m && (m[2] === "BUILT" || m[2] === "FAILED" || m[2] === "CLOSED")) {
+          if (!seen.has(m[1]!)) seen.set(m[1]!, { status: m[2]!, at: performance.now() });
+          wake?.();
+        }
+      });
+      try {
+        const t0 = performance.now();
+        const r = await net.control.ok("EXTENDCIRCUIT 0");
+        const id = /^EXTENDED (\d+)/.exec(r.lines[0] ?? "")?.[1];
+        if (!id) throw new Error(`EXTENDCIRCUIT: unexpected reply ${r.lines.join(" ")}`);
+        const deadline = Date.now() + 30_000;
+        while (!seen.has(id)) {
+          if (Date.now() > deadline) throw new Error(`circuit ${id} not built within 30 s`);
+          await new Promise<void>((resolve) => {
+            wake = resolve;
+            setTimeout(resolve, 250);
+          });
+        }
+        const ev = seen.get(id)!;
+        if (ev.status !== "BUILT") throw new Error(`circuit ${id} ${ev.status}`);
+        return {
+          ms: ev.at - t0,
+          close: async () => {
+            await net.control.command(`CLOSECIRCUIT ${id}`);
+          },
+        };
+      } finally {
+        off();
+      }
+    },
+    processes: () => net.pids(),
+    stop: () => net.stop(),
+  };
+}
+
+/** The fields of our network's final line `network ready socks=… control=… http=… echo=…`. */
+export function parseNetworkReady(line: string): Record<string, string> | undefined {
+  if (!line.startsWith("network ready ")) return undefined;
+  const out: Record<string, string> = {};
+  for (const tok of line.slice("network ready ".length).trim().split(/\s+/)) {
+    const eq = tok.indexOf("=");
+    if (eq > 0) out[tok.slice(0, eq)] = tok.slice(eq + 1);
+  }
+  return out;
+}
+
+/** "host:port" → parts (IPv6 in brackets allowed). */
+export function splitHostPort(addr: string): { host: string; port: number } {
+  const m = /^\[?([^\]]+?)\]?:(\d+)$/.exec(addr);
+  if (!m) throw new Error(`not HOST:PORT: ${addr}`);
+  return { host: m[1]!, port: Number(m[2]) };
+}
+
+/** A readable name for one of our node processes, from its command line. */
+export function ourProcessName(args: string[], root: boolean): string {
+  if (root) return "network";
+  if (args[0]?.endsWith("esbuild")) return "esbuild (tsx)";
+  const cli = args.findIndex((a) => a.endsWith("cli.ts") || a.endsWith("cli.js"));
+  const kind = cli >= 0 ? args[cli + 1] : undefined;
+  if (!kind) return args.slice(0, 3).join(" ");
+  const opt = (name: string): string | undefined => {
+    const i = args.indexOf(`--${name}`);
+    if (i >= 0) return args[i + 1];
+    return args.find((a) => a.startsWith(`--${name}=`))?.split("=")[1];
+  };
+  const nick = opt("nickname");
+  if (kind === "relay" && nick) return `relay ${nick}`;
+  if (kind === "directory") return "authority";
+  return kind;
+}
+
+export interface OursOptions {
+  root: string;
+  relays: number;
+  exits: number;
+  readyTimeoutMs: number;
+  log?: (msg: string) => void;
+}
+
+export class OursUnavailable extends Error {}
+
+/** Why ours cannot run at all (the network command is not there yet), or undefined. */
+export function oursMissing(root: string): string | undefined {
+  const main = join(root, "src", "network", "main.ts");
+  if (!existsSync(main)) return "src/network/main.ts does not exist yet";
+  const cli = readFileSync(join(root, "src", "cli.ts"), "utf8");
+  if (!/network/.test(cli.split("const commands")[1] ?? "")) return "src/cli.ts does not register the network command yet";
+  return undefined;
+}
+
+/**
+ * `node --import tsx src/cli.ts network --headless --processes …` until its ready line. The
+ * network's own exit-with-parent preload (if present) stops it should this process die.
+ */
+export async function startOurs(opts: OursOptions): Promise<NetworkUnderTest & { ready: Record<string, string> }> {
+  const ewp = join(opts.root, "src", "network", "exit-with-parent.ts");
+  const args = [
+    "--import",
+    "tsx",
+    ...(existsSync(ewp) ? ["--import", pathToFileURL(ewp).href] : []),
+    join(opts.root, "src", "cli.ts"),
+    "network",
+    "--headless",
+    "--processes",
+    "--relays",
+    String(opts.relays),
+    "--exits",
+    String(opts.exits),
+    "--socks",
+    "127.0.0.1:0",
+    "--control",
+    "127.0.0.1:0",
+  ];
+  const startedAt = performance.now();
+  const child = startProcess(process.execPath, args, {
+    cwd: opts.root,
+    stdio: ["pipe", "pipe", "pipe"],
+    env: { ...process.env, MEOWONION_EXIT_WITH_PARENT: "1", MEOWONION_LOG_LEVEL: process.env.MEOWONION_LOG_LEVEL ?? "warn" },
+  });
+  child.stdin?.on("error", () => undefined);
+  let stderr = "";
+  child.stderr?.setEncoding("utf8");
+  child.stderr?.on("data", (t: string) => {
+    stderr = (stderr + t).slice(-4000);
+  });
+  const ready = await new Promise<Record<string, string>>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no 'network ready' line within ${opts.readyTimeoutMs} ms`)), opts.readyTimeoutMs);
+    const rl = createInterface({ input: child.stdout! });
+    rl.on("line", (line) => {
+      opts.log?.(`[ours] ${line}`);
+      const f = parseNetworkReady(line.trim());
+      if (f) {
+        clearTimeout(timer);
+        resolve(f);
+      }
+    });
+    child.once("exit", (code, sig) => {
+      clearTimeout(timer);
+      reject(new OursUnavailable(`meowonion network exited (${sig ?? code}) before ready: ${stderr.trim().slice(-1500)}`));
+    });
+  }).catch(async (e: unknown) => {
+    await stopProcess(child);
+    throw e;
+  });
+  const socks = splitHostPort(ready.socks ?? "");
+  const control = ready.control ?? "";
+  const rootPid = child.pid!;
+
+  const rpc = async (method: string, body: unknown): Promise<Record<string, unknown>> => {
+    const res = await fetch(`${control}/meowonion.v1.ControlService/${method}`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(body),
+    });
+    const json = (await res.json()) as Record<string, unknown>;
+    if (!res.ok) throw new Error(`${method}: HTTP ${res.status} ${JSON.stringify(json)}`);
+    return json;
+  };
+
+  return {
+    ready,
+    socksHost: socks.host,
+    socksPort: socks.port,
+    startedAt,
+    async buildCircuit() {
+      const r = await rpc("BuildCircuit", {});
+      const circ = r.circuit as { id?: string; buildMs?: number } | undefined;
+      if (circ?.buildMs === undefined) throw new Error(`BuildCircuit: no buildMs in ${JSON.stringify(r)}`);
+      return {
+        ms: circ.buildMs,
+        close: async () => {
+          if (circ.id !== undefined) await rpc("CloseCircuit", { id: circ.id }).catch(() => undefined);
+        },
+      };
+    },
+    processes() {
+      return [rootPid, ...descendants(rootPid)].map((pid) => ({ name: ourProcessName(cmdline(pid), pid === rootPid), pid }));
+    },
+    stop: () => stopProcess(child, 6000),
+  };
+}

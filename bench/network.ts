@@ -1,0 +1,59 @@
+/**
+ * `network_ready_ms`: from spawning `meowonion network --headless --processes` to the first
+ * byte of a reply through its SOCKS port (the meow echo server, over a three-hop circuit).
+ * Median of 3 cold starts; each run's network is stopped (SIGTERM) before the next.
+ */
+import { spawn } from "node:child_process";
+import { dirname, join } from "node:path";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+import { parseHostPort, socks5Connect } from "../src/proxy/tui/socks5.js";
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
+const RUNS = 3;
+const DEADLINE_MS = 120_000;
+
+async function oneRun(): Promise<number> {
+  const start = performance.now();
+  const child = spawn(
+    process.execPath,
+    ["--import", "tsx", "src/cli.ts", "network", "--headless", "--processes", "--socks", "127.0.0.1:0", "--control", "127.0.0.1:0"],
+    { cwd: ROOT, stdio: ["ignore", "pipe", "ignore"] },
+  );
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  try {
+    const ready = await new Promise<{ socks: string; echo: string }>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`network not ready within ${DEADLINE_MS} ms`)), DEADLINE_MS);
+      child.once("exit", (code) => reject(new Error(`network exited (${code}) before ready`)));
+      createInterface({ input: child.stdout! }).on("line", (line) => {
+        const m = /^network ready socks=(\S+) control=\S+ http=\S+ echo=(\S+)$/.exec(line);
+        if (m) {
+          clearTimeout(timer);
+          resolve({ socks: m[1], echo: m[2] });
+        }
+      });
+    });
+    const { host, port } = parseHostPort(ready.echo);
+    const sock = await socks5Connect({ socksAddress: ready.socks, host, port, timeoutMs: 30_000 });
+    const firstByte = await new Promise<number>((resolve, reject) => {
+      sock.once("data", () => resolve(performance.now()));
+      sock.once("error", reject);
+      sock.resume();
+      sock.write("meow?\n");
+    });
+    sock.destroy();
+    return firstByte - start;
+  } finally {
+    if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
+    const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
+    await exited;
+    clearTimeout(timer);
+  }
+}
+
+export async function benchNetwork(): Promise<Record<string, number>> {
+  const times: number[] = [];
+  for (let i = 0; i < RUNS; i++) times.push(await oneRun());
+  times.sort((a, b) => a - b);
+  return { network_ready_ms: Math.round(times[Math.floor(times.length / 2)]) };
+}

@@ -1,0 +1,589 @@
+/**
+ * The suite's reference relay: a minimal relay written only from the spec and conformance/lib.
+ * It is (1) a real link listener for the directory tests, and (2) with `faults` set, the basis
+ * of the self-test's faulty relays. It is not MeowOnion's relay and never imports src/.
+ */
+import dns from "node:dns/promises";
+import net from "node:net";
+import type tls from "node:tls";
+import { create } from "@bufbuild/protobuf";
+import { DestroyReason, HandshakeType } from "../../../gen/meowonion/v1/link_pb.js";
+import {
+  BeginSchema,
+  ConnectedSchema,
+  EndReason,
+  EndSchema,
+  Extend2Schema,
+  Extended2Schema,
+  RelayCommand,
+  ResolveSchema,
+  ResolvedSchema,
+  SendmeSchema,
+  TruncatedSchema,
+} from "../../../gen/meowonion/v1/relay_pb.js";
+import { equal, hex } from "../bytes.js";
+import { parse, pb } from "../circuit.js";
+import { type Ed25519Key, type X25519Key, ed25519Generate, relayId, x25519Generate } from "../crypto.js";
+import { directoryClient } from "../directory-client.js";
+import { buildDescriptor, buildHeartbeat } from "../documents.js";
+import { parseExitPolicy, policyAllows } from "../exit-policy.js";
+import { type Link, type LinkFaults, LinkHandshakeError, type ReceivedFrame, connectLink, createLinkServer, listen } from "../link.js";
+import { RELAY_DATA_MAX, decodeRelayCell, encodeRelayCell } from "../relay-cell.js";
+import { HopCrypto, RunningDigest, recognize } from "../tor1.js";
+
+export interface RelayFaults {
+  /** Recognition hashes the body WITHOUT zeroing the digest field. */
+  noZeroDigest?: boolean;
+  /** Never send SENDMEs as a DATA receiver. */
+  neverSendSendme?: boolean;
+  /** The exit sends DATA without regard to package windows. */
+  ignoreWindows?: boolean;
+  /** No RELAY_EARLY limit. */
+  acceptNinthRelayEarly?: boolean;
+  /** EXTEND2 to our own identity is carried out. */
+  extendToSelf?: boolean;
+  /** Responder proof signed over an exporter with the wrong label. */
+  badLinkProof?: boolean;
+  /** Streams are looked up by stream id across all circuits. */
+  leakAcrossCircuits?: boolean;
+  /** DESTROY from the client is ignored (streams stay open). */
+  ignoreDestroy?: boolean;
+  /** The next hop's identity proof is not checked against EXTEND2's identity. */
+  noExtendIdentityCheck?: boolean;
+  /** An initiator's link proof is not checked. */
+  noInitiatorProofCheck?: boolean;
+  /** No DESTROY for cells on unknown circuits. */
+  silentUnknownCircuit?: boolean;
+  /** Oversized / undecodable frames are skipped instead of closing the link. */
+  tolerateBadFrames?: boolean;
+  /** The last hop drops unrecognized cells instead of destroying the circuit. */
+  dropUnrecognized?: boolean;
+  /** SENDMEs that overflow the package window are accepted. */
+  acceptWindowOverflow?: boolean;
+  /** CREATE2 with any onion key B is answered (the relay "accepts" unknown onion keys with its own). */
+  ignoreOnionKeyMismatch?: boolean;
+}
+
+export interface RefRelayOptions {
+  host?: string;
+  port?: number;
+  nickname?: string;
+  exitPolicy?: string;
+  identity?: Ed25519Key;
+  onionKey?: X25519Key;
+  directoryUrl?: string;
+  heartbeatSeconds?: number;
+  faults?: RelayFaults;
+  log?: (msg: string) => void;
+}
+
+const RELAY_EARLY_LIMIT = 8;
+
+type FrameCommandInit = NonNullable<Parameters<Link["sendFrame"]>[0]>["command"];
+
+interface Side {
+  link: Link;
+  id: number;
+}
+
+interface Stream {
+  id: number;
+  circuit: Circuit;
+  socket?: net.Socket;
+  packageWindow: number;
+  deliverWindow: number;
+  deliveredCells: number;
+  queue: Uint8Array[];
+  endSent: boolean;
+  endReceived: boolean;
+  pumpEnd?: () => void;
+}
+
+interface Circuit {
+  prev: Side;
+  next?: Side;
+  crypto: HopCrypto;
+  relayEarly: number;
+  streams: Map<number, Stream>;
+  packageWindow: number;
+  deliverWindow: number;
+  deliveredData: number;
+  sentData: number;
+  sendmeDigests: Uint8Array[];
+  extending?: boolean;
+  dead: boolean;
+}
+
+export class RefRelay {
+  readonly identity: Ed25519Key;
+  readonly onionKey: X25519Key;
+  readonly nickname: string;
+  readonly exitPolicyText: string;
+  readonly faults: RelayFaults;
+  host = "127.0.0.1";
+  port = 0;
+  private server: tls.Server | undefined;
+  private links = new Set<Link>();
+  private outLinks = new Map<string, Promise<Link>>();
+  private circuits = new Map<string, Circuit>();
+  private globalStreams = new Map<number, Stream>();
+  private heartbeatTimer: NodeJS.Timeout | undefined;
+  private log: (msg: string) => void;
+  private linkIds = new WeakMap<Link, number>();
+  private nextLinkId = 1;
+
+  constructor(private readonly opts: RefRelayOptions = {}) {
+    this.identity = opts.identity ?? ed25519Generate();
+    this.onionKey = opts.onionKey ?? x25519Generate();
+    this.nickname = opts.nickname ?? "ref";
+    this.exitPolicyText = opts.exitPolicy ?? "";
+    this.faults = opts.faults ?? {};
+    this.log = opts.log ?? (() => {});
+  }
+
+  get exitPolicy() {
+    return this.exitPolicyText ? parseExitPolicy(this.exitPolicyText) : undefined;
+  }
+
+  private linkFaults(): LinkFaults {
+    return {
+      proofLabel: this.faults.badLinkProof ? "EXPORTER-meowonion-link-v0" : undefined,
+      skipPeerCheck: this.faults.noInitiatorProofCheck,
+    };
+  }
+
+  async start(): Promise<void> {
+    this.server = createLinkServer({ identity: this.identity, faults: this.linkFaults() }, (link) => this.adopt(link));
+    const a = await listen(this.server, this.opts.host ?? "127.0.0.1", this.opts.port ?? 0);
+    this.host = a.host;
+    this.port = a.port;
+    if (this.opts.directoryUrl) await this.publish();
+  }
+
+  private async publish(): Promise<void> {
+    const dir = directoryClient(this.opts.directoryUrl!);
+    const { signed } = buildDescriptor({
+      identity: this.identity,
+      onionKey: this.onionKey,
+      host: this.host,
+      port: this.port,
+      nickname: this.nickname,
+      exitPolicy: this.exitPolicyText || undefined,
+    });
+    await dir.publishDescriptor({ descriptor: signed });
+    const beat = async () => {
+      try {
+        await dir.heartbeat(buildHeartbeat(this.identity));
+      } catch (e) {
+        this.log(`heartbeat failed: ${(e as Error).message}`);
+      }
+    };
+    await beat();
+    this.heartbeatTimer = setInterval(beat, (this.opts.heartbeatSeconds ?? 10) * 1000);
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.heartbeatTimer);
+    for (const l of this.links) l.close("relay stopping");
+    for (const c of this.circuits.values()) for (const s of c.streams.values()) s.socket?.destroy();
+    await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
+  }
+
+  private adopt(link: Link): void {
+    this.links.add(link);
+    this.linkIds.set(link, this.nextLinkId++);
+    link.keepReceived = false;
+    link.on("frame", (f) => this.onFrame(link, f));
+    link.on("close", () => this.onLinkClosed(link));
+    if (this.faults.tolerateBadFrames) {
+      // Replace the reader's strictness: swallow framing errors by re-creating the link reader.
+      const anyLink = link as unknown as { onData: (c: Uint8Array) => void; reader: { push: (c: Uint8Array) => unknown } };
+      const origPush = anyLink.reader.push.bind(anyLink.reader);
+      anyLink.reader.push = (c: Uint8Array) => {
+        try {
+          return origPush(c);
+        } catch {
+          (anyLink.reader as unknown as { buf: Uint8Array }).buf = new Uint8Array(0);
+          return [];
+        }
+      };
+    }
+  }
+
+  private key(link: Link, id: number): string {
+    return `${this.linkIds.get(link)}:${id}`;
+  }
+
+  private onLinkClosed(link: Link): void {
+    this.links.delete(link);
+    for (const [k, c] of [...this.circuits]) {
+      if (c.prev.link === link) {
+        this.circuits.delete(k);
+        this.teardown(c, DestroyReason.CHANNEL_CLOSED, "prev");
+      } else if (c.next?.link === link) {
+        this.circuits.delete(k);
+      }
+    }
+    for (const [k, p] of this.outLinks) p.then((l) => l === link && this.outLinks.delete(k), () => {});
+  }
+
+  private send(side: Side, command: FrameCommandInit): void {
+    side.link.sendFrame({ circuitId: side.id, command });
+  }
+
+  private onFrame(link: Link, { frame }: ReceivedFrame): void {
+    const id = frame.circuitId;
+    const cmd = frame.command;
+    if (cmd.case === "hello") return link.close("protocol: second hello");
+    if (cmd.case === "padding") return;
+    if (id === 0) return link.close("protocol: circuit frame with circuit id 0");
+    const c = this.circuits.get(this.key(link, id));
+    switch (cmd.case) {
+      case "create2":
+        return this.onCreate2(link, id, cmd.value.handshakeType, cmd.value.handshakeData, c);
+      case "created2":
+        if (!c || c.next?.link !== link || c.next.id !== id) return this.unknown(link, id);
+        if (!c.extending) return this.destroyBoth(c, DestroyReason.PROTOCOL);
+        c.extending = false;
+        return void this.originate(c, RelayCommand.EXTENDED2, 0, pb(Extended2Schema, { handshakeData: cmd.value.handshakeData }));
+      case "relay":
+      case "relayEarly": {
+        if (cmd.value.length !== 509) return link.close("protocol: relay payload not 509 bytes");
+        if (!c) return this.unknown(link, id);
+        const early = cmd.case === "relayEarly";
+        if (c.prev.link === link && c.prev.id === id) return this.onOutbound(c, cmd.value, early);
+        if (early) return this.destroyBoth(c, DestroyReason.PROTOCOL);
+        // Inbound: add our layer and pass towards the client.
+        return this.send(c.prev, { case: "relay", value: c.crypto.bwd.update(cmd.value) });
+      }
+      case "destroy":
+        if (!c) return;
+        if (c.prev.link === link && c.prev.id === id && this.faults.ignoreDestroy) return;
+        this.circuits.delete(this.key(link, id));
+        return this.teardown(c, DestroyReason.DESTROYED, c.prev.link === link && c.prev.id === id ? "prev" : "next");
+    }
+  }
+
+  private unknown(link: Link, id: number): void {
+    if (this.faults.silentUnknownCircuit) return;
+    link.sendFrame({ circuitId: id, command: { case: "destroy", value: { reason: DestroyReason.PROTOCOL } } });
+  }
+
+  private onCreate2(link: Link, id: number, type: HandshakeType, data: Uint8Array, existing: Circuit | undefined): void {
+    const destroy = () => link.sendFrame({ circuitId: id, command: { case: "destroy", value: { reason: DestroyReason.PROTOCOL } } });
+    const top = (id & 0x80000000) !== 0;
+    // The peer's ids have the top bit set iff the peer opened the connection.
+    const peerIsInitiator = !link.initiator;
+    if (top !== peerIsInitiator || existing) return destroy();
+    if (type !== HandshakeType.NTOR || data.length !== 84) return destroy();
+    let res;
+    try {
+      const onionskin = this.faults.ignoreOnionKeyMismatch ? Buffer.concat([data.subarray(0, 20), this.onionKey.publicKey, data.subarray(52)]) : data;
+      res = ntorServerChecked(onionskin, relayId(this.identity.publicKey), [this.onionKey]);
+    } catch {
+      return destroy();
+    }
+    const c: Circuit = {
+      prev: { link, id },
+      crypto: new HopCrypto(res.keys),
+      relayEarly: 0,
+      streams: new Map(),
+      packageWindow: 1000,
+      deliverWindow: 1000,
+      deliveredData: 0,
+      sentData: 0,
+      sendmeDigests: [],
+      dead: false,
+    };
+    this.circuits.set(this.key(link, id), c);
+    link.sendFrame({ circuitId: id, command: { case: "created2", value: { handshakeData: res.reply } } });
+  }
+
+  private recognize(c: Circuit, body: Uint8Array): Uint8Array | undefined {
+    if (!this.faults.noZeroDigest) return recognize(body, c.crypto.fwdDigest);
+    // Faulty: hash the body as received, digest field included.
+    if (body[1] !== 0 || body[2] !== 0) return undefined;
+    const d = c.crypto.fwdDigest as unknown as { h: import("node:crypto").Hash };
+    const next = d.h.copy().update(body);
+    const value = new Uint8Array(next.copy().digest());
+    if (!equal(value.subarray(0, 4), body.subarray(5, 9))) return undefined;
+    d.h = next;
+    return value;
+  }
+
+  private onOutbound(c: Circuit, cell: Uint8Array, early: boolean): void {
+    if (early && ++c.relayEarly > RELAY_EARLY_LIMIT && !this.faults.acceptNinthRelayEarly) return this.destroyBoth(c, DestroyReason.PROTOCOL);
+    const body = c.crypto.fwd.update(cell);
+    const digest = this.recognize(c, body);
+    if (!digest) {
+      if (c.next && !c.extending) return this.send(c.next, early ? { case: "relayEarly", value: body } : { case: "relay", value: body });
+      if (this.faults.dropUnrecognized) return;
+      return this.destroyBoth(c, DestroyReason.PROTOCOL);
+    }
+    let rc;
+    try {
+      rc = decodeRelayCell(body);
+    } catch {
+      return this.destroyBoth(c, DestroyReason.PROTOCOL);
+    }
+    try {
+      this.onRecognized(c, rc.command, rc.streamId, rc.data, digest, early);
+    } catch (e) {
+      this.log(`protocol error: ${(e as Error).message}`);
+      this.destroyBoth(c, DestroyReason.PROTOCOL);
+    }
+  }
+
+  private onRecognized(c: Circuit, command: number, streamId: number, data: Uint8Array, digest: Uint8Array, early: boolean): void {
+    switch (command) {
+      case RelayCommand.DROP:
+        return;
+      case RelayCommand.EXTEND2:
+        if (!early || streamId !== 0 || c.next || c.extending) throw new Error("bad EXTEND2");
+        return void this.extend(c, parse(Extend2Schema, data));
+      case RelayCommand.TRUNCATE:
+        if (c.next) {
+          this.circuits.delete(this.key(c.next.link, c.next.id));
+          this.send(c.next, { case: "destroy", value: { reason: DestroyReason.REQUESTED } });
+          c.next = undefined;
+        }
+        return void this.originate(c, RelayCommand.TRUNCATED, 0, pb(TruncatedSchema, { reason: DestroyReason.REQUESTED }));
+      case RelayCommand.BEGIN:
+        return void this.begin(c, streamId, parse(BeginSchema, data));
+      case RelayCommand.RESOLVE:
+        return void this.resolve(c, streamId, parse(ResolveSchema, data).host);
+      case RelayCommand.DATA:
+        return this.onData(c, streamId, data, digest);
+      case RelayCommand.SENDME:
+        return this.onSendme(c, streamId, parse(SendmeSchema, data));
+      case RelayCommand.END: {
+        const s = this.streamOf(c, streamId);
+        if (!s) return;
+        s.endReceived = true;
+        const reason = parse(EndSchema, data).reason;
+        if (reason === EndReason.DONE) s.socket?.end();
+        else s.socket?.destroy();
+        if (s.endSent || reason !== EndReason.DONE) this.dropStream(c, s);
+        return;
+      }
+      default:
+        throw new Error(`unexpected relay command ${command}`);
+    }
+  }
+
+  private streamOf(c: Circuit, id: number): Stream | undefined {
+    return this.faults.leakAcrossCircuits ? this.globalStreams.get(id) : c.streams.get(id);
+  }
+
+  private dropStream(c: Circuit, s: Stream): void {
+    if (c.streams.get(s.id) === s) c.streams.delete(s.id);
+    if (this.globalStreams.get(s.id) === s) this.globalStreams.delete(s.id);
+  }
+
+  /** Send a relay cell we originate, towards the client. */
+  private originate(c: Circuit, command: number, streamId: number, data: Uint8Array): Uint8Array {
+    const body = encodeRelayCell(command, streamId, data);
+    const value = c.crypto.bwdDigest.update(body);
+    body.set(value.subarray(0, 4), 5);
+    this.send(c.prev, { case: "relay", value: c.crypto.bwd.update(body) });
+    return value;
+  }
+
+  private async extend(c: Circuit, ext: import("../../../gen/meowonion/v1/relay_pb.js").Extend2): Promise<void> {
+    let address: string | undefined;
+    let identity: Uint8Array | undefined;
+    for (const ls of ext.linkSpecifiers) {
+      if (ls.specifier.case === "address") address ??= ls.specifier.value;
+      if (ls.specifier.case === "identityKey") identity = ls.specifier.value;
+    }
+    const fail = (reason: DestroyReason) => this.destroyBoth(c, reason);
+    if (!address || !identity || identity.length !== 32 || !ext.create2) return fail(DestroyReason.PROTOCOL);
+    if (equal(identity, this.identity.publicKey) && !this.faults.extendToSelf) return fail(DestroyReason.PROTOCOL);
+    const m = /^\[?([^\]]+?)\]?:(\d+)$/.exec(address);
+    if (!m) return fail(DestroyReason.PROTOCOL);
+    c.extending = true;
+    let link: Link;
+    try {
+      link = await this.linkTo(m[1], Number(m[2]), identity);
+    } catch (e) {
+      const reason = e instanceof LinkHandshakeError ? e.reason : "connect";
+      return fail(reason === "identity-mismatch" || reason === "bad-proof" ? DestroyReason.OR_IDENTITY : DestroyReason.CONNECTFAILED);
+    }
+    if (c.dead) return;
+    let id: number;
+    do id = (0x80000000 | Math.floor(Math.random() * 0x7fffffff) | 1) >>> 0;
+    while (this.circuits.has(this.key(link, id)));
+    c.next = { link, id };
+    this.circuits.set(this.key(link, id), c);
+    link.sendFrame({ circuitId: id, command: { case: "create2", value: { handshakeType: ext.create2.handshakeType, handshakeData: ext.create2.handshakeData } } });
+  }
+
+  private linkTo(host: string, port: number, identity: Uint8Array): Promise<Link> {
+    const k = `${host}:${port}:${hex(identity)}`;
+    let p = this.outLinks.get(k);
+    if (!p) {
+      p = connectLink(host, port, {
+        identity: this.identity,
+        expectIdentity: this.faults.noExtendIdentityCheck ? undefined : identity,
+        faults: { skipPeerCheck: this.faults.noExtendIdentityCheck },
+      }).then((l) => {
+        this.adopt(l);
+        return l;
+      });
+      p.catch(() => this.outLinks.delete(k));
+      this.outLinks.set(k, p);
+    }
+    return p;
+  }
+
+  private async begin(c: Circuit, streamId: number, b: { host: string; port: number }): Promise<void> {
+    if (streamId === 0 || c.streams.has(streamId)) throw new Error("bad BEGIN stream id");
+    const s: Stream = { id: streamId, circuit: c, packageWindow: 500, deliverWindow: 500, deliveredCells: 0, queue: [], endSent: false, endReceived: false };
+    c.streams.set(streamId, s);
+    if (this.faults.leakAcrossCircuits) this.globalStreams.set(streamId, s);
+    const end = (reason: EndReason) => {
+      if (s.endSent || c.dead) return;
+      s.endSent = true;
+      this.originate(s.circuit, RelayCommand.END, streamId, pb(EndSchema, { reason }));
+      if (s.endReceived || reason !== EndReason.DONE) this.dropStream(c, s);
+    };
+    if (b.port < 1 || b.port > 65535) return end(EndReason.TORPROTOCOL);
+    let address = b.host;
+    if (net.isIP(address) === 0) {
+      try {
+        address = (await dns.lookup(b.host)).address;
+      } catch {
+        return end(EndReason.RESOLVEFAILED);
+      }
+    }
+    if (!policyAllows(this.exitPolicy, address, b.port)) return end(EndReason.EXITPOLICY);
+    const socket = net.connect({ host: address, port: b.port, allowHalfOpen: true });
+    s.socket = socket;
+    socket.setNoDelay(true);
+    socket.once("connect", () => {
+      if (c.dead) return socket.destroy();
+      this.originate(s.circuit, RelayCommand.CONNECTED, streamId, pb(ConnectedSchema, { address, ttlSeconds: 60 }));
+    });
+    socket.on("data", (chunk: Buffer) => {
+      for (let o = 0; o < chunk.length; o += RELAY_DATA_MAX) s.queue.push(new Uint8Array(chunk.subarray(o, Math.min(chunk.length, o + RELAY_DATA_MAX))));
+      this.pump(s);
+    });
+    socket.on("end", () => {
+      s.queue.push(new Uint8Array(0)); // end marker
+      this.pump(s);
+    });
+    socket.on("error", (e: NodeJS.ErrnoException) => {
+      if (!socket.connecting && s.queue.length) return;
+      end(e.code === "ECONNREFUSED" ? EndReason.CONNECTREFUSED : e.code === "ECONNRESET" ? EndReason.CONNRESET : EndReason.MISC);
+    });
+    s.pumpEnd = () => end(EndReason.DONE);
+  }
+
+  private pump(s: Stream): void {
+    const c = s.circuit;
+    while (s.queue.length && !c.dead) {
+      const next = s.queue[0];
+      if (next.length === 0) {
+        s.queue.shift();
+        s.pumpEnd?.();
+        return;
+      }
+      if (!this.faults.ignoreWindows && (c.packageWindow <= 0 || s.packageWindow <= 0)) break;
+      s.queue.shift();
+      c.packageWindow--;
+      s.packageWindow--;
+      const digest = this.originate(c, RelayCommand.DATA, s.id, next);
+      if (++c.sentData % 100 === 0) c.sendmeDigests.push(digest);
+    }
+    if (s.queue.length > 64) s.socket?.pause();
+    else s.socket?.resume();
+  }
+
+  private onData(c: Circuit, streamId: number, data: Uint8Array, digest: Uint8Array): void {
+    const s = this.streamOf(c, streamId);
+    c.deliverWindow--;
+    c.deliveredData++;
+    if (c.deliverWindow < 0) throw new Error("circuit deliver window below zero");
+    if (!this.faults.neverSendSendme && c.deliveredData % 100 === 0) {
+      c.deliverWindow += 100;
+      this.originate(c, RelayCommand.SENDME, 0, pb(SendmeSchema, { version: 1, digest }));
+    }
+    if (!s) return;
+    s.deliverWindow--;
+    s.deliveredCells++;
+    if (s.deliverWindow < 0) throw new Error("stream deliver window below zero");
+    if (!this.faults.neverSendSendme && s.deliveredCells % 50 === 0) {
+      s.deliverWindow += 50;
+      this.originate(c, RelayCommand.SENDME, streamId, pb(SendmeSchema, { version: 0 }));
+    }
+    s.socket?.write(data);
+  }
+
+  private onSendme(c: Circuit, streamId: number, m: { version: number; digest: Uint8Array }): void {
+    if (streamId === 0) {
+      if (m.version !== 1) throw new Error("circuit SENDME version");
+      const expect = c.sendmeDigests.shift();
+      if (!this.faults.acceptWindowOverflow) {
+        if (!expect || !equal(expect, m.digest)) throw new Error("circuit SENDME digest mismatch / window overflow");
+      }
+      c.packageWindow += 100;
+      for (const s of c.streams.values()) this.pump(s);
+    } else {
+      const s = this.streamOf(c, streamId);
+      if (!s) return;
+      s.packageWindow += 50;
+      if (s.packageWindow > 500 && !this.faults.acceptWindowOverflow) throw new Error("stream window overflow");
+      this.pump(s);
+    }
+  }
+
+  private async resolve(c: Circuit, streamId: number, host: string): Promise<void> {
+    let answers: { address: string; ttlSeconds: number }[] = [];
+    try {
+      answers = (await dns.lookup(host, { all: true })).slice(0, 16).map((a) => ({ address: a.address, ttlSeconds: 60 }));
+    } catch {
+      answers = [];
+    }
+    if (!c.dead) this.originate(c, RelayCommand.RESOLVED, streamId, pb(ResolvedSchema, { answers }));
+  }
+
+  private destroyBoth(c: Circuit, reason: DestroyReason): void {
+    if (c.dead) return;
+    this.circuits.delete(this.key(c.prev.link, c.prev.id));
+    this.send(c.prev, { case: "destroy", value: { reason } });
+    if (c.next) {
+      this.circuits.delete(this.key(c.next.link, c.next.id));
+      this.send(c.next, { case: "destroy", value: { reason: DestroyReason.DESTROYED } });
+    }
+    this.free(c);
+  }
+
+  /** A DESTROY (or link loss) arrived from `from`: forward to the other side and free. */
+  private teardown(c: Circuit, reason: DestroyReason, from: "prev" | "next"): void {
+    if (c.dead) return;
+    const other = from === "prev" ? c.next : c.prev;
+    if (other) {
+      this.circuits.delete(this.key(other.link, other.id));
+      this.send(other, { case: "destroy", value: { reason: reason === DestroyReason.CHANNEL_CLOSED ? DestroyReason.DESTROYED : reason } });
+    }
+    this.free(c);
+  }
+
+  private free(c: Circuit): void {
+    c.dead = true;
+    for (const s of c.streams.values()) {
+      s.socket?.destroy();
+      this.dropStream(c, s);
+    }
+  }
+}
+
+function ntorServerChecked(onionskin: Uint8Array, id: Uint8Array, keys: X25519Key[]) {
+  return ntorServer(onionskin, id, keys);
+}
+
+import { ntorServer } from "../ntor.js";
+
+export type { Stream as RefStream };
+void create;
+void RunningDigest;

@@ -1,0 +1,51 @@
+/** Start the suite's reference network (one directory, three relays, the last an exit), clean or with one mutant's faults. */
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { hex } from "../lib/bytes.js";
+import { RefDirectory } from "../lib/ref/directory.js";
+import { RefRelay } from "../lib/ref/relay.js";
+import type { Mutant } from "./catalog.js";
+
+const here = dirname(fileURLToPath(import.meta.url));
+
+export interface ReferenceNetwork {
+  directory: RefDirectory;
+  relays: RefRelay[];
+  /** The vector-check command for this mutant (the reference checker, with its fault if any). */
+  vectorCheck: string;
+  /** The launch lines (README "The --launch line format"). */
+  lines(): string[];
+  stop(): Promise<void>;
+}
+
+export async function startReference(mutant?: Mutant, interval = 2): Promise<ReferenceNetwork> {
+  const directory = new RefDirectory({ intervalSeconds: interval, faults: mutant?.directory });
+  await directory.start();
+  const relays = [1, 2, 3].map(
+    (i) =>
+      new RefRelay({
+        nickname: `ref${i}${i === 3 ? "exit" : ""}`,
+        exitPolicy: i === 3 ? "accept 127.0.0.0/8:*,reject *:*" : "",
+        directoryUrl: directory.url,
+        heartbeatSeconds: 10,
+        faults: mutant?.relay,
+      }),
+  );
+  for (const r of relays) await r.start();
+  const vectorCheck = `${process.execPath} --import tsx ${join(here, "../lib/ref/vector-check.ts")}${mutant?.vector ? ` --fault ${mutant.vector}` : ""}`;
+  return {
+    directory,
+    relays,
+    vectorCheck,
+    lines: () => [
+      `conformance directory url=${directory.url} key=${hex(directory.key.publicKey)}`,
+      ...relays.map((r) => `conformance relay addr=${r.host}:${r.port} identity=${hex(r.identity.publicKey)} onion-key=${hex(r.onionKey.publicKey)} nickname=${r.nickname}`),
+      `conformance feature vectorCheck=${vectorCheck}`,
+      "conformance ready",
+    ],
+    async stop() {
+      for (const r of relays) await r.stop().catch(() => {});
+      await directory.stop().catch(() => {});
+    },
+  };
+}

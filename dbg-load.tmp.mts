@@ -1,0 +1,15 @@
+import http2 from "node:http2";
+import { once } from "node:events";
+import { create, toBinary } from "@bufbuild/protobuf";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import { PublishDescriptorRequestSchema } from "./gen/meowonion/v1/directory_pb.ts";
+import { buildSignedDescriptor } from "./src/directory/descriptor.ts";
+import { generateEd25519KeyPair } from "./src/onion/signing.ts";
+const url = process.argv[2]; const N = Number(process.argv[3] ?? 5000);
+const now = Date.now();
+const bodies = Array.from({ length: N }, (_, i) => { const id = generateEd25519KeyPair(); return toBinary(PublishDescriptorRequestSchema, create(PublishDescriptorRequestSchema, { descriptor: buildSignedDescriptor({ nickname: `b${i}`, identityKey: id.publicKey, ntorOnionKey: id.publicKey, ipv4Address: "10.0.0.1", orPort: 9001, published: timestampFromMs(now), expires: timestampFromMs(now + 3600000) }, id.privateKey) })); });
+const sessions = await Promise.all(Array.from({ length: 8 }, async () => { const s = http2.connect(url); await once(s, "connect"); return s; }));
+let next = 0, fail = 0; const t0 = performance.now();
+await Promise.all(sessions.flatMap((s) => Array.from({ length: 64 }, async () => { while (next < N) { const b = bodies[next++]; await new Promise<void>((res) => { const r = s.request({ ":method": "POST", ":path": "/meowonion.v1.DirectoryService/PublishDescriptor", "content-type": "application/proto", "connect-protocol-version": "1" }); r.on("response", (h) => { if (h[":status"] !== 200) fail++; }); r.on("data", () => {}); r.on("end", () => res()); r.end(b); }); } })));
+console.log("publish/s", Math.round(N / ((performance.now() - t0) / 1000)), "fail", fail);
+for (const s of sessions) s.close();

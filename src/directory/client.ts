@@ -1,0 +1,187 @@
+/**
+ * Directory clients (relays, proxies, peer authorities): a Connect client for an authority,
+ * the consensus validity rule of consensus.proto (signatures by a majority of the pinned
+ * authority keys, now < valid_until), and fetching / watching a consensus from any of several
+ * authorities.
+ */
+import { fromBinary } from "@bufbuild/protobuf";
+import { timestampMs } from "@bufbuild/protobuf/wkt";
+import { createClient, type Client } from "@connectrpc/connect";
+import { Http2SessionManager, createConnectTransport } from "@connectrpc/connect-node";
+import { ConsensusSchema, type Consensus, type SignedConsensus } from "../../gen/meowonion/v1/consensus_pb.js";
+import { DirectoryService } from "../../gen/meowonion/v1/directory_pb.js";
+import { DOMAIN_CONSENSUS, verifyWithDomain } from "../onion/signing.js";
+import { sleep } from "./sleep.js";
+
+export const MAX_CONSENSUS_SIGNATURES = 16;
+// A 10,000-relay consensus is a few MB; votes carry whole descriptors (≤ 8 KiB each).
+const DEFAULT_CLIENT_READ_MAX_BYTES = 128 * 1024 * 1024;
+
+export type ConsensusErrorReason = "no-pinned-keys" | "malformed" | "not-enough-signatures" | "expired";
+
+/** A consensus the client must not use; `reason` says why. */
+export class ConsensusVerificationError extends Error {
+  override readonly name = "ConsensusVerificationError";
+
+  constructor(
+    readonly reason: ConsensusErrorReason,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** floor(n/2) + 1: the majority of n authorities. */
+export function majority(n: number): number {
+  return Math.floor(n / 2) + 1;
+}
+
+/**
+ * Returns the consensus if valid signatures by a majority of the distinct pinned keys cover
+ * its exact bytes and `now` is before valid_until. Signatures by unknown keys, duplicates and
+ * bad signatures do not count.
+ */
+export function verifySignedConsensus(signed: SignedConsensus, pinnedAuthorityKeys: Uint8Array[], now: Date = new Date()): Consensus {
+  const pinned = new Map(pinnedAuthorityKeys.map((k) => [Buffer.from(k).toString("hex"), k]));
+  if (pinned.size === 0) throw new ConsensusVerificationError("no-pinned-keys", "no authority keys are pinned");
+  if (signed.signatures.length > MAX_CONSENSUS_SIGNATURES) {
+    throw new ConsensusVerificationError("malformed", `consensus carries ${signed.signatures.length} signatures; at most ${MAX_CONSENSUS_SIGNATURES} are allowed`);
+  }
+  const signers = new Set<string>();
+  for (const s of signed.signatures) {
+    const keyHex = Buffer.from(s.authorityKey).toString("hex");
+    if (signers.has(keyHex) || !pinned.has(keyHex)) continue;
+    if (verifyWithDomain(DOMAIN_CONSENSUS, signed.consensus, s.signature, s.authorityKey)) signers.add(keyHex);
+  }
+  const needed = majority(pinned.size);
+  if (signers.size < needed) {
+    throw new ConsensusVerificationError(
+      "not-enough-signatures",
+      `consensus has valid signatures from ${signers.size} of ${pinned.size} pinned authorities; ${needed} are needed`,
+    );
+  }
+  let consensus: Consensus;
+  try {
+    consensus = fromBinary(ConsensusSchema, signed.consensus);
+  } catch (err) {
+    throw new ConsensusVerificationError("malformed", `consensus bytes do not decode: ${(err as Error).message}`);
+  }
+  if (consensus.validAfter === undefined || consensus.freshUntil === undefined || consensus.validUntil === undefined) {
+    throw new ConsensusVerificationError("malformed", "consensus lacks valid_after, fresh_until or valid_until");
+  }
+  const validUntil = timestampMs(consensus.validUntil);
+  if (now.getTime() >= validUntil) {
+    throw new ConsensusVerificationError("expired", `consensus expired at ${new Date(validUntil).toISOString()}`);
+  }
+  return consensus;
+}
+
+export interface DirectoryClient {
+  readonly url: string;
+  readonly rpc: Client<typeof DirectoryService>;
+  /** Closes the HTTP/2 connection. */
+  close(): void;
+}
+
+/** A Connect client for one authority over HTTP/2 (prior knowledge: no TLS, no upgrade). */
+export function createDirectoryClient(url: string, options: { readMaxBytes?: number } = {}): DirectoryClient {
+  const sessionManager = new Http2SessionManager(url);
+  const transport = createConnectTransport({
+    baseUrl: url,
+    httpVersion: "2",
+    sessionManager,
+    useBinaryFormat: true,
+    readMaxBytes: options.readMaxBytes ?? DEFAULT_CLIENT_READ_MAX_BYTES,
+  });
+  return { url, rpc: createClient(DirectoryService, transport), close: () => sessionManager.abort() };
+}
+
+export interface FetchedConsensus {
+  consensus: Consensus;
+  signed: SignedConsensus;
+  /** The authority it came from. */
+  url: string;
+}
+
+/** Thrown by fetchConsensus when no authority gave a usable consensus; lists each failure. */
+export class DirectoryUnavailableError extends Error {
+  override readonly name = "DirectoryUnavailableError";
+
+  constructor(readonly failures: { url: string; error: Error }[]) {
+    super(`no authority gave a valid consensus: ${failures.map((f) => `${f.url}: ${f.error.message}`).join("; ")}`);
+  }
+}
+
+/** Asks each authority in turn for its consensus and returns the first one that verifies. */
+export async function fetchConsensus(
+  urls: string[],
+  pinnedKeys: Uint8Array[],
+  options: { timeoutMs?: number; now?: () => Date } = {},
+): Promise<FetchedConsensus> {
+  const failures: { url: string; error: Error }[] = [];
+  for (const url of urls) {
+    const client = createDirectoryClient(url);
+    try {
+      const res = await client.rpc.getConsensus({}, { timeoutMs: options.timeoutMs ?? 10_000 });
+      if (res.consensus === undefined) throw new Error("response has no consensus");
+      const consensus = verifySignedConsensus(res.consensus, pinnedKeys, options.now?.());
+      return { consensus, signed: res.consensus, url };
+    } catch (err) {
+      failures.push({ url, error: err as Error });
+    } finally {
+      client.close();
+    }
+  }
+  throw new DirectoryUnavailableError(failures);
+}
+
+export interface WatchOptions {
+  /** Stops watching. */
+  signal: AbortSignal;
+  /** Pause before trying the next authority after a failure. Default 1 s. */
+  retryDelayMs?: number;
+  /** Told about every stream failure or refused consensus (the watch goes on). */
+  onError?: (url: string, error: Error) => void;
+  now?: () => Date;
+}
+
+/**
+ * Every new valid consensus, from whichever authority is reachable: streams WatchConsensus,
+ * verifies each update, skips ones older than (or byte-identical to) the last one yielded, and
+ * moves on to the next authority when a stream fails. Ends when `signal` aborts.
+ */
+export async function* watchConsensus(urls: string[], pinnedKeys: Uint8Array[], options: WatchOptions): AsyncGenerator<FetchedConsensus> {
+  if (urls.length === 0) throw new Error("watchConsensus needs at least one authority URL");
+  let lastValidAfter = -Infinity;
+  let lastBytes: Uint8Array | undefined;
+  for (let i = 0; !options.signal.aborted; i++) {
+    const url = urls[i % urls.length];
+    const client = createDirectoryClient(url);
+    try {
+      for await (const update of client.rpc.watchConsensus({}, { signal: options.signal })) {
+        const signed = update.consensus;
+        if (signed === undefined) continue;
+        if (lastBytes !== undefined && Buffer.from(signed.consensus).equals(lastBytes)) continue;
+        let consensus: Consensus;
+        try {
+          consensus = verifySignedConsensus(signed, pinnedKeys, options.now?.());
+        } catch (err) {
+          options.onError?.(url, err as Error);
+          continue;
+        }
+        const validAfter = timestampMs(consensus.validAfter!);
+        if (validAfter < lastValidAfter) continue;
+        lastValidAfter = validAfter;
+        lastBytes = signed.consensus;
+        yield { consensus, signed, url };
+      }
+      if (!options.signal.aborted) options.onError?.(url, new Error("the authority ended the stream"));
+    } catch (err) {
+      if (options.signal.aborted) break;
+      options.onError?.(url, err as Error);
+    } finally {
+      client.close();
+    }
+    if (!options.signal.aborted) await sleep(options.retryDelayMs ?? 1_000, options.signal);
+  }
+}

@@ -1,0 +1,223 @@
+/**
+ * Consensus computation, deterministic as consensus.proto's HOW AUTHORITIES AGREE requires:
+ * the same votes give the same bytes on every authority. Pure: no clock (times come from the
+ * period), no I/O.
+ *
+ * Rules (documented here because clients and other implementations depend on them):
+ * - a relay is listed if at least majority(n) of the n known authorities voted it Running with
+ *   a valid descriptor (missing votes count as "not Running");
+ * - its descriptor is the most recently published among those Running votes, ties broken by
+ *   the lowest SHA-256 of the serialized SignedDescriptor;
+ * - uptime is the lower median of those votes' uptime_seconds;
+ * - bandwidth_weight = min(average, observed if nonzero), capped at 10 GB/s;
+ * - Fast: weight ≥ 100,000 B/s, or among the ceil(7n/8) heaviest listed relays (ties included);
+ * - Stable: uptime ≥ stable-after; Guard: Fast, Stable and weight ≥ the lower median weight of
+ *   Fast relays; Exit: the exit policy accepts some address and port; Running and Valid: all
+ *   listed relays; BadExit: never assigned automatically;
+ * - at most 10,000 relays: the heaviest are kept (ties: lowest identity key);
+ * - relays sorted by identity key, authority keys sorted, totals summed per role.
+ */
+import { create, toBinary } from "@bufbuild/protobuf";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import {
+  ConsensusRelaySchema,
+  ConsensusSchema,
+  RelayFlag,
+  SignedVoteSchema,
+  VoteSchema,
+  type Consensus,
+  type ConsensusRelay,
+  type SignedVote,
+  type Vote,
+  type VoteRelay,
+} from "../../gen/meowonion/v1/consensus_pb.js";
+import { SignedDescriptorSchema, type SignedDescriptor } from "../../gen/meowonion/v1/descriptor_pb.js";
+import { DOMAIN_VOTE, signWithDomain } from "../onion/signing.js";
+import { majority } from "./client.js";
+import { checkDescriptorShape, checkDescriptorSignature, hex, sha256, type ValidDescriptor } from "./descriptor.js";
+import { exitPolicyAcceptsAny } from "./exit-policy.js";
+
+export const MAX_CONSENSUS_RELAYS = 10_000;
+export const FAST_MIN_WEIGHT = 100_000n;
+export const MAX_BANDWIDTH_WEIGHT = 10_000_000_000n;
+
+export interface ConsensusParameters {
+  validAfterMs: number;
+  intervalMs: number;
+  stableAfterSeconds: number;
+  /** Every authority key the signers know (self included). */
+  authorityKeys: Uint8Array[];
+}
+
+export interface ComputedConsensus {
+  consensus: Consensus;
+  bytes: Uint8Array;
+  digest: Uint8Array;
+}
+
+/** Start of the voting period containing `nowMs`. */
+export function periodStart(nowMs: number, intervalMs: number): number {
+  return Math.floor(nowMs / intervalMs) * intervalMs;
+}
+
+/** Signs a vote: "meowonion-vote-v1" | 0x00 | serialized Vote. */
+export function signVote(vote: Vote, privateKey: Uint8Array): SignedVote {
+  const bytes = toBinary(VoteSchema, vote);
+  return create(SignedVoteSchema, { vote: bytes, signature: signWithDomain(DOMAIN_VOTE, bytes, privateKey) });
+}
+
+export function buildVote(validAfterMs: number, authorityKey: Uint8Array, relays: VoteRelay[]): Vote {
+  return create(VoteSchema, { validAfter: timestampFromMs(validAfterMs), authorityKey, relays });
+}
+
+/**
+ * Descriptor checks for descriptors found in votes: shape and signature (cached per envelope
+ * object: an unchanged vote is re-used, so a 10,000-relay vote is verified once, not every
+ * round), then not expired at the period start.
+ */
+export class VoteDescriptorChecker {
+  private readonly cache = new WeakMap<SignedDescriptor, ValidDescriptor | null>();
+
+  /** Lets the authority vouch for descriptors it already verified on publish. */
+  remember(v: ValidDescriptor): void {
+    this.cache.set(v.signed, v);
+  }
+
+  check(signed: SignedDescriptor | undefined, validAfterMs: number): ValidDescriptor | undefined {
+    if (signed === undefined) return undefined;
+    let v = this.cache.get(signed);
+    if (v === undefined) {
+      try {
+        v = checkDescriptorShape(signed);
+        checkDescriptorSignature(v);
+      } catch {
+        v = null;
+      }
+      this.cache.set(signed, v);
+    }
+    return v !== null && v.expiresMs > validAfterMs ? v : undefined;
+  }
+}
+
+interface Candidate {
+  valid: ValidDescriptor;
+  uptime: bigint;
+}
+
+export function computeConsensus(params: ConsensusParameters, votes: Vote[], checker: VoteDescriptorChecker): ComputedConsensus {
+  const known = new Set(params.authorityKeys.map(hex));
+  const needed = majority(known.size);
+  const perRelay = new Map<string, Candidate[]>();
+  const voted = new Set<string>();
+  for (const vote of votes) {
+    const authority = hex(vote.authorityKey);
+    if (!known.has(authority) || voted.has(authority)) continue; // one vote per known authority
+    voted.add(authority);
+    const seen = new Set<string>();
+    for (const relay of vote.relays) {
+      if (!relay.running) continue;
+      const valid = checker.check(relay.descriptor, params.validAfterMs);
+      if (valid === undefined || seen.has(valid.keyHex)) continue;
+      seen.add(valid.keyHex);
+      let list = perRelay.get(valid.keyHex);
+      if (list === undefined) perRelay.set(valid.keyHex, (list = []));
+      list.push({ valid, uptime: relay.uptimeSeconds });
+    }
+  }
+
+  let listed = [...perRelay.values()]
+    .filter((c) => c.length >= needed)
+    .map((c) => ({ valid: chooseDescriptor(c), uptime: lowerMedian(c.map((x) => x.uptime)) }))
+    .map((c) => ({ ...c, weight: bandwidthWeight(c.valid) }));
+  if (listed.length > MAX_CONSENSUS_RELAYS) {
+    listed.sort((a, b) => compareBig(b.weight, a.weight) || compareStr(a.valid.keyHex, b.valid.keyHex));
+    listed = listed.slice(0, MAX_CONSENSUS_RELAYS);
+  }
+  listed.sort((a, b) => compareStr(a.valid.keyHex, b.valid.keyHex));
+
+  const weightsDesc = listed.map((r) => r.weight).sort((a, b) => compareBig(b, a));
+  const topCut = weightsDesc.length === 0 ? 0n : weightsDesc[Math.ceil((7 * weightsDesc.length) / 8) - 1];
+  const isFast = (w: bigint) => w >= FAST_MIN_WEIGHT || w >= topCut;
+  const fastWeights = listed.map((r) => r.weight).filter(isFast);
+  const guardCut = fastWeights.length === 0 ? 0n : lowerMedian(fastWeights);
+  const stableAfter = BigInt(Math.ceil(params.stableAfterSeconds));
+
+  const totals = { total: 0n, guard: 0n, exit: 0n };
+  const relays: ConsensusRelay[] = listed.map(({ valid, uptime, weight }) => {
+    const d = valid.descriptor;
+    const fast = isFast(weight);
+    const stable = uptime >= stableAfter;
+    const guard = fast && stable && weight >= guardCut;
+    const exit = exitPolicyAcceptsAny(d.exitPolicy);
+    const flags = [RelayFlag.RUNNING, RelayFlag.VALID];
+    if (fast) flags.push(RelayFlag.FAST);
+    if (stable) flags.push(RelayFlag.STABLE);
+    if (guard) flags.push(RelayFlag.GUARD);
+    if (exit) flags.push(RelayFlag.EXIT);
+    totals.total += weight;
+    if (guard) totals.guard += weight;
+    if (exit) totals.exit += weight;
+    return create(ConsensusRelaySchema, {
+      nickname: d.nickname,
+      identityKey: d.identityKey,
+      ntorOnionKey: d.ntorOnionKey,
+      ipv4Address: d.ipv4Address,
+      ipv6Address: d.ipv6Address,
+      orPort: d.orPort,
+      flags,
+      bandwidthWeight: weight,
+      exitPolicy: d.exitPolicy,
+      family: d.family,
+      descriptorDigest: valid.digest,
+      published: d.published,
+    });
+  });
+
+  const consensus = create(ConsensusSchema, {
+    validAfter: timestampFromMs(params.validAfterMs),
+    freshUntil: timestampFromMs(params.validAfterMs + params.intervalMs),
+    validUntil: timestampFromMs(params.validAfterMs + 3 * params.intervalMs),
+    relays,
+    authorityKeys: [...params.authorityKeys].sort((a, b) => compareStr(hex(a), hex(b))),
+    totals,
+  });
+  const bytes = toBinary(ConsensusSchema, consensus);
+  return { consensus, bytes, digest: sha256(bytes) };
+}
+
+export function bandwidthWeight(v: ValidDescriptor): bigint {
+  const bw = v.descriptor.bandwidth;
+  if (bw === undefined) return 0n;
+  let w = bw.averageBytesPerSecond;
+  if (bw.observedBytesPerSecond !== 0n && bw.observedBytesPerSecond < w) w = bw.observedBytesPerSecond;
+  return w > MAX_BANDWIDTH_WEIGHT ? MAX_BANDWIDTH_WEIGHT : w;
+}
+
+/** Most recently published; ties: lowest SHA-256 of the serialized SignedDescriptor. */
+function chooseDescriptor(candidates: Candidate[]): ValidDescriptor {
+  let best = candidates[0].valid;
+  for (const { valid } of candidates.slice(1)) {
+    if (valid === best) continue;
+    if (valid.publishedMs > best.publishedMs) best = valid;
+    else if (valid.publishedMs === best.publishedMs && compareStr(envelopeHash(valid), envelopeHash(best)) < 0) best = valid;
+  }
+  return best;
+}
+
+function envelopeHash(v: ValidDescriptor): string {
+  return hex(sha256(toBinary(SignedDescriptorSchema, v.signed)));
+}
+
+function lowerMedian(values: bigint[]): bigint {
+  const sorted = [...values].sort(compareBig);
+  return sorted[Math.floor((sorted.length - 1) / 2)];
+}
+
+function compareBig(a: bigint, b: bigint): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function compareStr(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+

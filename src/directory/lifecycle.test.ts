@@ -1,0 +1,115 @@
+/**
+ * End to end over real sockets: publish → heartbeat → reachability test (a real link
+ * handshake) → listed in the consensus with its flags → heartbeats stop → dropped. Relays lying
+ * about their address never get in. WatchConsensus is the event source throughout.
+ */
+import { afterEach, describe, expect, it } from "vitest";
+import { RelayFlag } from "../../gen/meowonion/v1/consensus_pb.js";
+import { verifySignedConsensus } from "./client.js";
+import { hex } from "./descriptor.js";
+import { parseExitPolicy } from "./exit-policy.js";
+import { Cleanups, freePort, listed, makeRelay, startTestDirectory, waitForConsensus, type TestRelay } from "./testing.js";
+
+const cleanups = new Cleanups();
+afterEach(() => cleanups.run());
+
+/** Heartbeats every `everyMs` until the returned function is called. */
+function keepBeating(send: () => Promise<unknown>, everyMs: number): () => void {
+  let stopped = false;
+  const loop = async () => {
+    while (!stopped) {
+      await send().catch(() => undefined);
+      await new Promise((resolve) => setTimeout(resolve, everyMs));
+    }
+  };
+  void loop();
+  const stop = () => {
+    stopped = true;
+  };
+  cleanups.add(stop);
+  return stop;
+}
+
+describe("relay lifecycle", () => {
+  it("publish → heartbeat → reachable → listed with flags → silent → dropped", async () => {
+    const { server, client } = await startTestDirectory(cleanups, { intervalMs: 500, heartbeatTimeoutMs: 1_500, stableAfterMs: 1_000 });
+    const keys = [server.publicKey];
+    const relay = await makeRelay(cleanups, { nickname: "Lifecycle" });
+    await client.rpc.publishDescriptor({ descriptor: relay.descriptor() });
+
+    // Published but silent: not listed.
+    const empty = await waitForConsensus(client, keys, () => true);
+    expect(listed(empty, relay)).toBe(false);
+
+    const stop = keepBeating(() => client.rpc.heartbeat(relay.heartbeat()), 300);
+    const withRelay = await waitForConsensus(client, keys, (c) => listed(c, relay));
+    const entry = withRelay.relays.find((r) => hex(r.identityKey) === relay.keyHex)!;
+    expect(entry.nickname).toBe("Lifecycle");
+    expect(entry.orPort).toBe(relay.listener!.port);
+    expect(entry.flags).toEqual(expect.arrayContaining([RelayFlag.RUNNING, RelayFlag.VALID, RelayFlag.FAST, RelayFlag.EXIT]));
+    expect(entry.bandwidthWeight).toBe(1_000_000n);
+    expect(withRelay.totals?.total).toBe(1_000_000n);
+    expect(withRelay.totals?.exit).toBe(1_000_000n);
+
+    // After stable-after of continuous Running, Stable and (sole Fast relay) Guard.
+    const stable = await waitForConsensus(client, keys, (c) => c.relays.some((r) => r.flags.includes(RelayFlag.GUARD)));
+    expect(stable.relays[0].flags).toEqual([RelayFlag.RUNNING, RelayFlag.VALID, RelayFlag.FAST, RelayFlag.STABLE, RelayFlag.GUARD, RelayFlag.EXIT]);
+    expect(stable.totals?.guard).toBe(1_000_000n);
+
+    stop();
+    const dropped = await waitForConsensus(client, keys, (c) => !listed(c, relay));
+    expect(dropped.relays).toHaveLength(0);
+  });
+
+  it("never lists relays that lie about their address, while honest ones get in", async () => {
+    const { server, client } = await startTestDirectory(cleanups, { intervalMs: 500, heartbeatTimeoutMs: 1_500 });
+    const keys = [server.publicKey];
+    const honest = await makeRelay(cleanups, { nickname: "Honest" });
+    // Points at the honest relay's listener, which proves a different identity.
+    const impersonator = await makeRelay(cleanups, { listen: false, nickname: "Impersonator" });
+    // Points at a port where nothing listens.
+    const absent = await makeRelay(cleanups, { listen: false, nickname: "Absent" });
+    const liars: [TestRelay, number][] = [
+      [impersonator, honest.listener!.port],
+      [absent, await freePort()], // nothing listens there
+    ];
+    await client.rpc.publishDescriptor({ descriptor: honest.descriptor() });
+    for (const [liar, port] of liars) await client.rpc.publishDescriptor({ descriptor: liar.descriptor({ orPort: port }) });
+    for (const r of [honest, impersonator, absent]) keepBeating(() => client.rpc.heartbeat(r.heartbeat()), 250);
+
+    await waitForConsensus(client, keys, (c) => listed(c, honest));
+    // Let several more consensuses (and reachability retries) go by: the liars stay out.
+    let seen = 0;
+    await waitForConsensus(client, keys, (c) => {
+      expect(listed(c, impersonator) || listed(c, absent)).toBe(false);
+      return ++seen >= 4;
+    });
+    expect(server.registry.isRunning(impersonator.keyHex)).toBe(false);
+    expect(server.registry.isRunning(absent.keyHex)).toBe(false);
+    expect((await client.rpc.heartbeat(impersonator.heartbeat())).running).toBe(false);
+  });
+
+  it("WatchConsensus delivers the current consensus at once and each new one after", async () => {
+    const { server, client } = await startTestDirectory(cleanups, { intervalMs: 400 });
+    const abort = new AbortController();
+    cleanups.add(() => abort.abort());
+    const validAfters: bigint[] = [];
+    for await (const update of client.rpc.watchConsensus({}, { signal: abort.signal })) {
+      const consensus = verifySignedConsensus(update.consensus!, [server.publicKey]);
+      validAfters.push(consensus.validAfter!.seconds * 1000n + BigInt(consensus.validAfter!.nanos / 1e6));
+      if (validAfters.length === 3) break;
+    }
+    expect(validAfters[1] - validAfters[0]).toBeGreaterThanOrEqual(400n);
+    expect(validAfters[2] - validAfters[1]).toBeGreaterThanOrEqual(400n);
+  });
+
+  it("lists an exit-less relay without the Exit flag", async () => {
+    const { server, client } = await startTestDirectory(cleanups, { intervalMs: 500 });
+    const relay = await makeRelay(cleanups);
+    await client.rpc.publishDescriptor({ descriptor: relay.descriptor({ exitPolicy: parseExitPolicy("reject *:*") }) });
+    keepBeating(() => client.rpc.heartbeat(relay.heartbeat()), 300);
+    const c = await waitForConsensus(client, [server.publicKey], (x) => listed(x, relay));
+    expect(c.relays[0].flags).not.toContain(RelayFlag.EXIT);
+    expect(c.totals?.exit).toBe(0n);
+  });
+});

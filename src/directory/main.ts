@@ -1,0 +1,134 @@
+/**
+ * `meowonion directory`: run a directory authority until SIGINT/SIGTERM.
+ * stdout carries exactly one line, once listening, for other tools to parse:
+ *   directory ready url=http://HOST:PORT key=<64 hex chars of the authority public key>
+ * Everything else (logs, the key-creation notice) goes to stderr.
+ */
+import { parseArgs } from "node:util";
+import { hex } from "./descriptor.js";
+import type { PeerConfig } from "./peers.js";
+import {
+  DEFAULT_HEARTBEAT_TIMEOUT_MS,
+  DEFAULT_INTERVAL_MS,
+  DEFAULT_STABLE_AFTER_MS,
+  startDirectory,
+} from "./server.js";
+
+const USAGE = `Usage: meowonion directory --listen HOST:PORT --data-dir DIR [options]
+
+Runs a directory authority: relays publish descriptors and heartbeats to it, it tests their
+reachability, votes with its peers and serves a signed consensus (Connect, gRPC and gRPC-Web
+over HTTP/2 cleartext and HTTP/1.1, with gRPC reflection).
+
+Options:
+  --listen HOST:PORT          address to serve on; port 0 picks a free one ([::1]:PORT for IPv6)
+  --data-dir DIR              key and state; the authority key is created here on first start
+  --peer URL#HEXKEY           another authority, e.g. http://127.0.0.1:7001#<64 hex chars>;
+                              repeat for each peer (every authority must list all the others)
+  --interval SECONDS          voting period (default ${DEFAULT_INTERVAL_MS / 1000})
+  --heartbeat-timeout SECONDS a relay silent this long is no longer Running (default ${DEFAULT_HEARTBEAT_TIMEOUT_MS / 1000})
+  --stable-after SECONDS      Running this long earns the Stable flag (default ${DEFAULT_STABLE_AFTER_MS / 1000})
+  -h, --help                  show this help
+
+Prints "directory ready url=http://HOST:PORT key=HEX" on stdout once listening.
+`;
+
+/** A command-line mistake: printed with the usage hint, exit status 2. */
+class UsageError extends Error {}
+
+export async function main(argv: string[]): Promise<void> {
+  let config;
+  try {
+    config = parse(argv);
+  } catch (err) {
+    if (!(err instanceof UsageError || (err as NodeJS.ErrnoException).code?.startsWith("ERR_PARSE_ARGS"))) throw err;
+    process.stderr.write(`meowonion directory: ${(err as Error).message}\n(see meowonion directory --help)\n`);
+    process.exitCode = 2;
+    return;
+  }
+  if (config === undefined) {
+    process.stdout.write(USAGE);
+    return;
+  }
+
+  let server;
+  try {
+    server = await startDirectory(config);
+  } catch (err) {
+    process.stderr.write(`meowonion directory: cannot start: ${(err as Error).message}\n`);
+    process.exitCode = 1;
+    return;
+  }
+  if (server.keyCreated) {
+    process.stderr.write(`meowonion directory: created authority key ${server.keyPath} (public key ${hex(server.publicKey)})\n`);
+  }
+  process.stdout.write(`directory ready url=${server.url} key=${hex(server.publicKey)}\n`);
+
+  const signal = await new Promise<NodeJS.Signals>((resolve) => {
+    process.once("SIGINT", resolve);
+    process.once("SIGTERM", resolve);
+  });
+  process.stderr.write(`meowonion directory: ${signal}, shutting down\n`);
+  await server.close();
+}
+
+function parse(argv: string[]) {
+  const { values } = parseArgs({
+    args: argv,
+    strict: true,
+    allowPositionals: false,
+    options: {
+      listen: { type: "string" },
+      "data-dir": { type: "string" },
+      peer: { type: "string", multiple: true },
+      interval: { type: "string" },
+      "heartbeat-timeout": { type: "string" },
+      "stable-after": { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  if (values.help) return undefined;
+  if (values.listen === undefined) throw new UsageError("--listen HOST:PORT is required");
+  if (values["data-dir"] === undefined) throw new UsageError("--data-dir DIR is required");
+  const { host, port } = parseListen(values.listen);
+  return {
+    host,
+    port,
+    dataDir: values["data-dir"],
+    peers: (values.peer ?? []).map(parsePeer),
+    intervalMs: seconds(values.interval, "--interval", DEFAULT_INTERVAL_MS),
+    heartbeatTimeoutMs: seconds(values["heartbeat-timeout"], "--heartbeat-timeout", DEFAULT_HEARTBEAT_TIMEOUT_MS),
+    stableAfterMs: seconds(values["stable-after"], "--stable-after", DEFAULT_STABLE_AFTER_MS),
+  };
+}
+
+function parseListen(text: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(text);
+  const port = m === null ? NaN : Number(m[3]);
+  if (m === null || port > 65535) throw new UsageError(`--listen ${JSON.stringify(text)} must be HOST:PORT (port 0-65535)`);
+  return { host: m[1] ?? m[2], port };
+}
+
+function parsePeer(text: string): PeerConfig {
+  const hash = text.lastIndexOf("#");
+  const url = text.slice(0, hash);
+  const keyHex = text.slice(hash + 1);
+  if (hash < 0 || !/^[0-9a-fA-F]{64}$/.test(keyHex)) {
+    throw new UsageError(`--peer ${JSON.stringify(text)} must be URL#HEXKEY with a 64-hex-character key`);
+  }
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new UsageError(`--peer ${JSON.stringify(text)}: ${JSON.stringify(url)} is not a URL`);
+  }
+  if (parsed.protocol !== "http:") throw new UsageError(`--peer ${JSON.stringify(text)}: only http:// (h2c) URLs are supported`);
+  return { url: url.replace(/\/+$/, ""), key: Buffer.from(keyHex, "hex") };
+}
+
+function seconds(text: string | undefined, flag: string, fallbackMs: number): number {
+  if (text === undefined) return fallbackMs;
+  const value = Number(text);
+  if (text.trim() === "" || !Number.isFinite(value) || value <= 0) throw new UsageError(`${flag} ${JSON.stringify(text)} must be a positive number of seconds`);
+  return Math.round(value * 1000);
+}

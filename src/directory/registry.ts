@@ -1,0 +1,246 @@
+/**
+ * The authority's view of relays: accepts descriptors and heartbeats (durably, via the store),
+ * tests reachability, and decides which relays it votes Running:
+ *   Running = an accepted heartbeat within the heartbeat timeout
+ *           AND the latest reachability test of the descriptor's current addresses passed
+ *               within the heartbeat timeout
+ *           AND the descriptor has not expired.
+ * Only heartbeating relays are tested (on their first heartbeat, then every half timeout,
+ * failures retried sooner), so a flood of published-but-silent descriptors costs no probes.
+ * `viewVersion` changes whenever the vote this authority would cast changes in a way that can
+ * change the consensus (a relay starts or stops Running, or a Running relay's descriptor
+ * changes): that starts a voting round. `voteVersion` changes with any change to the vote's
+ * content (also descriptors of relays that are not Running): the vote is rebuilt when asked for.
+ */
+import { create } from "@bufbuild/protobuf";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { VoteRelaySchema, type VoteRelay } from "../../gen/meowonion/v1/consensus_pb.js";
+import type { SignedDescriptor } from "../../gen/meowonion/v1/descriptor_pb.js";
+import type { HeartbeatRequest } from "../../gen/meowonion/v1/directory_pb.js";
+import type { Logger } from "../common/log.js";
+import { fingerprintHex } from "../onion/keys.js";
+import {
+  checkDescriptorShape,
+  checkDescriptorSignatureWith,
+  checkDescriptorTimes,
+  hex,
+  type ValidDescriptor,
+} from "./descriptor.js";
+import { checkHeartbeatTime, decodeHeartbeat, heartbeatLogRefusal, verifyHeartbeatSignatureWith } from "./heartbeat.js";
+import { ReachabilityTester, type ReachProbe, type ReachTarget } from "./reachability.js";
+import type { DirectoryStore, StoredRelay } from "./store.js";
+import type { SignatureVerifier } from "./verify-pool.js";
+
+export interface RegistryOptions {
+  heartbeatTimeoutMs: number;
+  probe: ReachProbe;
+  /** Where descriptor and heartbeat signatures are checked (worker threads in the server). */
+  verifier: SignatureVerifier;
+  /** Concurrent reachability tests. Default 32. */
+  reachConcurrency?: number;
+  /** Per-address handshake timeout. Default min(5 s, heartbeat timeout / 3). */
+  reachTimeoutMs?: number;
+  log: Logger;
+  /** Called (synchronously) whenever viewVersion changes. */
+  onViewChange: () => void;
+  /** Called with every descriptor once it is durably stored. */
+  onStored?: (v: ValidDescriptor) => void;
+  now?: () => number;
+}
+
+interface LiveState {
+  reach?: { target: string; ok: boolean; atMs: number };
+  running: boolean;
+  runningSinceMs?: number;
+}
+
+export class RelayRegistry {
+  private readonly live = new Map<string, LiveState>();
+  private readonly tester: ReachabilityTester;
+  private readonly now: () => number;
+  private readonly recheckMs: number;
+  private readonly retryMs: number;
+  private version = 0;
+  private contentVersion = 0;
+
+  constructor(
+    private readonly store: DirectoryStore,
+    private readonly options: RegistryOptions,
+  ) {
+    this.now = options.now ?? Date.now;
+    this.recheckMs = options.heartbeatTimeoutMs / 2;
+    this.retryMs = Math.min(this.recheckMs, 5_000);
+    this.tester = new ReachabilityTester(options.probe, {
+      concurrency: options.reachConcurrency ?? 32,
+      timeoutMs: options.reachTimeoutMs ?? Math.min(5_000, Math.max(200, options.heartbeatTimeoutMs / 3)),
+    });
+  }
+
+  get viewVersion(): number {
+    return this.version;
+  }
+
+  get voteVersion(): number {
+    return this.contentVersion;
+  }
+
+  /** Cheap checks first, the signature last, then the durable write. */
+  async publish(signed: SignedDescriptor | undefined): Promise<ValidDescriptor> {
+    const v = checkDescriptorShape(signed);
+    checkDescriptorTimes(v, this.now());
+    const refusal = this.store.placementRefusal(v);
+    if (refusal !== undefined) throw refusal;
+    await checkDescriptorSignatureWith(v, this.options.verifier);
+    const replaced = this.store.get(v.keyHex) !== undefined;
+    await this.store.putDescriptor(v);
+    this.contentVersion++;
+    this.options.onStored?.(v);
+    // Checked first: the fingerprint costs a hash, on the hottest path.
+    if (this.options.log.isLevelEnabled("debug")) {
+      this.options.log.debug({ relay: fingerprintHex(v.descriptor.identityKey), nickname: v.descriptor.nickname, digest: hex(v.digest), replaced }, "descriptor stored");
+    }
+    const state = this.stateOf(v.keyHex);
+    if (state.running) this.bump(); // a listed relay's entry changes with its descriptor
+    this.refresh(v.keyHex);
+    return v;
+  }
+
+  /** Returns whether the relay is voted Running after this heartbeat. */
+  async heartbeat(request: HeartbeatRequest): Promise<boolean> {
+    const h = decodeHeartbeat(request);
+    const relay = this.store.get(h.keyHex);
+    if (relay === undefined) throw new ConnectError("no descriptor is held for this relay; publish one first", Code.NotFound);
+    const now = this.now();
+    checkHeartbeatTime(h, now);
+    const refusal = heartbeatLogRefusal(relay.heartbeats, h, now);
+    if (refusal !== undefined) throw refusal;
+    await verifyHeartbeatSignatureWith(h, this.options.verifier);
+    await this.store.putHeartbeat(h, this.now());
+    this.refresh(h.keyHex);
+    return this.stateOf(h.keyHex).running;
+  }
+
+  descriptor(identityKey: Uint8Array): SignedDescriptor {
+    if (identityKey.length !== 32) throw new ConnectError(`identity_key must be 32 bytes, got ${identityKey.length}`, Code.InvalidArgument);
+    const relay = this.store.get(hex(identityKey));
+    if (relay === undefined) throw new ConnectError("no descriptor is held for this identity key", Code.NotFound);
+    return relay.valid.signed;
+  }
+
+  isRunning(keyHex: string): boolean {
+    return this.live.get(keyHex)?.running ?? false;
+  }
+
+  /** Periodic upkeep: forget expired relays, notice missed heartbeats, schedule tests. */
+  tick(): void {
+    for (const key of this.store.dropExpired(this.now())) {
+      this.contentVersion++;
+      if (this.live.get(key)?.running) this.bump();
+      this.live.delete(key);
+    }
+    for (const key of this.store.relays.keys()) this.refresh(key);
+  }
+
+  /**
+   * Tests every relay that was heartbeating when the authority stopped, so that a restart
+   * does not publish a consensus without them. Resolves when those tests are done.
+   */
+  async testRecentlyHeard(): Promise<void> {
+    const tests: Promise<void>[] = [];
+    for (const [key, relay] of this.store.relays) {
+      if (!this.heardRecently(relay, this.now())) continue;
+      tests.push(new Promise<void>((resolve) => (this.startTest(key, relay, resolve) ? undefined : resolve())));
+    }
+    await Promise.all(tests);
+  }
+
+  /** This authority's judgement of every relay it holds a descriptor for, for a vote. */
+  voteRelays(validAfterMs: number): VoteRelay[] {
+    const out: VoteRelay[] = [];
+    const keys = [...this.store.relays.keys()].sort();
+    for (const key of keys) {
+      const relay = this.store.relays.get(key)!;
+      if (relay.valid.expiresMs <= validAfterMs) continue;
+      const state = this.live.get(key);
+      const running = state?.running ?? false;
+      const since = state?.runningSinceMs ?? validAfterMs;
+      out.push(
+        create(VoteRelaySchema, {
+          descriptor: relay.valid.signed,
+          running,
+          uptimeSeconds: running ? BigInt(Math.max(0, Math.floor((validAfterMs - since) / 1000))) : 0n,
+        }),
+      );
+    }
+    return out;
+  }
+
+  stop(): void {
+    this.tester.stop();
+  }
+
+  private stateOf(key: string): LiveState {
+    let state = this.live.get(key);
+    if (state === undefined) this.live.set(key, (state = { running: false }));
+    return state;
+  }
+
+  private bump(): void {
+    this.version++;
+    this.contentVersion++;
+    this.options.onViewChange();
+  }
+
+  private heardRecently(relay: StoredRelay, now: number): boolean {
+    const last = relay.heartbeats.at(-1)?.receivedAtMs;
+    return last !== undefined && now - last <= this.options.heartbeatTimeoutMs;
+  }
+
+  /** Recomputes Running for one relay and starts a reachability test if one is due. */
+  private refresh(key: string): void {
+    const relay = this.store.get(key);
+    if (relay === undefined) return;
+    const now = this.now();
+    const state = this.stateOf(key);
+    const heard = this.heardRecently(relay, now);
+    const target = targetKey(relay.valid);
+    const reach = state.reach?.target === target ? state.reach : undefined;
+    const reachable = reach !== undefined && reach.ok && now - reach.atMs <= this.options.heartbeatTimeoutMs;
+    const running = heard && reachable && relay.valid.expiresMs > now;
+    if (running !== state.running) {
+      state.running = running;
+      state.runningSinceMs = running ? now : undefined;
+      const why = running ? undefined : !heard ? "no heartbeat within the timeout" : !reachable ? "not reachable" : "descriptor expired";
+      this.options.log.info({ relay: fingerprintHex(relay.valid.descriptor.identityKey), running, why }, running ? "relay is Running" : "relay is no longer Running");
+      this.bump();
+    }
+    const due = reach === undefined || now - reach.atMs >= (reach.ok ? this.recheckMs : this.retryMs);
+    if (heard && due) this.startTest(key, relay);
+  }
+
+  private startTest(key: string, relay: StoredRelay, done?: () => void): boolean {
+    const target = targetKey(relay.valid);
+    return this.tester.test(key, reachTarget(relay.valid), (result) => {
+      const state = this.stateOf(key);
+      const changed = state.reach?.ok !== result.ok;
+      state.reach = { target, ok: result.ok, atMs: this.now() };
+      if (changed && !result.ok) {
+        this.options.log.info({ relay: fingerprintHex(relay.valid.descriptor.identityKey), reason: result.reason }, "reachability test failed");
+      }
+      this.refresh(key);
+      done?.();
+    });
+  }
+}
+
+function reachTarget(v: ValidDescriptor): ReachTarget {
+  const d = v.descriptor;
+  const addresses = [d.ipv4Address, d.ipv6Address].filter((a) => a !== "").map((host) => ({ host, port: d.orPort }));
+  return { identityKey: d.identityKey, addresses };
+}
+
+/** What a test result is valid for: the addresses and port (the identity is the entry's key). */
+function targetKey(v: ValidDescriptor): string {
+  const d = v.descriptor;
+  return `${d.ipv4Address}|${d.ipv6Address}|${d.orPort}`;
+}

@@ -1,0 +1,54 @@
+/**
+ * DirectoryService handlers (directory.proto): thin adapters from RPCs to the registry and
+ * the voting engine, which own the rules and throw the spec's Codes.
+ */
+import { timestampMs, type Timestamp } from "@bufbuild/protobuf/wkt";
+import { Code, ConnectError, type ConnectRouter } from "@connectrpc/connect";
+import { DirectoryService } from "../../gen/meowonion/v1/directory_pb.js";
+import { hex } from "./descriptor.js";
+import type { RelayRegistry } from "./registry.js";
+import type { Voting } from "./voting.js";
+
+export function directoryRoutes(registry: RelayRegistry, voting: Voting): (router: ConnectRouter) => void {
+  return (router) =>
+    router.service(DirectoryService, {
+      publishDescriptor: async (req) => ({ descriptorDigest: hex((await registry.publish(req.descriptor)).digest) }),
+
+      heartbeat: async (req) => ({ running: await registry.heartbeat(req) }),
+
+      getConsensus: () => {
+        const response = voting.current();
+        if (response === undefined) throw new ConnectError("no consensus has been made yet; try again shortly", Code.Unavailable);
+        return response;
+      },
+
+      watchConsensus: (_req, ctx) => voting.watch(ctx.signal),
+
+      getDescriptor: (req) => ({ descriptor: registry.descriptor(req.identityKey) }),
+
+      getVote: (req) => {
+        const periodMs = requiredTime(req.validAfter);
+        const vote = voting.voteFor(periodMs);
+        if (vote === undefined) throw new ConnectError(`no vote for the period starting ${new Date(periodMs).toISOString()}`, Code.NotFound);
+        return { vote };
+      },
+
+      getConsensusSignature: (req) => {
+        const periodMs = requiredTime(req.validAfter);
+        if (req.consensusDigest.length !== 32) {
+          throw new ConnectError(`consensus_digest must be 32 bytes, got ${req.consensusDigest.length}`, Code.InvalidArgument);
+        }
+        const signature = voting.signatureFor(periodMs, req.consensusDigest);
+        if (signature === undefined) {
+          throw new ConnectError("no consensus with that digest was computed here for that period", Code.NotFound);
+        }
+        return { signature };
+      },
+    });
+}
+
+function requiredTime(ts: Timestamp | undefined): number {
+  if (ts === undefined) throw new ConnectError("valid_after is required", Code.InvalidArgument);
+  if (ts.nanos < 0 || ts.nanos > 999_999_999) throw new ConnectError("valid_after is not a valid timestamp", Code.InvalidArgument);
+  return timestampMs(ts);
+}

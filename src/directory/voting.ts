@@ -1,0 +1,323 @@
+/**
+ * Voting and consensus publication (consensus.proto, HOW AUTHORITIES AGREE).
+ *
+ * A round: (1) this authority's vote for the current period, rebuilt whenever its content
+ * changed (RelayRegistry.voteVersion); (2) the peers' votes for the period (GetVote;
+ * a peer makes its vote on demand, so no phase schedule is needed); (3) the deterministic
+ * consensus of all votes held, signed by us; (4) the peers' signatures over the same bytes
+ * (GetConsensusSignature, retried with backoff until the period ends).
+ * A consensus is published (GetConsensus, WatchConsensus) once it carries signatures from a
+ * majority of the known authorities: newer periods replace older ones, and within a period
+ * the most recently computed consensus wins, so a change in the network is reflected within
+ * one round instead of one interval.
+ * Rounds run at every new period, after every change of this authority's view that can change
+ * the consensus (RelayRegistry.viewVersion), and when a peer asks for a signature over a
+ * consensus we did not compute (our copy of its vote is stale). They never overlap and are
+ * spaced by at least `minRoundGapMs`.
+ */
+import { create } from "@bufbuild/protobuf";
+import { timestampMs } from "@bufbuild/protobuf/wkt";
+import { Code, ConnectError } from "@connectrpc/connect";
+import {
+  AuthoritySignatureSchema,
+  SignedConsensusSchema,
+  type AuthoritySignature,
+  type SignedConsensus,
+  type SignedVote,
+  type Vote,
+} from "../../gen/meowonion/v1/consensus_pb.js";
+import { GetConsensusResponseSchema, type GetConsensusResponse } from "../../gen/meowonion/v1/directory_pb.js";
+import type { Logger } from "../common/log.js";
+import { DOMAIN_CONSENSUS, signWithDomain, type Ed25519KeyPair } from "../onion/signing.js";
+import { majority } from "./client.js";
+import {
+  buildVote,
+  computeConsensus,
+  periodStart,
+  signVote,
+  type ComputedConsensus,
+  type VoteDescriptorChecker,
+} from "./consensus.js";
+import { hex } from "./descriptor.js";
+import { PeerAuthority, type PeerConfig } from "./peers.js";
+import type { RelayRegistry } from "./registry.js";
+import { sleep } from "./sleep.js";
+
+export const MAX_AUTHORITIES = 16;
+const MAX_WATCHERS = 10_000;
+// Periods kept for GetVote / GetConsensusSignature: the current one and two before it.
+const PERIODS_KEPT = 3;
+// A peer whose clock runs slightly ahead may ask for the next period's vote this early.
+const NEXT_PERIOD_GRACE_MS = 2_000;
+// Distinct consensuses remembered per period (each view change in a period makes one).
+const ENTRIES_PER_PERIOD = 16;
+
+export interface VotingOptions {
+  identity: Ed25519KeyPair;
+  peers: PeerConfig[];
+  intervalMs: number;
+  stableAfterSeconds: number;
+  registry: RelayRegistry;
+  checker: VoteDescriptorChecker;
+  log: Logger;
+  now?: () => number;
+}
+
+interface OwnVote {
+  version: number;
+  vote: Vote;
+  signed: SignedVote;
+}
+
+interface Entry {
+  periodMs: number;
+  /** Order in which rounds computed it; the newest computed consensus of a period wins. */
+  seq: number;
+  computed: ComputedConsensus;
+  signatures: Map<string, AuthoritySignature>;
+}
+
+interface Published {
+  entry: Entry;
+  signatureCount: number;
+  signed: SignedConsensus;
+  /** Built once per publication: GetConsensus never rebuilds or re-signs anything. */
+  response: GetConsensusResponse;
+}
+
+interface Watcher {
+  pending: SignedConsensus | undefined;
+  wake: (() => void) | undefined;
+}
+
+export class Voting {
+  private readonly peers: PeerAuthority[];
+  private readonly authorityKeys: Uint8Array[];
+  private readonly ownKeyHex: string;
+  private readonly now: () => number;
+  private readonly minRoundGapMs: number;
+  private readonly ownVotes = new Map<number, OwnVote>();
+  private readonly entries = new Map<number, Entry[]>();
+  private readonly watchers = new Set<Watcher>();
+  private readonly stopping = new AbortController();
+  private published: Published | undefined;
+  private seq = 0;
+  private lastRoundPeriod = -1;
+  private lastRoundAtMs = -Infinity;
+  private roundWanted = false;
+  private roundRunning = false;
+  private roundTimer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly options: VotingOptions) {
+    if (options.peers.length + 1 > MAX_AUTHORITIES) throw new Error(`at most ${MAX_AUTHORITIES} authorities are supported`);
+    this.now = options.now ?? Date.now;
+    this.ownKeyHex = hex(options.identity.publicKey);
+    const peerTimeoutMs = Math.min(5_000, Math.max(500, options.intervalMs / 2));
+    this.peers = options.peers.map((p) => new PeerAuthority(p, peerTimeoutMs, options.log));
+    this.authorityKeys = [options.identity.publicKey, ...options.peers.map((p) => p.key)];
+    this.minRoundGapMs = Math.min(1_000, Math.max(20, options.intervalMs / 20));
+  }
+
+  /** Called periodically: starts a round when a new period began. */
+  tick(): void {
+    if (periodStart(this.now(), this.options.intervalMs) !== this.lastRoundPeriod) this.requestRound();
+  }
+
+  /** Asks for a round soon (coalesced with any pending one). */
+  requestRound(): void {
+    this.roundWanted = true;
+    this.schedule();
+  }
+
+  /** The cached GetConsensus response, or undefined before the first consensus. */
+  current(): GetConsensusResponse | undefined {
+    return this.published?.response;
+  }
+
+  /** GetVote: our vote for the current period (made now if needed) or a kept past one. */
+  voteFor(periodMs: number): SignedVote | undefined {
+    const now = this.now();
+    const current = periodStart(now, this.options.intervalMs);
+    const upcoming = periodMs === current + this.options.intervalMs && periodMs - now <= NEXT_PERIOD_GRACE_MS;
+    if (periodMs === current || upcoming) return this.ownVote(periodMs).signed;
+    return periodMs < current ? this.ownVotes.get(periodMs)?.signed : undefined;
+  }
+
+  /** GetConsensusSignature: our signature if we computed that consensus for that period. */
+  signatureFor(periodMs: number, digest: Uint8Array): AuthoritySignature | undefined {
+    const entry = this.entries.get(periodMs)?.find((e) => Buffer.from(e.computed.digest).equals(digest));
+    if (entry !== undefined) return entry.signatures.get(this.ownKeyHex);
+    // The peer computed something we did not: most likely it has a newer vote than the one
+    // we used. Recompute soon so that its next attempt finds our signature.
+    if (periodMs === periodStart(this.now(), this.options.intervalMs)) this.requestRound();
+    return undefined;
+  }
+
+  /** WatchConsensus: the current consensus at once, then every new publication. */
+  async *watch(signal: AbortSignal): AsyncGenerator<{ consensus: SignedConsensus }> {
+    if (this.watchers.size >= MAX_WATCHERS) {
+      throw new ConnectError(`the authority serves at most ${MAX_WATCHERS} watchers`, Code.ResourceExhausted);
+    }
+    // Only the newest consensus matters: a slow reader skips intermediate ones instead of
+    // making us queue them.
+    const w: Watcher = { pending: this.published?.signed, wake: undefined };
+    this.watchers.add(w);
+    const wake = () => w.wake?.();
+    signal.addEventListener("abort", wake);
+    this.stopping.signal.addEventListener("abort", wake);
+    try {
+      while (!signal.aborted && !this.stopping.signal.aborted) {
+        const next = w.pending;
+        if (next !== undefined) {
+          w.pending = undefined;
+          yield { consensus: next };
+          continue;
+        }
+        await new Promise<void>((resolve) => (w.wake = resolve));
+        w.wake = undefined;
+      }
+    } finally {
+      this.watchers.delete(w);
+      signal.removeEventListener("abort", wake);
+      this.stopping.signal.removeEventListener("abort", wake);
+    }
+  }
+
+  close(): void {
+    this.stopping.abort();
+    clearTimeout(this.roundTimer);
+    for (const peer of this.peers) peer.close();
+  }
+
+  private schedule(): void {
+    if (this.stopping.signal.aborted || this.roundRunning || this.roundTimer !== undefined || !this.roundWanted) return;
+    const wait = Math.max(0, this.lastRoundAtMs + this.minRoundGapMs - this.now());
+    this.roundTimer = setTimeout(() => void this.runRound(), wait);
+  }
+
+  private async runRound(): Promise<void> {
+    this.roundTimer = undefined;
+    this.roundWanted = false;
+    this.roundRunning = true;
+    this.lastRoundAtMs = this.now();
+    try {
+      await this.round();
+    } catch (err) {
+      this.options.log.error({ err }, "voting round failed");
+    } finally {
+      this.roundRunning = false;
+      this.schedule();
+    }
+  }
+
+  private async round(): Promise<void> {
+    const periodMs = periodStart(this.now(), this.options.intervalMs);
+    this.lastRoundPeriod = periodMs;
+    const votes = [this.ownVote(periodMs).vote];
+    for (const vote of await Promise.all(this.peers.map((p) => p.fetchVote(periodMs)))) {
+      if (vote !== undefined) votes.push(vote);
+    }
+    if (this.stopping.signal.aborted) return;
+    const computed = computeConsensus(
+      {
+        validAfterMs: periodMs,
+        intervalMs: this.options.intervalMs,
+        stableAfterSeconds: this.options.stableAfterSeconds,
+        authorityKeys: this.authorityKeys,
+      },
+      votes,
+      this.options.checker,
+    );
+    const entry = this.entryFor(periodMs, computed);
+    entry.seq = ++this.seq;
+    this.prune(periodMs);
+    this.considerPublishing(entry);
+    for (const peer of this.peers) {
+      if (!entry.signatures.has(peer.keyHex)) void this.collectSignature(peer, entry);
+    }
+  }
+
+  private ownVote(periodMs: number): OwnVote {
+    const version = this.options.registry.voteVersion;
+    const held = this.ownVotes.get(periodMs);
+    if (held !== undefined && held.version === version) return held;
+    const vote = buildVote(periodMs, this.options.identity.publicKey, this.options.registry.voteRelays(periodMs));
+    const own = { version, vote, signed: signVote(vote, this.options.identity.privateKey) };
+    this.ownVotes.set(periodMs, own);
+    return own;
+  }
+
+  private entryFor(periodMs: number, computed: ComputedConsensus): Entry {
+    let list = this.entries.get(periodMs);
+    if (list === undefined) this.entries.set(periodMs, (list = []));
+    const found = list.find((e) => Buffer.from(e.computed.digest).equals(computed.digest));
+    if (found !== undefined) return found;
+    const own = create(AuthoritySignatureSchema, {
+      authorityKey: this.options.identity.publicKey,
+      signature: signWithDomain(DOMAIN_CONSENSUS, computed.bytes, this.options.identity.privateKey),
+    });
+    const entry: Entry = { periodMs, seq: 0, computed, signatures: new Map([[this.ownKeyHex, own]]) };
+    list.push(entry);
+    if (list.length > ENTRIES_PER_PERIOD) list.shift();
+    return entry;
+  }
+
+  private prune(currentPeriodMs: number): void {
+    const oldest = currentPeriodMs - (PERIODS_KEPT - 1) * this.options.intervalMs;
+    for (const period of this.entries.keys()) if (period < oldest) this.entries.delete(period);
+    for (const period of this.ownVotes.keys()) if (period < oldest) this.ownVotes.delete(period);
+  }
+
+  /** A later round computed something else for the same period, or the period is over. */
+  private superseded(entry: Entry): boolean {
+    const latest = Math.max(...(this.entries.get(entry.periodMs) ?? []).map((e) => e.seq));
+    return entry.seq !== latest || entry.periodMs !== periodStart(this.now(), this.options.intervalMs);
+  }
+
+  private async collectSignature(peer: PeerAuthority, entry: Entry): Promise<void> {
+    let delayMs = 25;
+    const maxDelayMs = Math.max(250, this.options.intervalMs / 4);
+    while (!this.stopping.signal.aborted && !entry.signatures.has(peer.keyHex) && !this.superseded(entry)) {
+      const signature = await peer.fetchSignature(entry.periodMs, entry.computed.digest, entry.computed.bytes);
+      if (signature !== undefined) {
+        entry.signatures.set(peer.keyHex, signature);
+        this.considerPublishing(entry);
+        return;
+      }
+      await sleep(delayMs, this.stopping.signal);
+      delayMs = Math.min(delayMs * 2, maxDelayMs);
+    }
+  }
+
+  private considerPublishing(entry: Entry): void {
+    if (entry.signatures.size < majority(this.authorityKeys.length)) return;
+    const cur = this.published;
+    if (cur !== undefined) {
+      if (entry.periodMs < cur.entry.periodMs || (entry.periodMs === cur.entry.periodMs && entry.seq < cur.entry.seq)) return;
+      if (cur.entry === entry && cur.signatureCount === entry.signatures.size) return;
+    }
+    const signatures = [...entry.signatures.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([, s]) => s);
+    const signed = create(SignedConsensusSchema, { consensus: entry.computed.bytes, signatures });
+    this.published = {
+      entry,
+      signatureCount: entry.signatures.size,
+      signed,
+      response: create(GetConsensusResponseSchema, { consensus: signed }),
+    };
+    if (cur?.entry !== entry) {
+      this.options.log.info(
+        {
+          validAfter: new Date(timestampMs(entry.computed.consensus.validAfter!)).toISOString(),
+          relays: entry.computed.consensus.relays.length,
+          signatures: signatures.length,
+          digest: hex(entry.computed.digest).slice(0, 16),
+        },
+        "consensus published",
+      );
+    }
+    for (const w of this.watchers) {
+      w.pending = signed;
+      w.wake?.();
+    }
+  }
+}

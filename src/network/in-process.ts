@@ -1,0 +1,79 @@
+/**
+ * In-process nodes for `startNetwork()` (the default mode): directory authorities, relays and
+ * the proxy run in this process through their library start functions, each reporting the
+ * same fields its command prints on its ready line.
+ */
+import { startDirectory } from "../directory/server.js";
+import { startProxy } from "../proxy/proxy.js";
+import { startRelay } from "../relay/relay.js";
+import { LOCAL_TIMING, type Launcher } from "./network.js";
+
+const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
+
+function splitHostPort(address: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(address);
+  if (!m) throw new Error(`expected HOST:PORT, got '${address}'`);
+  return { host: m[1] ?? m[2], port: Number(m[3]) };
+}
+
+export async function inProcessLauncher(readyTimeoutMs: number): Promise<Launcher> {
+  return {
+    directory: async (o) => {
+      const { host, port } = splitHostPort(o.listen);
+      const server = await startDirectory({
+        host,
+        port,
+        dataDir: o.dataDir,
+        peers: o.peers.map((p) => {
+          const hash = p.lastIndexOf("#");
+          return { url: p.slice(0, hash), key: Buffer.from(p.slice(hash + 1), "hex") };
+        }),
+        intervalMs: LOCAL_TIMING.intervalS * 1000,
+        heartbeatTimeoutMs: LOCAL_TIMING.heartbeatTimeoutS * 1000,
+        stableAfterMs: LOCAL_TIMING.stableAfterS * 1000,
+      });
+      return { fields: { url: server.url, key: hex(server.publicKey) }, stop: () => server.close() };
+    },
+    relay: async (o) => {
+      const { host, port } = splitHostPort(o.listen);
+      const relay = await startRelay({
+        host,
+        port,
+        dataDir: o.dataDir,
+        directories: o.directories.map((d) => ({ url: d.url, key: Buffer.from(d.key, "hex") })),
+        nickname: o.nickname,
+        exitPolicy: o.exitPolicy,
+        heartbeatSeconds: LOCAL_TIMING.relayHeartbeatS,
+      });
+      return {
+        fields: { or: `${relay.host}:${relay.port}`, identity: hex(relay.identityKey), nickname: relay.nickname },
+        stop: () => relay.close(),
+      };
+    },
+    proxy: async (o) => {
+      const proxy = await startProxy({
+        directories: o.directories.map((d) => ({ url: d.url, key: Buffer.from(d.key, "hex") })),
+        socks: splitHostPort(o.socks),
+        control: splitHostPort(o.control),
+        dataDir: o.dataDir,
+        enforceDistinctSubnets: false,
+      });
+      // Ready, like the command's ready line, once the first circuit is open.
+      let timer: NodeJS.Timeout | undefined;
+      try {
+        await Promise.race([
+          proxy.ready,
+          new Promise<never>((_, reject) => {
+            timer = setTimeout(() => reject(new Error(`proxy: no circuit open within ${readyTimeoutMs} ms`)), readyTimeoutMs);
+          }),
+        ]);
+      } catch (err) {
+        await proxy.close();
+        throw err;
+      } finally {
+        clearTimeout(timer);
+      }
+      return { fields: { socks: proxy.socksAddress, control: proxy.controlUrl ?? "" }, stop: () => proxy.close() };
+    },
+  };
+}

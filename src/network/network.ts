@@ -1,0 +1,351 @@
+/**
+ * A whole MeowOnion network on 127.0.0.1: directory authorities (peered with each other when
+ * there are several), relays (at least two exits that may reach only 127.0.0.0/8), a proxy,
+ * and a destination service (meow echo + HTTP files) to talk to. Each node runs either in this
+ * process or, with `processes: true`, as its own OS process like a real deployment.
+ *
+ * `startNetwork()` resolves once the proxy has its first circuit open (the proxy's own ready
+ * condition), and `close()` stops everything: child processes by PID (SIGTERM, then SIGKILL
+ * after a grace period), in-process nodes by their close(), then the data directory (unless
+ * the caller gave one).
+ */
+import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { spawnNode, type ChildNode } from "./child.js";
+import { startDestination, type Destination } from "./destination.js";
+// The node modules (directory, relay, proxy) are imported only when used: they create their
+// loggers at import, and `meowonion network` sets the log level first (silent under the UI).
+
+export const DEFAULT_RELAYS = 5;
+export const DEFAULT_AUTHORITIES = 1;
+export const DEFAULT_EXITS = 2;
+/** Exits of a local network reach only loopback destinations. */
+export const LOCAL_EXIT_POLICY = "accept 127.0.0.0/8:*,reject *:*";
+
+/** Relay nicknames: cats, of course (suffixed with a number past the end of the list). */
+export const CAT_NAMES = [
+  "Whiskers", "Mittens", "Tabby", "Felix", "Luna", "Simba", "Nala", "Oreo", "Tigger", "Misty",
+  "Pumpkin", "Shadow", "Smokey", "Ginger", "Pepper", "Cleo", "Milo", "Loki", "Salem", "Biscuit",
+];
+
+export function relayNickname(i: number): string {
+  const base = CAT_NAMES[i % CAT_NAMES.length];
+  return i < CAT_NAMES.length ? base : `${base}${Math.floor(i / CAT_NAMES.length) + 1}`;
+}
+
+export interface NetworkOptions {
+  relays?: number;
+  authorities?: number;
+  /** How many relays are exits (at least 2). */
+  exits?: number;
+  /** The proxy's SOCKS listener (default 127.0.0.1:0: any free port). */
+  socks?: string;
+  /** The proxy's ControlService listener (default 127.0.0.1:0). */
+  control?: string;
+  /** Each node its own OS process (default: all in this process). */
+  processes?: boolean;
+  /** Keep node state here (kept at exit); default: a fresh temp directory, removed at close. */
+  dataDir?: string;
+  /** Deadline for each node's ready line, ms (default 60 s). */
+  readyTimeoutMs?: number;
+  /** Extra environment for node processes (with `processes`). */
+  childEnv?: NodeJS.ProcessEnv;
+  /** Progress lines ("starting 5 relays…"). */
+  onProgress?: (line: string) => void;
+}
+
+export interface AuthorityInfo {
+  name: string;
+  url: string;
+  key: string;
+  pid?: number;
+}
+
+export interface RelayInfo {
+  nickname: string;
+  orAddress: string;
+  identity: string;
+  exit: boolean;
+  pid?: number;
+}
+
+export interface RunningNetwork {
+  socksAddress: string;
+  controlUrl: string;
+  /** The HTTP destination, http://HOST:PORT (serves /bytes/N). */
+  httpUrl: string;
+  /** The meow echo destination, HOST:PORT. */
+  echoAddress: string;
+  authorities: AuthorityInfo[];
+  relays: RelayInfo[];
+  proxyPid?: number;
+  /** PIDs of every child process (empty in-process). */
+  pids: number[];
+  dataDir: string;
+  /** True when each node is its own process. */
+  processes: boolean;
+  close(): Promise<void>;
+}
+
+/** One started node, however it runs. */
+export interface NodeHandle {
+  fields: Record<string, string>;
+  pid?: number;
+  stop(): Promise<void>;
+}
+
+/** Starts the three kinds of node; one implementation per mode. */
+export interface Launcher {
+  directory(o: { name: string; listen: string; dataDir: string; peers: string[] }): Promise<NodeHandle>;
+  relay(o: {
+    name: string;
+    listen: string;
+    dataDir: string;
+    directories: { url: string; key: string }[];
+    nickname: string;
+    exitPolicy: string;
+  }): Promise<NodeHandle>;
+  proxy(o: {
+    name: string;
+    dataDir: string;
+    directories: { url: string; key: string }[];
+    socks: string;
+    control: string;
+  }): Promise<NodeHandle>;
+}
+
+/**
+ * Timing for a local network, seconds: a 5 s voting period (a view change is voted on within
+ * a quarter second), relays heartbeating every 5 s and dropped after 30 s of silence, Stable
+ * (hence Guard) after a minute instead of ten.
+ */
+export const LOCAL_TIMING = { intervalS: 5, heartbeatTimeoutS: 30, stableAfterS: 60, relayHeartbeatS: 5 };
+export const LOCAL_DIRECTORY_ARGS = [
+  "--interval", String(LOCAL_TIMING.intervalS),
+  "--heartbeat-timeout", String(LOCAL_TIMING.heartbeatTimeoutS),
+  "--stable-after", String(LOCAL_TIMING.stableAfterS),
+];
+export const LOCAL_RELAY_ARGS = ["--heartbeat", String(LOCAL_TIMING.relayHeartbeatS)];
+
+function directoryArgs(d: { listen: string; dataDir: string; peers: string[] }): string[] {
+  return ["--listen", d.listen, "--data-dir", d.dataDir, ...d.peers.flatMap((p) => ["--peer", p]), ...LOCAL_DIRECTORY_ARGS];
+}
+
+function directoriesArgs(dirs: { url: string; key: string }[]): string[] {
+  return dirs.flatMap((d) => ["--directory", d.url, "--directory-key", d.key]);
+}
+
+/** Runs every node as `node --import tsx src/cli.ts <kind> …` with its stderr in DATA/logs/. */
+export function processLauncher(logDir: string, readyTimeoutMs: number, env?: NodeJS.ProcessEnv): Launcher {
+  const run = async (name: string, kind: string, args: string[]): Promise<NodeHandle> => {
+    const child: ChildNode = await spawnNode({
+      name,
+      kind,
+      args,
+      logFile: join(logDir, `${name}.log`),
+      readyTimeoutMs,
+      env,
+    });
+    return { fields: child.fields, pid: child.pid, stop: () => child.stop() };
+  };
+  return {
+    directory: (o) => run(o.name, "directory", directoryArgs(o)),
+    relay: (o) =>
+      run(o.name, "relay", [
+        "--listen", o.listen,
+        ...directoriesArgs(o.directories),
+        "--data-dir", o.dataDir,
+        "--nickname", o.nickname,
+        "--exit-policy", o.exitPolicy,
+        ...LOCAL_RELAY_ARGS,
+      ]),
+    proxy: (o) =>
+      run(o.name, "proxy", [
+        ...directoriesArgs(o.directories),
+        "--socks", o.socks,
+        "--control", o.control,
+        "--data-dir", o.dataDir,
+        "--allow-same-subnet",
+        "--headless",
+      ]),
+  };
+}
+
+/** Resolves once a consensus (signed by a majority of `pins`) lists `count` usable relays. */
+async function consensusListing(pins: { url: string; key: Uint8Array }[], count: number, timeoutMs: number): Promise<void> {
+  const { ConsensusFollower } = await import("../proxy/consensus.js");
+  const { isUsable } = await import("../proxy/path.js");
+  const follower = new ConsensusFollower(pins, { backoffInitialMs: 100, backoffMaxMs: 1_000 });
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await new Promise<void>((resolve, reject) => {
+      let best = 0;
+      timer = setTimeout(
+        () => reject(new Error(`no consensus listed all ${count} relays as usable within ${timeoutMs} ms (best: ${best})`)),
+        timeoutMs,
+      );
+      follower.on("consensus", (c) => {
+        best = Math.max(best, c.relays.filter(isUsable).length);
+        if (best >= count) resolve();
+      });
+      follower.start();
+    });
+  } finally {
+    clearTimeout(timer);
+    follower.close();
+  }
+}
+
+function required(fields: Record<string, string>, key: string, what: string): string {
+  const v = fields[key];
+  if (!v) throw new Error(`${what}: ready line lacks '${key}='`);
+  return v;
+}
+
+export async function startNetwork(options: NetworkOptions = {}): Promise<RunningNetwork> {
+  const relayCount = options.relays ?? DEFAULT_RELAYS;
+  const authorityCount = options.authorities ?? DEFAULT_AUTHORITIES;
+  const exitCount = options.exits ?? DEFAULT_EXITS;
+  if (!Number.isInteger(authorityCount) || authorityCount < 1) throw new Error("--authorities must be at least 1");
+  if (!Number.isInteger(exitCount) || exitCount < 2) throw new Error("--exits must be at least 2");
+  if (!Number.isInteger(relayCount) || relayCount < 3) throw new Error("--relays must be at least 3 (a circuit has three hops)");
+  if (exitCount > relayCount) throw new Error(`--exits (${exitCount}) cannot exceed --relays (${relayCount})`);
+  const processes = options.processes ?? false;
+  const readyTimeoutMs = options.readyTimeoutMs ?? 60_000;
+  const progress = options.onProgress ?? (() => undefined);
+
+  const ownDataDir = options.dataDir === undefined;
+  const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), "meowonion-network-")));
+  await mkdir(dataDir, { recursive: true, mode: 0o700 });
+  const logDir = join(dataDir, "logs");
+  if (processes) await mkdir(logDir, { recursive: true });
+  const launcher = processes
+    ? processLauncher(logDir, readyTimeoutMs, options.childEnv)
+    : await (await import("./in-process.js")).inProcessLauncher(readyTimeoutMs);
+
+  // Tiers in the order started (destination, authorities, relays, proxy). Closing stops the
+  // proxy first (so it does not rebuild circuits as relays go), then all the rest at once:
+  // nodes take a second or more each to shut down, and waiting tier by tier adds up.
+  const tiers: (() => Promise<void>)[][] = [];
+  let closing: Promise<void> | undefined;
+  const close = () =>
+    (closing ??= (async () => {
+      const [last, ...others] = [...tiers].reverse();
+      if (last) await Promise.allSettled(last.map((stop) => stop()));
+      await Promise.allSettled(others.flat().map((stop) => stop()));
+      if (ownDataDir) await rm(dataDir, { recursive: true, force: true }).catch(() => undefined);
+    })());
+  const pids: number[] = [];
+  const track = (tier: (() => Promise<void>)[], handle: NodeHandle) => {
+    tier.push(() => handle.stop());
+    if (handle.pid !== undefined) pids.push(handle.pid);
+    return handle;
+  };
+
+  try {
+    const destTier: (() => Promise<void>)[] = [];
+    tiers.push(destTier);
+    const destination: Destination = await startDestination();
+    destTier.push(() => destination.close());
+
+    // Authorities. Peering needs every authority's URL and key up front, and a key is only
+    // known once the authority has created it: with several, start each once alone (port 0)
+    // to learn its port and key, stop it, then start them all again on those ports, peered.
+    const authTier: (() => Promise<void>)[] = [];
+    tiers.push(authTier);
+    progress(`starting ${authorityCount} directory authorit${authorityCount === 1 ? "y" : "ies"}…`);
+    const authDirs = Array.from({ length: authorityCount }, (_, i) => join(dataDir, `authority${i + 1}`));
+    let authorities: AuthorityInfo[];
+    if (authorityCount === 1) {
+      const h = track(authTier, await launcher.directory({ name: "authority1", listen: "127.0.0.1:0", dataDir: authDirs[0], peers: [] }));
+      authorities = [{ name: "authority1", url: required(h.fields, "url", "authority1"), key: required(h.fields, "key", "authority1"), pid: h.pid }];
+    } else {
+      const first = await Promise.all(
+        authDirs.map(async (dir, i) => {
+          const name = `authority${i + 1}`;
+          const h = await launcher.directory({ name: `${name}-keygen`, listen: "127.0.0.1:0", dataDir: dir, peers: [] });
+          const info = { name, url: required(h.fields, "url", name), key: required(h.fields, "key", name) };
+          await h.stop();
+          return info;
+        }),
+      );
+      authorities = await Promise.all(
+        first.map(async (a, i) => {
+          const peers = first.filter((_, j) => j !== i).map((p) => `${p.url}#${p.key}`);
+          const listen = new URL(a.url).host;
+          const h = track(authTier, await launcher.directory({ name: a.name, listen, dataDir: authDirs[i], peers }));
+          return { ...a, url: required(h.fields, "url", a.name), key: required(h.fields, "key", a.name), pid: h.pid };
+        }),
+      );
+    }
+    const directories = authorities.map((a) => ({ url: a.url, key: a.key }));
+
+    const relayTier: (() => Promise<void>)[] = [];
+    tiers.push(relayTier);
+    progress(`starting ${relayCount} relays (${exitCount} exits)…`);
+    const relays: RelayInfo[] = await Promise.all(
+      Array.from({ length: relayCount }, async (_, i) => {
+        const nickname = relayNickname(i);
+        const exit = i < exitCount;
+        const h = track(
+          relayTier,
+          await launcher.relay({
+            name: `relay-${nickname}`,
+            listen: "127.0.0.1:0",
+            dataDir: join(dataDir, `relay-${nickname}`),
+            directories,
+            nickname,
+            exitPolicy: exit ? LOCAL_EXIT_POLICY : "reject *:*",
+          }),
+        );
+        return {
+          nickname: h.fields.nickname ?? nickname,
+          orAddress: required(h.fields, "or", nickname),
+          identity: required(h.fields, "identity", nickname),
+          exit,
+          pid: h.pid,
+        };
+      }),
+    );
+
+    // Start the proxy once the consensus lists every relay, so its guards and first circuits
+    // are chosen from the whole network rather than the first relays to be tested.
+    progress("waiting for a consensus listing every relay…");
+    await consensusListing(
+      directories.map((d) => ({ url: d.url, key: Buffer.from(d.key, "hex") })),
+      relayCount,
+      readyTimeoutMs,
+    );
+
+    const proxyTier: (() => Promise<void>)[] = [];
+    tiers.push(proxyTier);
+    progress("starting the proxy and building its first circuit…");
+    const proxy = track(
+      proxyTier,
+      await launcher.proxy({
+        name: "proxy",
+        dataDir: join(dataDir, "proxy"),
+        directories,
+        socks: options.socks ?? "127.0.0.1:0",
+        control: options.control ?? "127.0.0.1:0",
+      }),
+    );
+    return {
+      socksAddress: required(proxy.fields, "socks", "proxy"),
+      controlUrl: required(proxy.fields, "control", "proxy"),
+      httpUrl: destination.httpUrl,
+      echoAddress: destination.echoAddress,
+      authorities,
+      relays,
+      proxyPid: proxy.pid,
+      pids,
+      dataDir,
+      processes,
+      close,
+    };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}

@@ -1,0 +1,648 @@
+/**
+ * The client's circuit engine: anonymous links to relays (one per relay, reused), circuit
+ * building (CREATE2 to the first hop, then EXTEND2 in RELAY_EARLY hop by hop, ntor each time),
+ * and streams over the last hop with circuit and stream windows and authenticated SENDMEs.
+ *
+ * All network I/O goes through the Link of the first hop: frames come in through one handler
+ * per link that dispatches by circuit id, cells go out through Link.sendRelay.
+ */
+import { EventEmitter } from "node:events";
+import net from "node:net";
+import { type MessageInitShape, create } from "@bufbuild/protobuf";
+import { DestroyReason, type Frame, FrameSchema, HandshakeType } from "../../gen/meowonion/v1/link_pb.js";
+import { EndReason, RelayCommand } from "../../gen/meowonion/v1/relay_pb.js";
+import { componentLogger } from "../common/log.js";
+import { type Link, LinkError } from "../link/link.js";
+import { OnionError } from "../onion/errors.js";
+import { ReceiveWindow, STREAM_WINDOW_INCREMENT, STREAM_WINDOW_START, SendWindow } from "../onion/flow-control.js";
+import { ntorClientFinish, ntorClientStart, relayIdFromIdentity } from "../onion/ntor.js";
+import { type RelayMessage, type RelayMessageInit, decodeRelayMessage, encodeRelayCell, encodeRelayMessage, readRelayCell } from "../onion/relay-cell.js";
+import { ClientCircuitCrypto, RELAY_BODY_LEN, RELAY_DATA_MAX } from "../onion/relay-crypto.js";
+import { type Channel, ChannelManager, type DrainWaiter } from "../relay/channels.js";
+import { ClientStream, StreamError, type StreamOwner } from "./stream.js";
+
+export { ClientStream, StreamError } from "./stream.js";
+
+/** A relay to build through, as listed in the consensus. */
+export interface RelayTarget {
+  nickname: string;
+  identityKey: Uint8Array;
+  ntorOnionKey: Uint8Array;
+  host: string;
+  port: number;
+}
+
+/** A circuit could not be built (or died while building); `hop` is the 0-based hop that failed. */
+export class CircuitError extends Error {
+  override readonly name = "CircuitError";
+
+  constructor(
+    readonly reason: DestroyReason,
+    readonly hop: number,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+const DEFAULT_BUILD_TIMEOUT_MS = 30_000;
+const DEFAULT_STREAM_TIMEOUT_MS = 30_000;
+/** Client links without circuits close after this long (Tor closes idle client channels after minutes too). */
+const CLIENT_LINK_IDLE_MS = 300_000;
+/** At most 8 RELAY_EARLY cells per circuit (link.proto): one per EXTEND2. */
+const MAX_HOPS = 9;
+
+const log = componentLogger("circuit");
+const kFrame = Symbol("frame");
+const kChannelClosed = Symbol("channelClosed");
+
+/** One anonymous link per relay, shared by every circuit through it. */
+export class ClientChannelManager {
+  readonly #manager: ChannelManager<ClientCircuit>;
+
+  constructor(options: { connectTimeoutMs?: number } = {}) {
+    this.#manager = new ChannelManager<ClientCircuit>({
+      identity: undefined,
+      idleTimeoutMs: CLIENT_LINK_IDLE_MS,
+      connectTimeoutMs: options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
+      onChannel: (channel) => {
+        channel.link.onFrames = (frames) => {
+          for (const frame of frames) channel.circuits.get(frame.circuitId)?.[kFrame](frame);
+        };
+      },
+      onChannelClosed: (channel) => {
+        for (const circuit of [...channel.circuits.values()]) circuit[kChannelClosed]();
+      },
+    });
+  }
+
+  /** The link to `target` (opened and checked against its identity key if there is none). */
+  async getLink(target: RelayTarget): Promise<Link> {
+    return (await this.channel(target)).link;
+  }
+
+  /** The channel to `target`: its link plus the circuit table buildCircuit registers in. */
+  channel(target: RelayTarget): Promise<Channel<ClientCircuit>> {
+    return this.#manager.channelTo(target.identityKey, target.host, target.port);
+  }
+
+  /** Close every link; their circuits close with CHANNEL_CLOSED. */
+  close(): void {
+    this.#manager.close();
+  }
+}
+
+/**
+ * Build a circuit through `path` (first hop first). Rejects with a CircuitError naming the hop
+ * that failed and why (OR_IDENTITY, CONNECTFAILED, TIMEOUT, PROTOCOL, or the reason a relay gave).
+ */
+export async function buildCircuit(
+  channels: ClientChannelManager,
+  path: RelayTarget[],
+  options: { timeoutMs?: number } = {},
+): Promise<ClientCircuit> {
+  if (path.length === 0 || path.length > MAX_HOPS) {
+    throw new CircuitError(DestroyReason.INTERNAL, 0, `a path has 1..${MAX_HOPS} hops, got ${path.length}`);
+  }
+  const started = performance.now();
+  const timeoutMs = options.timeoutMs ?? DEFAULT_BUILD_TIMEOUT_MS;
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new CircuitError(DestroyReason.TIMEOUT, 0, `first hop not reached within ${timeoutMs} ms`)), timeoutMs);
+  });
+  let circuit: ClientCircuit | undefined;
+  try {
+    let channel: Channel<ClientCircuit>;
+    try {
+      channel = await Promise.race([channels.channel(path[0]), deadline]);
+    } catch (error) {
+      if (error instanceof CircuitError) throw error;
+      throw new CircuitError(linkFailureReason(error), 0, `cannot link to ${path[0].nickname}: ${(error as Error).message}`, { cause: error });
+    }
+    circuit = new ClientCircuit(channel, path);
+    clearTimeout(timer);
+    await circuit.build(started + timeoutMs);
+    circuit.setBuilt(performance.now() - started);
+    return circuit;
+  } catch (error) {
+    circuit?.destroy(error instanceof CircuitError && error.reason === DestroyReason.TIMEOUT ? DestroyReason.TIMEOUT : DestroyReason.PROTOCOL);
+    throw error;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function linkFailureReason(error: unknown): DestroyReason {
+  const reason = (error as LinkError).reason;
+  if (reason === "identity-mismatch" || reason === "bad-proof") return DestroyReason.OR_IDENTITY;
+  if (reason === "timeout") return DestroyReason.TIMEOUT;
+  return DestroyReason.CONNECTFAILED;
+}
+
+interface Waiter<T> {
+  resolve(value: T): void;
+  reject(error: Error): void;
+}
+
+interface PendingResolve extends Waiter<string[]> {
+  timer: NodeJS.Timeout;
+}
+
+interface PendingOpen extends Waiter<ClientStream> {
+  timer: NodeJS.Timeout;
+}
+
+let nextLocalId = 1;
+/** Plaintext cell being sent; encrypted in place and copied into the link's output (single-threaded, never shared across a yield). */
+const scratch = new Uint8Array(RELAY_BODY_LEN);
+
+export class ClientCircuit extends EventEmitter<{ close: [reason: DestroyReason] }> implements StreamOwner, DrainWaiter {
+  /** Local id, unique in this process, never reused (not the id on the wire). */
+  readonly id = nextLocalId++;
+  readonly createdAt = new Date();
+  bytesSent = 0;
+  bytesReceived = 0;
+  readonly #channel: Channel<ClientCircuit>;
+  readonly #circuitId: number;
+  readonly #crypto = new ClientCircuitCrypto();
+  readonly #streams = new Map<number, ClientStream>();
+  readonly #opening = new Map<number, PendingOpen>();
+  readonly #resolving = new Map<number, PendingResolve>();
+  readonly #package = SendWindow.circuit();
+  readonly #deliver = ReceiveWindow.circuit();
+  /** Streams with bytes (or an END) to package, served round robin. */
+  #ready: ClientStream[] = [];
+  #cursor = 0;
+  #pumping = false;
+  #hops = 0;
+  #buildMs = 0;
+  #step: Waiter<Uint8Array> | undefined;
+  #truncating: Waiter<void> | undefined;
+  #closed = false;
+  #nextStreamId = 1;
+
+  constructor(
+    channel: Channel<ClientCircuit>,
+    readonly path: RelayTarget[],
+  ) {
+    super();
+    this.#channel = channel;
+    this.#circuitId = channel.link.allocateCircuitId((id) => channel.circuits.has(id));
+    channel.circuits.set(this.#circuitId, this);
+  }
+
+  /** Milliseconds the build took (0 until built). */
+  get buildMs(): number {
+    return this.#buildMs;
+  }
+
+  get isClosed(): boolean {
+    return this.#closed;
+  }
+
+  get streamCount(): number {
+    return this.#streams.size + this.#opening.size + this.#resolving.size;
+  }
+
+  /** Hops the circuit currently reaches (path.length once built, fewer after truncate()). */
+  get hopCount(): number {
+    return this.#hops;
+  }
+
+  /** @internal Used by buildCircuit. */
+  async build(deadline: number): Promise<void> {
+    const timer = setTimeout(() => this.#failStep(new CircuitError(DestroyReason.TIMEOUT, this.#hops, "circuit build timed out")), Math.max(0, deadline - performance.now()));
+    try {
+      for (let hop = 0; hop < this.path.length; hop++) {
+        const target = this.path[hop];
+        const { state, onionskin } = ntorClientStart(relayIdFromIdentity(target.identityKey), target.ntorOnionKey);
+        const create2 = { handshakeType: HandshakeType.NTOR, handshakeData: onionskin };
+        const reply = this.#awaitStep();
+        if (hop === 0) {
+          this.#sendFrame({ case: "create2", value: create2 });
+        } else {
+          const linkSpecifiers = [
+            { specifier: { case: "address" as const, value: formatAddress(target.host, target.port) } },
+            { specifier: { case: "identityKey" as const, value: target.identityKey } },
+          ];
+          this.#send({ command: RelayCommand.EXTEND2, streamId: 0, body: { linkSpecifiers, create2 } }, hop - 1, true);
+        }
+        const handshake = await reply;
+        let keyMaterial: Uint8Array;
+        try {
+          keyMaterial = ntorClientFinish(state, handshake);
+        } catch (error) {
+          throw new CircuitError(DestroyReason.PROTOCOL, hop, `ntor with ${target.nickname} failed: ${(error as Error).message}`, { cause: error });
+        }
+        this.#crypto.addHop(keyMaterial);
+        this.#hops = hop + 1;
+      }
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** @internal Used by buildCircuit. */
+  setBuilt(ms: number): void {
+    this.#buildMs = ms;
+  }
+
+  /** Open a TCP stream from the exit to host:port (resolved at the exit). */
+  openStream(host: string, port: number, options: { timeoutMs?: number } = {}): Promise<ClientStream> {
+    return new Promise((resolve, reject) => {
+      const streamId = this.#allocateStreamId();
+      if (streamId === undefined) {
+        reject(this.#closed ? this.#deadStreamError() : new StreamError(EndReason.RESOURCELIMIT, "no free stream id on this circuit"));
+        return;
+      }
+      const stream = new ClientStream(streamId, this);
+      const timeoutMs = options.timeoutMs ?? DEFAULT_STREAM_TIMEOUT_MS;
+      const timer = setTimeout(() => {
+        this.#opening.delete(streamId);
+        this.#streams.delete(streamId);
+        this.#send({ command: RelayCommand.END, streamId, body: { reason: EndReason.TIMEOUT } }, this.#hops - 1);
+        stream.destroy();
+        reject(new StreamError(EndReason.TIMEOUT, `no CONNECTED within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.#streams.set(streamId, stream);
+      this.#opening.set(streamId, { resolve, reject, timer });
+      this.#send({ command: RelayCommand.BEGIN, streamId, body: { host, port } }, this.#hops - 1);
+    });
+  }
+
+  /** Resolve `host` at the exit. Rejects with StreamError RESOLVEFAILED if it has no address. */
+  resolve(host: string, options: { timeoutMs?: number } = {}): Promise<string[]> {
+    return new Promise((resolve, reject) => {
+      const streamId = this.#allocateStreamId();
+      if (streamId === undefined) {
+        reject(this.#closed ? this.#deadStreamError() : new StreamError(EndReason.RESOURCELIMIT, "no free stream id on this circuit"));
+        return;
+      }
+      const timeoutMs = options.timeoutMs ?? DEFAULT_STREAM_TIMEOUT_MS;
+      const timer = setTimeout(() => {
+        this.#resolving.delete(streamId);
+        reject(new StreamError(EndReason.TIMEOUT, `no RESOLVED within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.#resolving.set(streamId, { resolve, reject, timer });
+      this.#send({ command: RelayCommand.RESOLVE, streamId, body: { host } }, this.#hops - 1);
+    });
+  }
+
+  /**
+   * Cut the circuit after its first `hops` hops (TRUNCATE to hop `hops - 1`); resolves on
+   * TRUNCATED. Streams on the old last hop are closed. The circuit cannot be extended again.
+   */
+  truncate(hops: number): Promise<void> {
+    if (this.#closed) return Promise.reject(new CircuitError(DestroyReason.FINISHED, hops, "circuit is closed"));
+    if (!Number.isInteger(hops) || hops < 1 || hops >= this.#hops || this.#truncating !== undefined) {
+      return Promise.reject(new RangeError(`cannot truncate a ${this.#hops}-hop circuit to ${hops}`));
+    }
+    return new Promise((resolve, reject) => {
+      this.#truncating = { resolve, reject };
+      this.#send({ command: RelayCommand.TRUNCATE, streamId: 0, body: {} }, hops - 1);
+      this.#hops = hops;
+      this.#closeStreams(new StreamError(EndReason.DESTROY, "circuit truncated"));
+    });
+  }
+
+  /** Tear the circuit down (DESTROY to the first hop). */
+  destroy(reason: DestroyReason = DestroyReason.FINISHED): void {
+    if (this.#closed) return;
+    this.#sendFrame({ case: "destroy", value: { reason } });
+    this.#teardown(reason, `destroyed locally (${DestroyReason[reason]})`);
+  }
+
+  // StreamOwner: called by ClientStream.
+
+  pump(stream: ClientStream): void {
+    if (!stream.sentEnd && this.#streams.get(stream.streamId) === stream && !stream.ready) {
+      stream.ready = true;
+      this.#ready.push(stream);
+    }
+    this.#pump();
+  }
+
+  readMore(stream: ClientStream): void {
+    if (this.#closed || this.#streams.get(stream.streamId) !== stream) return;
+    for (; stream.sendmesOwed > 0; stream.sendmesOwed--, stream.sendmesSent++) {
+      this.#send({ command: RelayCommand.SENDME, streamId: stream.streamId, body: { version: 0 } }, this.#hops - 1);
+    }
+  }
+
+  abort(stream: ClientStream): void {
+    if (this.#streams.get(stream.streamId) !== stream) return;
+    this.#forgetStream(stream);
+    // END with a reason other than DONE closes both directions at the exit.
+    if (!this.#closed && !(stream.sentEnd && stream.receivedEnd)) {
+      this.#send({ command: RelayCommand.END, streamId: stream.streamId, body: { reason: EndReason.MISC } }, this.#hops - 1);
+    }
+  }
+
+  // DrainWaiter: the first hop's link can take more.
+  onDrain(): void {
+    this.#pump();
+  }
+
+  /** @internal A frame for this circuit from its link. */
+  [kFrame](frame: Frame): void {
+    if (this.#closed) return;
+    try {
+      switch (frame.command.case) {
+        case "relay":
+          this.#onRelay(frame.command.value);
+          return;
+        case "created2":
+          if (this.#hops !== 0 || this.#step === undefined) throw new OnionError("cell-malformed", "unexpected CREATED2");
+          this.#resolveStep(frame.command.value.handshakeData);
+          return;
+        case "destroy": {
+          const reason = frame.command.value.reason;
+          this.#failStep(new CircuitError(reason, this.#hops, `hop ${this.#hops} refused or lost: ${DestroyReason[reason] ?? reason}`));
+          this.#teardown(reason, "DESTROY from the first hop");
+          return;
+        }
+        default:
+          throw new OnionError("cell-malformed", `unexpected ${frame.command.case} frame on a client circuit`);
+      }
+    } catch (error) {
+      if (this.#closed) return;
+      const why = error instanceof OnionError ? `${error.reason}: ${error.message}` : (error as Error).message;
+      if (!(error instanceof OnionError)) log.error({ err: error }, "internal error on a circuit");
+      this.#failStep(new CircuitError(DestroyReason.PROTOCOL, this.#hops, why));
+      this.destroy(error instanceof OnionError ? DestroyReason.PROTOCOL : DestroyReason.INTERNAL);
+    }
+  }
+
+  /** @internal The link carrying this circuit closed. */
+  [kChannelClosed](): void {
+    this.#failStep(new CircuitError(DestroyReason.CHANNEL_CLOSED, this.#hops, "link to the first hop closed"));
+    this.#teardown(DestroyReason.CHANNEL_CLOSED, "link closed");
+  }
+
+  #onRelay(body: Uint8Array): void {
+    const { hop, digest } = this.#crypto.decryptInbound(body);
+    if (hop >= this.#hops) throw new OnionError("cell-unrecognized", `cell from hop ${hop} beyond the circuit`);
+    if (body[0] === RelayCommand.DATA) {
+      const cell = readRelayCell(body);
+      this.#onData(hop, cell.streamId, cell.data, digest);
+      return;
+    }
+    this.#onMessage(hop, decodeRelayMessage(body));
+  }
+
+  #onData(hop: number, streamId: number, data: Uint8Array, digest: Uint8Array): void {
+    if (hop !== this.#hops - 1 || data.length === 0) throw new OnionError("cell-malformed", "DATA not from the last hop, or empty");
+    if (this.#deliver.onReceived()) {
+      this.#send({ command: RelayCommand.SENDME, streamId: 0, body: { version: 1, digest } }, hop);
+    }
+    this.bytesReceived += data.length;
+    const stream = this.#streams.get(streamId);
+    // DATA may cross our END on the wire: drop it.
+    if (stream === undefined || stream.receivedEnd || this.#opening.has(streamId)) return;
+    const due = stream.deliver.onReceived();
+    // ReceiveWindow credits a SENDME when it is due; one held back has not been granted yet.
+    if (++stream.cellsIn > STREAM_WINDOW_START + STREAM_WINDOW_INCREMENT * stream.sendmesSent) {
+      throw new OnionError("flow-control", "exit sent DATA beyond the stream window");
+    }
+    const keepingUp = stream.deliverData(data);
+    if (due) {
+      stream.sendmesOwed++;
+      if (keepingUp) this.readMore(stream);
+    }
+  }
+
+  #onMessage(hop: number, message: RelayMessage): void {
+    switch (message.command) {
+      case RelayCommand.EXTENDED2:
+        if (this.#step === undefined || hop !== this.#hops - 1) throw new OnionError("cell-malformed", "unexpected EXTENDED2");
+        this.#resolveStep(message.body.handshakeData);
+        return;
+      case RelayCommand.TRUNCATED:
+        this.#onTruncated(hop, message.body.reason);
+        return;
+      case RelayCommand.DROP:
+        return;
+    }
+    if (message.streamId === 0) {
+      if (message.command !== RelayCommand.SENDME) throw new OnionError("cell-malformed", `${RelayCommand[message.command]} on stream 0`);
+      if (message.body.version !== 1 || hop !== this.#hops - 1) throw new OnionError("flow-control", "bad circuit SENDME");
+      this.#package.onSendme(message.body.digest);
+      this.#pump();
+      return;
+    }
+    if (hop !== this.#hops - 1) throw new OnionError("cell-malformed", "stream cell not from the last hop");
+    const streamId = message.streamId;
+    switch (message.command) {
+      case RelayCommand.CONNECTED: {
+        const opening = this.#opening.get(streamId);
+        if (opening === undefined) throw new OnionError("cell-malformed", "CONNECTED for a stream not opening");
+        this.#opening.delete(streamId);
+        clearTimeout(opening.timer);
+        opening.resolve(this.#streams.get(streamId)!);
+        return;
+      }
+      case RelayCommand.END:
+        this.#onEnd(streamId, message.body.reason);
+        return;
+      case RelayCommand.SENDME: {
+        if (message.body.version !== 0) throw new OnionError("flow-control", "stream SENDME with a version");
+        const stream = this.#streams.get(streamId);
+        if (stream === undefined) return;
+        stream.package.onSendme();
+        this.pump(stream);
+        return;
+      }
+      case RelayCommand.RESOLVED: {
+        const pending = this.#resolving.get(streamId);
+        if (pending === undefined) return;
+        this.#resolving.delete(streamId);
+        clearTimeout(pending.timer);
+        const addresses = message.body.answers.map((a) => a.address);
+        if (addresses.length === 0) pending.reject(new StreamError(EndReason.RESOLVEFAILED, "the exit could not resolve the name"));
+        else pending.resolve(addresses);
+        return;
+      }
+      default:
+        throw new OnionError("cell-malformed", `${RelayCommand[message.command]} sent to a client`);
+    }
+  }
+
+  #onEnd(streamId: number, reason: EndReason): void {
+    const resolving = this.#resolving.get(streamId);
+    if (resolving !== undefined) {
+      this.#resolving.delete(streamId);
+      clearTimeout(resolving.timer);
+      resolving.reject(new StreamError(reason, `RESOLVE refused: ${EndReason[reason] ?? reason}`));
+      return;
+    }
+    const stream = this.#streams.get(streamId);
+    if (stream === undefined || stream.receivedEnd) return;
+    const opening = this.#opening.get(streamId);
+    if (opening !== undefined) {
+      this.#opening.delete(streamId);
+      clearTimeout(opening.timer);
+      this.#forgetStream(stream);
+      stream.destroy();
+      opening.reject(new StreamError(reason, `stream refused by the exit: ${EndReason[reason] ?? reason}`));
+      return;
+    }
+    if (reason !== EndReason.DONE || stream.sentEnd) this.#forgetStream(stream);
+    stream.remoteEnd(reason);
+  }
+
+  #onTruncated(hop: number, reason: DestroyReason): void {
+    const truncating = this.#truncating;
+    if (truncating !== undefined && hop === this.#hops - 1) {
+      this.#truncating = undefined;
+      truncating.resolve();
+      return;
+    }
+    // Unasked: an extension failed at `hop` (the relay destroys the circuit right after).
+    this.#failStep(new CircuitError(reason, hop + 1, `extending beyond hop ${hop} failed: ${DestroyReason[reason] ?? reason}`));
+    this.destroy(DestroyReason.REQUESTED);
+  }
+
+  /** Package pending stream bytes into DATA cells while the windows and the link allow. */
+  #pump(): void {
+    if (this.#pumping || this.#closed) return;
+    this.#pumping = true;
+    const link = this.#channel.link;
+    const last = this.#hops - 1;
+    // Streams blocked only by the circuit window stay queued; stop after a pass without progress.
+    let idle = 0;
+    while (this.#ready.length > idle && !link.congested && !this.#closed) {
+      if (this.#cursor >= this.#ready.length) this.#cursor = 0;
+      const stream = this.#ready[this.#cursor];
+      if (this.#canSendData(stream)) {
+        const data = stream.takePending(RELAY_DATA_MAX);
+        encodeRelayCell(RelayCommand.DATA, stream.streamId, data, scratch);
+        this.#crypto.encryptOutbound(scratch, last);
+        stream.package.onSent();
+        this.#package.onSent(this.#package.needsDigest ? this.#crypto.lastOutboundDigest(last) : undefined);
+        link.sendRelay(this.#circuitId, scratch);
+        this.bytesSent += data.length;
+        idle = 0;
+        if (this.#canSendData(stream)) {
+          this.#cursor++;
+          continue;
+        }
+      }
+      if (stream.pendingBytes === 0) {
+        if (stream.endCallback !== undefined && !stream.sentEnd) this.#sendEnd(stream);
+        this.#unready(stream); // until the next write
+      } else if (stream.package.available === 0) {
+        this.#unready(stream); // until a stream SENDME
+      } else {
+        idle++;
+        this.#cursor++;
+      }
+    }
+    this.#pumping = false;
+    if (this.#ready.length > idle && link.congested && !this.#closed) this.#channel.waitForDrain(this);
+  }
+
+  #canSendData(stream: ClientStream): boolean {
+    return stream.pendingBytes > 0 && stream.package.available > 0 && this.#package.available > 0;
+  }
+
+  #sendEnd(stream: ClientStream): void {
+    stream.sentEnd = true;
+    this.#send({ command: RelayCommand.END, streamId: stream.streamId, body: { reason: EndReason.DONE } }, this.#hops - 1);
+    if (stream.receivedEnd) this.#forgetStream(stream);
+    const done = stream.endCallback!;
+    stream.endCallback = undefined;
+    done();
+  }
+
+  #unready(stream: ClientStream): void {
+    stream.ready = false;
+    const index = this.#ready.indexOf(stream);
+    if (index >= 0) this.#ready.splice(index, 1);
+  }
+
+  #allocateStreamId(): number | undefined {
+    if (this.#closed || this.#hops === 0) return undefined;
+    for (let tries = 0; tries < 0xffff; tries++) {
+      const id = this.#nextStreamId;
+      this.#nextStreamId = id === 0xffff ? 1 : id + 1;
+      if (!this.#streams.has(id) && !this.#resolving.has(id)) return id;
+    }
+    return undefined;
+  }
+
+  #forgetStream(stream: ClientStream): void {
+    if (this.#streams.get(stream.streamId) === stream) this.#streams.delete(stream.streamId);
+    if (stream.ready) this.#unready(stream);
+  }
+
+  #awaitStep(): Promise<Uint8Array> {
+    return new Promise((resolve, reject) => {
+      this.#step = { resolve, reject };
+    });
+  }
+
+  #resolveStep(handshake: Uint8Array): void {
+    const step = this.#step;
+    this.#step = undefined;
+    step?.resolve(Uint8Array.from(handshake));
+  }
+
+  #failStep(error: CircuitError): void {
+    const step = this.#step;
+    this.#step = undefined;
+    step?.reject(error);
+  }
+
+  /** Encrypt a relay message for `hop` and send it (RELAY_EARLY only for EXTEND2). */
+  #send(message: RelayMessageInit, hop: number, early = false): void {
+    if (this.#closed) return;
+    const body = encodeRelayMessage(message, scratch);
+    this.#crypto.encryptOutbound(body, hop);
+    this.#channel.link.sendRelay(this.#circuitId, body, early);
+  }
+
+  #sendFrame(command: MessageInitShape<typeof FrameSchema>["command"]): void {
+    this.#channel.link.send(create(FrameSchema, { circuitId: this.#circuitId, command }));
+  }
+
+  #deadStreamError(): StreamError {
+    return new StreamError(EndReason.DESTROY, "circuit is closed");
+  }
+
+  #closeStreams(error: StreamError): void {
+    for (const [streamId, opening] of this.#opening) {
+      clearTimeout(opening.timer);
+      opening.reject(error);
+      this.#opening.delete(streamId);
+    }
+    for (const [streamId, pending] of this.#resolving) {
+      clearTimeout(pending.timer);
+      pending.reject(error);
+      this.#resolving.delete(streamId);
+    }
+    for (const stream of [...this.#streams.values()]) {
+      this.#forgetStream(stream);
+      stream.destroy(error);
+    }
+  }
+
+  #teardown(reason: DestroyReason, why: string): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#channel.circuits.delete(this.#circuitId);
+    this.#channel.cancelWait(this);
+    this.#failStep(new CircuitError(reason, this.#hops, why));
+    this.#truncating?.reject(new CircuitError(reason, this.#hops, why));
+    this.#truncating = undefined;
+    this.#closeStreams(new StreamError(EndReason.DESTROY, `circuit closed: ${DestroyReason[reason] ?? reason}`));
+    log.debug({ circuit: this.id, reason: DestroyReason[reason], why }, "circuit closed");
+    this.emit("close", reason);
+  }
+}
+
+/** EXTEND2 address specifier: "203.0.113.5:9001" or "[2001:db8::1]:9001". */
+function formatAddress(host: string, port: number): string {
+  return net.isIPv6(host) ? `[${host}]:${port}` : `${host}:${port}`;
+}

@@ -1,0 +1,127 @@
+/**
+ * ControlService (proto/meowonion/v1/control.proto) over the shared RPC server: Connect, gRPC
+ * and gRPC-Web on h2c and HTTP/1.1, with reflection for `buf curl`. A thin layer: the circuit
+ * pool holds the state and emits the events; this maps them to RPCs and errors to Codes.
+ */
+import { create } from "@bufbuild/protobuf";
+import { timestampNow } from "@bufbuild/protobuf/wkt";
+import { Code, ConnectError, type ConnectRouter, type HandlerContext } from "@connectrpc/connect";
+import {
+  BandwidthEventSchema,
+  type CircuitInfo,
+  ControlService,
+  file_meowonion_v1_control,
+  type GetStatusResponse,
+  type StreamInfo,
+  type WatchEventsResponse,
+  WatchEventsResponseSchema,
+} from "../../gen/meowonion/v1/control_pb.js";
+import { startRpcServer, type RpcServer } from "../common/rpc-server.js";
+import { ED25519_KEY_LEN } from "../onion/signing.js";
+import { MAX_HOPS, PathError } from "./path.js";
+import { type CircuitPool, PoolError } from "./pool.js";
+
+const BANDWIDTH_INTERVAL_MS = 1_000;
+/** Events buffered for one slow watcher before it is cut off. */
+const MAX_QUEUED_EVENTS = 10_000;
+
+const POOL_ERROR_CODES: Record<PoolError["kind"], Code> = {
+  "no-consensus": Code.FailedPrecondition,
+  "unknown-relay": Code.InvalidArgument,
+  "not-found": Code.NotFound,
+  "build-failed": Code.Unavailable,
+  "build-timeout": Code.DeadlineExceeded,
+};
+
+function toConnectError(err: unknown): ConnectError {
+  if (err instanceof PoolError) return new ConnectError(err.message, POOL_ERROR_CODES[err.kind]);
+  if (err instanceof PathError) return new ConnectError(`no path: ${err.message}`, Code.FailedPrecondition);
+  return ConnectError.from(err);
+}
+
+export function registerControlService(router: ConnectRouter, pool: CircuitPool): void {
+  router.service(ControlService, {
+    getStatus: () => pool.status(),
+    listCircuits: () => ({ circuits: pool.circuits() }),
+    listStreams: () => ({ streams: pool.streams() }),
+    buildCircuit: async (req) => {
+      if (req.path.length > MAX_HOPS) throw new ConnectError(`a path has at most ${MAX_HOPS} hops`, Code.InvalidArgument);
+      const bad = req.path.findIndex((k) => k.length !== ED25519_KEY_LEN);
+      if (bad >= 0) throw new ConnectError(`path[${bad}] is not a ${ED25519_KEY_LEN}-byte identity key`, Code.InvalidArgument);
+      try {
+        return { circuit: await pool.buildCircuit(req.path) };
+      } catch (err) {
+        throw toConnectError(err);
+      }
+    },
+    closeCircuit: (req) => {
+      try {
+        pool.closeCircuit(req.id);
+      } catch (err) {
+        throw toConnectError(err);
+      }
+      return {};
+    },
+    newIdentity: () => ({ circuitsRetired: pool.newIdentity() }),
+    watchEvents: (_req, ctx) => watchEvents(pool, ctx),
+  });
+}
+
+/** The current status first, then every pool event, and bandwidth once a second. */
+async function* watchEvents(pool: CircuitPool, ctx: HandlerContext): AsyncGenerator<WatchEventsResponse> {
+  const queue: WatchEventsResponse[] = [];
+  let overflow = false;
+  let wake: (() => void) | undefined;
+  const push = (event: WatchEventsResponse["event"]) => {
+    if (queue.length >= MAX_QUEUED_EVENTS) overflow = true;
+    else queue.push(create(WatchEventsResponseSchema, { time: timestampNow(), event }));
+    wake?.();
+  };
+  const onCircuit = (value: CircuitInfo) => push({ case: "circuit", value });
+  const onStream = (value: StreamInfo) => push({ case: "stream", value });
+  const onStatus = (value: GetStatusResponse) => push({ case: "status", value });
+  pool.on("circuit", onCircuit);
+  pool.on("stream", onStream);
+  pool.on("status", onStatus);
+  let read = pool.totalBytesReceived;
+  let written = pool.totalBytesSent;
+  const ticker = setInterval(() => {
+    const value = create(BandwidthEventSchema, {
+      bytesRead: BigInt(pool.totalBytesReceived - read),
+      bytesWritten: BigInt(pool.totalBytesSent - written),
+    });
+    read = pool.totalBytesReceived;
+    written = pool.totalBytesSent;
+    push({ case: "bandwidth", value });
+  }, BANDWIDTH_INTERVAL_MS);
+  const onAbort = () => wake?.();
+  ctx.signal.addEventListener("abort", onAbort);
+  try {
+    yield create(WatchEventsResponseSchema, { time: timestampNow(), event: { case: "status", value: pool.status() } });
+    while (!ctx.signal.aborted) {
+      if (overflow) throw new ConnectError("too many events queued: the watcher does not keep up", Code.ResourceExhausted);
+      const next = queue.shift();
+      if (next) {
+        yield next;
+        continue;
+      }
+      await new Promise<void>((resolve) => (wake = resolve));
+      wake = undefined;
+    }
+  } finally {
+    clearInterval(ticker);
+    ctx.signal.removeEventListener("abort", onAbort);
+    pool.off("circuit", onCircuit);
+    pool.off("stream", onStream);
+    pool.off("status", onStatus);
+  }
+}
+
+export function startControlServer(options: { host: string; port: number; pool: CircuitPool }): Promise<RpcServer> {
+  return startRpcServer({
+    host: options.host,
+    port: options.port,
+    register: (router) => registerControlService(router, options.pool),
+    files: [file_meowonion_v1_control],
+  });
+}

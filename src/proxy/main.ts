@@ -1,0 +1,154 @@
+/**
+ * `meowonion proxy`: run an onion proxy until SIGINT/SIGTERM (or, with the terminal UI, until
+ * the user quits it). Headless, stdout carries exactly one line, once the SOCKS port listens
+ * and the first circuit is open, for other tools to parse:
+ *   proxy ready socks=HOST:PORT control=http://HOST:PORT
+ * With the terminal UI (a TTY and no --headless) the UI owns stdout and shows the same.
+ * Logs go to stderr.
+ */
+import { parseArgs } from "node:util";
+import { DEFAULT_HOPS, MAX_HOPS } from "./path.js";
+import { type ProxyOptions, startProxy } from "./proxy.js";
+
+const DEFAULT_SOCKS = "127.0.0.1:9050";
+const DEFAULT_CONTROL = "127.0.0.1:9051";
+
+const USAGE = `Usage: meowonion proxy --directory URL --directory-key HEXKEY [...] [options]
+
+Runs an onion proxy: follows the consensus of the directory authorities, keeps circuits ready,
+and serves SOCKS5, SOCKS4a and HTTP CONNECT on one port, plus the ControlService.
+
+Options:
+  --directory URL          a directory authority, e.g. http://127.0.0.1:7000 (repeatable)
+  --directory-key HEXKEY   its Ed25519 key, 64 hex characters; one per --directory, in order
+  --socks HOST:PORT        SOCKS5/SOCKS4a/HTTP CONNECT listener (default ${DEFAULT_SOCKS}; port 0: any)
+  --control HOST:PORT      ControlService listener (default ${DEFAULT_CONTROL}; port 0: any)
+  --data-dir DIR           keep the entry guards here (default: in memory, new guards each run)
+  --hops N                 relays per circuit, 1..${MAX_HOPS} (default ${DEFAULT_HOPS})
+  --allow-same-subnet      allow relays of one IPv4 /16 in a circuit (loopback test networks)
+  --headless               no terminal UI (also when stdout is not a terminal)
+  -h, --help               show this help
+
+Prints "proxy ready socks=HOST:PORT control=http://HOST:PORT" on stdout once the first
+circuit is open (headless).
+`;
+
+/** A command-line mistake: printed with the usage hint, exit status 2. */
+class UsageError extends Error {}
+
+interface Config {
+  options: ProxyOptions;
+  headless: boolean;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  let config: Config | undefined;
+  try {
+    config = parse(argv);
+  } catch (err) {
+    if (!(err instanceof UsageError || (err as NodeJS.ErrnoException).code?.startsWith("ERR_PARSE_ARGS"))) throw err;
+    process.stderr.write(`meowonion proxy: ${(err as Error).message}\n(see meowonion proxy --help)\n`);
+    process.exitCode = 2;
+    return;
+  }
+  if (config === undefined) {
+    process.stdout.write(USAGE);
+    return;
+  }
+
+  let proxy;
+  try {
+    proxy = await startProxy(config.options);
+  } catch (err) {
+    process.stderr.write(`meowonion proxy: cannot start: ${(err as Error).message}\n`);
+    process.exitCode = 1;
+    return;
+  }
+  let unmountUi: (() => void) | undefined;
+  let stopping = false;
+  const shutdown = async (why: string) => {
+    if (stopping) return;
+    stopping = true;
+    unmountUi?.(); // give the terminal back (raw mode off) before anything else
+    process.stderr.write(`meowonion proxy: ${why}, shutting down\n`);
+    await proxy.close();
+    process.exit(0);
+  };
+  process.once("SIGINT", () => void shutdown("SIGINT"));
+  process.once("SIGTERM", () => void shutdown("SIGTERM"));
+
+  const controlUrl = proxy.controlUrl ?? "";
+  if (config.headless || !process.stdout.isTTY) {
+    try {
+      await proxy.ready;
+    } catch {
+      return; // closed by a signal while bootstrapping
+    }
+    process.stdout.write(`proxy ready socks=${proxy.socksAddress} control=${controlUrl}\n`);
+    return; // runs until a signal
+  }
+  const { startTui } = await import("./tui/index.js");
+  const ui = await startTui({ controlUrl, socksAddress: proxy.socksAddress });
+  unmountUi = () => ui.unmount();
+  await ui.waitUntilExit();
+  await shutdown("terminal UI closed");
+}
+
+function parse(argv: string[]): Config | undefined {
+  const { values } = parseArgs({
+    args: argv,
+    strict: true,
+    allowPositionals: false,
+    options: {
+      directory: { type: "string", multiple: true },
+      "directory-key": { type: "string", multiple: true },
+      socks: { type: "string" },
+      control: { type: "string" },
+      "data-dir": { type: "string" },
+      hops: { type: "string" },
+      "allow-same-subnet": { type: "boolean" },
+      headless: { type: "boolean" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  if (values.help) return undefined;
+  const urls = values.directory ?? [];
+  const keys = values["directory-key"] ?? [];
+  if (urls.length === 0) throw new UsageError("at least one --directory URL is required");
+  if (urls.length !== keys.length) {
+    throw new UsageError(`each --directory needs its --directory-key (got ${urls.length} directories and ${keys.length} keys)`);
+  }
+  const directories = urls.map((url, i) => {
+    try {
+      const parsed = new URL(url);
+      if (parsed.protocol !== "http:") throw new Error("not http");
+    } catch {
+      throw new UsageError(`--directory ${JSON.stringify(url)} must be an http:// URL`);
+    }
+    if (!/^[0-9a-fA-F]{64}$/.test(keys[i])) throw new UsageError(`--directory-key ${JSON.stringify(keys[i])} must be 64 hex characters`);
+    return { url, key: Buffer.from(keys[i], "hex") };
+  });
+  let hops = DEFAULT_HOPS;
+  if (values.hops !== undefined) {
+    hops = Number(values.hops);
+    if (!/^\d+$/.test(values.hops) || hops < 1 || hops > MAX_HOPS) throw new UsageError(`--hops must be 1..${MAX_HOPS}`);
+  }
+  return {
+    headless: values.headless ?? false,
+    options: {
+      directories,
+      socks: parseHostPort("--socks", values.socks ?? DEFAULT_SOCKS),
+      control: parseHostPort("--control", values.control ?? DEFAULT_CONTROL),
+      dataDir: values["data-dir"],
+      hops,
+      enforceDistinctSubnets: !values["allow-same-subnet"],
+    },
+  };
+}
+
+function parseHostPort(flag: string, text: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(text);
+  const port = m === null ? NaN : Number(m[3]);
+  if (m === null || port > 65535) throw new UsageError(`${flag} ${JSON.stringify(text)} must be HOST:PORT (port 0-65535)`);
+  return { host: m[1] ?? m[2], port };
+}

@@ -1,0 +1,264 @@
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { type ConsensusRelay, RelayFlag } from "../../gen/meowonion/v1/consensus_pb.js";
+import { keyOf, policy, relay } from "./fixtures.js";
+import {
+  conflicts,
+  exitCandidates,
+  guardCandidates,
+  hasFlag,
+  inSameFamily,
+  ipv4Slash16,
+  isUsable,
+  PathError,
+  canExitTo,
+  sameKey,
+  selectPath,
+  weightedChoice,
+} from "./path.js";
+
+const { RUNNING, VALID, FAST, GUARD, EXIT, BAD_EXIT } = RelayFlag;
+
+/** A deterministic [0,1) source driven by fast-check (so failures shrink and replay). */
+function seeded(seed: number): () => number {
+  let s = seed >>> 0 || 1;
+  return () => {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    return (s >>> 0) / 2 ** 32;
+  };
+}
+
+const policies = [
+  policy(),
+  policy("accept *:1-65535"),
+  policy("accept 127.0.0.0/8:1-65535"),
+  policy("reject *:80", "accept *:1-65535"),
+  policy("accept *:443"),
+  policy("reject 127.0.0.1:80", "accept *:80"),
+];
+
+const relayArb = (id: number) =>
+  fc.record({
+    subnet: fc.integer({ min: 0, max: 3 }),
+    flags: fc.subarray([RUNNING, VALID, FAST, GUARD, EXIT, BAD_EXIT]),
+    bandwidth: fc.integer({ min: 0, max: 5000 }),
+    policy: fc.integer({ min: 0, max: policies.length - 1 }),
+  }).map((r) => ({ id, ...r }));
+
+const networkArb = fc
+  .integer({ min: 1, max: 12 })
+  .chain((n) => fc.tuple(...Array.from({ length: n }, (_, i) => relayArb(i + 1))))
+  .chain((specs) =>
+    fc
+      .array(fc.tuple(fc.integer({ min: 1, max: specs.length }), fc.integer({ min: 1, max: specs.length })), { maxLength: 6 })
+      .map((pairs): ConsensusRelay[] =>
+        specs.map((s) =>
+          relay({
+            id: s.id,
+            address: `10.${s.subnet}.${s.id}.1`,
+            flags: s.flags.sort((a, b) => a - b),
+            bandwidth: s.bandwidth,
+            exitPolicy: policies[s.policy],
+            family: pairs.flatMap(([a, b]) => (a === s.id ? [b] : b === s.id ? [a] : [])),
+          }),
+        ),
+      ),
+  );
+
+describe("selectPath properties", () => {
+  it("every path it returns obeys Tor's rules", () => {
+    fc.assert(
+      fc.property(
+        networkArb,
+        fc.integer({ min: 1, max: 4 }),
+        fc.option(
+          fc.record({ port: fc.constantFrom(80, 443, 22), address: fc.constantFrom(undefined, "127.0.0.1", "192.0.2.1") }),
+          { nil: undefined },
+        ),
+        fc.boolean(),
+        fc.array(fc.integer({ min: 1, max: 12 }), { maxLength: 3 }),
+        fc.array(fc.integer({ min: 1, max: 12 }), { maxLength: 2 }),
+        fc.integer(),
+        (relays, hops, exitTo, enforceDistinctSubnets, guardIds, excludedIds, seed) => {
+          const guards = guardIds.map(keyOf);
+          const excludeExits = excludedIds.map(keyOf);
+          let path: ConsensusRelay[];
+          let fresh: boolean;
+          try {
+            ({ relays: path, entryOutsideGuardSet: fresh } = selectPath(relays, {
+              hops,
+              exitTo,
+              guards,
+              enforceDistinctSubnets,
+              excludeExits,
+              random: seeded(seed),
+            }));
+          } catch (err) {
+            expect(err).toBeInstanceOf(PathError);
+            return;
+          }
+          expect(path).toHaveLength(hops);
+          for (const r of path) expect(isUsable(r)).toBe(true);
+          for (let i = 0; i < path.length; i++) {
+            for (let j = i + 1; j < path.length; j++) {
+              expect(sameKey(path[i].identityKey, path[j].identityKey)).toBe(false);
+              expect(inSameFamily(path[i], path[j])).toBe(false);
+              if (enforceDistinctSubnets) expect(ipv4Slash16(path[i].ipv4Address)).not.toBe(ipv4Slash16(path[j].ipv4Address));
+            }
+          }
+          const exit = path[hops - 1];
+          expect(hasFlag(exit, BAD_EXIT)).toBe(false);
+          expect(excludeExits.some((k) => sameKey(k, exit.identityKey))).toBe(false);
+          if (exitTo !== undefined) expect(canExitTo(exit, exitTo)).toBe(true);
+          else expect(exitCandidates(relays, undefined)).toContain(exit);
+          if (hops > 1) {
+            // The entry is the first listed guard that fits next to the exit, if there is one.
+            const firstFitting = guards
+              .map((k) => relays.find((r) => sameKey(r.identityKey, k)))
+              .find((r) => r !== undefined && isUsable(r) && !conflicts(r, exit, enforceDistinctSubnets));
+            if (firstFitting) {
+              expect(path[0]).toBe(firstFitting);
+              expect(fresh).toBe(false);
+            } else {
+              expect(fresh).toBe(true);
+              expect(guardCandidates(relays)).toContain(path[0]);
+            }
+          }
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+
+  it("always finds a path when enough unrelated usable relays and an exit exist", () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 8 }),
+        fc.integer({ min: 0, max: 6 }),
+        fc.integer(),
+        (hops, extra, seed) => {
+          const relays = Array.from({ length: hops + extra }, (_, i) =>
+            relay({ id: i + 1, exitPolicy: i === 0 ? policy("accept *:1-65535") : policy() }),
+          );
+          const { relays: path } = selectPath(relays, { hops, exitTo: { port: 80 }, guards: [], enforceDistinctSubnets: true, random: seeded(seed) });
+          expect(path).toHaveLength(hops);
+          expect(path[hops - 1].nickname).toBe("relay1");
+        },
+      ),
+    );
+  });
+});
+
+describe("selectPath examples", () => {
+  const loopback = (id: number, extra: Partial<Parameters<typeof relay>[0]> = {}) =>
+    relay({ id, address: "127.0.0.1", ...extra });
+
+  it("refuses one /16 for the whole path unless subnets are allowed to repeat", () => {
+    const relays = [1, 2, 3].map((id) => loopback(id, { exitPolicy: policy("accept *:1-65535") }));
+    expect(() => selectPath(relays, { hops: 3, guards: [], enforceDistinctSubnets: true })).toThrow(PathError);
+    const { relays: path } = selectPath(relays, { hops: 3, guards: [], enforceDistinctSubnets: false });
+    expect(new Set(path.map((r) => r.nickname)).size).toBe(3);
+  });
+
+  it("says no-exit when no exit allows the port, and skips BadExit and excluded exits", () => {
+    const relays = [
+      relay({ id: 1, exitPolicy: policy("reject *:25", "accept *:1-65535") }),
+      relay({ id: 2, flags: [RUNNING, VALID, BAD_EXIT], exitPolicy: policy("accept *:25") }),
+      relay({ id: 3 }),
+      relay({ id: 4 }),
+    ];
+    expect(() => selectPath(relays, { hops: 3, exitTo: { port: 25 }, guards: [], enforceDistinctSubnets: true })).toThrow(
+      expect.objectContaining({ kind: "no-exit" }),
+    );
+    expect(() =>
+      selectPath(relays, { hops: 3, exitTo: { port: 80 }, guards: [], enforceDistinctSubnets: true, excludeExits: [keyOf(1)] }),
+    ).toThrow(expect.objectContaining({ kind: "no-exit" }));
+    expect(selectPath(relays, { hops: 3, exitTo: { port: 80 }, guards: [], enforceDistinctSubnets: true }).relays[2].nickname).toBe("relay1");
+  });
+
+  it("uses the first guard that fits, skipping one that is the exit or in its family", () => {
+    const relays = [
+      relay({ id: 1, exitPolicy: policy("accept *:1-65535"), family: [2] }),
+      relay({ id: 2, family: [1] }),
+      relay({ id: 3 }),
+      relay({ id: 4 }),
+      relay({ id: 5 }),
+    ];
+    const guards = [keyOf(1), keyOf(2), keyOf(4)];
+    for (let i = 0; i < 20; i++) {
+      const { relays: path, entryOutsideGuardSet } = selectPath(relays, { hops: 3, exitTo: { port: 80 }, guards, enforceDistinctSubnets: true });
+      expect(path[0].nickname).toBe("relay4");
+      expect(entryOutsideGuardSet).toBe(false);
+    }
+  });
+
+  it("prefers exits for ports 80/443 for a preemptive circuit", () => {
+    const relays = [
+      relay({ id: 1, exitPolicy: policy("accept *:22") }),
+      relay({ id: 2, exitPolicy: policy("accept *:443") }),
+      relay({ id: 3 }),
+    ];
+    expect(exitCandidates(relays, undefined).map((r) => r.nickname)).toEqual(["relay2"]);
+    expect(exitCandidates(relays.filter((r) => r.nickname !== "relay2"), undefined).map((r) => r.nickname)).toEqual(["relay1"]);
+  });
+
+  it("falls back from Guard to Fast to any usable relay for entries", () => {
+    const plain = [RUNNING, VALID];
+    expect(guardCandidates([relay({ id: 1, flags: plain }), relay({ id: 2, flags: [...plain, GUARD] })]).map((r) => r.nickname)).toEqual([
+      "relay2",
+    ]);
+    expect(guardCandidates([relay({ id: 1, flags: plain }), relay({ id: 2, flags: [...plain, FAST] })]).map((r) => r.nickname)).toEqual([
+      "relay2",
+    ]);
+    expect(guardCandidates([relay({ id: 1, flags: plain }), relay({ id: 2, flags: [RUNNING] })]).map((r) => r.nickname)).toEqual([
+      "relay1",
+    ]);
+  });
+
+  it("rejects a bad hop count", () => {
+    for (const hops of [0, 9, 2.5]) {
+      expect(() => selectPath([relay({ id: 1 })], { hops, guards: [], enforceDistinctSubnets: false })).toThrow(
+        expect.objectContaining({ kind: "bad-hops" }),
+      );
+    }
+  });
+});
+
+describe("canExitTo", () => {
+  it("checks an IP literal against the whole policy and a host name against the port only", () => {
+    const exit = relay({ id: 1, exitPolicy: policy("reject 127.0.0.1:80", "accept *:80") });
+    expect(canExitTo(exit, { port: 80 })).toBe(true);
+    expect(canExitTo(exit, { address: "127.0.0.1", port: 80 })).toBe(false);
+    expect(canExitTo(exit, { address: "127.0.0.2", port: 80 })).toBe(true);
+    expect(canExitTo(exit, { port: 81 })).toBe(false);
+    expect(canExitTo(relay({ id: 2, exitPolicy: policy("reject *:80", "accept *:1-65535") }), { port: 80 })).toBe(false);
+    expect(canExitTo(relay({ id: 3, flags: [RUNNING, VALID, BAD_EXIT], exitPolicy: policy("accept *:80") }), { port: 80 })).toBe(false);
+  });
+});
+
+describe("weightedChoice", () => {
+  it("picks in proportion to bandwidth and never a zero-weight relay when others have weight", () => {
+    const relays = [relay({ id: 1, bandwidth: 1000 }), relay({ id: 2, bandwidth: 3000 }), relay({ id: 3, bandwidth: 0 })];
+    const random = seeded(42);
+    const counts = new Map<string, number>();
+    for (let i = 0; i < 20_000; i++) {
+      const r = weightedChoice(relays, random)!;
+      counts.set(r.nickname, (counts.get(r.nickname) ?? 0) + 1);
+    }
+    expect(counts.get("relay3")).toBeUndefined();
+    expect((counts.get("relay2") ?? 0) / 20_000).toBeGreaterThan(0.72);
+    expect((counts.get("relay2") ?? 0) / 20_000).toBeLessThan(0.78);
+  });
+
+  it("is uniform when every weight is zero and undefined when empty", () => {
+    const relays = [relay({ id: 1, bandwidth: 0 }), relay({ id: 2, bandwidth: 0 })];
+    const seen = new Set<string>();
+    const random = seeded(7);
+    for (let i = 0; i < 100; i++) seen.add(weightedChoice(relays, random)!.nickname);
+    expect(seen.size).toBe(2);
+    expect(weightedChoice([], random)).toBeUndefined();
+    expect(weightedChoice(relays, () => 0.999999999)).toBeDefined();
+  });
+});

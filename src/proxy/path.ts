@@ -1,0 +1,212 @@
+/**
+ * Path selection, as Tor's path-spec: the exit first (its policy must allow the requested
+ * port), then the guard (from the persistent guard set), then middles. Never the same relay
+ * twice, never two relays of one family or of one IPv4 /16 (unless `enforceDistinctSubnets`
+ * is off, for loopback test networks), only Running+Valid relays, never a BadExit as exit,
+ * and every free choice weighted by the consensus bandwidth weight. Pure functions: the
+ * randomness comes in as an argument so tests can drive it.
+ */
+import { randomInt } from "node:crypto";
+import { type ConsensusRelay, RelayFlag } from "../../gen/meowonion/v1/consensus_pb.js";
+import { exitPolicyAcceptsAny, exitPolicyAllows } from "../directory/exit-policy.js";
+
+export const DEFAULT_HOPS = 3;
+export const MAX_HOPS = 8;
+/** Ports a preemptive circuit's exit should allow (Tor predicts web traffic the same way). */
+const PREDICTED_PORTS = [80, 443];
+
+/** No path fits the constraints; `kind` says which role could not be filled. */
+export class PathError extends Error {
+  override readonly name = "PathError";
+  constructor(
+    readonly kind: "no-exit" | "no-guard" | "no-middle" | "bad-hops",
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Uniform in [0, 1) from the CSPRNG (path choices must not be predictable). */
+export function secureRandom(): number {
+  return randomInt(2 ** 47) / 2 ** 47;
+}
+
+/**
+ * Where a circuit must be able to exit to. `address` only for an IP literal: a host name is
+ * resolved by the exit, so then any exit that may accept the port on some address will do.
+ */
+export interface ExitTarget {
+  address?: string;
+  port: number;
+}
+
+export interface PathOptions {
+  /** Number of relays, 1..MAX_HOPS (1 = the exit alone, which is then also the entry). */
+  hops: number;
+  /** Undefined for a preemptive circuit. */
+  exitTo?: ExitTarget;
+  /** The persistent guard set, best first (identity keys). */
+  guards: readonly Uint8Array[];
+  enforceDistinctSubnets: boolean;
+  /** Exits that already failed this stream (never chosen again as exit). */
+  excludeExits?: readonly Uint8Array[];
+  random?: () => number;
+}
+
+export interface SelectedPath {
+  /** Guard first, exit last. */
+  relays: ConsensusRelay[];
+  /** True when no listed guard fitted and the entry was chosen afresh (a guard candidate). */
+  entryOutsideGuardSet: boolean;
+}
+
+export function hasFlag(relay: ConsensusRelay, flag: RelayFlag): boolean {
+  return relay.flags.includes(flag);
+}
+
+/** Clients use only relays the authorities call Running and Valid. */
+export function isUsable(relay: ConsensusRelay): boolean {
+  return hasFlag(relay, RelayFlag.RUNNING) && hasFlag(relay, RelayFlag.VALID);
+}
+
+/** Whether `relay` may serve as the exit for `target` (policy, flags; not the path rules). */
+export function canExitTo(relay: ConsensusRelay, target: ExitTarget): boolean {
+  return isUsable(relay) && !hasFlag(relay, RelayFlag.BAD_EXIT) && exitPolicyAllows(relay.exitPolicy, target.address, target.port);
+}
+
+/**
+ * Candidate exits for `target`. For a preemptive circuit (no target), exits that may reach
+ * ports 80 or 443, else any exit at all.
+ */
+export function exitCandidates(relays: readonly ConsensusRelay[], target: ExitTarget | undefined): ConsensusRelay[] {
+  if (target !== undefined) return relays.filter((r) => canExitTo(r, target));
+  const web = relays.filter((r) => PREDICTED_PORTS.some((port) => canExitTo(r, { port })));
+  if (web.length > 0) return web;
+  return relays.filter((r) => isUsable(r) && !hasFlag(r, RelayFlag.BAD_EXIT) && exitPolicyAcceptsAny(r.exitPolicy));
+}
+
+/**
+ * Relays fit to be guards. A tiny test network may have no relay with the Guard flag yet
+ * (Guard needs Stable, i.e. minutes of uptime): then Fast relays, then any usable relay
+ * stand in, so a fresh local network can build circuits at once.
+ */
+export function guardCandidates(relays: readonly ConsensusRelay[]): ConsensusRelay[] {
+  const usable = relays.filter(isUsable);
+  for (const flag of [RelayFlag.GUARD, RelayFlag.FAST]) {
+    const flagged = usable.filter((r) => hasFlag(r, flag));
+    if (flagged.length > 0) return flagged;
+  }
+  return usable;
+}
+
+export function sameKey(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((byte, i) => byte === b[i]);
+}
+
+/** Two relays are one family only if each lists the other. */
+export function inSameFamily(a: ConsensusRelay, b: ConsensusRelay): boolean {
+  const lists = (x: ConsensusRelay, y: ConsensusRelay) => x.family.some((k) => sameKey(k, y.identityKey));
+  return lists(a, b) && lists(b, a);
+}
+
+/** "a.b" of a dotted-quad IPv4 address, or undefined when there is none. */
+export function ipv4Slash16(address: string): string | undefined {
+  const m = /^(\d{1,3})\.(\d{1,3})\.\d{1,3}\.\d{1,3}$/.exec(address);
+  return m ? `${m[1]}.${m[2]}` : undefined;
+}
+
+/** Whether a and b may not share a circuit. */
+export function conflicts(a: ConsensusRelay, b: ConsensusRelay, enforceDistinctSubnets: boolean): boolean {
+  if (sameKey(a.identityKey, b.identityKey) || inSameFamily(a, b)) return true;
+  if (!enforceDistinctSubnets) return false;
+  const na = ipv4Slash16(a.ipv4Address);
+  return na !== undefined && na === ipv4Slash16(b.ipv4Address);
+}
+
+/**
+ * One relay with probability proportional to its bandwidth weight (uniform if every weight
+ * is zero). Weights are capped at 10 GB/s by the authorities, so Number sums stay exact.
+ */
+export function weightedChoice<T extends { bandwidthWeight: bigint }>(
+  candidates: readonly T[],
+  random: () => number,
+): T | undefined {
+  if (candidates.length === 0) return undefined;
+  const weights = candidates.map((c) => Number(c.bandwidthWeight));
+  const total = weights.reduce((a, b) => a + b, 0);
+  if (total <= 0) return candidates[Math.min(candidates.length - 1, Math.floor(random() * candidates.length))];
+  let point = random() * total;
+  for (let i = 0; i < candidates.length; i++) {
+    point -= weights[i];
+    if (point < 0 && weights[i] > 0) return candidates[i];
+  }
+  // Floating-point leftovers land on the last relay with weight.
+  for (let i = candidates.length - 1; ; i--) if (weights[i] > 0) return candidates[i];
+}
+
+/**
+ * Choose a path. Tries exits in weighted-random order until guard and middles fit around one;
+ * throws PathError when none does.
+ */
+export function selectPath(relays: readonly ConsensusRelay[], options: PathOptions): SelectedPath {
+  const { hops, enforceDistinctSubnets } = options;
+  const random = options.random ?? secureRandom;
+  if (!Number.isInteger(hops) || hops < 1 || hops > MAX_HOPS) {
+    throw new PathError("bad-hops", `hop count must be 1..${MAX_HOPS}, got ${hops}`);
+  }
+  const excluded = options.excludeExits ?? [];
+  let exits = exitCandidates(relays, options.exitTo).filter((r) => !excluded.some((k) => sameKey(k, r.identityKey)));
+  if (exits.length === 0) {
+    const to = options.exitTo;
+    const what = to === undefined ? "any port" : to.address === undefined ? `port ${to.port}` : `${to.address} port ${to.port}`;
+    throw new PathError("no-exit", `no usable exit allows ${what}`);
+  }
+  const fits = (r: ConsensusRelay, chosen: readonly ConsensusRelay[]) =>
+    chosen.every((c) => !conflicts(r, c, enforceDistinctSubnets));
+  let lastFailure: PathError | undefined;
+
+  while (exits.length > 0) {
+    const exit = weightedChoice(exits, random)!;
+    exits = exits.filter((r) => r !== exit);
+    if (hops === 1) return { relays: [exit], entryOutsideGuardSet: false };
+
+    const entry = chooseEntry(relays, options.guards, (r) => fits(r, [exit]), random);
+    if (!entry) {
+      lastFailure = new PathError("no-guard", "no guard fits with any usable exit");
+      continue;
+    }
+    const chosen = [entry.relay, exit];
+    const middles: ConsensusRelay[] = [];
+    const usable = relays.filter(isUsable);
+    while (middles.length < hops - 2) {
+      const middle = weightedChoice(
+        usable.filter((r) => fits(r, chosen)),
+        random,
+      );
+      if (!middle) break;
+      middles.push(middle);
+      chosen.push(middle);
+    }
+    if (middles.length < hops - 2) {
+      lastFailure = new PathError("no-middle", `not enough distinct relays for ${hops} hops`);
+      continue;
+    }
+    return { relays: [entry.relay, ...middles, exit], entryOutsideGuardSet: entry.fresh };
+  }
+  throw lastFailure ?? new PathError("no-exit", "no usable exit");
+}
+
+/** The first listed guard that is usable and fits; else a fresh weighted guard candidate. */
+function chooseEntry(
+  relays: readonly ConsensusRelay[],
+  guards: readonly Uint8Array[],
+  fits: (r: ConsensusRelay) => boolean,
+  random: () => number,
+): { relay: ConsensusRelay; fresh: boolean } | undefined {
+  for (const key of guards) {
+    const relay = relays.find((r) => sameKey(r.identityKey, key));
+    if (relay && isUsable(relay) && fits(relay)) return { relay, fresh: false };
+  }
+  const relay = weightedChoice(guardCandidates(relays).filter(fits), random);
+  return relay ? { relay, fresh: true } : undefined;
+}

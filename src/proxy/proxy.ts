@@ -1,0 +1,105 @@
+/**
+ * An onion proxy in one object: the consensus follower, the guard set, the circuit pool, the
+ * SOCKS/HTTP CONNECT port and the optional ControlService. `startProxy` is the library entry
+ * (in-process networks, tests, benchmarks); src/proxy/main.ts wraps it for the command line.
+ */
+import type { RpcServer } from "../common/rpc-server.js";
+import { ED25519_KEY_LEN } from "../onion/signing.js";
+import { ClientChannelManager } from "./circuit.js";
+import { ConsensusFollower, type ConsensusFollowerOptions, type DirectoryPin } from "./consensus.js";
+import { startControlServer } from "./control.js";
+import { GuardStore } from "./guards.js";
+import { DEFAULT_HOPS, MAX_HOPS } from "./path.js";
+import { CircuitPool, formatHostPort, type PoolOptions } from "./pool.js";
+import { startSocksServer, type SocksServer } from "./socks.js";
+
+export interface ProxyOptions {
+  /** Directory authorities and their pinned keys; a consensus needs a majority of them. */
+  directories: DirectoryPin[];
+  /** The SOCKS5/SOCKS4a/HTTP CONNECT listener (port 0: any free port). */
+  socks: { host: string; port: number };
+  /** The ControlService listener; none when undefined. */
+  control?: { host: string; port: number };
+  /** Guard state lives here; in memory only when undefined. */
+  dataDir?: string;
+  /** Relays per circuit, 1..8. Default 3. */
+  hops?: number;
+  /** Refuse two relays of one IPv4 /16 in a circuit. Default true; off for loopback networks. */
+  enforceDistinctSubnets?: boolean;
+  /** Circuit and stream timing (build/stream timeouts, dirtiness, backoff, preemptive count). */
+  circuits?: Omit<PoolOptions, "hops" | "enforceDistinctSubnets">;
+  consensus?: ConsensusFollowerOptions;
+}
+
+export interface ProxyHandle {
+  /** "HOST:PORT" of the SOCKS listener (the real port). */
+  readonly socksAddress: string;
+  readonly socksHost: string;
+  readonly socksPort: number;
+  /** "http://HOST:PORT" of the ControlService, if started. */
+  readonly controlUrl: string | undefined;
+  /** Resolves once the first circuit is open; rejects if the proxy closes first. */
+  readonly ready: Promise<void>;
+  /** The circuit manager (status, circuits, streams, events), for in-process users. */
+  readonly pool: CircuitPool;
+  /** Closes the listeners, every circuit and link. */
+  close(): Promise<void>;
+}
+
+export async function startProxy(options: ProxyOptions): Promise<ProxyHandle> {
+  const hops = options.hops ?? DEFAULT_HOPS;
+  if (!Number.isInteger(hops) || hops < 1 || hops > MAX_HOPS) throw new RangeError(`hops must be 1..${MAX_HOPS}, got ${hops}`);
+  for (const { url, key } of options.directories) {
+    if (!URL.canParse(url) || new URL(url).protocol !== "http:") throw new TypeError(`directory URL ${JSON.stringify(url)} must be http://HOST:PORT`);
+    if (key.length !== ED25519_KEY_LEN) throw new TypeError(`directory key for ${url} must be ${ED25519_KEY_LEN} bytes`);
+  }
+  const enforceDistinctSubnets = options.enforceDistinctSubnets ?? true;
+  const guards = await GuardStore.open(options.dataDir, { enforceDistinctSubnets });
+  const follower = new ConsensusFollower(options.directories, options.consensus);
+  const channels = new ClientChannelManager();
+  const pool = new CircuitPool(follower, guards, channels, { ...options.circuits, hops, enforceDistinctSubnets });
+
+  let socks: SocksServer | undefined;
+  let control: RpcServer | undefined;
+  let closing: Promise<void> | undefined;
+  let rejectReady!: (err: Error) => void;
+  const closed = new Promise<never>((_, reject) => (rejectReady = reject));
+  const close = () =>
+    (closing ??= (async () => {
+      rejectReady(new Error("proxy closed before its first circuit opened"));
+      await socks?.close();
+      await control?.close();
+      pool.close();
+      follower.close();
+      channels.close();
+      await guards.flush();
+    })());
+
+  try {
+    socks = await startSocksServer({
+      ...options.socks,
+      backend: {
+        openStream: (req) => pool.openStream(req.host, req.port, req.isolationKey),
+        resolve: (host, isolationKey) => pool.resolve(host, isolationKey),
+      },
+    });
+    pool.socksAddress = formatHostPort(socks.host, socks.port);
+    if (options.control) control = await startControlServer({ ...options.control, pool });
+  } catch (err) {
+    await close();
+    throw err;
+  }
+  follower.start();
+
+  const ready = Promise.race([pool.ready, closed]);
+  ready.catch(() => undefined); // nobody has to wait for it
+  return {
+    socksAddress: pool.socksAddress,
+    socksHost: socks.host,
+    socksPort: socks.port,
+    controlUrl: control?.url,
+    ready,
+    pool,
+    close,
+  };
+}

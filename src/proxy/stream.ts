@@ -1,0 +1,147 @@
+/**
+ * A client stream over a circuit, as a node:stream Duplex. Writes are packaged into DATA cells
+ * by the circuit (the write callback fires once a chunk is in cells, so a full window or a
+ * congested link is backpressure on the writer); received DATA is pushed to the reader, and
+ * stream SENDMEs are held back while the reader does not keep up. end() sends END DONE
+ * (half-close); END from the exit ends the readable side.
+ */
+import { Duplex } from "node:stream";
+import { EndReason } from "../../gen/meowonion/v1/relay_pb.js";
+import { ReceiveWindow, SendWindow } from "../onion/flow-control.js";
+
+/** A stream-level failure; `reason` is the END reason (or DESTROY if the circuit died). */
+export class StreamError extends Error {
+  override readonly name = "StreamError";
+
+  constructor(
+    readonly reason: EndReason,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** What a stream needs from its circuit. */
+export interface StreamOwner {
+  /** New bytes (or an END request) are waiting in `stream`: package what the windows allow. */
+  pump(stream: ClientStream): void;
+  /** The reader took data: stream SENDMEs held back may go now. */
+  readMore(stream: ClientStream): void;
+  /** The stream was destroyed locally: tell the exit unless both sides already ended. */
+  abort(stream: ClientStream): void;
+}
+
+const HIGH_WATER_MARK = 64 * 1024;
+
+interface PendingWrite {
+  chunk: Buffer;
+  callback: (error?: Error | null) => void;
+}
+
+export class ClientStream extends Duplex {
+  readonly package = SendWindow.stream();
+  readonly deliver = ReceiveWindow.stream();
+  /** Stream SENDMEs due but held back until the reader catches up. */
+  sendmesOwed = 0;
+  /** DATA cells received and stream SENDMEs sent: the exit may send 500 + 50 per SENDME. */
+  cellsIn = 0;
+  sendmesSent = 0;
+  sentEnd = false;
+  receivedEnd = false;
+  /** In the circuit's round-robin list of streams with something to send. */
+  ready = false;
+  /** Set by end(): END DONE goes out once the pending bytes are in cells. */
+  endCallback: ((error?: Error | null) => void) | undefined;
+  readonly #writes: PendingWrite[] = [];
+  #offset = 0;
+  #pendingBytes = 0;
+
+  constructor(
+    readonly streamId: number,
+    private readonly owner: StreamOwner,
+  ) {
+    super({ readableHighWaterMark: HIGH_WATER_MARK, writableHighWaterMark: HIGH_WATER_MARK, allowHalfOpen: true });
+  }
+
+  /** Bytes written but not yet packaged into cells. */
+  get pendingBytes(): number {
+    return this.#pendingBytes;
+  }
+
+  /** Take up to `max` pending bytes: a view when they lie in one chunk. Finished writes are acknowledged. */
+  takePending(max: number): Uint8Array {
+    const n = Math.min(max, this.#pendingBytes);
+    const first = this.#writes[0];
+    let out: Uint8Array;
+    if (first.chunk.length - this.#offset >= n) {
+      out = first.chunk.subarray(this.#offset, this.#offset + n);
+      this.#offset += n;
+    } else {
+      out = new Uint8Array(n);
+      for (let filled = 0; filled < n; ) {
+        const { chunk } = this.#writes[0];
+        const part = Math.min(n - filled, chunk.length - this.#offset);
+        out.set(chunk.subarray(this.#offset, this.#offset + part), filled);
+        filled += part;
+        this.#offset += part;
+        if (this.#offset === chunk.length) this.#completeWrite();
+      }
+    }
+    if (this.#writes.length > 0 && this.#offset === this.#writes[0].chunk.length) this.#completeWrite();
+    this.#pendingBytes -= n;
+    return out;
+  }
+
+  /** DATA from the exit; returns false when the reader is behind (hold stream SENDMEs). */
+  deliverData(data: Uint8Array): boolean {
+    return this.push(Buffer.from(data));
+  }
+
+  /** END from the exit (DONE: the readable side ends; anything else: the stream fails). */
+  remoteEnd(reason: EndReason): void {
+    this.receivedEnd = true;
+    if (reason === EndReason.DONE) this.push(null);
+    else this.destroy(new StreamError(reason, `stream ended by the exit: ${EndReason[reason] ?? reason}`));
+  }
+
+  /** Fail every write still pending (the stream or circuit is gone). */
+  failWrites(error: Error): void {
+    for (const write of this.#writes.splice(0)) write.callback(error);
+    this.#offset = 0;
+    this.#pendingBytes = 0;
+    this.endCallback?.(error);
+    this.endCallback = undefined;
+  }
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    if (chunk.length === 0) {
+      callback();
+      return;
+    }
+    this.#writes.push({ chunk, callback });
+    this.#pendingBytes += chunk.length;
+    this.owner.pump(this);
+  }
+
+  override _final(callback: (error?: Error | null) => void): void {
+    this.endCallback = callback;
+    this.owner.pump(this);
+  }
+
+  override _read(): void {
+    if (this.sendmesOwed > 0) this.owner.readMore(this);
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    this.owner.abort(this);
+    this.failWrites(error ?? new StreamError(EndReason.MISC, "stream destroyed"));
+    callback(error);
+  }
+
+  #completeWrite(): void {
+    const write = this.#writes.shift()!;
+    this.#offset = 0;
+    write.callback();
+  }
+}

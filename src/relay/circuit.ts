@@ -1,0 +1,149 @@
+/**
+ * One circuit as a relay sees it: the hop towards the client (prev) and, once extended, the
+ * hop away from it (next), each a (channel, circuit id) pair with its own cell queue, plus
+ * this relay's crypto layer and the exit edge if streams end here.
+ */
+import { RELAY_BODY_LEN } from "../onion/frame.js";
+import type { RelayCircuitCrypto } from "../onion/relay-crypto.js";
+import type { Channel, DrainWaiter } from "./channels.js";
+import type { ExitEdge } from "./exit.js";
+import type { QueueHolder } from "./limits.js";
+
+export interface Hop {
+  channel: Channel<RelayCircuit>;
+  id: number;
+}
+
+/** Accounting hooks of the owner: queued bytes (for the memory ceiling) and sent cells. */
+export interface QueueAccounting {
+  queued(deltaBytes: number): void;
+  sent(cells: number): void;
+}
+
+/**
+ * Writes RELAY frames for one circuit to one hop. Cells go straight into the link's output
+ * while it is not congested; otherwise they are copied into this queue (FIFO, so the order of
+ * the keystream is kept) and flushed when the link drains.
+ */
+export class HopWriter implements DrainWaiter {
+  #cells: Uint8Array[] = [];
+  #early: boolean[] = [];
+  #head = 0;
+  /** Date.now() when the oldest queued cell was queued; 0 when empty. */
+  queuedSince = 0;
+
+  constructor(
+    readonly hop: Hop,
+    private readonly accounting: QueueAccounting,
+    private readonly maxQueued: number,
+    /** Called when the queue was emptied by a drain (exit edges resume reading). */
+    private readonly onFlushed?: () => void,
+  ) {}
+
+  get queued(): number {
+    return this.#cells.length - this.#head;
+  }
+
+  /** True if a cell sent now goes out without queueing. */
+  get writable(): boolean {
+    return this.queued === 0 && !this.hop.channel.link.congested;
+  }
+
+  /** Send (or queue a copy of) one 509-byte body; false if the queue cap is exceeded. */
+  send(body: Uint8Array, early = false): boolean {
+    const link = this.hop.channel.link;
+    if (this.queued === 0 && !link.congested) {
+      link.sendRelay(this.hop.id, body, early);
+      this.accounting.sent(1);
+      return true;
+    }
+    if (this.queued >= this.maxQueued) return false;
+    if (this.queued === 0) {
+      this.queuedSince = Date.now();
+      this.hop.channel.waitForDrain(this);
+    }
+    const copy = new Uint8Array(RELAY_BODY_LEN); // not body.slice(): on a Buffer that is a view
+    copy.set(body);
+    this.#cells.push(copy);
+    this.#early.push(early);
+    this.accounting.queued(RELAY_BODY_LEN);
+    return true;
+  }
+
+  onDrain(): void {
+    const link = this.hop.channel.link;
+    let sent = 0;
+    while (this.#head < this.#cells.length && !link.congested) {
+      link.sendRelay(this.hop.id, this.#cells[this.#head], this.#early[this.#head]);
+      this.#head++;
+      sent++;
+    }
+    this.accounting.sent(sent);
+    this.accounting.queued(-sent * RELAY_BODY_LEN);
+    if (this.#head < this.#cells.length) {
+      this.queuedSince = Date.now();
+      this.hop.channel.waitForDrain(this);
+      return;
+    }
+    this.#reset();
+    this.onFlushed?.();
+  }
+
+  /** Drop everything queued (the circuit is gone). */
+  clear(): void {
+    this.accounting.queued(-this.queued * RELAY_BODY_LEN);
+    this.hop.channel.cancelWait(this);
+    this.#reset();
+  }
+
+  #reset(): void {
+    this.#cells = [];
+    this.#early = [];
+    this.#head = 0;
+    this.queuedSince = 0;
+  }
+}
+
+export class RelayCircuit implements QueueHolder {
+  readonly createdAt = Date.now();
+  /** Towards the client; set at CREATE2. */
+  readonly toPrev: HopWriter;
+  /** Away from the client; set when CREATE2 went out for an EXTEND2. */
+  toNext: HopWriter | undefined;
+  /** CREATED2 came back: cells may be forwarded to `toNext`. */
+  nextReady = false;
+  /** An EXTEND2 is being served (connecting, or waiting for CREATED2). */
+  extending = false;
+  extendTimer: NodeJS.Timeout | undefined;
+  /** Identifies the extension in progress, so a late connect result for an abandoned one is ignored. */
+  extendAttempt: object | undefined;
+  /** RELAY_EARLY frames received from the client side (at most 8). */
+  earlyCells = 0;
+  closed = false;
+  edge: ExitEdge | undefined;
+
+  constructor(
+    prev: Hop,
+    readonly crypto: RelayCircuitCrypto,
+    accounting: QueueAccounting,
+    maxQueued: number,
+    /** Log tag: never the circuit id on the wire, which would link log lines across relays. */
+    readonly tag: number,
+  ) {
+    this.toPrev = new HopWriter(prev, accounting, maxQueued, () => this.edge?.onWritable());
+  }
+
+  /** Oldest queued data of this circuit (cells or exit stream bytes), 0 if none. */
+  get oldestQueuedAt(): number {
+    let oldest = 0;
+    for (const at of [this.toPrev.queuedSince, this.toNext?.queuedSince ?? 0, this.edge?.pendingSince ?? 0]) {
+      if (at !== 0 && (oldest === 0 || at < oldest)) oldest = at;
+    }
+    return oldest;
+  }
+
+  /** Bytes this circuit holds in memory: queued cells and unpackaged stream bytes. */
+  get queuedBytes(): number {
+    return (this.toPrev.queued + (this.toNext?.queued ?? 0)) * RELAY_BODY_LEN + (this.edge?.pendingBytes ?? 0);
+  }
+}

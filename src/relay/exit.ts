@@ -1,0 +1,472 @@
+/**
+ * The exit edge of one circuit: the streams that end at this relay. BEGIN resolves the host
+ * here, checks the exit policy against the resolved address, connects over TCP and answers
+ * CONNECTED or END; DATA flows both ways under circuit and stream windows (authenticated
+ * circuit SENDMEs); END DONE is a half-close mapped to TCP FIN in both directions; RESOLVE
+ * answers RESOLVED.
+ *
+ * Backpressure: a destination socket is paused while its bytes cannot be packaged (a window
+ * is empty or the link towards the client is congested), so at most one socket read per
+ * stream waits here; stream SENDMEs for the client's DATA are held back while the
+ * destination socket does not take bytes as fast as they come.
+ */
+import { lookup } from "node:dns/promises";
+import net from "node:net";
+import { DestroyReason } from "../../gen/meowonion/v1/link_pb.js";
+import { type Begin, EndReason, RelayCommand, type Sendme } from "../../gen/meowonion/v1/relay_pb.js";
+import type { Logger } from "../common/log.js";
+import { OnionError } from "../onion/errors.js";
+import { ReceiveWindow, STREAM_WINDOW_INCREMENT, STREAM_WINDOW_START, SendWindow } from "../onion/flow-control.js";
+import { type RelayMessageInit, encodeRelayCell } from "../onion/relay-cell.js";
+import { RELAY_BODY_LEN, RELAY_DATA_MAX } from "../onion/relay-crypto.js";
+import type { DrainWaiter } from "./channels.js";
+import type { RelayLimits } from "./limits.js";
+import type { RelayMetrics } from "./metrics.js";
+
+/** What the exit needs from an exit policy. */
+export interface ExitPolicyCheck {
+  /** False if the policy rejects everything (the relay is not an exit). */
+  readonly isExit: boolean;
+  allows(address: string, port: number): boolean;
+}
+
+/** The circuit, as seen from its exit edge. */
+export interface EdgeHost {
+  /** Stamp, encrypt and send N concatenated plaintext bodies towards the client; returns the running digest after the last. */
+  sendCells(cells: Uint8Array): Uint8Array;
+  sendMessage(message: RelayMessageInit): void;
+  /** Cells sent now leave without queueing. */
+  readonly writable: boolean;
+  /** Call waiter.onDrain() once `writable` may be true again. */
+  waitWritable(waiter: DrainWaiter): void;
+  /** Destroy the circuit (a protocol violation on a stream is a circuit-level error). */
+  fail(reason: DestroyReason, why: string): void;
+  /** Memory accounting of bytes waiting in stream buffers. */
+  queued(deltaBytes: number): void;
+}
+
+export interface EdgeContext {
+  policy: ExitPolicyCheck;
+  limits: RelayLimits;
+  metrics: RelayMetrics;
+  log: Logger;
+}
+
+const BATCH_CELLS = 32;
+const HOSTNAME = /^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.?$/;
+const MAX_ANSWERS = 16;
+const NAME_TTL_SECONDS = 60;
+
+/** A stream id is taken while resolving/connecting/open; END both ways frees it. */
+class ExitStream {
+  socket: net.Socket | undefined;
+  readonly package = SendWindow.stream();
+  readonly deliver = ReceiveWindow.stream();
+  readonly #pending: Buffer[] = [];
+  #offset = 0;
+  pendingBytes = 0;
+  pendingSince = 0;
+  paused = false;
+  corked = false;
+  sendmesOwed = 0;
+  /** DATA cells received and stream SENDMEs actually sent: the client may send 500 + 50 per SENDME. */
+  cellsIn = 0;
+  sendmesSent = 0;
+  /** The destination sent FIN: END DONE goes out once pending bytes are packaged. */
+  finReceived = false;
+  sentEnd = false;
+  receivedEnd = false;
+  ready = false;
+  timer: NodeJS.Timeout | undefined;
+
+  constructor(readonly id: number) {}
+
+  push(chunk: Buffer): void {
+    if (this.pendingBytes === 0) this.pendingSince = Date.now();
+    this.#pending.push(chunk);
+    this.pendingBytes += chunk.length;
+  }
+
+  /** Up to `max` pending bytes: a view when they lie in one chunk, else a copy. */
+  take(max: number): Uint8Array {
+    const first = this.#pending[0];
+    const n = Math.min(max, this.pendingBytes);
+    let out: Uint8Array;
+    if (first.length - this.#offset >= n) {
+      out = first.subarray(this.#offset, this.#offset + n);
+      this.#offset += n;
+      if (this.#offset === first.length) {
+        this.#pending.shift();
+        this.#offset = 0;
+      }
+    } else {
+      out = new Uint8Array(n);
+      for (let filled = 0; filled < n; ) {
+        const chunk = this.#pending[0];
+        const part = Math.min(n - filled, chunk.length - this.#offset);
+        out.set(chunk.subarray(this.#offset, this.#offset + part), filled);
+        filled += part;
+        this.#offset += part;
+        if (this.#offset === chunk.length) {
+          this.#pending.shift();
+          this.#offset = 0;
+        }
+      }
+    }
+    this.pendingBytes -= n;
+    if (this.pendingBytes === 0) this.pendingSince = 0;
+    return out;
+  }
+
+  dropPending(): number {
+    const bytes = this.pendingBytes;
+    this.#pending.length = 0;
+    this.#offset = 0;
+    this.pendingBytes = 0;
+    this.pendingSince = 0;
+    return bytes;
+  }
+}
+
+export class ExitEdge implements DrainWaiter {
+  readonly #streams = new Map<number, ExitStream>();
+  readonly #package = SendWindow.circuit();
+  readonly #deliver = ReceiveWindow.circuit();
+  /** Streams with pending bytes, served round robin. */
+  #ready: ExitStream[] = [];
+  #cursor = 0;
+  /** Plaintext cells being packaged (Uint8Array, not Buffer: its fill() is much cheaper). */
+  #batch = new Uint8Array(BATCH_CELLS * RELAY_BODY_LEN);
+  #pumping = false;
+  #closed = false;
+
+  constructor(
+    private readonly host: EdgeHost,
+    private readonly ctx: EdgeContext,
+  ) {}
+
+  get streamCount(): number {
+    return this.#streams.size;
+  }
+
+  /** Oldest unpackaged stream bytes (for the out-of-memory policy), 0 if none. */
+  get pendingSince(): number {
+    let oldest = 0;
+    for (const s of this.#streams.values()) if (s.pendingSince !== 0 && (oldest === 0 || s.pendingSince < oldest)) oldest = s.pendingSince;
+    return oldest;
+  }
+
+  /** Unpackaged stream bytes held here. */
+  get pendingBytes(): number {
+    let bytes = 0;
+    for (const s of this.#streams.values()) bytes += s.pendingBytes;
+    return bytes;
+  }
+
+  /** A DATA cell recognized at this hop; `data` is a view valid only during the call. */
+  onData(streamId: number, data: Uint8Array, digest: Uint8Array): void {
+    if (data.length === 0) throw new OnionError("cell-malformed", "empty DATA cell");
+    if (this.#deliver.onReceived()) {
+      this.host.sendMessage({ command: RelayCommand.SENDME, streamId: 0, body: { version: 1, digest } });
+    }
+    const s = this.#streams.get(streamId);
+    // DATA for a stream we already closed crosses our END on the wire: drop it (as Tor does).
+    if (s === undefined || s.receivedEnd) return;
+    const socket = s.socket;
+    if (socket === undefined) {
+      this.#end(s, EndReason.TORPROTOCOL, "DATA before CONNECTED");
+      return;
+    }
+    if (s.deliver.onReceived()) s.sendmesOwed++;
+    // ReceiveWindow credits a SENDME when it is due; one held back has not been granted yet.
+    if (++s.cellsIn > STREAM_WINDOW_START + STREAM_WINDOW_INCREMENT * s.sendmesSent) {
+      throw new OnionError("flow-control", "client sent DATA beyond the stream window");
+    }
+    this.ctx.metrics.exitBytesOut += data.length;
+    if (!s.corked) {
+      // One write syscall per read of cells instead of one per cell.
+      s.corked = true;
+      socket.cork();
+      process.nextTick(() => {
+        s.corked = false;
+        socket.uncork();
+      });
+    }
+    socket.write(Buffer.from(data));
+    if (s.sendmesOwed > 0 && !socket.writableNeedDrain) this.#payOwedSendmes(s);
+  }
+
+  onSendme(streamId: number, sendme: Sendme): void {
+    if (streamId === 0) {
+      if (sendme.version !== 1) throw new OnionError("flow-control", `circuit SENDME version ${sendme.version}`);
+      this.#package.onSendme(sendme.digest);
+    } else {
+      if (sendme.version !== 0) throw new OnionError("flow-control", `stream SENDME version ${sendme.version}`);
+      const s = this.#streams.get(streamId);
+      if (s === undefined) return;
+      s.package.onSendme();
+      if (s.pendingBytes > 0) this.#markReady(s);
+    }
+    this.#pump();
+  }
+
+  onBegin(streamId: number, begin: Begin): void {
+    if (!this.#claim(streamId, "BEGIN")) return;
+    const s = new ExitStream(streamId);
+    this.#streams.set(streamId, s);
+    this.ctx.metrics.streams++;
+    const refusal = this.#refusal(begin.host, begin.port);
+    if (refusal !== undefined) {
+      this.#end(s, refusal, "BEGIN refused");
+      return;
+    }
+    s.timer = setTimeout(() => this.#end(s, EndReason.TIMEOUT, "connect timed out"), this.ctx.limits.exitConnectTimeoutMs);
+    void this.#connect(s, begin.host, begin.port);
+  }
+
+  onEnd(streamId: number, reason: EndReason): void {
+    const s = this.#streams.get(streamId);
+    if (s === undefined || s.receivedEnd) return;
+    s.receivedEnd = true;
+    if (reason !== EndReason.DONE || s.socket === undefined) {
+      // Anything but DONE closes both directions at once.
+      this.#free(s);
+      return;
+    }
+    s.socket.end();
+    if (s.sentEnd) this.#free(s);
+  }
+
+  onResolve(streamId: number, host: string): void {
+    if (!this.#claim(streamId, "RESOLVE")) return;
+    const s = new ExitStream(streamId);
+    this.#streams.set(streamId, s);
+    this.ctx.metrics.streams++;
+    const refusal = this.#refusal(host, 1);
+    if (refusal !== undefined) {
+      this.#end(s, refusal, "RESOLVE refused");
+      return;
+    }
+    void this.#resolve(host).then(
+      (addresses) => {
+        if (this.#streams.get(streamId) !== s) return;
+        const answers = addresses.slice(0, MAX_ANSWERS).map((address) => ({ address, ttlSeconds: NAME_TTL_SECONDS }));
+        this.host.sendMessage({ command: RelayCommand.RESOLVED, streamId, body: { answers } });
+        this.#free(s);
+      },
+      () => {
+        if (this.#streams.get(streamId) !== s) return;
+        this.host.sendMessage({ command: RelayCommand.RESOLVED, streamId, body: { answers: [] } });
+        this.#free(s);
+      },
+    );
+  }
+
+  /** The link towards the client can take more. */
+  onWritable(): void {
+    this.#pump();
+  }
+
+  onDrain(): void {
+    this.#pump();
+  }
+
+  /** The circuit is gone: close every destination socket without sending anything. */
+  close(): void {
+    this.#closed = true;
+    for (const s of [...this.#streams.values()]) this.#free(s);
+  }
+
+  /** False (after destroying the circuit) for a stream id that is 0 or already in use. */
+  #claim(streamId: number, what: string): boolean {
+    if (streamId === 0 || this.#streams.has(streamId)) {
+      this.host.fail(DestroyReason.PROTOCOL, `${what} on stream id ${streamId === 0 ? "0" : "in use"}`);
+      return false;
+    }
+    if (this.#streams.size >= this.ctx.limits.maxStreamsPerCircuit) {
+      this.host.sendMessage({ command: RelayCommand.END, streamId, body: { reason: EndReason.RESOURCELIMIT } });
+      this.ctx.metrics.ended(EndReason.RESOURCELIMIT);
+      return false;
+    }
+    return true;
+  }
+
+  /** Why a BEGIN/RESOLVE must be refused before any DNS work, if it must. */
+  #refusal(host: string, port: number): EndReason | undefined {
+    if (!Number.isInteger(port) || port < 1 || port > 65535) return EndReason.TORPROTOCOL;
+    if (net.isIP(host) === 0 && (host.length === 0 || host.length > 255 || !HOSTNAME.test(host))) return EndReason.TORPROTOCOL;
+    if (!this.ctx.policy.isExit) return EndReason.EXITPOLICY;
+    return undefined;
+  }
+
+  async #resolve(host: string): Promise<string[]> {
+    if (net.isIP(host) !== 0) return [host];
+    const answers = await lookup(host, { all: true, verbatim: true });
+    return answers.map((a) => a.address);
+  }
+
+  async #connect(s: ExitStream, host: string, port: number): Promise<void> {
+    let addresses: string[];
+    try {
+      addresses = await this.#resolve(host);
+    } catch {
+      if (this.#streams.get(s.id) === s) this.#end(s, EndReason.RESOLVEFAILED, "resolve failed");
+      return;
+    }
+    if (this.#streams.get(s.id) !== s) return;
+    const address = addresses.find((a) => this.ctx.policy.allows(a, port));
+    if (address === undefined) {
+      this.#end(s, EndReason.EXITPOLICY, "exit policy");
+      return;
+    }
+    this.ctx.log.debug({ host, port, address }, "exit connecting");
+    const socket = net.connect({ host: address, port, allowHalfOpen: true, noDelay: true });
+    s.socket = socket;
+    socket.once("connect", () => {
+      clearTimeout(s.timer);
+      if (this.#streams.get(s.id) !== s) return;
+      this.ctx.metrics.streamsOpened.inc();
+      const ttlSeconds = net.isIP(host) === 0 ? NAME_TTL_SECONDS : 0;
+      this.host.sendMessage({ command: RelayCommand.CONNECTED, streamId: s.id, body: { address, ttlSeconds } });
+    });
+    socket.on("data", (chunk: Buffer) => this.#onSocketData(s, chunk));
+    socket.on("end", () => {
+      s.finReceived = true;
+      if (s.pendingBytes === 0) this.#sendEndDone(s);
+    });
+    socket.on("drain", () => {
+      if (s.sendmesOwed > 0) this.#payOwedSendmes(s);
+    });
+    socket.on("error", (error: NodeJS.ErrnoException) => {
+      if (this.#streams.get(s.id) === s && !s.sentEnd) this.#end(s, endReasonFor(error), "destination socket error");
+    });
+    socket.on("close", () => {
+      // Closed without FIN or error (e.g. destroyed by us): forget the stream.
+      if (this.#streams.get(s.id) === s && s.sentEnd && s.receivedEnd) this.#free(s);
+    });
+  }
+
+  #onSocketData(s: ExitStream, chunk: Buffer): void {
+    if (this.#closed || s.sentEnd) return;
+    this.ctx.metrics.exitBytesIn += chunk.length;
+    s.push(chunk);
+    this.host.queued(chunk.length);
+    this.#markReady(s);
+    this.#pump();
+    if (s.pendingBytes > 0 && !s.paused) {
+      s.paused = true;
+      s.socket?.pause();
+    }
+  }
+
+  #markReady(s: ExitStream): void {
+    if (s.ready) return;
+    s.ready = true;
+    this.#ready.push(s);
+  }
+
+  /** Package pending stream bytes into DATA cells while every window and the link allow. */
+  #pump(): void {
+    if (this.#pumping || this.#closed) return;
+    this.#pumping = true;
+    const finished: ExitStream[] = [];
+    let n = 0;
+    const flush = (): Uint8Array | undefined => {
+      if (n === 0) return undefined;
+      const digest = this.host.sendCells(this.#batch.subarray(0, n * RELAY_BODY_LEN));
+      n = 0;
+      return digest;
+    };
+    while (this.#ready.length > 0 && this.#package.available > 0 && this.host.writable && !this.#closed) {
+      if (this.#cursor >= this.#ready.length) this.#cursor = 0;
+      const s = this.#ready[this.#cursor];
+      if (s.pendingBytes === 0 || s.package.available === 0) {
+        s.ready = false;
+        this.#ready.splice(this.#cursor, 1);
+        continue;
+      }
+      const data = s.take(RELAY_DATA_MAX);
+      this.host.queued(-data.length);
+      encodeRelayCell(RelayCommand.DATA, s.id, data, this.#batch.subarray(n * RELAY_BODY_LEN, (n + 1) * RELAY_BODY_LEN));
+      n++;
+      s.package.onSent();
+      if (this.#package.needsDigest) this.#package.onSent(flush());
+      else this.#package.onSent();
+      if (n === BATCH_CELLS) flush();
+      if (s.pendingBytes === 0) {
+        finished.push(s);
+        s.ready = false;
+        this.#ready.splice(this.#cursor, 1);
+      } else {
+        this.#cursor++;
+      }
+    }
+    flush();
+    this.#pumping = false;
+    for (const s of finished) {
+      if (this.#streams.get(s.id) !== s) continue;
+      if (s.finReceived) this.#sendEndDone(s);
+      else if (s.paused) {
+        s.paused = false;
+        s.socket?.resume();
+      }
+    }
+    if (this.#ready.length > 0 && !this.host.writable) this.host.waitWritable(this);
+  }
+
+  #payOwedSendmes(s: ExitStream): void {
+    for (; s.sendmesOwed > 0; s.sendmesOwed--, s.sendmesSent++) {
+      this.host.sendMessage({ command: RelayCommand.SENDME, streamId: s.id, body: { version: 0 } });
+    }
+  }
+
+  #sendEndDone(s: ExitStream): void {
+    if (s.sentEnd || this.#streams.get(s.id) !== s) return;
+    s.sentEnd = true;
+    this.host.sendMessage({ command: RelayCommand.END, streamId: s.id, body: { reason: EndReason.DONE } });
+    this.ctx.metrics.ended(EndReason.DONE);
+    if (s.receivedEnd) this.#free(s);
+  }
+
+  /** Send END with `reason` and forget the stream. */
+  #end(s: ExitStream, reason: EndReason, why: string): void {
+    if (!s.sentEnd) {
+      s.sentEnd = true;
+      this.host.sendMessage({ command: RelayCommand.END, streamId: s.id, body: { reason } });
+      this.ctx.metrics.ended(reason);
+      this.ctx.log.debug({ stream: s.id, reason: EndReason[reason], why }, "stream ended");
+    }
+    this.#free(s);
+  }
+
+  #free(s: ExitStream): void {
+    if (this.#streams.get(s.id) !== s) return;
+    this.#streams.delete(s.id);
+    this.ctx.metrics.streams--;
+    clearTimeout(s.timer);
+    this.host.queued(-s.dropPending());
+    if (s.ready) {
+      s.ready = false;
+      this.#ready.splice(this.#ready.indexOf(s), 1);
+    }
+    // A half-closed socket we ended keeps flushing on its own; otherwise close it now.
+    if (s.socket !== undefined && !(s.receivedEnd && s.sentEnd && s.socket.writableEnded)) s.socket.destroy();
+  }
+}
+
+function endReasonFor(error: NodeJS.ErrnoException): EndReason {
+  switch (error.code) {
+    case "ECONNREFUSED":
+      return EndReason.CONNECTREFUSED;
+    case "ETIMEDOUT":
+      return EndReason.TIMEOUT;
+    case "EHOSTUNREACH":
+    case "ENETUNREACH":
+      return EndReason.NOROUTE;
+    case "ECONNRESET":
+    case "EPIPE":
+      return EndReason.CONNRESET;
+    default:
+      return EndReason.MISC;
+  }
+}

@@ -1,0 +1,95 @@
+/**
+ * Resource limits of a relay and their defaults (documented in README.relay.md), plus the
+ * per-address token bucket that rate-limits circuit creation.
+ */
+
+export interface RelayLimits {
+  /** Circuits one link may carry (both directions together); more get DESTROY RESOURCELIMIT. */
+  maxCircuitsPerLink: number;
+  /** Cells queued for one circuit in one direction while its link is congested; beyond: RESOURCELIMIT. */
+  maxQueuedCellsPerCircuit: number;
+  /** Ceiling for queued cell and stream bytes; above it the circuits with the oldest queued data die first. */
+  maxQueuedBytes: number;
+  /** CREATE2 per second per anonymous client address (token bucket refill rate). */
+  createRatePerSecond: number;
+  /** CREATE2 burst per anonymous client address (token bucket size). */
+  createBurst: number;
+  /** Streams open at once on one circuit at this exit; more get END RESOURCELIMIT. */
+  maxStreamsPerCircuit: number;
+  /** A link that carried no circuit for this long is closed. */
+  linkIdleTimeoutMs: number;
+  /** Connecting (TLS + link handshake) to the next relay for EXTEND2. */
+  linkConnectTimeoutMs: number;
+  /** Waiting for CREATED2 from the next relay after EXTEND2. */
+  extendTimeoutMs: number;
+  /** The exit's TCP connect to a destination. */
+  exitConnectTimeoutMs: number;
+}
+
+/** Tor's defaults where Tor has one (queue cap 2500, CREATE2 3/s burst 90, MaxMemInQueues floor 256 MB). */
+export const DEFAULT_LIMITS: RelayLimits = {
+  maxCircuitsPerLink: 4096,
+  maxQueuedCellsPerCircuit: 2500,
+  maxQueuedBytes: 256 * 1024 * 1024,
+  createRatePerSecond: 3,
+  createBurst: 90,
+  maxStreamsPerCircuit: 512,
+  linkIdleTimeoutMs: 180_000,
+  linkConnectTimeoutMs: 10_000,
+  extendTimeoutMs: 30_000,
+  exitConnectTimeoutMs: 15_000,
+};
+
+/** One token bucket per key (client address); idle full buckets are forgotten. */
+export class RateLimiter {
+  readonly #buckets = new Map<string, { tokens: number; at: number }>();
+  #lastSweep = Date.now();
+
+  constructor(
+    private readonly ratePerSecond: number,
+    private readonly burst: number,
+  ) {}
+
+  /** Takes one token for `key`; false if its bucket is empty. */
+  take(key: string, now = Date.now()): boolean {
+    this.#sweep(now);
+    const bucket = this.#buckets.get(key) ?? { tokens: this.burst, at: now };
+    bucket.tokens = Math.min(this.burst, bucket.tokens + ((now - bucket.at) / 1000) * this.ratePerSecond);
+    bucket.at = now;
+    this.#buckets.set(key, bucket);
+    if (bucket.tokens < 1) return false;
+    bucket.tokens -= 1;
+    return true;
+  }
+
+  #sweep(now: number): void {
+    if (now - this.#lastSweep < 60_000) return;
+    this.#lastSweep = now;
+    const refillMs = (this.burst / this.ratePerSecond) * 1000;
+    for (const [key, bucket] of this.#buckets) {
+      if (now - bucket.at >= refillMs) this.#buckets.delete(key);
+    }
+  }
+}
+
+/** What the out-of-memory policy needs to know about a circuit. */
+export interface QueueHolder {
+  /** Date.now() when its oldest queued data was queued; 0 if it has none. */
+  readonly oldestQueuedAt: number;
+  readonly queuedBytes: number;
+}
+
+/**
+ * Tor's out-of-memory rule: free circuits in order of their oldest queued data (oldest first)
+ * until at most `target` bytes stay queued. Returns the circuits to kill, in that order.
+ */
+export function oomVictims<T extends QueueHolder>(circuits: Iterable<T>, total: number, target: number): T[] {
+  const holders = [...circuits].filter((c) => c.oldestQueuedAt !== 0).sort((a, b) => a.oldestQueuedAt - b.oldestQueuedAt);
+  const victims: T[] = [];
+  for (const circuit of holders) {
+    if (total <= target) break;
+    victims.push(circuit);
+    total -= circuit.queuedBytes;
+  }
+  return victims;
+}

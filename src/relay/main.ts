@@ -1,0 +1,149 @@
+/**
+ * `meowonion relay`: run an onion relay until SIGINT/SIGTERM.
+ * stdout carries exactly one line, once listening, for other tools to parse:
+ *   relay ready or=HOST:PORT identity=<64 hex chars of the Ed25519 identity key> nickname=N
+ * Everything else (JSON logs) goes to stderr.
+ */
+import { parseArgs } from "node:util";
+import { formatLinkAddress } from "./link-address.js";
+import {
+  DEFAULT_BANDWIDTH,
+  DEFAULT_EXIT_POLICY,
+  DEFAULT_HEARTBEAT_S,
+  DEFAULT_NICKNAME,
+  DEFAULT_ONION_KEY_ROTATION_S,
+  type RelayOptions,
+  startRelay,
+} from "./relay.js";
+
+const USAGE = `Usage: meowonion relay --listen HOST:PORT --directory URL --directory-key HEXKEY --data-dir DIR [options]
+
+Runs an onion relay: accepts TLS links from clients and relays, builds and switches circuits,
+extends them to other relays and (with an exit policy that accepts something) opens streams
+to destinations. Publishes its signed descriptor and heartbeats to every directory authority.
+
+Options:
+  --listen HOST:PORT         address for links; port 0 picks a free one ([::1]:PORT for IPv6)
+  --directory URL            a directory authority (http://HOST:PORT); repeat for each
+  --directory-key HEXKEY     that authority's Ed25519 key (64 hex chars), one per --directory, in order
+  --data-dir DIR             identity and onion keys; created on first start, kept across restarts
+  --nickname NAME            1-19 letters or digits (default ${DEFAULT_NICKNAME})
+  --exit-policy POLICY       e.g. "accept 127.0.0.0/8:*,reject *:*" (default "${DEFAULT_EXIT_POLICY}": not an exit)
+  --bandwidth BYTES_PER_S    bandwidth advertised in the descriptor (default ${DEFAULT_BANDWIDTH})
+  --advertise HOST           IP address published in the descriptor (default: the --listen host)
+  --metrics HOST:PORT        serve Prometheus metrics at http://HOST:PORT/metrics (default: off)
+  --onion-key-rotation S     seconds between onion key rotations (default ${DEFAULT_ONION_KEY_ROTATION_S});
+                             the previous key stays accepted for one more such period
+  --heartbeat S              seconds between heartbeats to the authorities (default ${DEFAULT_HEARTBEAT_S})
+  -h, --help                 show this help
+
+Prints "relay ready or=HOST:PORT identity=HEX nickname=NAME" on stdout once listening.
+`;
+
+/** A command-line mistake: printed with the usage hint, exit status 2. */
+class UsageError extends Error {}
+
+export async function main(argv: string[]): Promise<void> {
+  let options: RelayOptions | undefined;
+  try {
+    options = parse(argv);
+  } catch (error) {
+    if (!(error instanceof UsageError || (error as NodeJS.ErrnoException).code?.startsWith("ERR_PARSE_ARGS"))) throw error;
+    process.stderr.write(`meowonion relay: ${(error as Error).message}\n(see meowonion relay --help)\n`);
+    process.exitCode = 2;
+    return;
+  }
+  if (options === undefined) {
+    process.stdout.write(USAGE);
+    return;
+  }
+  // Signals that arrive while starting still stop us cleanly once started.
+  const stop = new Promise<NodeJS.Signals>((resolve) => {
+    process.once("SIGINT", resolve);
+    process.once("SIGTERM", resolve);
+  });
+  let relay;
+  try {
+    relay = await startRelay(options);
+  } catch (error) {
+    process.stderr.write(`meowonion relay: cannot start: ${(error as Error).message}\n`);
+    process.exitCode = 1;
+    return;
+  }
+  const or = formatLinkAddress(relay.host, relay.port);
+  process.stdout.write(`relay ready or=${or} identity=${Buffer.from(relay.identityKey).toString("hex")} nickname=${relay.nickname}\n`);
+  const signal = await stop;
+  process.stderr.write(`meowonion relay: ${signal}, shutting down\n`);
+  await relay.close();
+  process.exitCode = 0;
+}
+
+function parse(argv: string[]): RelayOptions | undefined {
+  const { values } = parseArgs({
+    args: argv,
+    strict: true,
+    allowPositionals: false,
+    options: {
+      listen: { type: "string" },
+      directory: { type: "string", multiple: true },
+      "directory-key": { type: "string", multiple: true },
+      "data-dir": { type: "string" },
+      nickname: { type: "string" },
+      "exit-policy": { type: "string" },
+      bandwidth: { type: "string" },
+      advertise: { type: "string" },
+      metrics: { type: "string" },
+      "onion-key-rotation": { type: "string" },
+      heartbeat: { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  if (values.help) return undefined;
+  if (values.listen === undefined) throw new UsageError("--listen HOST:PORT is required");
+  if (values["data-dir"] === undefined) throw new UsageError("--data-dir DIR is required");
+  const urls = values.directory ?? [];
+  const keys = values["directory-key"] ?? [];
+  if (urls.length === 0) throw new UsageError("at least one --directory URL with its --directory-key is required");
+  if (urls.length !== keys.length) throw new UsageError(`${urls.length} --directory but ${keys.length} --directory-key: give one key per directory`);
+  const directories = urls.map((url, i) => {
+    if (!/^[0-9a-fA-F]{64}$/.test(keys[i])) throw new UsageError(`--directory-key ${JSON.stringify(keys[i])} must be 64 hex characters`);
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch {
+      throw new UsageError(`--directory ${JSON.stringify(url)} is not a URL`);
+    }
+    if (parsed.protocol !== "http:") throw new UsageError(`--directory ${JSON.stringify(url)}: only http:// URLs are supported`);
+    return { url: url.replace(/\/+$/, ""), key: Buffer.from(keys[i], "hex") };
+  });
+  const listen = hostPort(values.listen, "--listen");
+  return {
+    host: listen.host,
+    port: listen.port,
+    advertiseHost: values.advertise,
+    dataDir: values["data-dir"],
+    directories,
+    nickname: values.nickname,
+    exitPolicy: values["exit-policy"],
+    bandwidthBytesPerSecond: positive(values.bandwidth, "--bandwidth", true),
+    metrics: values.metrics === undefined ? undefined : hostPort(values.metrics, "--metrics"),
+    onionKeyRotationSeconds: positive(values["onion-key-rotation"], "--onion-key-rotation", false),
+    heartbeatSeconds: positive(values.heartbeat, "--heartbeat", false),
+  };
+}
+
+function hostPort(text: string, flag: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(text);
+  const port = m === null ? NaN : Number(m[3]);
+  if (m === null || port > 65535) throw new UsageError(`${flag} ${JSON.stringify(text)} must be HOST:PORT (port 0-65535)`);
+  return { host: m[1] ?? m[2], port };
+}
+
+function positive(text: string | undefined, flag: string, integer: boolean): number | undefined {
+  if (text === undefined) return undefined;
+  const value = Number(text);
+  if (text.trim() === "" || !Number.isFinite(value) || value <= 0 || (integer && !Number.isInteger(value))) {
+    throw new UsageError(`${flag} ${JSON.stringify(text)} must be a positive ${integer ? "integer" : "number"}`);
+  }
+  return value;
+}

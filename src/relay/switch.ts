@@ -1,0 +1,530 @@
+/**
+ * The circuit switch: every frame a relay receives on any link ends up here. It answers
+ * CREATE2 with the ntor handshake, strips or adds its layer on RELAY cells and either handles
+ * them (recognized) or forwards them, serves EXTEND2/TRUNCATE, and tears circuits down with
+ * DESTROY in both directions. Streams that end here live in the circuit's ExitEdge.
+ *
+ * Circuit table: each Channel maps its own circuit ids to circuits; a circuit is in the map of
+ * its prev channel (under the id the client side chose) and, once extended, of its next
+ * channel (under the id we chose). A frame's direction follows from which of the two it
+ * arrived on.
+ */
+import { type MessageInitShape, create } from "@bufbuild/protobuf";
+import { type Create2, type Created2, DestroyReason, type Frame, FrameSchema, HandshakeType } from "../../gen/meowonion/v1/link_pb.js";
+import { type Extend2, RelayCommand } from "../../gen/meowonion/v1/relay_pb.js";
+import type { Logger } from "../common/log.js";
+import { type Link, LinkError } from "../link/link.js";
+import { OnionError } from "../onion/errors.js";
+import { NTOR_ONIONSKIN_LEN, type X25519KeyPair, ntorServerRespond, relayIdFromIdentity } from "../onion/ntor.js";
+import { type RelayMessageInit, decodeRelayMessage, encodeRelayMessage, readRelayCell } from "../onion/relay-cell.js";
+import { RELAY_BODY_LEN, RelayCircuitCrypto } from "../onion/relay-crypto.js";
+import type { Ed25519KeyPair } from "../onion/signing.js";
+import { type Channel, ChannelManager, type DrainWaiter } from "./channels.js";
+import { HopWriter, type QueueAccounting, RelayCircuit } from "./circuit.js";
+import { type EdgeHost, ExitEdge, type ExitPolicyCheck } from "./exit.js";
+import { parseLinkAddress } from "./link-address.js";
+import { RateLimiter, type RelayLimits, oomVictims } from "./limits.js";
+import type { RelayMetrics } from "./metrics.js";
+
+/** Tor's limit of RELAY_EARLY cells per circuit (link.proto). */
+export const MAX_RELAY_EARLY = 8;
+/** Memory is freed down to this fraction of the ceiling once it is exceeded (as Tor does). */
+const OOM_TARGET = 0.9;
+
+export interface SwitchOptions {
+  identity: Ed25519KeyPair;
+  /** Current onion key first, then the previous one during its grace period. */
+  onionKeys: () => readonly X25519KeyPair[];
+  limits: RelayLimits;
+  metrics: RelayMetrics;
+  policy: ExitPolicyCheck;
+  log: Logger;
+}
+
+type Ch = Channel<RelayCircuit>;
+
+export class CircuitSwitch {
+  readonly channels: ChannelManager<RelayCircuit>;
+  readonly #circuits = new Set<RelayCircuit>();
+  readonly #relayId: Uint8Array;
+  readonly #identityHex: string;
+  readonly #createLimiter: RateLimiter;
+  readonly #accounting: QueueAccounting;
+  readonly #log: Logger;
+  /** Contiguous bodies of one circuit's run of cells, for the batched crypto calls. */
+  #scratch = new Uint8Array(32 * RELAY_BODY_LEN);
+  #nextTag = 1;
+  #oomScheduled = false;
+  #closing = false;
+
+  constructor(private readonly options: SwitchOptions) {
+    const { limits, metrics } = options;
+    this.#log = options.log;
+    this.#relayId = relayIdFromIdentity(options.identity.publicKey);
+    this.#identityHex = Buffer.from(options.identity.publicKey).toString("hex");
+    this.#createLimiter = new RateLimiter(limits.createRatePerSecond, limits.createBurst);
+    this.#accounting = {
+      queued: (delta) => this.#queued(delta),
+      sent: (cells) => {
+        metrics.cellsOut += cells;
+      },
+    };
+    this.channels = new ChannelManager<RelayCircuit>({
+      identity: options.identity,
+      idleTimeoutMs: limits.linkIdleTimeoutMs,
+      connectTimeoutMs: limits.linkConnectTimeoutMs,
+      onChannel: (channel) => {
+        channel.link.onFrames = (frames) => this.#onFrames(channel, frames);
+      },
+      onChannelClosed: (channel, error) => this.#onChannelClosed(channel, error),
+    });
+  }
+
+  get circuitCount(): number {
+    return this.#circuits.size;
+  }
+
+  /** A link accepted by the listener. */
+  accept(link: Link): void {
+    this.channels.accept(link);
+  }
+
+  /** Shut down: DESTROY (HIBERNATING) every circuit both ways, then close every link. */
+  close(): void {
+    this.#closing = true;
+    for (const c of [...this.#circuits]) {
+      this.#close(c, DestroyReason.HIBERNATING, DestroyReason.HIBERNATING, DestroyReason.HIBERNATING, "relay shutting down");
+    }
+    this.channels.close();
+  }
+
+  #onFrames(channel: Ch, frames: Frame[]): void {
+    this.options.metrics.cellsIn += frames.length;
+    for (let i = 0; i < frames.length; ) {
+      if (channel.link.isClosed) return;
+      const frame = frames[i];
+      const command = frame.command;
+      if (command.case === "relay" || command.case === "relayEarly") {
+        // A run of consecutive cells of one circuit is crypted in one batch.
+        let j = i + 1;
+        while (j < frames.length && frames[j].circuitId === frame.circuitId && isRelay(frames[j])) j++;
+        this.#onRelayRun(channel, frames, i, j);
+        i = j;
+        continue;
+      }
+      if (command.case === "create2") this.#onCreate2(channel, frame.circuitId, command.value);
+      else if (command.case === "created2") this.#onCreated2(channel, frame.circuitId, command.value);
+      else if (command.case === "destroy") this.#onDestroy(channel, frame.circuitId, command.value.reason);
+      i++;
+    }
+  }
+
+  #onRelayRun(channel: Ch, frames: Frame[], from: number, to: number): void {
+    const id = frames[from].circuitId;
+    const c = channel.circuits.get(id);
+    if (c === undefined) {
+      this.#sendDestroy(channel, id, DestroyReason.PROTOCOL);
+      return;
+    }
+    try {
+      if (c.toPrev.hop.channel === channel && c.toPrev.hop.id === id) this.#outbound(c, frames, from, to);
+      else this.#inbound(c, frames, from, to);
+    } catch (error) {
+      this.#failOnError(c, error);
+    }
+  }
+
+  /** Cells from the client side: strip our layer, then handle or forward each. */
+  #outbound(c: RelayCircuit, frames: Frame[], from: number, to: number): void {
+    for (let k = from; k < to; k++) {
+      if (frames[k].command.case === "relayEarly" && ++c.earlyCells > MAX_RELAY_EARLY) {
+        to = k; // handle the cells before the offending one, then destroy
+        break;
+      }
+    }
+    const n = to - from;
+    if (n === 1) {
+      const body = frames[from].command.value as Uint8Array;
+      const early = frames[from].command.case === "relayEarly";
+      const { recognized, digest } = c.crypto.decryptOutbound(body);
+      if (recognized) this.#recognized(c, body, digest!, early);
+      else this.#forward(c, body, early);
+    } else if (n > 1) {
+      const cells = this.#gather(frames, from, to);
+      const recognized = c.crypto.decryptOutboundMany(cells);
+      for (let k = 0, r = 0; k < n && !c.closed; k++) {
+        const body = cells.subarray(k * RELAY_BODY_LEN, (k + 1) * RELAY_BODY_LEN);
+        const early = frames[from + k].command.case === "relayEarly";
+        if (r < recognized.length && recognized[r].index === k) this.#recognized(c, body, recognized[r++].digest, early);
+        else this.#forward(c, body, early);
+      }
+    }
+    if (c.earlyCells > MAX_RELAY_EARLY && !c.closed) this.#fail(c, DestroyReason.PROTOCOL, "more than 8 RELAY_EARLY cells");
+  }
+
+  /** Cells from the next hop: add our layer and pass them towards the client. */
+  #inbound(c: RelayCircuit, frames: Frame[], from: number, to: number): void {
+    for (let k = from; k < to; k++) {
+      if (frames[k].command.case === "relayEarly") {
+        this.#fail(c, DestroyReason.PROTOCOL, "inbound RELAY_EARLY");
+        return;
+      }
+    }
+    if (!c.nextReady) {
+      this.#fail(c, DestroyReason.PROTOCOL, "RELAY from the next hop before CREATED2");
+      return;
+    }
+    const n = to - from;
+    if (n === 1) {
+      const body = frames[from].command.value as Uint8Array;
+      c.crypto.encryptInbound(body, false);
+      this.#toPrev(c, body);
+      return;
+    }
+    const cells = c.crypto.encryptInboundMany(this.#gather(frames, from, to), false);
+    for (let k = 0; k < n && !c.closed; k++) this.#toPrev(c, cells.subarray(k * RELAY_BODY_LEN, (k + 1) * RELAY_BODY_LEN));
+  }
+
+  #gather(frames: Frame[], from: number, to: number): Uint8Array {
+    const bytes = (to - from) * RELAY_BODY_LEN;
+    if (this.#scratch.length < bytes) this.#scratch = new Uint8Array(bytes);
+    for (let k = from; k < to; k++) this.#scratch.set(frames[k].command.value as Uint8Array, (k - from) * RELAY_BODY_LEN);
+    return this.#scratch.subarray(0, bytes);
+  }
+
+  #forward(c: RelayCircuit, body: Uint8Array, early: boolean): void {
+    if (!c.nextReady || c.toNext === undefined) {
+      this.#fail(c, DestroyReason.PROTOCOL, "unrecognized cell at the last hop");
+      return;
+    }
+    if (!c.toNext.send(body, early)) this.#fail(c, DestroyReason.RESOURCELIMIT, "circuit queue cap reached");
+  }
+
+  #toPrev(c: RelayCircuit, body: Uint8Array): void {
+    if (!c.toPrev.send(body)) this.#fail(c, DestroyReason.RESOURCELIMIT, "circuit queue cap reached");
+  }
+
+  /** A cell addressed to this hop. `body` is plaintext; views into it die after the call. */
+  #recognized(c: RelayCircuit, body: Uint8Array, digest: Uint8Array, early: boolean): void {
+    if (body[0] === RelayCommand.DATA) {
+      const cell = readRelayCell(body);
+      this.#edge(c).onData(cell.streamId, cell.data, digest);
+      return;
+    }
+    const message = decodeRelayMessage(body);
+    switch (message.command) {
+      case RelayCommand.BEGIN:
+        this.#edge(c).onBegin(message.streamId, message.body);
+        return;
+      case RelayCommand.END:
+        this.#edge(c).onEnd(message.streamId, message.body.reason);
+        return;
+      case RelayCommand.SENDME:
+        this.#edge(c).onSendme(message.streamId, message.body);
+        return;
+      case RelayCommand.RESOLVE:
+        this.#edge(c).onResolve(message.streamId, message.body.host);
+        return;
+      case RelayCommand.EXTEND2:
+        if (!early || message.streamId !== 0) this.#fail(c, DestroyReason.PROTOCOL, "EXTEND2 outside RELAY_EARLY or on a stream");
+        else this.#extend(c, message.body);
+        return;
+      case RelayCommand.TRUNCATE:
+        this.#truncate(c);
+        return;
+      case RelayCommand.DROP:
+        return;
+      default:
+        this.#fail(c, DestroyReason.PROTOCOL, `${RelayCommand[message.command]} sent to a relay`);
+    }
+  }
+
+  #edge(c: RelayCircuit): ExitEdge {
+    if (c.edge !== undefined) return c.edge;
+    const host: EdgeHost = {
+      sendCells: (cells) => {
+        c.crypto.encryptInboundMany(cells, true);
+        for (let off = 0; off < cells.length && !c.closed; off += RELAY_BODY_LEN) {
+          this.#toPrev(c, cells.subarray(off, off + RELAY_BODY_LEN));
+        }
+        return c.crypto.lastInboundDigest()!;
+      },
+      sendMessage: (message) => this.#originate(c, message),
+      get writable() {
+        return c.toPrev.writable;
+      },
+      waitWritable: (waiter: DrainWaiter) => {
+        // A non-empty queue calls the edge when it is flushed; else wait for the link itself.
+        if (c.toPrev.queued === 0) c.toPrev.hop.channel.waitForDrain(waiter);
+      },
+      fail: (reason, why) => this.#fail(c, reason, why),
+      queued: (delta) => this.#queued(delta),
+    };
+    c.edge = new ExitEdge(host, {
+      policy: this.options.policy,
+      limits: this.options.limits,
+      metrics: this.options.metrics,
+      log: this.#log.child({ circuit: c.tag }),
+    });
+    return c.edge;
+  }
+
+  /** Encode, stamp, encrypt and send a relay message from this hop towards the client. */
+  #originate(c: RelayCircuit, message: RelayMessageInit): void {
+    if (c.closed) return;
+    const body = encodeRelayMessage(message);
+    c.crypto.encryptInbound(body, true);
+    this.#toPrev(c, body);
+  }
+
+  #onCreate2(channel: Ch, id: number, create2: Create2): void {
+    const link = channel.link;
+    const { limits, metrics } = this.options;
+    if (!link.isPeerAllocated(id)) {
+      this.#refuseCreate(channel, id, DestroyReason.PROTOCOL, "CREATE2 id has the wrong top bit");
+      return;
+    }
+    const existing = channel.circuits.get(id);
+    if (existing !== undefined) {
+      this.#fail(existing, DestroyReason.PROTOCOL, "CREATE2 reused a circuit id in use");
+      return;
+    }
+    if (this.#closing) {
+      this.#refuseCreate(channel, id, DestroyReason.HIBERNATING, "shutting down");
+      return;
+    }
+    // Relays prove their identity on the link; the rate limit is for anonymous clients (as Tor's DoS defence).
+    if (link.peerIdentity === undefined && !this.#createLimiter.take(link.remoteAddress)) {
+      this.#refuseCreate(channel, id, DestroyReason.RESOURCELIMIT, "CREATE2 rate limit");
+      return;
+    }
+    if (channel.circuits.size >= limits.maxCircuitsPerLink) {
+      this.#refuseCreate(channel, id, DestroyReason.RESOURCELIMIT, "too many circuits on the link");
+      return;
+    }
+    if (create2.handshakeType !== HandshakeType.NTOR || create2.handshakeData.length !== NTOR_ONIONSKIN_LEN) {
+      this.#refuseCreate(channel, id, DestroyReason.PROTOCOL, "unsupported handshake");
+      return;
+    }
+    let reply: Uint8Array;
+    let keyMaterial: Uint8Array;
+    try {
+      ({ reply, keyMaterial } = ntorServerRespond(create2.handshakeData, this.#relayId, this.options.onionKeys()));
+    } catch (error) {
+      metrics.handshakes.inc({ result: "failed" });
+      this.#refuseCreate(channel, id, DestroyReason.PROTOCOL, `ntor: ${(error as Error).message}`);
+      return;
+    }
+    metrics.handshakes.inc({ result: "ok" });
+    const c = new RelayCircuit({ channel, id }, new RelayCircuitCrypto(keyMaterial), this.#accounting, limits.maxQueuedCellsPerCircuit, this.#nextTag++);
+    channel.circuits.set(id, c);
+    this.#circuits.add(c);
+    metrics.circuits++;
+    metrics.circuitsCreated.inc();
+    this.#sendFrame(link, id, { case: "created2", value: { handshakeData: reply } });
+  }
+
+  #refuseCreate(channel: Ch, id: number, reason: DestroyReason, why: string): void {
+    this.#log.info({ reason: DestroyReason[reason], why }, "CREATE2 refused");
+    this.options.metrics.destroyed(reason);
+    this.#sendDestroy(channel, id, reason);
+  }
+
+  #onCreated2(channel: Ch, id: number, created2: Created2): void {
+    const c = channel.circuits.get(id);
+    if (c === undefined) {
+      this.#sendDestroy(channel, id, DestroyReason.PROTOCOL);
+      return;
+    }
+    if (c.toNext?.hop.channel !== channel || c.toNext.hop.id !== id || c.nextReady) {
+      this.#fail(c, DestroyReason.PROTOCOL, "unexpected CREATED2");
+      return;
+    }
+    clearTimeout(c.extendTimer);
+    c.extending = false;
+    c.nextReady = true;
+    this.#originate(c, { command: RelayCommand.EXTENDED2, streamId: 0, body: { handshakeData: created2.handshakeData } });
+  }
+
+  #onDestroy(channel: Ch, id: number, reason: DestroyReason): void {
+    const c = channel.circuits.get(id);
+    if (c === undefined) return;
+    if (c.toPrev.hop.channel === channel && c.toPrev.hop.id === id) {
+      this.#close(c, undefined, DestroyReason.DESTROYED, reason, "DESTROY from the client side");
+      return;
+    }
+    // The next hop refused CREATE2 or went away: a pending extension reports why end-to-end.
+    if (c.extending) this.#truncated(c, reason);
+    this.#close(c, DestroyReason.DESTROYED, undefined, reason, "DESTROY from the next hop");
+  }
+
+  #onChannelClosed(channel: Ch, error: Error | undefined): void {
+    if (error !== undefined) {
+      this.options.metrics.linkErrors.inc({ reason: (error as LinkError).reason ?? (error as OnionError).reason ?? "error" });
+    }
+    for (const c of [...channel.circuits.values()]) {
+      if (c.toPrev.hop.channel === channel) {
+        this.#close(c, undefined, DestroyReason.CHANNEL_CLOSED, DestroyReason.CHANNEL_CLOSED, "client-side link closed");
+      } else {
+        if (c.extending) this.#truncated(c, DestroyReason.CHANNEL_CLOSED);
+        this.#close(c, DestroyReason.CHANNEL_CLOSED, undefined, DestroyReason.CHANNEL_CLOSED, "next-hop link closed");
+      }
+    }
+  }
+
+  #extend(c: RelayCircuit, extend: Extend2): void {
+    if (c.extending || c.toNext !== undefined) {
+      this.#fail(c, DestroyReason.PROTOCOL, "EXTEND2 on a circuit that already has a next hop");
+      return;
+    }
+    const identities: Uint8Array[] = [];
+    const addresses: string[] = [];
+    for (const spec of extend.linkSpecifiers) {
+      if (spec.specifier.case === "identityKey") identities.push(spec.specifier.value);
+      else if (spec.specifier.case === "address") addresses.push(spec.specifier.value);
+    }
+    const target = addresses.length > 0 ? parseLinkAddress(addresses[0]) : undefined;
+    const create2 = extend.create2;
+    if (extend.linkSpecifiers.length > 4 || identities.length !== 1 || identities[0].length !== 32 || target === undefined || create2 === undefined) {
+      this.#fail(c, DestroyReason.PROTOCOL, "malformed EXTEND2");
+      return;
+    }
+    const identity = identities[0];
+    if (Buffer.from(identity).toString("hex") === this.#identityHex) {
+      this.#fail(c, DestroyReason.PROTOCOL, "EXTEND2 to this relay itself");
+      return;
+    }
+    c.extending = true;
+    const attempt = {};
+    c.extendAttempt = attempt;
+    void this.#connectNext(c, attempt, identity, target.host, target.port, create2);
+  }
+
+  async #connectNext(c: RelayCircuit, attempt: object, identity: Uint8Array, host: string, port: number, create2: Create2): Promise<void> {
+    let channel: Ch;
+    try {
+      channel = await this.channels.channelTo(identity, host, port);
+    } catch (error) {
+      if (c.extendAttempt !== attempt || c.closed) return;
+      const reason = error instanceof LinkError && (error.reason === "identity-mismatch" || error.reason === "bad-proof")
+        ? DestroyReason.OR_IDENTITY
+        : DestroyReason.CONNECTFAILED;
+      this.#failExtend(c, reason, `extend: ${(error as LinkError).reason ?? "error"}`);
+      return;
+    }
+    if (c.extendAttempt !== attempt || c.closed) return;
+    if (channel.circuits.size >= this.options.limits.maxCircuitsPerLink) {
+      this.#failExtend(c, DestroyReason.RESOURCELIMIT, "too many circuits on the next link");
+      return;
+    }
+    let id: number;
+    try {
+      id = channel.link.allocateCircuitId((candidate) => channel.circuits.has(candidate));
+    } catch {
+      this.#failExtend(c, DestroyReason.RESOURCELIMIT, "no free circuit id on the next link");
+      return;
+    }
+    channel.circuits.set(id, c);
+    c.toNext = new HopWriter({ channel, id }, this.#accounting, this.options.limits.maxQueuedCellsPerCircuit);
+    this.#sendFrame(channel.link, id, { case: "create2", value: create2 });
+    c.extendTimer = setTimeout(() => this.#failExtend(c, DestroyReason.TIMEOUT, "no CREATED2 in time"), this.options.limits.extendTimeoutMs);
+  }
+
+  /** An extension failed here: tell the client why (TRUNCATED), then destroy the circuit. */
+  #failExtend(c: RelayCircuit, reason: DestroyReason, why: string): void {
+    if (c.closed) return;
+    this.#truncated(c, reason);
+    this.#close(c, reason, reason, reason, why);
+  }
+
+  /** TRUNCATE: destroy everything after this hop and confirm with TRUNCATED. */
+  #truncate(c: RelayCircuit): void {
+    this.#dropNext(c, DestroyReason.REQUESTED);
+    this.#truncated(c, DestroyReason.REQUESTED);
+  }
+
+  #truncated(c: RelayCircuit, reason: DestroyReason): void {
+    this.#originate(c, { command: RelayCommand.TRUNCATED, streamId: 0, body: { reason } });
+  }
+
+  /** Forget the next hop (sending it DESTROY with `reason` if it was reached) and any pending extension. */
+  #dropNext(c: RelayCircuit, reason: DestroyReason | undefined): void {
+    clearTimeout(c.extendTimer);
+    c.extending = false;
+    c.extendAttempt = undefined;
+    const next = c.toNext;
+    if (next === undefined) return;
+    next.clear();
+    next.hop.channel.circuits.delete(next.hop.id);
+    if (reason !== undefined) this.#sendDestroy(next.hop.channel, next.hop.id, reason);
+    c.toNext = undefined;
+    c.nextReady = false;
+  }
+
+  #failOnError(c: RelayCircuit, error: unknown): void {
+    if (error instanceof OnionError) {
+      this.#fail(c, DestroyReason.PROTOCOL, `${error.reason}: ${error.message}`);
+    } else {
+      this.#log.error({ err: error }, "internal error on a circuit");
+      this.#fail(c, DestroyReason.INTERNAL, "internal error");
+    }
+  }
+
+  /** A decision of this relay: DESTROY with `reason` to both sides. */
+  #fail(c: RelayCircuit, reason: DestroyReason, why: string): void {
+    this.#close(c, reason, reason, reason, why);
+  }
+
+  /**
+   * Free the circuit: DESTROY to the prev side with `toPrev` and to the next side with
+   * `toNext` (undefined: not sent, that side is gone or told us), queues and streams dropped.
+   */
+  #close(c: RelayCircuit, toPrev: DestroyReason | undefined, toNext: DestroyReason | undefined, recorded: DestroyReason, why: string): void {
+    if (c.closed) return;
+    c.closed = true;
+    this.#dropNext(c, toNext);
+    c.toPrev.clear();
+    c.toPrev.hop.channel.circuits.delete(c.toPrev.hop.id);
+    if (toPrev !== undefined) this.#sendDestroy(c.toPrev.hop.channel, c.toPrev.hop.id, toPrev);
+    c.edge?.close();
+    this.#circuits.delete(c);
+    this.options.metrics.circuits--;
+    this.options.metrics.destroyed(recorded);
+    const level = recorded === DestroyReason.PROTOCOL || recorded === DestroyReason.INTERNAL || recorded === DestroyReason.RESOURCELIMIT ? "info" : "debug";
+    this.#log[level]({ circuit: c.tag, reason: DestroyReason[recorded], why }, "circuit destroyed");
+  }
+
+  #sendDestroy(channel: Ch, id: number, reason: DestroyReason): void {
+    this.#sendFrame(channel.link, id, { case: "destroy", value: { reason } });
+  }
+
+  #sendFrame(link: Link, circuitId: number, command: MessageInitShape<typeof FrameSchema>["command"]): void {
+    link.send(create(FrameSchema, { circuitId, command }));
+    this.options.metrics.cellsOut++;
+  }
+
+  #queued(delta: number): void {
+    const metrics = this.options.metrics;
+    metrics.queuedBytes += delta;
+    if (delta > 0 && metrics.queuedBytes > this.options.limits.maxQueuedBytes && !this.#oomScheduled) {
+      this.#oomScheduled = true;
+      // Not from inside the caller's loop: the victim may be the circuit being processed.
+      queueMicrotask(() => this.#outOfMemory());
+    }
+  }
+
+  /** Above the memory ceiling: kill the circuits with the oldest queued data first (Tor's OOM handler). */
+  #outOfMemory(): void {
+    this.#oomScheduled = false;
+    const { metrics, limits } = this.options;
+    if (metrics.queuedBytes <= limits.maxQueuedBytes) return;
+    const before = metrics.queuedBytes;
+    const victims = oomVictims(this.#circuits, before, limits.maxQueuedBytes * OOM_TARGET);
+    for (const c of victims) this.#fail(c, DestroyReason.RESOURCELIMIT, "out of memory: oldest queued data");
+    this.#log.warn({ before, after: metrics.queuedBytes, killed: victims.length }, "memory ceiling reached: circuits killed");
+  }
+}
+
+function isRelay(frame: Frame): boolean {
+  return frame.command.case === "relay" || frame.command.case === "relayEarly";
+}
