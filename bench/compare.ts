@@ -8,13 +8,14 @@
  * Everything it starts is stopped by PID at the end (also on failure or Ctrl-C) and its
  * temporary directory removed. See README.bench.md.
  */
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { cpus, release, tmpdir, totalmem, hostname } from "node:os";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { cpus, hostname, loadavg, release, tmpdir, totalmem } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { killAllSync, stopAll } from "./compare/procs.js";
-import { compare, jsonReport, markdownTable, summarizeSide, type SideResult } from "./compare/report.js";
+import { killAllSync, refuseNewProcesses, stopAll } from "./compare/procs.js";
+import { compare, jsonReport, markdownTable, nodeMemoryLines, summarizeSide, type SideResult } from "./compare/report.js";
+import { summarizeProfiles, type ProfileSummary } from "./compare/profile.js";
 import { FULL, QUICK, runWorkloads, type Params, type Role } from "./compare/run.js";
 import { startServers, type BenchServers } from "./compare/servers.js";
 import { oursMissing, startOurs, torTarget, type NetworkUnderTest } from "./compare/targets.js";
@@ -29,6 +30,7 @@ const USAGE = `Usage: npm run bench:compare [-- options]
   --quick         a smoke run: fewer and smaller workloads (about 2 minutes)
   --json FILE     also write the results as JSON
   --only WHAT     tor | tor-default | tor-vanilla | ours (default: all)
+  --profile DIR   write V8 CPU profiles of our network's processes to DIR and summarize them
   --verbose       log tor's bootstrap and each step
   -h, --help
 `;
@@ -58,6 +60,7 @@ async function main(): Promise<number> {
       json: { type: "string" },
       only: { type: "string" },
       verbose: { type: "boolean", default: false },
+      profile: { type: "string" },
       help: { type: "boolean", short: "h", default: false },
     },
   });
@@ -79,8 +82,13 @@ async function main(): Promise<number> {
   const say = (msg: string) => process.stderr.write(`${msg}\n`);
   const verbose = values.verbose ? say : () => {};
 
-  const tor = findBinary("tor");
-  const gencert = findBinary("tor-gencert");
+  // MEOWONION_BENCH_TOR / MEOWONION_BENCH_TOR_GENCERT: use another tor build than PATH's.
+  const fromEnv = (name: string, bin: string) => {
+    const v = process.env[name];
+    return v === undefined ? findBinary(bin) : existsSync(v) ? v : undefined;
+  };
+  const tor = fromEnv("MEOWONION_BENCH_TOR", "tor");
+  const gencert = fromEnv("MEOWONION_BENCH_TOR_GENCERT", "tor-gencert");
   if ((wantTor("default") || wantTor("vanilla")) && (!tor || !gencert)) {
     say(
       [
@@ -121,6 +129,7 @@ async function main(): Promise<number> {
   const onSignal = (sig: NodeJS.Signals) => {
     if (interrupted) process.exit(130);
     interrupted = true;
+    refuseNewProcesses();
     say(`\n${sig}: stopping everything this benchmark started…`);
     void cleanup().finally(() => process.exit(sig === "SIGINT" ? 130 : 143));
   };
@@ -129,12 +138,16 @@ async function main(): Promise<number> {
   process.on("SIGHUP", onSignal);
 
   const t0 = Date.now();
+  const loadStart = loadavg()[0]!;
   const sides: Record<"tor_default" | "tor_vanilla" | "ours", SideResult> = {
     tor_default: emptySide(),
     tor_vanilla: emptySide(),
     ours: emptySide(),
   };
   let oursShape = "";
+  const profileDir = values.profile ? resolve(values.profile) : undefined;
+  if (profileDir) mkdirSync(profileDir, { recursive: true });
+  const oursPids: Record<number, string> = {};
   try {
     servers = await startServers();
     const dst = { httpPort: servers.httpPort, echoPort: servers.echoPort };
@@ -146,10 +159,12 @@ async function main(): Promise<number> {
     const record = (side: SideResult, out: Awaited<ReturnType<typeof runWorkloads>>) => {
       side.runs.push(out.values);
       side.errors.push(...out.errors);
+      side.notes.push(...out.notes);
       for (const [k, mb] of Object.entries(out.nodesPeakRssMb)) (side.nodesPeakRssMb[k] ??= []).push(mb);
     };
 
     for (const scheduler of ["default", "vanilla"] as const) {
+      if (interrupted) break;
       const side = scheduler === "default" ? sides.tor_default : sides.tor_vanilla;
       if (!wantTor(scheduler)) {
         side.available = false;
@@ -157,7 +172,7 @@ async function main(): Promise<number> {
         continue;
       }
       side.notes.push(`tor ${torVersion(tor!)}: authority (also a relay), 2 middle relays, 1 exit (127.0.0.1 only), 1 client`);
-      for (let run = 1; run <= params.runs; run++) {
+      for (let run = 1; run <= params.runs && !interrupted; run++) {
         say(`Tor (${scheduler === "default" ? "defaults, KIST" : "Schedulers Vanilla"}) run ${run}/${params.runs}: starting…`);
         try {
           const net = await startTorNetwork({
@@ -191,7 +206,7 @@ async function main(): Promise<number> {
       }
     }
 
-    if (wantOurs) {
+    if (wantOurs && !interrupted) {
       const missing = oursMissing(ROOT);
       if (missing) {
         sides.ours.available = false;
@@ -201,22 +216,23 @@ async function main(): Promise<number> {
         // Same shape as Tor's: 3 relays on the path, one exit. `network` may insist on two
         // exits; then use two (a 3-hop circuit still crosses exactly three relays).
         let exits = 1;
-        for (let run = 1; run <= params.runs; run++) {
+        for (let run = 1; run <= params.runs && !interrupted; run++) {
           say(`MeowOnion run ${run}/${params.runs}: starting…`);
           try {
             let net;
             try {
-              net = await startOurs({ root: ROOT, relays: 3, exits, readyTimeoutMs: params.readyTimeoutMs, log: verbose });
+              net = await startOurs({ root: ROOT, relays: 3, exits, readyTimeoutMs: params.readyTimeoutMs, profileDir, log: verbose });
             } catch (e) {
               if (exits === 1 && /exits.*at least 2/.test(String(e))) {
                 exits = 2;
-                net = await startOurs({ root: ROOT, relays: 3, exits, readyTimeoutMs: params.readyTimeoutMs, log: verbose });
+                net = await startOurs({ root: ROOT, relays: 3, exits, readyTimeoutMs: params.readyTimeoutMs, profileDir, log: verbose });
               } else throw e;
             }
             oursShape = `1 authority, 3 relays (${exits} exit${exits > 1 ? "s" : ""}), 1 proxy, each its own process (--processes)`;
             current = net;
             const out = await runWorkloads(net, dst, params, `ours-${run}`, ourRole, say);
             record(sides.ours, out);
+            Object.assign(oursPids, out.pids);
           } catch (e) {
             sides.ours.errors.push(`run ${run}: ${e instanceof Error ? e.message : String(e)}`);
             say(`  run ${run} failed: ${e instanceof Error ? e.message : String(e)}`);
@@ -249,11 +265,16 @@ async function main(): Promise<number> {
     node: process.version,
     tor: tor ? torVersion(tor) : "not installed",
     host: hostname(),
+    // 1-minute load average when the run started and ended: other work on the machine skews
+    // every figure (all networks share the same cores).
+    load_avg_start: Math.round(loadStart * 100) / 100,
+    load_avg_end: Math.round(loadavg()[0]! * 100) / 100,
   };
   const lines = [
     `## MeowOnion vs Tor, ${date.slice(0, 10)}`,
     "",
-    `Machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memory_gb} GB, Linux ${machine.kernel}, Node ${machine.node}, tor ${machine.tor}. ` +
+    `Machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memory_gb} GB, Linux ${machine.kernel}, Node ${machine.node}, tor ${machine.tor}; ` +
+      `load average ${machine.load_avg_start} at the start, ${machine.load_avg_end} at the end. ` +
       `${params.runs} run(s) per network, median (min–max); bold: Tor's better configuration, which the ratio uses.`,
     "",
     markdownTable(c),
@@ -261,9 +282,21 @@ async function main(): Promise<number> {
   ];
   for (const [name, s] of Object.entries(sides)) {
     if (!s.available) lines.push(`- ${name}: unavailable — ${s.reason}`);
+    for (const n of s.notes) lines.push(`- ${name}: ${n}`);
     for (const e of s.errors) lines.push(`- ${name} error: ${e}`);
   }
   lines.push(`- total time ${Math.round((Date.now() - t0) / 1000)} s`);
+  lines.push("", nodeMemoryLines(sides));
+  let profiles: ProfileSummary[] | undefined;
+  if (profileDir) {
+    profiles = summarizeProfiles(profileDir, 8, ROOT);
+    lines.push("", `### Where our processes spent their CPU (\`--profile ${values.profile}\`, self time)`, "");
+    for (const p of profiles) {
+      const name = oursPids[p.pid] ?? `pid ${p.pid} (gone before the end of its run)`;
+      lines.push(`- **${name}** (${Math.round(p.totalMs / 1000)} s profiled, ${Math.round(p.busyShare * 100)}% busy; share of busy time): ` +
+        p.top.map((f) => `${f.name} ${(f.share * 100).toFixed(1)}%`).join("; "));
+    }
+  }
   process.stdout.write(lines.join("\n") + "\n");
   if (values.json) {
     const report = jsonReport(c, {
@@ -272,6 +305,7 @@ async function main(): Promise<number> {
       params: { ...params, quick: values.quick, ours_shape: oursShape },
       sides,
     });
+    if (profiles) (report.ours as Record<string, unknown>).profile = profiles.map((p) => ({ ...p, name: oursPids[p.pid] }));
     writeFileSync(values.json, JSON.stringify(report, null, 2) + "\n");
     say(`wrote ${values.json}`);
   }

@@ -11,7 +11,7 @@ import { parseHostPort, socks5Connect } from "../src/proxy/tui/socks5.js";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 const RUNS = 3;
-const DEADLINE_MS = 120_000;
+const DEADLINE_MS = 300_000;
 
 async function oneRun(): Promise<number> {
   const start = performance.now();

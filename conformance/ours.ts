@@ -28,17 +28,25 @@ export interface Launched {
   stop(): Promise<void>;
 }
 
+/** Data directories to remove even when the run is interrupted. */
+const tempDirs = new Set<string>();
+process.on("exit", () => {
+  for (const d of tempDirs) rmSync(d, { recursive: true, force: true });
+});
+
 const cli = (args: string[]) => [process.execPath, "--import", "tsx", join(REPO_ROOT, "src/cli.ts"), ...args];
 
 export async function startOurs(opts: OursOptions = {}): Promise<Launched> {
   const log = opts.log ?? (() => {});
   const base = mkdtempSync(join(tmpdir(), "meowonion-conformance-"));
+  tempDirs.add(base);
   const procs: Spawned[] = [];
   const unavailable: Record<string, string> = {};
   const target = new Target();
   const stop = async () => {
     await Promise.all(procs.map((p) => p.stop()));
     rmSync(base, { recursive: true, force: true });
+    tempDirs.delete(base);
   };
   const start = (args: string[]) => {
     const p = spawnGroup(cli(args), { cwd: REPO_ROOT, env: { ...process.env, NO_COLOR: "1" } });

@@ -316,7 +316,7 @@ async function main(): Promise<void> {
   }
   if (opts.list) {
     process.stdout.on("error", () => {});
-    process.stdout.write(allTests.map((t) => `${t.id.padEnd(48)} ${t.level.padEnd(6)} ${(t.requires.join(",") || "-").padEnd(18)} ${t.clause}\n`).join(""));
+    process.stdout.write(allTests.map((t) => `${t.id.padEnd(48)} ${t.level.padEnd(6)} ${(t.requires.join(",") || "-").padEnd(16)} ${t.title}\n${" ".repeat(49)}spec: ${t.clause}\n`).join(""));
     return;
   }
   const onSignal = (sig: NodeJS.Signals) => {

@@ -21,7 +21,7 @@ import { createControlClient } from "../src/proxy/tui/control.js";
 import { exchangeMessage, parseHostPort, socks5Connect, Socks5Error } from "../src/proxy/tui/socks5.js";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
-const READY_DEADLINE_MS = 120_000;
+const READY_DEADLINE_MS = 300_000;
 
 interface Ready {
   socks: string;

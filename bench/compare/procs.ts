@@ -99,9 +99,23 @@ function alive(pid: number): boolean {
 }
 
 const registry = new Set<ChildProcess>();
+let refusing = false;
+
+/** From now on startProcess throws: we are shutting down (Ctrl-C, failure). */
+export function refuseNewProcesses(): void {
+  refusing = true;
+}
+
+export class ShuttingDown extends Error {
+  constructor() {
+    super("shutting down: not starting new processes");
+    this.name = "ShuttingDown";
+  }
+}
 
 /** Spawn a child process and register it for cleanup. */
 export function startProcess(cmd: string, args: string[], opts: SpawnOptions = {}): ChildProcess {
+  if (refusing) throw new ShuttingDown();
   const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"], ...opts });
   registry.add(child);
   child.on("exit", () => registry.delete(child));
@@ -112,18 +126,17 @@ export function startProcess(cmd: string, args: string[], opts: SpawnOptions = {
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /**
- * Stop a process and all its descendants by PID: SIGTERM, then SIGKILL after graceMs. The
+ * Stop a process and all its descendants by PID: SIGTERM to the process (it stops its own
+ * children in order), then SIGKILL to whatever of the tree is left after graceMs. The
  * descendants are collected first (once the parent is gone they are re-parented and the PPID
  * walk would lose them).
  */
 export async function stopTree(root: number, graceMs = 3000): Promise<void> {
   const pids = [root, ...descendants(root)];
-  for (const pid of pids) {
-    try {
-      process.kill(pid, "SIGTERM");
-    } catch {
-      /* already gone */
-    }
+  try {
+    process.kill(root, "SIGTERM");
+  } catch {
+    /* already gone */
   }
   const deadline = Date.now() + graceMs;
   while (Date.now() < deadline && pids.some(alive)) await sleep(50);
@@ -144,6 +157,7 @@ export async function stopProcess(child: ChildProcess, graceMs = 3000): Promise<
 
 /** Stop everything still registered (used at the end and on failure or a signal). */
 export async function stopAll(): Promise<void> {
+  refuseNewProcesses();
   await Promise.all([...registry].map((c) => stopProcess(c)));
 }
 

@@ -161,3 +161,15 @@ export function jsonReport(
     units: Object.fromEntries(FIGURES.map((f) => [f.key, { unit: f.unit, better: f.better, label: f.label }])),
   };
 }
+
+/** "Peak memory per node" lines: each process's VmHWM, median over runs, per network. */
+export function nodeMemoryLines(sides: Record<string, SideResult>): string {
+  const out = ["Peak memory per process (VmHWM, MB, median over runs):", ""];
+  for (const [name, s] of Object.entries(sides)) {
+    const entries = Object.entries(s.nodesPeakRssMb);
+    if (entries.length === 0) continue;
+    const parts = entries.map(([node, v]) => `${node} ${round(summarize(v)?.median ?? Number.NaN)}`);
+    out.push(`- ${name}: ${parts.join(", ")}`);
+  }
+  return out.join("\n");
+}

@@ -16,6 +16,8 @@ export interface Params {
   bulkBytes: number;
   concurrentStreams: number;
   concurrentBytes: number;
+  /** Stop a throughput workload after this long and count what arrived (keeps the run short). */
+  transferCapMs: number;
   rttCount: number;
   rttGapMs: number;
   freshCount: number;
@@ -34,6 +36,7 @@ export const FULL: Params = {
   bulkBytes: 100_000_000,
   concurrentStreams: 20,
   concurrentBytes: 5_000_000,
+  transferCapMs: 25_000,
   rttCount: 100,
   rttGapMs: 20,
   freshCount: 10,
@@ -47,6 +50,7 @@ export const QUICK: Params = {
   bulkBytes: 20_000_000,
   concurrentStreams: 20,
   concurrentBytes: 1_000_000,
+  transferCapMs: 10_000,
   rttCount: 30,
   rttGapMs: 20,
   freshCount: 5,
@@ -60,7 +64,10 @@ export type Role = "relay" | "client" | "authority" | "other";
 
 export interface RunOutput {
   values: RunValues;
+  notes: string[];
   nodesPeakRssMb: Record<string, number>;
+  /** PID → process name, as seen at the end of the run. */
+  pids: Record<number, string>;
   errors: string[];
 }
 
@@ -80,6 +87,7 @@ export async function runWorkloads(
 ): Promise<RunOutput> {
   const v: RunValues = {};
   const errors: string[] = [];
+  const notes: string[] = [];
   const step = async (name: string, f: () => Promise<void>): Promise<void> => {
     const t = performance.now();
     try {
@@ -135,15 +143,20 @@ export async function runWorkloads(
     const procs = net.processes();
     const cpu = () => procs.reduce((a, pr) => a + cpuSeconds(pr.pid), 0);
     const c0 = cpu();
-    v.bulk_mb_per_s = await bulk(net, dst, p.bulkBytes, `bulk-${tag}`);
+    const r = await bulk(net, dst, p.bulkBytes, `bulk-${tag}`, p.transferCapMs);
     const c1 = cpu();
-    v.cpu_s_per_100mb = ((c1 - c0) * 100_000_000) / p.bulkBytes;
+    v.bulk_mb_per_s = r.mbPerS;
+    if (r.bytes > 0) v.cpu_s_per_100mb = ((c1 - c0) * 100_000_000) / r.bytes;
+    if (r.capped) notes.push(`${tag}: bulk stopped after ${p.transferCapMs / 1000} s at ${(r.bytes / 1e6).toFixed(0)} MB`);
   });
   await step("concurrent", async () => {
-    v.concurrent_mb_per_s = await concurrent(net, dst, p.concurrentStreams, p.concurrentBytes, `conc-${tag}`);
+    const r = await concurrent(net, dst, p.concurrentStreams, p.concurrentBytes, `conc-${tag}`, p.transferCapMs);
+    v.concurrent_mb_per_s = r.mbPerS;
+    if (r.capped) notes.push(`${tag}: concurrent stopped after ${p.transferCapMs / 1000} s at ${(r.bytes / 1e6).toFixed(0)} MB`);
   });
 
   const nodes: Record<string, number> = {};
+  const pids: Record<number, string> = {};
   const byRole: Record<Role, number[]> = { relay: [], client: [], authority: [], other: [] };
   for (const pr of net.processes()) {
     const mb = peakRssMb(pr.pid);
@@ -151,10 +164,11 @@ export async function runWorkloads(
     let name = pr.name;
     for (let i = 2; name in nodes; i++) name = `${pr.name} #${i}`;
     nodes[name] = mb;
+    pids[pr.pid] = name;
     byRole[role(pr.name)].push(mb);
   }
   if (byRole.relay.length) v.peak_rss_mb_relay = Math.max(...byRole.relay);
   if (byRole.client.length) v.peak_rss_mb_client = Math.max(...byRole.client);
   if (byRole.authority.length) v.peak_rss_mb_authority = Math.max(...byRole.authority);
-  return { values: v, nodesPeakRssMb: nodes, errors };
+  return { values: v, notes, nodesPeakRssMb: nodes, pids, errors };
 }

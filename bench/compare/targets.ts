@@ -119,6 +119,8 @@ export interface OursOptions {
   relays: number;
   exits: number;
   readyTimeoutMs: number;
+  /** Write a V8 CPU profile of every process of the network into this directory. */
+  profileDir?: string;
   log?: (msg: string) => void;
 }
 
@@ -160,7 +162,19 @@ export async function startOurs(opts: OursOptions): Promise<NetworkUnderTest & {
   const child = startProcess(process.execPath, args, {
     cwd: opts.root,
     stdio: ["pipe", "pipe", "pipe"],
-    env: { ...process.env, MEOWONION_EXIT_WITH_PARENT: "1", MEOWONION_LOG_LEVEL: process.env.MEOWONION_LOG_LEVEL ?? "warn" },
+    env: {
+      ...process.env,
+      MEOWONION_EXIT_WITH_PARENT: "1",
+      MEOWONION_LOG_LEVEL: process.env.MEOWONION_LOG_LEVEL ?? "warn",
+      // Inherited by every node process the network starts (Node 20 refuses --cpu-prof in
+      // NODE_OPTIONS; a preload with the inspector's profiler does the same).
+      ...(opts.profileDir
+        ? {
+            MEOWONION_BENCH_PROFILE_DIR: opts.profileDir,
+            NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ""} --import ${pathToFileURL(join(opts.root, "bench", "compare", "cpu-profile-preload.mjs")).href}`.trim(),
+          }
+        : {}),
+    },
   });
   child.stdin?.on("error", () => undefined);
   let stderr = "";
@@ -221,6 +235,6 @@ export async function startOurs(opts: OursOptions): Promise<NetworkUnderTest & {
     processes() {
       return [rootPid, ...descendants(rootPid)].map((pid) => ({ name: ourProcessName(cmdline(pid), pid === rootPid), pid }));
     },
-    stop: () => stopProcess(child, 6000),
+    stop: () => stopProcess(child, 10_000),
   };
 }

@@ -29,6 +29,8 @@ export interface GetResult {
   /** performance.now() at the first byte. */
   firstByteAt: number;
   bodyBytes: number;
+  /** True if maxMs ran out before the whole body arrived. */
+  capped: boolean;
 }
 
 /** Parse a response head; returns Content-Length and where the body starts, or undefined if incomplete. */
@@ -42,8 +44,11 @@ export function parseResponseHead(buf: Buffer): { status: number; contentLength:
   return { status, contentLength: Number(cl[1]), bodyStart: end + 4 };
 }
 
-/** GET /bytes/N on an open stream (keep-alive); resolves once the whole body has arrived. */
-export function httpGet(sock: Socket, n: number): Promise<GetResult> {
+/**
+ * GET /bytes/N on an open stream (keep-alive); resolves once the whole body has arrived, or
+ * with what arrived so far (`capped`) once `maxMs` have passed (the stream is then unusable).
+ */
+export function httpGet(sock: Socket, n: number, maxMs?: number): Promise<GetResult> {
   return new Promise((resolve, reject) => {
     let head: Buffer | undefined = Buffer.alloc(0);
     let need = -1;
@@ -70,12 +75,21 @@ export function httpGet(sock: Socket, n: number): Promise<GetResult> {
       if (got >= need) done();
     };
     const onEnd = (): void => done(new Error(`stream closed after ${got} of ${need} body bytes`));
+    let capped = false;
+    const timer =
+      maxMs === undefined
+        ? undefined
+        : setTimeout(() => {
+            capped = true;
+            done();
+          }, maxMs);
     const done = (err?: Error): void => {
+      if (timer) clearTimeout(timer);
       sock.off("data", onData);
       sock.off("error", onEnd);
       sock.off("close", onEnd);
       if (err) reject(err);
-      else resolve({ firstByteMs: t1 - t0, totalMs: performance.now() - t0, bodyBytes: got, firstByteAt: t1 });
+      else resolve({ firstByteMs: t1 - t0, totalMs: performance.now() - t0, bodyBytes: Math.max(0, got), firstByteAt: t1, capped });
     };
     sock.on("data", onData);
     sock.on("error", onEnd);
@@ -98,12 +112,26 @@ function open(target: SocksTarget, port: number, username: string, host = DESTIN
   });
 }
 
-/** Bulk: N bytes over one stream. MB/s with MB = 10^6 bytes. */
-export async function bulk(target: SocksTarget, dst: Destinations, bytes: number, username: string): Promise<number> {
+export interface Throughput {
+  /** MB/s, MB = 10^6 bytes. */
+  mbPerS: number;
+  bytes: number;
+  /** The time cap ran out before all bytes arrived. */
+  capped: boolean;
+}
+
+/** Bulk: N bytes over one stream (or what arrives within maxMs). */
+export async function bulk(
+  target: SocksTarget,
+  dst: Destinations,
+  bytes: number,
+  username: string,
+  maxMs?: number,
+): Promise<Throughput> {
   const sock = await open(target, dst.httpPort, username);
   try {
-    const r = await httpGet(sock, bytes);
-    return r.bodyBytes / 1e6 / (r.totalMs / 1000);
+    const r = await httpGet(sock, bytes, maxMs);
+    return { mbPerS: r.bodyBytes / 1e6 / (r.totalMs / 1000), bytes: r.bodyBytes, capped: r.capped };
   } finally {
     sock.destroy();
   }
@@ -116,13 +144,23 @@ export async function concurrent(
   streams: number,
   bytes: number,
   username: string,
-): Promise<number> {
-  const socks = await Promise.all(Array.from({ length: streams }, () => open(target, dst.httpPort, username)));
+  maxMs?: number,
+): Promise<Throughput> {
+  // One stream first, so that its circuit is open before the others ask: all of them then
+  // share that one circuit (Tor would otherwise launch a second circuit for pending streams).
+  const first = await open(target, dst.httpPort, username);
+  const rest = await Promise.allSettled(Array.from({ length: streams - 1 }, () => open(target, dst.httpPort, username)));
+  const socks = [first, ...rest.flatMap((r) => (r.status === "fulfilled" ? [r.value] : []))];
+  const failed = rest.find((r): r is PromiseRejectedResult => r.status === "rejected");
+  if (failed) {
+    for (const s of socks) s.destroy();
+    throw failed.reason instanceof Error ? failed.reason : new Error(String(failed.reason));
+  }
   try {
     const t0 = performance.now();
-    const rs = await Promise.all(socks.map((s) => httpGet(s, bytes)));
+    const rs = await Promise.all(socks.map((s) => httpGet(s, bytes, maxMs)));
     const total = rs.reduce((a, r) => a + r.bodyBytes, 0);
-    return total / 1e6 / ((performance.now() - t0) / 1000);
+    return { mbPerS: total / 1e6 / ((performance.now() - t0) / 1000), bytes: total, capped: rs.some((r) => r.capped) };
   } finally {
     for (const s of socks) s.destroy();
   }

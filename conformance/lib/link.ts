@@ -82,6 +82,8 @@ export class Link extends EventEmitter<{ frame: [ReceivedFrame]; close: [string]
   private waiters: Waiter[] = [];
   private closeWaiters: (() => void)[] = [];
   private reader = new FrameReader();
+  /** Faulty mode for the self-test: drop undecodable input instead of closing the link. */
+  lenientFraming = false;
   private handshakeDone = false;
   private handshakeResolve: ((f: ReceivedFrame) => void) | undefined;
 
@@ -110,6 +112,10 @@ export class Link extends EventEmitter<{ frame: [ReceivedFrame]; close: [string]
     try {
       frames = this.reader.push(chunk);
     } catch (e) {
+      if (this.lenientFraming) {
+        this.reader = new FrameReader();
+        return;
+      }
       this.close(`protocol: ${(e as FrameError).message}`);
       return;
     }
@@ -314,6 +320,8 @@ export async function connectLink(host: string, port: number, opts: LinkOptions 
 export interface ResponderOptions {
   identity: Ed25519Key;
   faults?: LinkFaults;
+  /** Self-test fault: drop undecodable frames instead of closing the link. */
+  lenientFraming?: boolean;
   timeoutMs?: number;
   /** Versions we support. Default [1]. */
   versions?: number[];
@@ -322,6 +330,7 @@ export interface ResponderOptions {
 /** Run the responder side of the handshake on an accepted TLS socket. */
 export async function acceptLink(socket: tls.TLSSocket, opts: ResponderOptions): Promise<Link> {
   const link = new Link(socket, false);
+  link.lenientFraming = opts.lenientFraming ?? false;
   link.exporter = linkExporter(socket);
   try {
     const { frame } = await link.nextHandshakeFrame(opts.timeoutMs ?? 10_000);

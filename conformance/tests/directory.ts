@@ -532,4 +532,3 @@ export const directoryTests: TestCase[] = [
   }),
 ];
 
-void ed25519Generate;

@@ -36,8 +36,9 @@ async function serve(): Promise<RpcServer> {
     files: [file_meowonion_v1_directory],
     register: (router) =>
       router.service(DirectoryService, {
-        getDescriptor: (req, ctx) => {
+        getDescriptor: async (req, ctx) => {
           if (req.identityKey.length !== 32) throw new ConnectError("identity_key must be 32 bytes", Code.InvalidArgument);
+          if (req.identityKey[0] === 0xee) await new Promise((resolve) => setTimeout(resolve, 300)); // a slow call
           const from = ctx.values.get(remoteAddressKey);
           return { descriptor: { descriptor: req.identityKey, signature: new TextEncoder().encode(from) } };
         },
@@ -146,6 +147,16 @@ describe("startRpcServer", () => {
     }
     expect(missing.messageResponse.case).toBe("errorResponse");
     if (missing.messageResponse.case === "errorResponse") expect(missing.messageResponse.value.errorCode).toBe(Code.NotFound);
+  });
+
+  it("close() lets an in-flight unary call finish", async () => {
+    const server = await serve();
+    const client = createClient(DirectoryService, h2Transport(server, "connect"));
+    await client.getDescriptor({ identityKey: key }); // connection up
+    const slow = client.getDescriptor({ identityKey: new Uint8Array(32).fill(0xee) });
+    await new Promise((resolve) => setTimeout(resolve, 50)); // the call is in the handler
+    await server.close();
+    expect((await slow).descriptor?.descriptor[0]).toBe(0xee);
   });
 
   it("close() ends open server streams and resolves promptly", async () => {

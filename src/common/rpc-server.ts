@@ -115,6 +115,8 @@ export async function startRpcServer(options: RpcServerOptions): Promise<RpcServ
   h1.on("clientError", (_err, socket) => socket.destroy());
 
   const sockets = new Set<net.Socket>();
+  // Sockets handed to the http2 server: close() lets their sessions finish gracefully.
+  const h2Sockets = new Set<net.Socket>();
   const perAddress = new Map<string, number>();
   const maxPerAddress = options.maxConnectionsPerAddress ?? DEFAULT_MAX_CONNECTIONS_PER_ADDRESS;
   const tcp = net.createServer((socket) => {
@@ -128,6 +130,7 @@ export async function startRpcServer(options: RpcServerOptions): Promise<RpcServ
     sockets.add(socket);
     socket.once("close", () => {
       sockets.delete(socket);
+      h2Sockets.delete(socket);
       h1Busy.delete(socket);
       const left = (perAddress.get(address) ?? 1) - 1;
       if (left === 0) perAddress.delete(address);
@@ -140,6 +143,7 @@ export async function startRpcServer(options: RpcServerOptions): Promise<RpcServ
         // The http2 session reads what is buffered in the socket before its own reads.
         socket.pause();
         socket.unshift(seen);
+        h2Sockets.add(socket);
         h2.emit("connection", socket);
       } else {
         // The http server's parser consumes the socket's handle directly and would never see
@@ -169,7 +173,8 @@ export async function startRpcServer(options: RpcServerOptions): Promise<RpcServ
       shutdown.abort(); // ends server streams (WatchConsensus) and cancels in-flight handlers
       for (const session of sessions) session.close();
       for (const [socket, busy] of h1Busy) if (busy === 0) socket.destroy();
-      for (const socket of sockets) if (!h1Busy.has(socket) && !isH2Socket(socket, sessions)) socket.destroy();
+      // Still sniffing: no request on it yet.
+      for (const socket of sockets) if (!h1Busy.has(socket) && !h2Sockets.has(socket)) socket.destroy();
       setTimeout(() => {
         for (const socket of sockets) socket.destroy();
       }, CLOSE_GRACE_MS).unref();
@@ -200,11 +205,6 @@ function sniff(socket: net.Socket, route: (isHttp2: boolean, seen: Buffer) => vo
   };
   socket.on("data", onData);
   socket.once("end", onEnd);
-}
-
-function isH2Socket(socket: net.Socket, sessions: Set<http2.ServerHttp2Session>): boolean {
-  for (const session of sessions) if (session.socket === socket) return true;
-  return false;
 }
 
 type ReflectionResponse = MessageInitShape<typeof ServerReflectionResponseSchema>;

@@ -75,6 +75,8 @@ interface Entry {
   seq: number;
   computed: ComputedConsensus;
   signatures: Map<string, AuthoritySignature>;
+  /** Peers whose signature a collectSignature loop is fetching (one loop per peer). */
+  collecting: Set<string>;
 }
 
 interface Published {
@@ -233,7 +235,7 @@ export class Voting {
     this.prune(periodMs);
     this.considerPublishing(entry);
     for (const peer of this.peers) {
-      if (!entry.signatures.has(peer.keyHex)) void this.collectSignature(peer, entry);
+      if (!entry.signatures.has(peer.keyHex) && !entry.collecting.has(peer.keyHex)) void this.collectSignature(peer, entry);
     }
   }
 
@@ -256,7 +258,7 @@ export class Voting {
       authorityKey: this.options.identity.publicKey,
       signature: signWithDomain(DOMAIN_CONSENSUS, computed.bytes, this.options.identity.privateKey),
     });
-    const entry: Entry = { periodMs, seq: 0, computed, signatures: new Map([[this.ownKeyHex, own]]) };
+    const entry: Entry = { periodMs, seq: 0, computed, signatures: new Map([[this.ownKeyHex, own]]), collecting: new Set() };
     list.push(entry);
     if (list.length > ENTRIES_PER_PERIOD) list.shift();
     return entry;
@@ -275,17 +277,22 @@ export class Voting {
   }
 
   private async collectSignature(peer: PeerAuthority, entry: Entry): Promise<void> {
+    entry.collecting.add(peer.keyHex);
     let delayMs = 25;
     const maxDelayMs = Math.max(250, this.options.intervalMs / 4);
-    while (!this.stopping.signal.aborted && !entry.signatures.has(peer.keyHex) && !this.superseded(entry)) {
-      const signature = await peer.fetchSignature(entry.periodMs, entry.computed.digest, entry.computed.bytes);
-      if (signature !== undefined) {
-        entry.signatures.set(peer.keyHex, signature);
-        this.considerPublishing(entry);
-        return;
+    try {
+      while (!this.stopping.signal.aborted && !entry.signatures.has(peer.keyHex) && !this.superseded(entry)) {
+        const signature = await peer.fetchSignature(entry.periodMs, entry.computed.digest, entry.computed.bytes);
+        if (signature !== undefined) {
+          entry.signatures.set(peer.keyHex, signature);
+          this.considerPublishing(entry);
+          return;
+        }
+        await sleep(delayMs, this.stopping.signal);
+        delayMs = Math.min(delayMs * 2, maxDelayMs);
       }
-      await sleep(delayMs, this.stopping.signal);
-      delayMs = Math.min(delayMs * 2, maxDelayMs);
+    } finally {
+      entry.collecting.delete(peer.keyHex);
     }
   }
 

@@ -182,7 +182,7 @@ export class Link extends EventEmitter<LinkEvents> {
     if (this.closed) return;
     this.closed = true;
     if (error !== undefined) {
-      log.warn({ peer: this.remoteAddress, reason: (error as LinkError).reason ?? (error as OnionError).reason, err: error.message }, "link closed on error");
+      log.warn({ peer: peerForLog(this.remoteAddress), reason: (error as LinkError).reason ?? (error as OnionError).reason, err: error.message }, "link closed on error");
     }
     this.socket.destroy();
     this.emit("close", error);
@@ -281,6 +281,11 @@ export class Link extends EventEmitter<LinkEvents> {
     };
     if (!this.socket.write(chunk, recycle) && this.socket.writableLength >= CONGESTION_BYTES) this.congested = true;
   }
+}
+
+/** A peer's address is user data (a client's IP): logged only at debug level, as Tor's SafeLogging. */
+function peerForLog(address: string | undefined): string | undefined {
+  return log.isLevelEnabled("debug") ? address : undefined;
 }
 
 function proofMessage(role: number, exporter: Uint8Array): Uint8Array {
@@ -485,7 +490,7 @@ async function acceptLink(socket: tls.TLSSocket, options: ListenLinksOptions, ti
     socket.write(encodeFrame(helloFrame([LINK_PROTOCOL_VERSION], options.identity, ROLE_RESPONDER, exporter)));
     options.onLink(new Link(socket, false, peer, leftover));
   } catch (error) {
-    log.info({ peer: socket.remoteAddress, reason: (error as LinkError).reason, err: (error as Error).message }, "link handshake refused");
+    log.info({ peer: peerForLog(socket.remoteAddress), reason: (error as LinkError).reason, err: (error as Error).message }, "link handshake refused");
     socket.destroy();
   }
 }

@@ -78,9 +78,10 @@ export function usageLines(net: RunningNetwork): string[] {
   ];
 }
 
-export async function main(argv: string[]): Promise<void> {
-  const { values } = parseArgs({
+function parse(argv: string[]) {
+  return parseArgs({
     args: argv,
+    strict: true,
     allowPositionals: false,
     options: {
       relays: { type: "string" },
@@ -93,7 +94,18 @@ export async function main(argv: string[]): Promise<void> {
       headless: { type: "boolean", default: false },
       help: { type: "boolean", short: "h", default: false },
     },
-  });
+  }).values;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  let values: ReturnType<typeof parse>;
+  try {
+    values = parse(argv);
+  } catch (err) {
+    process.stderr.write(`meowonion network: ${(err as Error).message}\n(see meowonion network --help)\n`);
+    process.exitCode = 2;
+    return;
+  }
   if (values.help) {
     process.stdout.write(USAGE);
     return;
@@ -105,13 +117,18 @@ export async function main(argv: string[]): Promise<void> {
   if (tui) process.env.MEOWONION_LOG_LEVEL = "silent";
 
   let net: RunningNetwork | undefined;
+  let starting: Promise<RunningNetwork> | undefined;
   let stopping: Promise<void> | undefined;
   let unmountTui: (() => void) | undefined;
+  const abortStart = new AbortController();
   const stop = (code: number) =>
     (stopping ??= (async () => {
       unmountTui?.();
       process.stderr.write("meowonion network: stopping…\n");
-      await net?.close();
+      // Stopped while starting: startNetwork stops what it started, then rejects.
+      abortStart.abort();
+      const running = net ?? (await starting?.catch(() => undefined));
+      await running?.close();
       process.exit(code);
     })());
   let signals = 0;
@@ -129,7 +146,7 @@ export async function main(argv: string[]): Promise<void> {
 
   const say = (line: string) => process.stdout.write(`${line}\n`);
   try {
-    net = await startNetwork({
+    net = await (starting = startNetwork({
       relays: positiveInt("relays", values.relays),
       authorities: positiveInt("authorities", values.authorities),
       exits: positiveInt("exits", values.exits),
@@ -138,8 +155,9 @@ export async function main(argv: string[]): Promise<void> {
       processes: values.processes,
       dataDir: values["data-dir"],
       childEnv,
+      signal: abortStart.signal,
       onProgress: say,
-    });
+    }));
   } catch (err) {
     if (stopping) return; // a signal arrived while starting
     process.stderr.write(`meowonion network: ${err instanceof Error ? err.message : String(err)}\n`);

@@ -47,10 +47,12 @@ export interface NetworkOptions {
   processes?: boolean;
   /** Keep node state here (kept at exit); default: a fresh temp directory, removed at close. */
   dataDir?: string;
-  /** Deadline for each node's ready line, ms (default 60 s). */
+  /** Deadline for each node's ready line, ms (default 120 s: generous, for loaded machines). */
   readyTimeoutMs?: number;
   /** Extra environment for node processes (with `processes`). */
   childEnv?: NodeJS.ProcessEnv;
+  /** Aborting stops starting: what was started is stopped and startNetwork rejects. */
+  signal?: AbortSignal;
   /** Progress lines ("starting 5 relays…"). */
   onProgress?: (line: string) => void;
 }
@@ -173,13 +175,22 @@ export function processLauncher(logDir: string, readyTimeoutMs: number, env?: No
 }
 
 /** Resolves once a consensus (signed by a majority of `pins`) lists `count` usable relays. */
-async function consensusListing(pins: { url: string; key: Uint8Array }[], count: number, timeoutMs: number): Promise<void> {
+async function consensusListing(
+  pins: { url: string; key: Uint8Array }[],
+  count: number,
+  timeoutMs: number,
+  signal?: AbortSignal,
+): Promise<void> {
   const { ConsensusFollower } = await import("../proxy/consensus.js");
   const { isUsable } = await import("../proxy/path.js");
   const follower = new ConsensusFollower(pins, { backoffInitialMs: 100, backoffMaxMs: 1_000 });
   let timer: NodeJS.Timeout | undefined;
+  let onAbort: (() => void) | undefined;
   try {
     await new Promise<void>((resolve, reject) => {
+      onAbort = () => reject(new Error("aborted"));
+      signal?.addEventListener("abort", onAbort);
+      if (signal?.aborted) onAbort();
       let best = 0;
       timer = setTimeout(
         () => reject(new Error(`no consensus listed all ${count} relays as usable within ${timeoutMs} ms (best: ${best})`)),
@@ -193,8 +204,20 @@ async function consensusListing(pins: { url: string; key: Uint8Array }[], count:
     });
   } finally {
     clearTimeout(timer);
+    if (onAbort) signal?.removeEventListener("abort", onAbort);
     follower.close();
   }
+}
+
+/**
+ * Like Promise.all, but waits for every promise to settle before throwing the first failure,
+ * so that nodes started alongside a failing one are tracked (and stopped) rather than leaked.
+ */
+async function allSettledOrThrow<T>(promises: Promise<T>[]): Promise<T[]> {
+  const results = await Promise.allSettled(promises);
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
+  if (failed) throw failed.reason;
+  return results.map((r) => (r as PromiseFulfilledResult<T>).value);
 }
 
 function required(fields: Record<string, string>, key: string, what: string): string {
@@ -212,8 +235,11 @@ export async function startNetwork(options: NetworkOptions = {}): Promise<Runnin
   if (!Number.isInteger(relayCount) || relayCount < 3) throw new Error("--relays must be at least 3 (a circuit has three hops)");
   if (exitCount > relayCount) throw new Error(`--exits (${exitCount}) cannot exceed --relays (${relayCount})`);
   const processes = options.processes ?? false;
-  const readyTimeoutMs = options.readyTimeoutMs ?? 60_000;
+  const readyTimeoutMs = options.readyTimeoutMs ?? 120_000;
   const progress = options.onProgress ?? (() => undefined);
+  const checkAbort = () => {
+    if (options.signal?.aborted) throw new Error("startNetwork aborted");
+  };
 
   const ownDataDir = options.dataDir === undefined;
   const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), "meowonion-network-")));
@@ -248,6 +274,7 @@ export async function startNetwork(options: NetworkOptions = {}): Promise<Runnin
     tiers.push(destTier);
     const destination: Destination = await startDestination();
     destTier.push(() => destination.close());
+    checkAbort();
 
     // Authorities. Peering needs every authority's URL and key up front, and a key is only
     // known once the authority has created it: with several, start each once alone (port 0)
@@ -261,16 +288,19 @@ export async function startNetwork(options: NetworkOptions = {}): Promise<Runnin
       const h = track(authTier, await launcher.directory({ name: "authority1", listen: "127.0.0.1:0", dataDir: authDirs[0], peers: [] }));
       authorities = [{ name: "authority1", url: required(h.fields, "url", "authority1"), key: required(h.fields, "key", "authority1"), pid: h.pid }];
     } else {
-      const first = await Promise.all(
+      const first = await allSettledOrThrow(
         authDirs.map(async (dir, i) => {
           const name = `authority${i + 1}`;
           const h = await launcher.directory({ name: `${name}-keygen`, listen: "127.0.0.1:0", dataDir: dir, peers: [] });
-          const info = { name, url: required(h.fields, "url", name), key: required(h.fields, "key", name) };
-          await h.stop();
-          return info;
+          try {
+            return { name, url: required(h.fields, "url", name), key: required(h.fields, "key", name) };
+          } finally {
+            await h.stop();
+          }
         }),
       );
-      authorities = await Promise.all(
+      checkAbort();
+      authorities = await allSettledOrThrow(
         first.map(async (a, i) => {
           const peers = first.filter((_, j) => j !== i).map((p) => `${p.url}#${p.key}`);
           const listen = new URL(a.url).host;
@@ -280,11 +310,13 @@ export async function startNetwork(options: NetworkOptions = {}): Promise<Runnin
       );
     }
     const directories = authorities.map((a) => ({ url: a.url, key: a.key }));
+    checkAbort();
 
     const relayTier: (() => Promise<void>)[] = [];
     tiers.push(relayTier);
     progress(`starting ${relayCount} relays (${exitCount} exits)…`);
-    const relays: RelayInfo[] = await Promise.all(
+    checkAbort();
+    const relays: RelayInfo[] = await allSettledOrThrow(
       Array.from({ length: relayCount }, async (_, i) => {
         const nickname = relayNickname(i);
         const exit = i < exitCount;
@@ -316,10 +348,12 @@ export async function startNetwork(options: NetworkOptions = {}): Promise<Runnin
       directories.map((d) => ({ url: d.url, key: Buffer.from(d.key, "hex") })),
       relayCount,
       readyTimeoutMs,
+      options.signal,
     );
 
     const proxyTier: (() => Promise<void>)[] = [];
     tiers.push(proxyTier);
+    checkAbort();
     progress("starting the proxy and building its first circuit…");
     const proxy = track(
       proxyTier,

@@ -55,8 +55,10 @@ const CLIENT_LINK_IDLE_MS = 300_000;
 const MAX_HOPS = 9;
 
 const log = componentLogger("circuit");
+// Module-private entry points of ClientCircuit (for buildCircuit and the channel manager).
 const kFrame = Symbol("frame");
 const kChannelClosed = Symbol("channelClosed");
+const kBuild = Symbol("build");
 
 /** One anonymous link per relay, shared by every circuit through it. */
 export class ClientChannelManager {
@@ -121,14 +123,15 @@ export async function buildCircuit(
       if (error instanceof CircuitError) throw error;
       throw new CircuitError(linkFailureReason(error), 0, `cannot link to ${path[0].nickname}: ${(error as Error).message}`, { cause: error });
     }
+    if (channel.link.isClosed) throw new CircuitError(DestroyReason.CHANNEL_CLOSED, 0, `link to ${path[0].nickname} closed`);
     circuit = new ClientCircuit(channel, path);
     clearTimeout(timer);
-    await circuit.build(started + timeoutMs);
-    circuit.setBuilt(performance.now() - started);
+    await circuit[kBuild](started, started + timeoutMs);
     return circuit;
   } catch (error) {
     circuit?.destroy(error instanceof CircuitError && error.reason === DestroyReason.TIMEOUT ? DestroyReason.TIMEOUT : DestroyReason.PROTOCOL);
-    throw error;
+    if (error instanceof CircuitError) throw error;
+    throw new CircuitError(DestroyReason.INTERNAL, circuit?.hopCount ?? 0, (error as Error).message, { cause: error });
   } finally {
     clearTimeout(timer);
   }
@@ -211,8 +214,8 @@ export class ClientCircuit extends EventEmitter<{ close: [reason: DestroyReason]
     return this.#hops;
   }
 
-  /** @internal Used by buildCircuit. */
-  async build(deadline: number): Promise<void> {
+  /** Extend hop by hop until the whole path is built (or fail with a CircuitError). */
+  async [kBuild](started: number, deadline: number): Promise<void> {
     const timer = setTimeout(() => this.#failStep(new CircuitError(DestroyReason.TIMEOUT, this.#hops, "circuit build timed out")), Math.max(0, deadline - performance.now()));
     try {
       for (let hop = 0; hop < this.path.length; hop++) {
@@ -239,14 +242,10 @@ export class ClientCircuit extends EventEmitter<{ close: [reason: DestroyReason]
         this.#crypto.addHop(keyMaterial);
         this.#hops = hop + 1;
       }
+      this.#buildMs = performance.now() - started;
     } finally {
       clearTimeout(timer);
     }
-  }
-
-  /** @internal Used by buildCircuit. */
-  setBuilt(ms: number): void {
-    this.#buildMs = ms;
   }
 
   /** Open a TCP stream from the exit to host:port (resolved at the exit). */
@@ -345,7 +344,7 @@ export class ClientCircuit extends EventEmitter<{ close: [reason: DestroyReason]
     this.#pump();
   }
 
-  /** @internal A frame for this circuit from its link. */
+  /** A frame for this circuit from its link. */
   [kFrame](frame: Frame): void {
     if (this.#closed) return;
     try {
@@ -375,7 +374,7 @@ export class ClientCircuit extends EventEmitter<{ close: [reason: DestroyReason]
     }
   }
 
-  /** @internal The link carrying this circuit closed. */
+  /** The link carrying this circuit closed. */
   [kChannelClosed](): void {
     this.#failStep(new CircuitError(DestroyReason.CHANNEL_CLOSED, this.#hops, "link to the first hop closed"));
     this.#teardown(DestroyReason.CHANNEL_CLOSED, "link closed");

@@ -53,6 +53,8 @@ export interface EdgeContext {
 }
 
 const BATCH_CELLS = 32;
+const STAGE_BYTES = 64 * 1024;
+const MAX_SPARE_STAGES = 2;
 const HOSTNAME = /^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.?$/;
 const MAX_ANSWERS = 16;
 const NAME_TTL_SECONDS = 60;
@@ -67,7 +69,9 @@ class ExitStream {
   pendingBytes = 0;
   pendingSince = 0;
   paused = false;
-  corked = false;
+  /** DATA for the destination gathered during this tick: one socket write per read of cells. */
+  staged: Buffer | undefined;
+  stagedBytes = 0;
   sendmesOwed = 0;
   /** DATA cells received and stream SENDMEs actually sent: the client may send 500 + 50 per SENDME. */
   cellsIn = 0;
@@ -137,6 +141,8 @@ export class ExitEdge implements DrainWaiter {
   #cursor = 0;
   /** Plaintext cells being packaged (Uint8Array, not Buffer: its fill() is much cheaper). */
   #batch = new Uint8Array(BATCH_CELLS * RELAY_BODY_LEN);
+  /** Staging buffers whose write completed, reused. */
+  readonly #spareStages: Buffer[] = [];
   #pumping = false;
   #closed = false;
 
@@ -183,16 +189,26 @@ export class ExitEdge implements DrainWaiter {
       throw new OnionError("flow-control", "client sent DATA beyond the stream window");
     }
     this.ctx.metrics.exitBytesOut += data.length;
-    if (!s.corked) {
-      // One write syscall per read of cells instead of one per cell.
-      s.corked = true;
-      socket.cork();
-      process.nextTick(() => {
-        s.corked = false;
-        socket.uncork();
-      });
+    if (s.staged !== undefined && s.stagedBytes + data.length > STAGE_BYTES) this.#flushStaged(s);
+    if (s.staged === undefined) {
+      s.staged = this.#spareStages.pop() ?? Buffer.allocUnsafe(STAGE_BYTES);
+      s.stagedBytes = 0;
+      process.nextTick(() => this.#flushStaged(s));
     }
-    socket.write(Buffer.from(data));
+    s.staged.set(data, s.stagedBytes);
+    s.stagedBytes += data.length;
+  }
+
+  /** Write what was staged; SENDMEs held back go out if the destination keeps up. */
+  #flushStaged(s: ExitStream): void {
+    const staged = s.staged;
+    const socket = s.socket;
+    if (staged === undefined || socket === undefined) return;
+    s.staged = undefined;
+    if (socket.destroyed) return;
+    socket.write(staged.subarray(0, s.stagedBytes), () => {
+      if (this.#spareStages.length < MAX_SPARE_STAGES) this.#spareStages.push(staged);
+    });
     if (s.sendmesOwed > 0 && !socket.writableNeedDrain) this.#payOwedSendmes(s);
   }
 
@@ -221,18 +237,19 @@ export class ExitEdge implements DrainWaiter {
       return;
     }
     s.timer = setTimeout(() => this.#end(s, EndReason.TIMEOUT, "connect timed out"), this.ctx.limits.exitConnectTimeoutMs);
-    void this.#connect(s, begin.host, begin.port);
+    this.#connect(s, begin.host, begin.port).catch((error: unknown) => this.#internalError(s, error));
   }
 
   onEnd(streamId: number, reason: EndReason): void {
     const s = this.#streams.get(streamId);
-    if (s === undefined || s.receivedEnd) return;
+    if (s === undefined || (s.receivedEnd && reason === EndReason.DONE)) return;
     s.receivedEnd = true;
     if (reason !== EndReason.DONE || s.socket === undefined) {
-      // Anything but DONE closes both directions at once.
+      // Anything but DONE closes both directions at once (also after a half-close).
       this.#free(s);
       return;
     }
+    this.#flushStaged(s);
     s.socket.end();
     if (s.sentEnd) this.#free(s);
   }
@@ -247,19 +264,15 @@ export class ExitEdge implements DrainWaiter {
       this.#end(s, refusal, "RESOLVE refused");
       return;
     }
-    void this.#resolve(host).then(
-      (addresses) => {
+    this.#resolve(host)
+      .catch(() => [] as string[]) // RESOLVED with no answers: the name did not resolve
+      .then((addresses) => {
         if (this.#streams.get(streamId) !== s) return;
         const answers = addresses.slice(0, MAX_ANSWERS).map((address) => ({ address, ttlSeconds: NAME_TTL_SECONDS }));
         this.host.sendMessage({ command: RelayCommand.RESOLVED, streamId, body: { answers } });
         this.#free(s);
-      },
-      () => {
-        if (this.#streams.get(streamId) !== s) return;
-        this.host.sendMessage({ command: RelayCommand.RESOLVED, streamId, body: { answers: [] } });
-        this.#free(s);
-      },
-    );
+      })
+      .catch((error: unknown) => this.#internalError(s, error));
   }
 
   /** The link towards the client can take more. */
@@ -339,10 +352,6 @@ export class ExitEdge implements DrainWaiter {
     });
     socket.on("error", (error: NodeJS.ErrnoException) => {
       if (this.#streams.get(s.id) === s && !s.sentEnd) this.#end(s, endReasonFor(error), "destination socket error");
-    });
-    socket.on("close", () => {
-      // Closed without FIN or error (e.g. destroyed by us): forget the stream.
-      if (this.#streams.get(s.id) === s && s.sentEnd && s.receivedEnd) this.#free(s);
     });
   }
 
@@ -437,6 +446,12 @@ export class ExitEdge implements DrainWaiter {
       this.ctx.log.debug({ stream: s.id, reason: EndReason[reason], why }, "stream ended");
     }
     this.#free(s);
+  }
+
+  /** A bug, not bad input: log it and end the stream (never let it escape as an unhandled rejection). */
+  #internalError(s: ExitStream, error: unknown): void {
+    this.ctx.log.error({ err: error }, "internal error on an exit stream");
+    if (this.#streams.get(s.id) === s) this.#end(s, EndReason.INTERNAL, "internal error");
   }
 
   #free(s: ExitStream): void {

@@ -72,7 +72,7 @@ export class Publisher {
 
   /** Publish, heartbeat and check the listing in the background from now on. */
   start(): void {
-    if (this.#authorities.length > 0) void this.#round();
+    if (this.#authorities.length > 0) this.#run();
   }
 
   /** The descriptor changed: sign a new one and publish it everywhere. */
@@ -106,8 +106,15 @@ export class Publisher {
     this.#schedule();
   }
 
+  #run(): void {
+    this.#round().catch((error: unknown) => {
+      this.options.log.error({ err: error }, "publication round failed");
+      this.#schedule();
+    });
+  }
+
   #schedule(): void {
-    if (!this.#closed) this.#timer = setTimeout(() => void this.#round(), this.options.heartbeatMs).unref();
+    if (!this.#closed) this.#timer = setTimeout(() => this.#run(), this.options.heartbeatMs).unref();
   }
 
   #current(): { descriptor: SignedDescriptor; digest: Buffer; madeAt: number } {

@@ -112,9 +112,15 @@ export class CircuitSwitch {
         i = j;
         continue;
       }
-      if (command.case === "create2") this.#onCreate2(channel, frame.circuitId, command.value);
-      else if (command.case === "created2") this.#onCreated2(channel, frame.circuitId, command.value);
-      else if (command.case === "destroy") this.#onDestroy(channel, frame.circuitId, command.value.reason);
+      try {
+        if (command.case === "create2") this.#onCreate2(channel, frame.circuitId, command.value);
+        else if (command.case === "created2") this.#onCreated2(channel, frame.circuitId, command.value);
+        else if (command.case === "destroy") this.#onDestroy(channel, frame.circuitId, command.value.reason);
+      } catch (error) {
+        const c = channel.circuits.get(frame.circuitId);
+        if (c !== undefined) this.#failOnError(c, error);
+        else this.#log.error({ err: error }, `internal error handling ${command.case}`);
+      }
       i++;
     }
   }
@@ -325,7 +331,8 @@ export class CircuitSwitch {
   }
 
   #refuseCreate(channel: Ch, id: number, reason: DestroyReason, why: string): void {
-    this.#log.info({ reason: DestroyReason[reason], why }, "CREATE2 refused");
+    // Debug level: a flood of bad CREATE2s must not flood the log; metrics count them.
+    this.#log.debug({ reason: DestroyReason[reason], why }, "CREATE2 refused");
     this.options.metrics.destroyed(reason);
     this.#sendDestroy(channel, id, reason);
   }
@@ -397,7 +404,7 @@ export class CircuitSwitch {
     c.extending = true;
     const attempt = {};
     c.extendAttempt = attempt;
-    void this.#connectNext(c, attempt, identity, target.host, target.port, create2);
+    this.#connectNext(c, attempt, identity, target.host, target.port, create2).catch((error: unknown) => this.#failOnError(c, error));
   }
 
   async #connectNext(c: RelayCircuit, attempt: object, identity: Uint8Array, host: string, port: number, create2: Create2): Promise<void> {

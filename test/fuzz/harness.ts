@@ -104,7 +104,7 @@ export async function runTarget<T>(target: FuzzTarget<T>, options: RunOptions): 
     if (elapsed > stats.maxInputMs) stats.maxInputMs = elapsed;
     if (options.onProgress && stats.runs % every === 0) options.onProgress(stats.runs);
     if (elapsed > limit) {
-      throw new SlowInputError(`${target.name}: one input took ${elapsed.toFixed(1)} ms (limit ${limit} ms)`);
+      throw new SlowInputError(`${target.name}: one input took ${elapsed.toFixed(1)} ms three times in a row (limit ${limit} ms)`);
     }
     if (error === undefined) {
       stats.accepted++;
@@ -138,33 +138,48 @@ export async function runTarget<T>(target: FuzzTarget<T>, options: RunOptions): 
     if (target.async) {
       await fc.assert(
         fc.asyncProperty(target.arbitrary, async (input) => {
-          const t0 = performance.now();
-          let failure: unknown;
-          try {
-            await target.run(input);
-          } catch (error) {
-            failure = error ?? new Error("thrown undefined");
-          }
-          check(failure, performance.now() - t0, input);
+          const once = async (): Promise<{ failure: unknown; ms: number }> => {
+            const t0 = performance.now();
+            try {
+              await target.run(input);
+              return { failure: undefined, ms: performance.now() - t0 };
+            } catch (error) {
+              return { failure: error ?? new Error("thrown undefined"), ms: performance.now() - t0 };
+            }
+          };
+          let { failure, ms } = await once();
+          // A slow input is re-timed twice: only one that is slow every time counts (a GC pause
+          // or a busy machine is not a hang; a real hang is caught by the soak's watchdog).
+          for (let i = 0; i < 2 && ms > limit; i++) ms = Math.min(ms, (await once()).ms);
+          check(failure, ms, input);
         }),
         params,
       );
     } else {
       fc.assert(
         fc.property(target.arbitrary, (input) => {
-          const t0 = performance.now();
-          let failure: unknown;
-          try {
-            const result = target.run(input);
-            if (result instanceof Promise) throw new Error(`${target.name} is async but not marked async`);
-          } catch (error) {
-            failure = error ?? new Error("thrown undefined");
-          }
-          check(failure, performance.now() - t0, input);
+          const once = (): { failure: unknown; ms: number } => {
+            const t0 = performance.now();
+            try {
+              const result = target.run(input);
+              if (result instanceof Promise) throw new Error(`${target.name} is async but not marked async`);
+              return { failure: undefined, ms: performance.now() - t0 };
+            } catch (error) {
+              return { failure: error ?? new Error("thrown undefined"), ms: performance.now() - t0 };
+            }
+          };
+          let { failure, ms } = once();
+          for (let i = 0; i < 2 && ms > limit; i++) ms = Math.min(ms, once().ms);
+          check(failure, ms, input);
         }),
         params,
       );
     }
+  } catch (error) {
+    // fast-check's message has the seed and the shrunk input; the reason is in its cause.
+    const cause = (error as Error).cause as Error | undefined;
+    const reason = cause ? `${cause.name}: ${cause.message}` : "";
+    throw new Error(`${reason}\n${(error as Error).message}`, { cause: error });
   } finally {
     stats.durationMs = performance.now() - started;
     if (typeof teardown === "function") await teardown();

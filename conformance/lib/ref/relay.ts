@@ -6,7 +6,6 @@
 import dns from "node:dns/promises";
 import net from "node:net";
 import type tls from "node:tls";
-import { create } from "@bufbuild/protobuf";
 import { DestroyReason, HandshakeType } from "../../../gen/meowonion/v1/link_pb.js";
 import {
   BeginSchema,
@@ -29,7 +28,8 @@ import { buildDescriptor, buildHeartbeat } from "../documents.js";
 import { parseExitPolicy, policyAllows } from "../exit-policy.js";
 import { type Link, type LinkFaults, LinkHandshakeError, type ReceivedFrame, connectLink, createLinkServer, listen } from "../link.js";
 import { RELAY_DATA_MAX, decodeRelayCell, encodeRelayCell } from "../relay-cell.js";
-import { HopCrypto, RunningDigest, recognize } from "../tor1.js";
+import { HopCrypto, recognize } from "../tor1.js";
+import { ntorServer } from "../ntor.js";
 
 export interface RelayFaults {
   /** Recognition hashes the body WITHOUT zeroing the digest field. */
@@ -153,7 +153,7 @@ export class RefRelay {
   }
 
   async start(): Promise<void> {
-    this.server = createLinkServer({ identity: this.identity, faults: this.linkFaults() }, (link) => this.adopt(link));
+    this.server = createLinkServer({ identity: this.identity, faults: this.linkFaults(), lenientFraming: this.faults.tolerateBadFrames }, (link) => this.adopt(link));
     const a = await listen(this.server, this.opts.host ?? "127.0.0.1", this.opts.port ?? 0);
     this.host = a.host;
     this.port = a.port;
@@ -195,19 +195,6 @@ export class RefRelay {
     link.keepReceived = false;
     link.on("frame", (f) => this.onFrame(link, f));
     link.on("close", () => this.onLinkClosed(link));
-    if (this.faults.tolerateBadFrames) {
-      // Replace the reader's strictness: swallow framing errors by re-creating the link reader.
-      const anyLink = link as unknown as { onData: (c: Uint8Array) => void; reader: { push: (c: Uint8Array) => unknown } };
-      const origPush = anyLink.reader.push.bind(anyLink.reader);
-      anyLink.reader.push = (c: Uint8Array) => {
-        try {
-          return origPush(c);
-        } catch {
-          (anyLink.reader as unknown as { buf: Uint8Array }).buf = new Uint8Array(0);
-          return [];
-        }
-      };
-    }
   }
 
   private key(link: Link, id: number): string {
@@ -279,7 +266,7 @@ export class RefRelay {
     let res;
     try {
       const onionskin = this.faults.ignoreOnionKeyMismatch ? Buffer.concat([data.subarray(0, 20), this.onionKey.publicKey, data.subarray(52)]) : data;
-      res = ntorServerChecked(onionskin, relayId(this.identity.publicKey), [this.onionKey]);
+      res = ntorServer(onionskin, relayId(this.identity.publicKey), [this.onionKey]);
     } catch {
       return destroy();
     }
@@ -300,15 +287,8 @@ export class RefRelay {
   }
 
   private recognize(c: Circuit, body: Uint8Array): Uint8Array | undefined {
-    if (!this.faults.noZeroDigest) return recognize(body, c.crypto.fwdDigest);
-    // Faulty: hash the body as received, digest field included.
-    if (body[1] !== 0 || body[2] !== 0) return undefined;
-    const d = c.crypto.fwdDigest as unknown as { h: import("node:crypto").Hash };
-    const next = d.h.copy().update(body);
-    const value = new Uint8Array(next.copy().digest());
-    if (!equal(value.subarray(0, 4), body.subarray(5, 9))) return undefined;
-    d.h = next;
-    return value;
+    // Faulty variant: hash the body as received, digest field included.
+    return recognize(body, c.crypto.fwdDigest, !this.faults.noZeroDigest);
   }
 
   private onOutbound(c: Circuit, cell: Uint8Array, early: boolean): void {
@@ -578,12 +558,3 @@ export class RefRelay {
   }
 }
 
-function ntorServerChecked(onionskin: Uint8Array, id: Uint8Array, keys: X25519Key[]) {
-  return ntorServer(onionskin, id, keys);
-}
-
-import { ntorServer } from "../ntor.js";
-
-export type { Stream as RefStream };
-void create;
-void RunningDigest;

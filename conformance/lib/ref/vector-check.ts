@@ -13,7 +13,7 @@ import { NtorAuthError, ntorClientFinish, ntorClientStart, ntorServer } from "..
 import { decodeRelayCell, encodeRelayCell } from "../relay-cell.js";
 import { ClientCircuitCrypto, HopCrypto } from "../tor1.js";
 
-const faults = new Set(process.argv.slice(2).filter((a, i, all) => all[i - 1] === "--fault"));
+const faults = new Set(process.argv.slice(2).filter((_a, i, all) => all[i - 1] === "--fault"));
 
 type Req = Record<string, unknown> & { id: number; op: string };
 const s = (v: unknown) => String(v ?? "");
@@ -45,13 +45,14 @@ function handle(r: Req): Record<string, unknown> {
       const cells = (r.bodies as string[]).map((body) => {
         const plain = unhex(body);
         if (faults.has("no-zero-digest")) {
-          // Faulty: hashes the body with whatever is in the digest field, then stamps.
-          const h = c.hops[target].fwdDigest as unknown as { h: import("node:crypto").Hash };
+          // Faulty: hashes the body with junk left in the digest field, then stamps.
+          const d = c.hops[target].fwdDigest;
           const p = Uint8Array.from(plain);
           p[5] ^= 0xff;
-          h.h.update(p);
+          const { next, value } = d.peek(p, false);
+          d.commit(next);
           p[5] ^= 0xff;
-          p.set(new Uint8Array(h.h.copy().digest()).subarray(0, 4), 5);
+          p.set(value.subarray(0, 4), 5);
           let x: Uint8Array = p;
           for (let i = target; i >= 0; i--) x = c.hops[i].fwd.update(x);
           return hex(x);
