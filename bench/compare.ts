@@ -14,7 +14,7 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { killAllSync, refuseNewProcesses, stopAll } from "./compare/procs.js";
-import { compare, jsonReport, markdownTable, nodeMemoryLines, summarizeSide, type SideResult } from "./compare/report.js";
+import { bulkCpuLines, compare, jsonReport, markdownTable, nodeMemoryLines, summarizeSide, type SideResult } from "./compare/report.js";
 import { summarizeProfiles, type ProfileSummary } from "./compare/profile.js";
 import { FULL, QUICK, runWorkloads, type Params, type Role } from "./compare/run.js";
 import { startServers, type BenchServers } from "./compare/servers.js";
@@ -36,7 +36,7 @@ const USAGE = `Usage: npm run bench:compare [-- options]
 `;
 
 function emptySide(): SideResult {
-  return { available: true, runs: [], nodesPeakRssMb: {}, errors: [], notes: [] };
+  return { available: true, runs: [], nodesPeakRssMb: {}, bulkCpuCores: {}, errors: [], notes: [] };
 }
 
 function torRole(name: string): Role {
@@ -161,6 +161,7 @@ async function main(): Promise<number> {
       side.errors.push(...out.errors);
       side.notes.push(...out.notes);
       for (const [k, mb] of Object.entries(out.nodesPeakRssMb)) (side.nodesPeakRssMb[k] ??= []).push(mb);
+      for (const [k, c] of Object.entries(out.bulkCpuCores)) (side.bulkCpuCores[k] ??= []).push(c);
     };
 
     for (const scheduler of ["default", "vanilla"] as const) {
@@ -286,7 +287,7 @@ async function main(): Promise<number> {
     for (const e of s.errors) lines.push(`- ${name} error: ${e}`);
   }
   lines.push(`- total time ${Math.round((Date.now() - t0) / 1000)} s`);
-  lines.push("", nodeMemoryLines(sides));
+  lines.push("", nodeMemoryLines(sides), "", bulkCpuLines(sides));
   let profiles: ProfileSummary[] | undefined;
   if (profileDir) {
     profiles = summarizeProfiles(profileDir, 8, ROOT);

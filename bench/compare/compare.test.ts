@@ -157,6 +157,7 @@ describe("report", () => {
     available: true,
     runs,
     nodesPeakRssMb: { relay1: [40, 42] },
+    bulkCpuCores: { relay1: [0.5] },
     errors: [],
     notes: [],
   });

@@ -51,6 +51,8 @@ export interface SideResult {
   runs: RunValues[];
   /** Per node (process name): peak memory per run, MB. */
   nodesPeakRssMb: Record<string, number[]>;
+  /** Per node: CPU use during the bulk transfer per run, in cores. */
+  bulkCpuCores: Record<string, number[]>;
   errors: string[];
   notes: string[];
 }
@@ -146,6 +148,7 @@ export function jsonReport(
     ...(s.reason ? { reason: s.reason } : {}),
     ...plain(sum),
     nodes_peak_rss_mb: nodes(s),
+    bulk_cpu_cores: Object.fromEntries(Object.entries(s.bulkCpuCores).map(([k, v]) => [k, v.map(round)])),
     errors: s.errors,
     notes: s.notes,
   });
@@ -170,6 +173,17 @@ export function nodeMemoryLines(sides: Record<string, SideResult>): string {
     if (entries.length === 0) continue;
     const parts = entries.map(([node, v]) => `${node} ${round(summarize(v)?.median ?? Number.NaN)}`);
     out.push(`- ${name}: ${parts.join(", ")}`);
+  }
+  return out.join("\n");
+}
+
+/** CPU use of each process during the bulk transfer (which one is the bottleneck). */
+export function bulkCpuLines(sides: Record<string, SideResult>): string {
+  const out = ["CPU during the bulk transfer, per process (cores; 1 = one core fully busy; median over runs):", ""];
+  for (const [name, s] of Object.entries(sides)) {
+    const entries = Object.entries(s.bulkCpuCores);
+    if (entries.length === 0) continue;
+    out.push(`- ${name}: ${entries.map(([node, v]) => `${node} ${round(summarize(v)?.median ?? Number.NaN)}`).join(", ")}`);
   }
   return out.join("\n");
 }

@@ -36,7 +36,7 @@ export const FULL: Params = {
   bulkBytes: 100_000_000,
   concurrentStreams: 20,
   concurrentBytes: 5_000_000,
-  transferCapMs: 25_000,
+  transferCapMs: 20_000,
   rttCount: 100,
   rttGapMs: 20,
   freshCount: 10,
@@ -68,6 +68,8 @@ export interface RunOutput {
   nodesPeakRssMb: Record<string, number>;
   /** PID → process name, as seen at the end of the run. */
   pids: Record<number, string>;
+  /** Each process's CPU use during the bulk transfer, in cores (1 = one core busy). */
+  bulkCpuCores: Record<string, number>;
   errors: string[];
 }
 
@@ -88,6 +90,7 @@ export async function runWorkloads(
   const v: RunValues = {};
   const errors: string[] = [];
   const notes: string[] = [];
+  const bulkCpuCores: Record<string, number> = {};
   const step = async (name: string, f: () => Promise<void>): Promise<void> => {
     const t = performance.now();
     try {
@@ -141,10 +144,18 @@ export async function runWorkloads(
   });
   await step("bulk", async () => {
     const procs = net.processes();
-    const cpu = () => procs.reduce((a, pr) => a + cpuSeconds(pr.pid), 0);
-    const c0 = cpu();
+    const each0 = procs.map((pr) => cpuSeconds(pr.pid));
+    const t0 = performance.now();
     const r = await bulk(net, dst, p.bulkBytes, `bulk-${tag}`, p.transferCapMs);
-    const c1 = cpu();
+    const wall = (performance.now() - t0) / 1000;
+    const each1 = procs.map((pr) => cpuSeconds(pr.pid));
+    const c0 = each0.reduce((a, b) => a + b, 0);
+    const c1 = each1.reduce((a, b) => a + b, 0);
+    procs.forEach((pr, i) => {
+      let name = pr.name;
+      for (let k = 2; name in bulkCpuCores; k++) name = `${pr.name} #${k}`;
+      bulkCpuCores[name] = (each1[i]! - each0[i]!) / wall;
+    });
     v.bulk_mb_per_s = r.mbPerS;
     if (r.bytes > 0) v.cpu_s_per_100mb = ((c1 - c0) * 100_000_000) / r.bytes;
     if (r.capped) notes.push(`${tag}: bulk stopped after ${p.transferCapMs / 1000} s at ${(r.bytes / 1e6).toFixed(0)} MB`);
@@ -170,5 +181,5 @@ export async function runWorkloads(
   if (byRole.relay.length) v.peak_rss_mb_relay = Math.max(...byRole.relay);
   if (byRole.client.length) v.peak_rss_mb_client = Math.max(...byRole.client);
   if (byRole.authority.length) v.peak_rss_mb_authority = Math.max(...byRole.authority);
-  return { values: v, notes, nodesPeakRssMb: nodes, pids, errors };
+  return { values: v, notes, nodesPeakRssMb: nodes, pids, bulkCpuCores, errors };
 }

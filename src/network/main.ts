@@ -145,6 +145,7 @@ export async function main(argv: string[]): Promise<void> {
   process.on("SIGHUP", onSignal);
 
   const say = (line: string) => process.stdout.write(`${line}\n`);
+  const startedAt = performance.now();
   try {
     net = await (starting = startNetwork({
       relays: positiveInt("relays", values.relays),
@@ -166,7 +167,8 @@ export async function main(argv: string[]): Promise<void> {
   if (stopping) return;
 
   const mode = net.processes ? "each node its own process" : "all nodes in this process";
-  say(`MeowOnion network up (${mode}), data in ${net.dataDir}${values["data-dir"] ? "" : " (removed at exit)"}`);
+  const took = ((performance.now() - startedAt) / 1000).toFixed(1);
+  say(`MeowOnion network up in ${took} s (${mode}), data in ${net.dataDir}${values["data-dir"] ? "" : " (removed at exit)"}`);
   for (const a of net.authorities) say(`  authority ${a.name.padEnd(10)} ${a.url}  key=${a.key}${a.pid ? `  pid=${a.pid}` : ""}`);
   for (const r of net.relays) {
     say(`  relay     ${r.nickname.padEnd(10)} ${r.orAddress.padEnd(16)} ${r.exit ? "exit " : "     "}${r.pid ? ` pid=${r.pid}` : ""}`);

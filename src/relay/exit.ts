@@ -342,7 +342,13 @@ export class ExitEdge implements DrainWaiter {
       const ttlSeconds = net.isIP(host) === 0 ? NAME_TTL_SECONDS : 0;
       this.host.sendMessage({ command: RelayCommand.CONNECTED, streamId: s.id, body: { address, ttlSeconds } });
     });
-    socket.on("data", (chunk: Buffer) => this.#onSocketData(s, chunk));
+    socket.on("data", (chunk: Buffer) => {
+      try {
+        this.#onSocketData(s, chunk);
+      } catch (error) {
+        this.#internalError(s, error);
+      }
+    });
     socket.on("end", () => {
       s.finReceived = true;
       if (s.pendingBytes === 0) this.#sendEndDone(s);
