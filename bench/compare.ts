@@ -172,7 +172,7 @@ async function main(): Promise<number> {
         side.reason = "not run (--only)";
         continue;
       }
-      side.notes.push(`tor ${torVersion(tor!)}: authority (also a relay), 2 middle relays, 1 exit (127.0.0.1 only), 1 client`);
+      side.notes.push(`tor ${torVersion(tor!)}: authority (also a relay), 2 middle relays, 1 exit (loopback only), 1 client`);
       for (let run = 1; run <= params.runs && !interrupted; run++) {
         say(`Tor (${scheduler === "default" ? "defaults, KIST" : "Schedulers Vanilla"}) run ${run}/${params.runs}: starting…`);
         try {

@@ -7,7 +7,7 @@
  *     man-in-the-middle fronts that break one behaviour of MeowOnion's real processes.
  * Prints one line per implementation; exits non-zero unless all of that holds.
  *
- *   npm run conformance:selftest -- [--only NAME ...] [--concurrency N] [--no-ours]
+ *   npm run conformance:selftest -- [--only NAME ...] [--concurrency N] [--no-ours] [--verbose]
  */
 import { join } from "node:path";
 import { hex } from "./lib/bytes.js";
@@ -25,6 +25,8 @@ export interface SelftestLine {
   ok: boolean;
   text: string;
   caughtBy: string[];
+  /** "id: message" for each failed test (shown with --verbose). */
+  details: string[];
   ms: number;
 }
 
@@ -35,20 +37,22 @@ const OUR_KNOWN = join(REPO_ROOT, "conformance/known-failures/meowonion.txt");
 
 function mutantLine(m: Mutant, s: SuiteSummary | Error, t0: number): SelftestLine {
   const ms = Date.now() - t0;
-  if (s instanceof Error) return { name: m.name, kind: "mutant", ok: false, caughtBy: [], ms, text: `NOT CAUGHT: the run itself failed: ${s.message.split("\n")[0]}` };
-  const caught = s.results.filter((r) => r.outcome === "failed").map((r) => r.id);
-  return { name: m.name, kind: "mutant", ok: caught.length > 0, caughtBy: caught, ms, text: caught.length ? `caught by ${caught.join(", ")}` : `NOT CAUGHT (${closingLine(s)})` };
+  if (s instanceof Error) return { name: m.name, kind: "mutant", ok: false, caughtBy: [], details: [], ms, text: `NOT CAUGHT: the run itself failed: ${s.message.split("\n")[0]}` };
+  const failed = s.results.filter((r) => r.outcome === "failed");
+  const caught = failed.map((r) => r.id);
+  return { name: m.name, kind: "mutant", ok: caught.length > 0, caughtBy: caught, details: failed.map((r) => `${r.id}: ${r.message}`), ms, text: caught.length ? `caught by ${caught.join(", ")}` : `NOT CAUGHT (${closingLine(s)})` };
 }
 
 function cleanLine(name: string, s: SuiteSummary | Error, t0: number): SelftestLine {
   const ms = Date.now() - t0;
-  if (s instanceof Error) return { name, kind: "clean", ok: false, caughtBy: [], ms, text: `did not run: ${s.message.split("\n")[0]}` };
+  if (s instanceof Error) return { name, kind: "clean", ok: false, caughtBy: [], details: [], ms, text: `did not run: ${s.message.split("\n")[0]}` };
   const failed = s.results.filter((r) => r.outcome === "failed" || r.outcome === "xpass");
   return {
     name,
     kind: "clean",
     ok: s.ok,
     caughtBy: failed.map((r) => r.id),
+    details: failed.map((r) => `${r.id}: ${r.message}`),
     ms,
     text: s.ok ? `passes: ${closingLine(s)}` : `FAILS: ${closingLine(s)}: ${failed.map((r) => `${r.id} (${r.outcome === "xpass" ? "passed but listed as a known failure" : r.message})`).join("; ")}`,
   };
@@ -188,10 +192,12 @@ async function main(): Promise<void> {
   const only: string[] = [];
   let concurrency = 3;
   let ours = true;
+  let verbose = false;
   for (let i = 0; i < args.length; i++) {
     if (args[i] === "--only") only.push(args[++i]);
     else if (args[i] === "--concurrency") concurrency = Number(args[++i]);
     else if (args[i] === "--no-ours") ours = false;
+    else if (args[i] === "--verbose") verbose = true;
     else {
       process.stderr.write(`selftest: unknown argument ${args[i]}\n`);
       process.exit(2);
@@ -208,7 +214,10 @@ async function main(): Promise<void> {
     only,
     concurrency,
     ours,
-    onLine: (l) => process.stdout.write(`${l.ok ? "ok  " : "FAIL"}  ${l.name.padEnd(w)}  ${l.text}  [${(l.ms / 1000).toFixed(1)}s]\n`),
+    onLine: (l) => {
+      process.stdout.write(`${l.ok ? "ok  " : "FAIL"}  ${l.name.padEnd(w)}  ${l.text}  [${(l.ms / 1000).toFixed(1)}s]\n`);
+      if (verbose) for (const d of l.details) process.stdout.write(`        ${d}\n`);
+    },
   });
   const mutants = res.lines.filter((l) => l.kind === "mutant");
   const clean = res.lines.filter((l) => l.kind === "clean");

@@ -58,6 +58,8 @@ export interface InboundCell {
   digest: Uint8Array;
   early: boolean;
   at: number;
+  /** Arrival order on this circuit (1, 2, ...). */
+  seq: number;
 }
 
 export interface CircuitOptions {
@@ -179,7 +181,7 @@ export class ClientCircuit {
       this.destroy(DestroyReason.PROTOCOL);
       return;
     }
-    const ic: InboundCell = { hop: r.hop, cell, digest: r.digest, early, at: Date.now() };
+    const ic: InboundCell = { hop: r.hop, cell, digest: r.digest, early, at: Date.now(), seq: ++this.seqCounter };
     this.inbound.push(ic);
     if (this.inbound.length > 20000) this.inbound.splice(0, 10000);
     this.handleCell(ic);
@@ -236,10 +238,15 @@ export class ClientCircuit {
   }
 
   circuitSendmes = 0;
+  private seqCounter = 0;
+  /** Mark: pass it to waitCell to consider only cells received after this point. */
+  mark(): number {
+    return this.seqCounter;
+  }
 
-  /** Wait for an inbound relay cell matching pred (including ones already received after `since`). */
-  waitCell(pred: (c: InboundCell) => boolean, timeoutMs: number, since = 0): Promise<InboundCell | undefined> {
-    const found = this.inbound.find((c) => c.at >= since && pred(c));
+  /** Wait for an inbound relay cell matching pred, received after `after` (a mark()) — already here or future. */
+  waitCell(pred: (c: InboundCell) => boolean, timeoutMs: number, after = 0): Promise<InboundCell | undefined> {
+    const found = this.inbound.find((c) => c.seq > after && pred(c));
     if (found) return Promise.resolve(found);
     if (this.destroyed) return Promise.resolve(undefined);
     return new Promise((resolve) => {
@@ -332,7 +339,7 @@ export class ClientCircuit {
     opts: { timeoutMs?: number; address?: string; identity?: Uint8Array; early?: boolean } = {},
   ): Promise<Uint8Array> {
     const state = ntorClientStart(relayId(relay.identity), relay.onionKey);
-    const since = Date.now();
+    const since = this.mark();
     const body = pb(Extend2Schema, {
       linkSpecifiers: [
         { specifier: { case: "address", value: opts.address ?? hostPort(relay.host, relay.port) } },

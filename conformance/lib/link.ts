@@ -64,6 +64,8 @@ export interface ReceivedFrame {
   frame: Frame;
   wireLen: number;
   at: number;
+  /** Arrival order on this link (1, 2, ...). */
+  seq: number;
 }
 
 type Waiter = { pred: (f: ReceivedFrame) => boolean; resolve: (f: ReceivedFrame) => void };
@@ -82,6 +84,11 @@ export class Link extends EventEmitter<{ frame: [ReceivedFrame]; close: [string]
   private waiters: Waiter[] = [];
   private closeWaiters: (() => void)[] = [];
   private reader = new FrameReader();
+  private seqCounter = 0;
+  /** Mark: pass it to waitFrame to consider only frames received after this point. */
+  mark(): number {
+    return this.seqCounter;
+  }
   /** Faulty mode for the self-test: drop undecodable input instead of closing the link. */
   lenientFraming = false;
   private handshakeDone = false;
@@ -121,7 +128,7 @@ export class Link extends EventEmitter<{ frame: [ReceivedFrame]; close: [string]
     }
     for (const { frame, wireLen } of frames) {
       if (this.closed) return;
-      const rf: ReceivedFrame = { frame, wireLen, at: Date.now() };
+      const rf: ReceivedFrame = { frame, wireLen, at: Date.now(), seq: ++this.seqCounter };
       if (!this.handshakeDone) {
         const r = this.handshakeResolve;
         this.handshakeResolve = undefined;
@@ -187,9 +194,9 @@ export class Link extends EventEmitter<{ frame: [ReceivedFrame]; close: [string]
     this.send(create(FrameSchema, init));
   }
 
-  /** Wait for a frame (already received since `since`, or future) matching `pred`. */
-  waitFrame(pred: (f: ReceivedFrame) => boolean, timeoutMs: number, since = 0): Promise<ReceivedFrame | undefined> {
-    const already = this.received.find((f) => f.at >= since && pred(f));
+  /** Wait for a frame matching `pred`, received after `after` (a mark()) — already here or future. */
+  waitFrame(pred: (f: ReceivedFrame) => boolean, timeoutMs: number, after = 0): Promise<ReceivedFrame | undefined> {
+    const already = this.received.find((f) => f.seq > after && pred(f));
     if (already) return Promise.resolve(already);
     if (this.closed) return Promise.resolve(undefined);
     return new Promise((resolve) => {

@@ -113,7 +113,7 @@ async function expectDestroy(ctx: TestContext, c: ClientCircuit, what: string, r
 }
 
 async function rawCreate2(ctx: TestContext, l: Link, id: number, type: HandshakeType, data: Uint8Array): Promise<{ created?: Uint8Array; destroyed?: DestroyReason }> {
-  const since = Date.now();
+  const since = l.mark();
   l.sendFrame({ circuitId: id, command: { case: "create2", value: { handshakeType: type, handshakeData: data } } });
   const f = await l.waitFrame((f) => f.frame.circuitId === id && (f.frame.command.case === "created2" || f.frame.command.case === "destroy"), ctx.ms(5000), since);
   if (!f) return {};
@@ -373,7 +373,7 @@ export const relayTests: TestCase[] = [
     const r = await firstRelay(ctx);
     const l = await link(ctx, r);
     const id = initiatorCircuitId();
-    const since = Date.now();
+    const since = l.mark();
     l.sendFrame({ circuitId: id, command: { case: "relay", value: u8(randomBytes(509)) } });
     const f = await l.waitFrame((f) => f.frame.circuitId === id, ctx.ms(5000), since);
     check(f && f.frame.command.case === "destroy", `expected DESTROY for unknown circuit ${id.toString(16)}, got ${f ? f.frame.command.case : "nothing"}${l.closed ? ` (link closed: ${l.closeReason})` : ""}`);
@@ -383,7 +383,7 @@ export const relayTests: TestCase[] = [
     const r = await firstRelay(ctx);
     const l = await link(ctx, r);
     const id = initiatorCircuitId();
-    const since = Date.now();
+    const since = l.mark();
     l.sendFrame({ circuitId: id, command: { case: "destroy", value: { reason: DestroyReason.REQUESTED } } });
     const f = await l.waitFrame((f) => f.frame.circuitId === id, ctx.ms(1000), since);
     check(!f, `the relay answered a DESTROY for an unknown circuit with ${f?.frame.command.case}`);
@@ -521,7 +521,7 @@ export const relayTests: TestCase[] = [
     const [a, b] = await twoRelays(ctx);
     const c = await circuit(ctx, a);
     await c.extend(b, { timeoutMs: ctx.ms(8000) }).catch((e) => fail(`EXTEND2 failed: ${e.message}`));
-    const since = Date.now();
+    const since = c.mark();
     c.sendCell(0, RelayCommand.TRUNCATE, 0, new Uint8Array(0));
     const t = await c.waitCell((x) => x.cell.command === RelayCommand.TRUNCATED, ctx.ms(5000), since);
     check(t && t.hop === 0, `no TRUNCATED from hop 1 (${c.describeState()})`);

@@ -12,6 +12,7 @@ import { fileURLToPath } from "node:url";
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 export const CLI = path.join(ROOT, "src/cli.ts");
+const DIE_WITH_PARENT = path.join(ROOT, "test/helpers/die-with-parent.ts");
 
 export interface StartOptions {
   /** Label in messages. */
@@ -137,7 +138,7 @@ const running = new Set<ManagedProcess>();
 
 /** Start `node --import tsx <script> ...args` (in a namespace if asked), in its own process group. */
 export function startNode(script: string, args: string[], options: StartOptions): ManagedProcess {
-  const nodeArgs = ["--import", "tsx", script, ...args];
+  const nodeArgs = ["--import", "tsx", "--import", DIE_WITH_PARENT, script, ...args];
   const [command, argv] = options.netns
     ? ["ip", ["netns", "exec", options.netns, process.execPath, ...nodeArgs]]
     : [process.execPath, nodeArgs];
@@ -145,7 +146,12 @@ export function startNode(script: string, args: string[], options: StartOptions)
     cwd: ROOT,
     detached: true, // own process group: teardown kills it and nothing else
     stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, MEOWONION_LOG_LEVEL: process.env.MEOWONION_LOG_LEVEL ?? "warn", ...options.env },
+    env: {
+      ...process.env,
+      MEOWONION_LOG_LEVEL: process.env.MEOWONION_LOG_LEVEL ?? "warn",
+      MEOWONION_TEST_PARENT_PID: String(process.pid),
+      ...options.env,
+    },
   });
   const managed = new ManagedProcess(options.name, child, options.stderrTail ?? 20_000);
   running.add(managed);
