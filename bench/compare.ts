@@ -221,12 +221,15 @@ async function main(): Promise<number> {
           say(`MeowOnion run ${run}/${params.runs}: starting…`);
           try {
             let net;
+            const dataDir = join(tmp, `ours-${run}`);
+            const start = (n: number) =>
+              startOurs({ root: ROOT, relays: 3, exits: n, readyTimeoutMs: params.readyTimeoutMs, profileDir, dataDir, log: verbose });
             try {
-              net = await startOurs({ root: ROOT, relays: 3, exits, readyTimeoutMs: params.readyTimeoutMs, profileDir, log: verbose });
+              net = await start(exits);
             } catch (e) {
               if (exits === 1 && /exits.*at least 2/.test(String(e))) {
                 exits = 2;
-                net = await startOurs({ root: ROOT, relays: 3, exits, readyTimeoutMs: params.readyTimeoutMs, profileDir, log: verbose });
+                net = await start(exits);
               } else throw e;
             }
             oursShape = `1 authority, 3 relays (${exits} exit${exits > 1 ? "s" : ""}), 1 proxy, each its own process (--processes)`;
@@ -240,6 +243,7 @@ async function main(): Promise<number> {
           } finally {
             await current?.stop().catch(() => undefined);
             current = undefined;
+            rmSync(join(tmp, `ours-${run}`), { recursive: true, force: true });
           }
         }
         if (oursShape) sides.ours.notes.push(oursShape);

@@ -121,6 +121,8 @@ export interface OursOptions {
   readyTimeoutMs: number;
   /** Write a V8 CPU profile of every process of the network into this directory. */
   profileDir?: string;
+  /** The network's --data-dir (inside the benchmark's temporary directory, removed by it). */
+  dataDir?: string;
   log?: (msg: string) => void;
 }
 
@@ -157,6 +159,7 @@ export async function startOurs(opts: OursOptions): Promise<NetworkUnderTest & {
     "127.0.0.1:0",
     "--control",
     "127.0.0.1:0",
+    ...(opts.dataDir ? ["--data-dir", opts.dataDir] : []),
   ];
   const startedAt = performance.now();
   const child = startProcess(process.execPath, args, {
