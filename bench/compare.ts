@@ -6,7 +6,7 @@
  * a MeowOnion network of the same shape, the same workloads through each one's SOCKS port with
  * one Node client. Installs nothing: without `tor` it says how to get it and exits 2.
  * Everything it starts is stopped by PID at the end (also on failure or Ctrl-C) and its
- * temporary directory removed. See README.bench.md.
+ * temporary directory removed. See docs/bench-compare.md.
  */
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, hostname, loadavg, release, tmpdir, totalmem } from "node:os";

@@ -41,6 +41,11 @@ export function majority(n: number): number {
  * its exact bytes and `now` is before valid_until. Signatures by unknown keys, duplicates and
  * bad signatures do not count.
  */
+/** True if `ms` lies within JavaScript's Date range: a timestamp beyond it is no real time. */
+export function isRepresentableMs(ms: number): boolean {
+  return Number.isFinite(ms) && Math.abs(ms) <= 8.64e15;
+}
+
 export function verifySignedConsensus(signed: SignedConsensus, pinnedAuthorityKeys: Uint8Array[], now: Date = new Date()): Consensus {
   const pinned = new Map(pinnedAuthorityKeys.map((k) => [Buffer.from(k).toString("hex"), k]));
   if (pinned.size === 0) throw new ConsensusVerificationError("no-pinned-keys", "no authority keys are pinned");
@@ -70,6 +75,9 @@ export function verifySignedConsensus(signed: SignedConsensus, pinnedAuthorityKe
     throw new ConsensusVerificationError("malformed", "consensus lacks valid_after, fresh_until or valid_until");
   }
   const validUntil = timestampMs(consensus.validUntil);
+  if (!isRepresentableMs(validUntil)) {
+    throw new ConsensusVerificationError("malformed", "consensus valid_until is outside the representable time range");
+  }
   if (now.getTime() >= validUntil) {
     throw new ConsensusVerificationError("expired", `consensus expired at ${new Date(validUntil).toISOString()}`);
   }

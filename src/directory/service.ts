@@ -5,6 +5,7 @@
 import { timestampMs, type Timestamp } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, type ConnectRouter } from "@connectrpc/connect";
 import { DirectoryService } from "../../gen/meowonion/v1/directory_pb.js";
+import { isRepresentableMs } from "./client.js";
 import { hex } from "./descriptor.js";
 import type { RelayRegistry } from "./registry.js";
 import type { Voting } from "./voting.js";
@@ -49,6 +50,9 @@ export function directoryRoutes(registry: RelayRegistry, voting: Voting): (route
 
 function requiredTime(ts: Timestamp | undefined): number {
   if (ts === undefined) throw new ConnectError("valid_after is required", Code.InvalidArgument);
-  if (ts.nanos < 0 || ts.nanos > 999_999_999) throw new ConnectError("valid_after is not a valid timestamp", Code.InvalidArgument);
-  return timestampMs(ts);
+  const ms = timestampMs(ts);
+  if (ts.nanos < 0 || ts.nanos > 999_999_999 || !isRepresentableMs(ms)) {
+    throw new ConnectError("valid_after is not a valid timestamp", Code.InvalidArgument);
+  }
+  return ms;
 }

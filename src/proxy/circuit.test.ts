@@ -95,6 +95,17 @@ describe("ClientCircuit streams", () => {
     expect(circuit.streamCount).toBe(0);
   });
 
+  it("rejects streams still waiting for CONNECTED when the circuit dies, without stray errors", async () => {
+    const manager = channels();
+    const circuit = await buildCircuit(manager, [await silentRelay(true)]);
+    const pending = circuit.openStream("127.0.0.1", 80);
+    const closed = once(circuit, "close");
+    manager.close(); // the link goes away: CHANNEL_CLOSED
+    expect((await closed)[0]).toBe(DestroyReason.CHANNEL_CLOSED);
+    await expect(pending).rejects.toMatchObject({ reason: EndReason.DESTROY });
+    expect(circuit.streamCount).toBe(0);
+  });
+
   it("aborting a stream closes the destination connection", async () => {
     const { circuit } = await twoHops();
     let closedAtDestination!: () => void;

@@ -7,7 +7,6 @@
  * per link that dispatches by circuit id, cells go out through Link.sendRelay.
  */
 import { EventEmitter } from "node:events";
-import net from "node:net";
 import { type MessageInitShape, create } from "@bufbuild/protobuf";
 import { DestroyReason, type Frame, FrameSchema, HandshakeType } from "../../gen/meowonion/v1/link_pb.js";
 import { EndReason, RelayCommand } from "../../gen/meowonion/v1/relay_pb.js";
@@ -19,6 +18,7 @@ import { ntorClientFinish, ntorClientStart, relayIdFromIdentity } from "../onion
 import { type RelayMessage, type RelayMessageInit, decodeRelayMessage, encodeRelayCell, encodeRelayMessage, readRelayCell } from "../onion/relay-cell.js";
 import { ClientCircuitCrypto, RELAY_BODY_LEN, RELAY_DATA_MAX } from "../onion/relay-crypto.js";
 import { type Channel, ChannelManager, type DrainWaiter } from "../relay/channels.js";
+import { formatLinkAddress } from "../relay/link-address.js";
 import { ClientStream, StreamError, type StreamOwner } from "./stream.js";
 
 export { ClientStream, StreamError } from "./stream.js";
@@ -227,7 +227,7 @@ export class ClientCircuit extends EventEmitter<{ close: [reason: DestroyReason]
           this.#sendFrame({ case: "create2", value: create2 });
         } else {
           const linkSpecifiers = [
-            { specifier: { case: "address" as const, value: formatAddress(target.host, target.port) } },
+            { specifier: { case: "address" as const, value: formatLinkAddress(target.host, target.port) } },
             { specifier: { case: "identityKey" as const, value: target.identityKey } },
           ];
           this.#send({ command: RelayCommand.EXTEND2, streamId: 0, body: { linkSpecifiers, create2 } }, hop - 1, true);
@@ -615,6 +615,12 @@ export class ClientCircuit extends EventEmitter<{ close: [reason: DestroyReason]
       clearTimeout(opening.timer);
       opening.reject(error);
       this.#opening.delete(streamId);
+      // Nobody holds this stream yet (openStream rejects instead): destroy it without an 'error'.
+      const stream = this.#streams.get(streamId);
+      if (stream !== undefined) {
+        this.#forgetStream(stream);
+        stream.destroy();
+      }
     }
     for (const [streamId, pending] of this.#resolving) {
       clearTimeout(pending.timer);
@@ -639,9 +645,4 @@ export class ClientCircuit extends EventEmitter<{ close: [reason: DestroyReason]
     log.debug({ circuit: this.id, reason: DestroyReason[reason], why }, "circuit closed");
     this.emit("close", reason);
   }
-}
-
-/** EXTEND2 address specifier: "203.0.113.5:9001" or "[2001:db8::1]:9001". */
-function formatAddress(host: string, port: number): string {
-  return net.isIPv6(host) ? `[${host}]:${port}` : `${host}:${port}`;
 }

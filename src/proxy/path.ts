@@ -50,6 +50,8 @@ export interface PathOptions {
   enforceDistinctSubnets: boolean;
   /** Exits that already failed this stream (never chosen again as exit). */
   excludeExits?: readonly Uint8Array[];
+  /** Relays that vanished under this stream (circuit destroyed, BEGIN timed out): no position. */
+  avoidRelays?: readonly Uint8Array[];
   random?: () => number;
 }
 
@@ -148,8 +150,10 @@ export function weightedChoice<T extends { bandwidthWeight: bigint }>(
  * Choose a path. Tries exits in weighted-random order until guard and middles fit around one;
  * throws PathError when none does.
  */
-export function selectPath(relays: readonly ConsensusRelay[], options: PathOptions): SelectedPath {
+export function selectPath(consensusRelays: readonly ConsensusRelay[], options: PathOptions): SelectedPath {
   const { hops, enforceDistinctSubnets } = options;
+  const avoided = options.avoidRelays ?? [];
+  const relays = consensusRelays.filter((r) => !avoided.some((k) => sameKey(k, r.identityKey)));
   const random = options.random ?? secureRandom;
   if (!Number.isInteger(hops) || hops < 1 || hops > MAX_HOPS) {
     throw new PathError("bad-hops", `hop count must be 1..${MAX_HOPS}, got ${hops}`);

@@ -289,12 +289,13 @@ export class CircuitPool extends EventEmitter<PoolEvents> {
     this.#streams.set(record.id, record);
     const target: ExitTarget = { address: isIP(host) ? host : undefined, port };
     const failedExits: Uint8Array[] = [];
+    const goneRelays: Uint8Array[] = [];
     let lastError: ProxyStreamError | undefined;
 
     for (let attempt = 1; attempt <= this.#options.maxStreamAttempts && !this.#closed; attempt++) {
       let pooled: PooledCircuit;
       try {
-        pooled = await this.#acquire(target, isolationKey, failedExits);
+        pooled = await this.#acquire(target, isolationKey, failedExits, goneRelays);
       } catch (err) {
         if (err instanceof ProxyStreamError) lastError = err;
         else if (!(err instanceof PathError && err.kind === "no-exit")) {
@@ -318,6 +319,8 @@ export class CircuitPool extends EventEmitter<PoolEvents> {
         log.debug({ circuit: pooled.id, attempt, reason: endReasonName(reason) }, "BEGIN failed");
         if (FINAL_END_REASONS.has(reason)) break;
         failedExits.push(pooled.path.at(-1)!.identityKey);
+        // The exit vanished (circuit destroyed, or silent): keep it out of every position.
+        if (reason === EndReason.DESTROY || reason === EndReason.TIMEOUT) goneRelays.push(pooled.path.at(-1)!.identityKey);
       }
     }
     record.state = StreamState.FAILED;
@@ -385,12 +388,13 @@ export class CircuitPool extends EventEmitter<PoolEvents> {
    * An open circuit for `key` that may exit to `target`: an open one of that key (or a clean
    * one, which the key then claims), else one being built that would fit, else a new build.
    */
-  async #acquire(target: ExitTarget | undefined, key: string, failedExits: Uint8Array[]): Promise<PooledCircuit> {
+  async #acquire(target: ExitTarget | undefined, key: string, failedExits: Uint8Array[], goneRelays: Uint8Array[] = []): Promise<PooledCircuit> {
     await this.#waitForConsensus();
     let builds = 0;
     for (;;) {
       if (this.#closed) throw new ProxyStreamError(EndReason.MISC, "proxy is closing");
-      const fits = (c: PooledCircuit) => this.#fitsStream(c, target, key, failedExits);
+      const fits = (c: PooledCircuit) =>
+        this.#fitsStream(c, target, key, failedExits) && !c.path.some((hop) => goneRelays.some((k) => sameKey(k, hop.identityKey)));
       const open = [...this.#circuits.values()].filter((c) => c.state === CircuitState.OPEN && fits(c));
       // Prefer a circuit this key already uses, so clean ones stay ready for others.
       const chosen = open.find((c) => c.isolationKey === key) ?? open[0];
@@ -406,7 +410,7 @@ export class CircuitPool extends EventEmitter<PoolEvents> {
       if (builds++ >= this.#options.maxStreamAttempts) {
         throw new ProxyStreamError(EndReason.MISC, "could not build a circuit for this stream");
       }
-      const path = this.#choosePath(this.#requireConsensus(), target, failedExits);
+      const path = this.#choosePath(this.#requireConsensus(), target, failedExits, goneRelays);
       await this.#startBuild(path, key).built;
     }
   }
@@ -428,13 +432,14 @@ export class CircuitPool extends EventEmitter<PoolEvents> {
     this.#maintain(); // a clean circuit may just have been taken
   }
 
-  #choosePath(consensus: Consensus, target: ExitTarget | undefined, failedExits: Uint8Array[]): ConsensusRelay[] {
+  #choosePath(consensus: Consensus, target: ExitTarget | undefined, failedExits: Uint8Array[], goneRelays: Uint8Array[] = []): ConsensusRelay[] {
     const { relays, entryOutsideGuardSet } = selectPath(consensus.relays, {
       hops: this.#options.hops,
       exitTo: target,
       guards: this.guards.primary(consensus.relays),
       enforceDistinctSubnets: this.#options.enforceDistinctSubnets,
       excludeExits: failedExits,
+      avoidRelays: goneRelays,
       random: this.#options.random,
     });
     if (entryOutsideGuardSet && relays.length > 1) this.guards.adopt(relays[0]);

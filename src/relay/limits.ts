@@ -1,5 +1,5 @@
 /**
- * Resource limits of a relay and their defaults (documented in README.relay.md), plus the
+ * Resource limits of a relay and their defaults (documented in docs/relay.md), plus the
  * per-address token bucket that rate-limits circuit creation.
  */
 

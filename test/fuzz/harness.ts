@@ -23,7 +23,7 @@ export interface FuzzTarget<T = unknown> {
   /** True if `error` is one of the module's documented, typed refusals. */
   typed(error: unknown): boolean;
   /**
-   * Recognises failures already reported as bugs in another module (test/fuzz/known-bugs.ts),
+   * Recognises failures already reported as bugs in another module ,
    * each pinned by a failing test in test/fuzz/regressions.test.ts: returns the bug id. They
    * are counted (and printed by the soak) instead of stopping the run, so that fuzzing keeps
    * looking for NEW bugs until those are fixed.

@@ -5,7 +5,7 @@
  * SOAK_STALL_S seconds (default 120) is killed and reported as a hang. Prints a table and
  * exits non-zero if any target failed. SOAK_ONLY=a,b restricts the targets.
  *
- * Duration on the 2-core CI machine: see README.threat-model.md ("Testing it").
+ * Duration on the 2-core CI machine: see docs/threat-model.md ("Testing it").
  */
 import { spawn } from "node:child_process";
 import os from "node:os";
@@ -119,7 +119,7 @@ await Promise.all(
         `${outcome.ok ? "ok  " : "FAIL"} ${job.label.padEnd(24)} ${outcome.runs.toLocaleString("en").padStart(11)} inputs ` +
           `${String(outcome.seconds).padStart(7)} s` +
           (outcome.ok ? `  accepted ${outcome.accepted}, refused (typed) ${outcome.typedErrors}, slowest ${outcome.maxInputMs} ms` : `\n${outcome.failure}`) +
-          (bugs ? `\n     known bugs hit (reported, see test/fuzz/known-bugs.ts): ${bugs}` : "") +
+          (bugs ? `\n     known bugs hit (reported): ${bugs}` : "") +
           "\n",
       );
     }

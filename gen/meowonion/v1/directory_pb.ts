@@ -5,7 +5,11 @@
 // ERRORS
 //   Every refusal is a Connect/gRPC error with one of the Codes named on each RPC and a
 //   message that says what was wrong. Common to all RPCs:
-//   - INVALID_ARGUMENT: a field is missing, malformed or out of range, or bytes do not decode.
+//   - INVALID_ARGUMENT: a field is missing, malformed or out of range, or a bytes field that
+//     holds a serialized message (descriptor, heartbeat) does not decode.
+//   - INTERNAL: the request body itself is not a valid message of the request type; the
+//     Connect and gRPC libraries refuse it ("parse binary") before the service runs, as they
+//     do for every service.
 //   - RESOURCE_EXHAUSTED: a request larger than 64 KiB, or too many requests from one peer.
 //   - UNAVAILABLE: the authority is starting up or shutting down.
 

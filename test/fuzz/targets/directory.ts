@@ -17,7 +17,6 @@ import { checkHeartbeatTime, decodeHeartbeat, verifyHeartbeatSignature } from ".
 import { DOMAIN_CONSENSUS, DOMAIN_DESCRIPTOR, DOMAIN_HEARTBEAT, generateEd25519KeyPair, signWithDomain } from "../../../src/onion/signing.js";
 import { PathError, exitCandidates, selectPath } from "../../../src/proxy/path.js";
 import type { FuzzTarget } from "../harness.js";
-import { knownBugOf } from "../known-bugs.js";
 import { mutated } from "../mutate.js";
 import { protoWire } from "../protowire.js";
 
@@ -258,7 +257,6 @@ export const consensusTarget: FuzzTarget<{ consensus: Uint8Array; signatures: { 
     if (path.relays.length !== hops) throw new InvariantError(`path of ${path.relays.length} relays for ${hops} hops`);
   },
   typed: (error) => error instanceof ConsensusVerificationError || error instanceof PathError,
-  knownBug: knownBugOf("consensus-expired-range-error"),
 };
 
 export const directoryTargets: FuzzTarget<any>[] = [descriptorTarget, heartbeatTarget, exitPolicyTarget, consensusTarget];

@@ -27,7 +27,6 @@ import { signHeartbeat } from "../../../src/directory/heartbeat.js";
 import { startDirectory, type DirectoryServer } from "../../../src/directory/server.js";
 import { DOMAIN_DESCRIPTOR, generateEd25519KeyPair, signWithDomain } from "../../../src/onion/signing.js";
 import type { FuzzTarget } from "../harness.js";
-import { knownBugOf } from "../known-bugs.js";
 import { concatBytes, mutated } from "../mutate.js";
 import { protoWire } from "../protowire.js";
 import { descriptorArbitrary } from "./directory.js";
@@ -301,10 +300,11 @@ export const directoryRpcTarget: FuzzTarget<RpcInput> = {
       throw new RpcRefusal(code);
     }
     const raw = answer.body.toString("latin1");
-    // Framing errors answered by the RPC library itself, with the code the gRPC / Connect
-    // protocol specs prescribe for them (INTERNAL for a compressed flag without an encoding,
-    // a truncated or oversized envelope): refusals, not failures of our handlers.
-    if (/compressed envelope|premature eof|protocol error|promised \d+ bytes|invalid envelope|unexpected EOF|cannot decode/i.test(safeDecode(raw))) {
+    // Framing and body errors answered by the RPC library itself, with the code the gRPC /
+    // Connect protocol specs prescribe for them (INTERNAL for a compressed flag without an
+    // encoding, a truncated or oversized envelope, a body that is no message at all, as
+    // directory.proto ERRORS says): refusals, not failures of our handlers.
+    if (/compressed envelope|premature eof|protocol error|promised \d+ bytes|invalid envelope|unexpected EOF|cannot decode|parse binary/i.test(safeDecode(raw))) {
       throw new RpcRefusal(`${code} (framing)`);
     }
     const grpcMessage = /grpc-message:\s*([^\r\n]*)/i.exec(answer.body.toString("latin1"))?.[1] ?? String(answer.headers["grpc-message"] ?? "");
@@ -312,5 +312,4 @@ export const directoryRpcTarget: FuzzTarget<RpcInput> = {
     throw new RpcFailure(`${input.method} ${input.path.slice(0, 80)} (${input.contentType}) answered ${answer.status} code=${code}: ${detail}`);
   },
   typed: (error) => error instanceof RpcRefusal,
-  knownBug: knownBugOf("rpc-undecodable-body-internal", "getvote-range-error-internal"),
 };
