@@ -32,6 +32,8 @@ const OUTPUT_BUFFER_BYTES = 64 * 1024;
  */
 const CONGESTION_BYTES = 256 * 1024;
 const MAX_SPARE_OUTPUTS = 4;
+/** How long a closed link may take to flush its last frames before its socket is destroyed. */
+const GRACEFUL_CLOSE_MS = 2_000;
 
 const log = componentLogger("link");
 
@@ -174,17 +176,25 @@ export class Link extends EventEmitter<LinkEvents> {
   close(error?: Error): void {
     if (this.closed) return;
     this.flush();
-    this.socket.end();
-    this.destroy(error);
+    this.destroy(error, true);
   }
 
-  private destroy(error: Error | undefined): void {
+  /**
+   * Mark the link closed and tell the owner. `graceful`: frames already written (DESTROY on
+   * shutdown) still reach the peer: end the socket and destroy it only if it lingers.
+   */
+  private destroy(error: Error | undefined, graceful = false): void {
     if (this.closed) return;
     this.closed = true;
     if (error !== undefined) {
       log.warn({ peer: peerForLog(this.remoteAddress), reason: (error as LinkError).reason ?? (error as OnionError).reason, err: error.message }, "link closed on error");
     }
-    this.socket.destroy();
+    if (graceful) {
+      this.socket.end();
+      setTimeout(() => this.socket.destroy(), GRACEFUL_CLOSE_MS).unref();
+    } else {
+      this.socket.destroy();
+    }
     this.emit("close", error);
   }
 

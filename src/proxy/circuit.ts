@@ -161,7 +161,7 @@ let nextLocalId = 1;
 /** Plaintext cell being sent; encrypted in place and copied into the link's output (single-threaded, never shared across a yield). */
 const scratch = new Uint8Array(RELAY_BODY_LEN);
 
-export class ClientCircuit extends EventEmitter<{ close: [reason: DestroyReason] }> implements StreamOwner, DrainWaiter {
+export class ClientCircuit extends EventEmitter<{ close: [reason: DestroyReason] }> {
   /** Local id, unique in this process, never reused (not the id on the wire). */
   readonly id = nextLocalId++;
   readonly createdAt = new Date();
@@ -256,7 +256,7 @@ export class ClientCircuit extends EventEmitter<{ close: [reason: DestroyReason]
         reject(this.#closed ? this.#deadStreamError() : new StreamError(EndReason.RESOURCELIMIT, "no free stream id on this circuit"));
         return;
       }
-      const stream = new ClientStream(streamId, this);
+      const stream = new ClientStream(streamId, this.#owner);
       const timeoutMs = options.timeoutMs ?? DEFAULT_STREAM_TIMEOUT_MS;
       const timer = setTimeout(() => {
         this.#opening.delete(streamId);
@@ -313,9 +313,17 @@ export class ClientCircuit extends EventEmitter<{ close: [reason: DestroyReason]
     this.#teardown(reason, `destroyed locally (${DestroyReason[reason]})`);
   }
 
-  // StreamOwner: called by ClientStream.
+  /** What this circuit's streams call (kept off the public API). */
+  readonly #owner: StreamOwner = {
+    pump: (stream) => this.#pumpStream(stream),
+    readMore: (stream) => this.#readMore(stream),
+    abort: (stream) => this.#abort(stream),
+  };
 
-  pump(stream: ClientStream): void {
+  /** Resumes packaging when the first hop's link can take more. */
+  readonly #drainWaiter: DrainWaiter = { onDrain: () => this.#pump() };
+
+  #pumpStream(stream: ClientStream): void {
     if (!stream.sentEnd && this.#streams.get(stream.streamId) === stream && !stream.ready) {
       stream.ready = true;
       this.#ready.push(stream);
@@ -323,25 +331,20 @@ export class ClientCircuit extends EventEmitter<{ close: [reason: DestroyReason]
     this.#pump();
   }
 
-  readMore(stream: ClientStream): void {
+  #readMore(stream: ClientStream): void {
     if (this.#closed || this.#streams.get(stream.streamId) !== stream) return;
     for (; stream.sendmesOwed > 0; stream.sendmesOwed--, stream.sendmesSent++) {
       this.#send({ command: RelayCommand.SENDME, streamId: stream.streamId, body: { version: 0 } }, this.#hops - 1);
     }
   }
 
-  abort(stream: ClientStream): void {
+  #abort(stream: ClientStream): void {
     if (this.#streams.get(stream.streamId) !== stream) return;
     this.#forgetStream(stream);
     // END with a reason other than DONE closes both directions at the exit.
     if (!this.#closed && !(stream.sentEnd && stream.receivedEnd)) {
       this.#send({ command: RelayCommand.END, streamId: stream.streamId, body: { reason: EndReason.MISC } }, this.#hops - 1);
     }
-  }
-
-  // DrainWaiter: the first hop's link can take more.
-  onDrain(): void {
-    this.#pump();
   }
 
   /** A frame for this circuit from its link. */
@@ -408,7 +411,7 @@ export class ClientCircuit extends EventEmitter<{ close: [reason: DestroyReason]
     const keepingUp = stream.deliverData(data);
     if (due) {
       stream.sendmesOwed++;
-      if (keepingUp) this.readMore(stream);
+      if (keepingUp) this.#readMore(stream);
     }
   }
 
@@ -450,7 +453,7 @@ export class ClientCircuit extends EventEmitter<{ close: [reason: DestroyReason]
         const stream = this.#streams.get(streamId);
         if (stream === undefined) return;
         stream.package.onSendme();
-        this.pump(stream);
+        this.#pumpStream(stream);
         return;
       }
       case RelayCommand.RESOLVED: {
@@ -539,7 +542,7 @@ export class ClientCircuit extends EventEmitter<{ close: [reason: DestroyReason]
       }
     }
     this.#pumping = false;
-    if (this.#ready.length > idle && link.congested && !this.#closed) this.#channel.waitForDrain(this);
+    if (this.#ready.length > idle && link.congested && !this.#closed) this.#channel.waitForDrain(this.#drainWaiter);
   }
 
   #canSendData(stream: ClientStream): boolean {
@@ -637,7 +640,7 @@ export class ClientCircuit extends EventEmitter<{ close: [reason: DestroyReason]
     if (this.#closed) return;
     this.#closed = true;
     this.#channel.circuits.delete(this.#circuitId);
-    this.#channel.cancelWait(this);
+    this.#channel.cancelWait(this.#drainWaiter);
     this.#failStep(new CircuitError(reason, this.#hops, why));
     this.#truncating?.reject(new CircuitError(reason, this.#hops, why));
     this.#truncating = undefined;

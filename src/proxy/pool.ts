@@ -405,14 +405,24 @@ export class CircuitPool extends EventEmitter<PoolEvents> {
       const pending = [...this.#circuits.values()].find((c) => c.state === CircuitState.BUILDING && fits(c));
       if (pending) {
         await pending.built;
+        this.#noteUnreachableHop(pending, goneRelays);
         continue;
       }
       if (builds++ >= this.#options.maxStreamAttempts) {
         throw new ProxyStreamError(EndReason.MISC, "could not build a circuit for this stream");
       }
       const path = this.#choosePath(this.#requireConsensus(), target, failedExits, goneRelays);
-      await this.#startBuild(path, key).built;
+      const build = this.#startBuild(path, key);
+      await build.built;
+      this.#noteUnreachableHop(build, goneRelays);
     }
+  }
+
+  /** A build that could not reach one of its relays: keep that relay out of this stream's next paths. */
+  #noteUnreachableHop(pooled: PooledCircuit, goneRelays: Uint8Array[]): void {
+    if (pooled.state !== CircuitState.FAILED || pooled.failedAtHop === undefined) return;
+    const relay = pooled.path[pooled.failedAtHop];
+    if (relay !== undefined && GUARD_UNREACHABLE.has(pooled.closeReason)) goneRelays.push(relay.identityKey);
   }
 
   #fitsStream(c: PooledCircuit, target: ExitTarget | undefined, key: string, failedExits: Uint8Array[]): boolean {
