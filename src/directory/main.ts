@@ -13,6 +13,7 @@ import {
   DEFAULT_STABLE_AFTER_MS,
   startDirectory,
 } from "./server.js";
+import { parseCommandLine, parseHostPort, UsageError } from "../common/cli.js";
 
 const USAGE = `Usage: meowonion directory --listen HOST:PORT --data-dir DIR [options]
 
@@ -33,23 +34,9 @@ Options:
 Prints "directory ready url=http://HOST:PORT key=HEX" on stdout once listening.
 `;
 
-/** A command-line mistake: printed with the usage hint, exit status 2. */
-class UsageError extends Error {}
-
 export async function main(argv: string[]): Promise<void> {
-  let config;
-  try {
-    config = parse(argv);
-  } catch (err) {
-    if (!(err instanceof UsageError || (err as NodeJS.ErrnoException).code?.startsWith("ERR_PARSE_ARGS"))) throw err;
-    process.stderr.write(`meowonion directory: ${(err as Error).message}\n(see meowonion directory --help)\n`);
-    process.exitCode = 2;
-    return;
-  }
-  if (config === undefined) {
-    process.stdout.write(USAGE);
-    return;
-  }
+  const config = parseCommandLine("directory", USAGE, argv, parse);
+  if (config === undefined) return;
 
   let server;
   try {
@@ -90,7 +77,7 @@ function parse(argv: string[]) {
   if (values.help) return undefined;
   if (values.listen === undefined) throw new UsageError("--listen HOST:PORT is required");
   if (values["data-dir"] === undefined) throw new UsageError("--data-dir DIR is required");
-  const { host, port } = parseListen(values.listen);
+  const { host, port } = parseHostPort("--listen", values.listen);
   return {
     host,
     port,
@@ -102,12 +89,6 @@ function parse(argv: string[]) {
   };
 }
 
-function parseListen(text: string): { host: string; port: number } {
-  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(text);
-  const port = m === null ? NaN : Number(m[3]);
-  if (m === null || port > 65535) throw new UsageError(`--listen ${JSON.stringify(text)} must be HOST:PORT (port 0-65535)`);
-  return { host: m[1] ?? m[2], port };
-}
 
 function parsePeer(text: string): PeerConfig {
   const hash = text.lastIndexOf("#");

@@ -9,6 +9,7 @@
 import { parseArgs } from "node:util";
 import { DEFAULT_HOPS, MAX_HOPS } from "./path.js";
 import { type ProxyOptions, startProxy } from "./proxy.js";
+import { parseCommandLine, parseHostPort, UsageError } from "../common/cli.js";
 
 const DEFAULT_SOCKS = "127.0.0.1:9050";
 const DEFAULT_CONTROL = "127.0.0.1:9051";
@@ -33,28 +34,14 @@ Prints "proxy ready socks=HOST:PORT control=http://HOST:PORT" on stdout once the
 circuit is open (headless).
 `;
 
-/** A command-line mistake: printed with the usage hint, exit status 2. */
-class UsageError extends Error {}
-
 interface Config {
   options: ProxyOptions;
   headless: boolean;
 }
 
 export async function main(argv: string[]): Promise<void> {
-  let config: Config | undefined;
-  try {
-    config = parse(argv);
-  } catch (err) {
-    if (!(err instanceof UsageError || (err as NodeJS.ErrnoException).code?.startsWith("ERR_PARSE_ARGS"))) throw err;
-    process.stderr.write(`meowonion proxy: ${(err as Error).message}\n(see meowonion proxy --help)\n`);
-    process.exitCode = 2;
-    return;
-  }
-  if (config === undefined) {
-    process.stdout.write(USAGE);
-    return;
-  }
+  const config = parseCommandLine("proxy", USAGE, argv, parse);
+  if (config === undefined) return;
 
   let proxy;
   try {
@@ -146,9 +133,3 @@ function parse(argv: string[]): Config | undefined {
   };
 }
 
-function parseHostPort(flag: string, text: string): { host: string; port: number } {
-  const m = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(text);
-  const port = m === null ? NaN : Number(m[3]);
-  if (m === null || port > 65535) throw new UsageError(`${flag} ${JSON.stringify(text)} must be HOST:PORT (port 0-65535)`);
-  return { host: m[1] ?? m[2], port };
-}

@@ -15,6 +15,7 @@ import {
   type RelayOptions,
   startRelay,
 } from "./relay.js";
+import { parseCommandLine, parseHostPort, UsageError } from "../common/cli.js";
 
 const USAGE = `Usage: meowonion relay --listen HOST:PORT --directory URL --directory-key HEXKEY --data-dir DIR [options]
 
@@ -40,23 +41,9 @@ Options:
 Prints "relay ready or=HOST:PORT identity=HEX nickname=NAME" on stdout once listening.
 `;
 
-/** A command-line mistake: printed with the usage hint, exit status 2. */
-class UsageError extends Error {}
-
 export async function main(argv: string[]): Promise<void> {
-  let options: RelayOptions | undefined;
-  try {
-    options = parse(argv);
-  } catch (error) {
-    if (!(error instanceof UsageError || (error as NodeJS.ErrnoException).code?.startsWith("ERR_PARSE_ARGS"))) throw error;
-    process.stderr.write(`meowonion relay: ${(error as Error).message}\n(see meowonion relay --help)\n`);
-    process.exitCode = 2;
-    return;
-  }
-  if (options === undefined) {
-    process.stdout.write(USAGE);
-    return;
-  }
+  const options = parseCommandLine("relay", USAGE, argv, parse);
+  if (options === undefined) return;
   // Signals that arrive while starting still stop us cleanly once started.
   const stop = new Promise<NodeJS.Signals>((resolve) => {
     process.once("SIGINT", resolve);
@@ -116,7 +103,7 @@ function parse(argv: string[]): RelayOptions | undefined {
     if (parsed.protocol !== "http:") throw new UsageError(`--directory ${JSON.stringify(url)}: only http:// URLs are supported`);
     return { url: url.replace(/\/+$/, ""), key: Buffer.from(keys[i], "hex") };
   });
-  const listen = hostPort(values.listen, "--listen");
+  const listen = parseHostPort("--listen", values.listen);
   return {
     host: listen.host,
     port: listen.port,
@@ -126,18 +113,12 @@ function parse(argv: string[]): RelayOptions | undefined {
     nickname: values.nickname,
     exitPolicy: values["exit-policy"],
     bandwidthBytesPerSecond: positive(values.bandwidth, "--bandwidth", true),
-    metrics: values.metrics === undefined ? undefined : hostPort(values.metrics, "--metrics"),
+    metrics: values.metrics === undefined ? undefined : parseHostPort("--metrics", values.metrics),
     onionKeyRotationSeconds: positive(values["onion-key-rotation"], "--onion-key-rotation", false),
     heartbeatSeconds: positive(values.heartbeat, "--heartbeat", false),
   };
 }
 
-function hostPort(text: string, flag: string): { host: string; port: number } {
-  const m = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(text);
-  const port = m === null ? NaN : Number(m[3]);
-  if (m === null || port > 65535) throw new UsageError(`${flag} ${JSON.stringify(text)} must be HOST:PORT (port 0-65535)`);
-  return { host: m[1] ?? m[2], port };
-}
 
 function positive(text: string | undefined, flag: string, integer: boolean): number | undefined {
   if (text === undefined) return undefined;

@@ -1,0 +1,33 @@
+/**
+ * What every `meowonion` subcommand shares when reading its command line: usage errors
+ * (exit status 2 with a hint), `--help`, and HOST:PORT arguments.
+ */
+
+/** A command-line mistake: printed with the usage hint, exit status 2. */
+export class UsageError extends Error {}
+
+/**
+ * Runs `parse` (which returns undefined for --help). Prints usage or the mistake and returns
+ * undefined when the command should not start.
+ */
+export function parseCommandLine<T>(command: string, usage: string, argv: string[], parse: (argv: string[]) => T | undefined): T | undefined {
+  let parsed: T | undefined;
+  try {
+    parsed = parse(argv);
+  } catch (err) {
+    if (!(err instanceof UsageError || (err as NodeJS.ErrnoException).code?.startsWith("ERR_PARSE_ARGS"))) throw err;
+    process.stderr.write(`meowonion ${command}: ${(err as Error).message}\n(see meowonion ${command} --help)\n`);
+    process.exitCode = 2;
+    return undefined;
+  }
+  if (parsed === undefined) process.stdout.write(usage);
+  return parsed;
+}
+
+/** "HOST:PORT" or "[IPv6]:PORT", port 0..65535. */
+export function parseHostPort(flag: string, text: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(text);
+  const port = m === null ? NaN : Number(m[3]);
+  if (m === null || port > 65535) throw new UsageError(`${flag} ${JSON.stringify(text)} must be HOST:PORT (port 0-65535)`);
+  return { host: m[1] ?? m[2], port };
+}
