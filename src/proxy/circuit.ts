@@ -56,7 +56,7 @@ const MAX_HOPS = 9;
 
 const log = componentLogger("circuit");
 // Module-private entry points of ClientCircuit (for buildCircuit and the channel manager).
-const kFrame = Symbol("frame");
+const kFrames = Symbol("frames");
 const kChannelClosed = Symbol("channelClosed");
 const kBuild = Symbol("build");
 
@@ -71,7 +71,13 @@ export class ClientChannelManager {
       connectTimeoutMs: options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
       onChannel: (channel) => {
         channel.link.onFrames = (frames) => {
-          for (const frame of frames) channel.circuits.get(frame.circuitId)?.[kFrame](frame);
+          for (let from = 0; from < frames.length; ) {
+            const circuitId = frames[from].circuitId;
+            let to = from + 1;
+            while (to < frames.length && frames[to].circuitId === circuitId) to++;
+            channel.circuits.get(circuitId)?.[kFrames](frames, from, to);
+            from = to;
+          }
         };
       },
       onChannelClosed: (channel) => {
@@ -175,6 +181,8 @@ export class ClientCircuit extends EventEmitter<{ close: [reason: DestroyReason]
   readonly #resolving = new Map<number, PendingResolve>();
   readonly #package = SendWindow.circuit();
   readonly #deliver = ReceiveWindow.circuit();
+  /** Streams holding DATA of the current link read for their reader (see #flushDelivered). */
+  readonly #delivering: ClientStream[] = [];
   /** Streams with bytes (or an END) to package, served round robin. */
   #ready: ClientStream[] = [];
   #cursor = 0;
@@ -347,9 +355,13 @@ export class ClientCircuit extends EventEmitter<{ close: [reason: DestroyReason]
     }
   }
 
-  /** A frame for this circuit from its link. */
-  [kFrame](frame: Frame): void {
-    if (this.#closed) return;
+  /** A run of frames for this circuit from one read of its link. */
+  [kFrames](frames: Frame[], from: number, to: number): void {
+    for (let i = from; i < to && !this.#closed; i++) this.#onFrame(frames[i]);
+    this.#flushDelivered();
+  }
+
+  #onFrame(frame: Frame): void {
     try {
       switch (frame.command.case) {
         case "relay":
@@ -391,6 +403,8 @@ export class ClientCircuit extends EventEmitter<{ close: [reason: DestroyReason]
       this.#onData(hop, cell.streamId, cell.data, digest);
       return;
     }
+    // Data held for the reader comes before whatever this message does (END, for one).
+    this.#flushDelivered();
     this.#onMessage(hop, decodeRelayMessage(body));
   }
 
@@ -408,11 +422,18 @@ export class ClientCircuit extends EventEmitter<{ close: [reason: DestroyReason]
     if (++stream.cellsIn > STREAM_WINDOW_START + STREAM_WINDOW_INCREMENT * stream.sendmesSent) {
       throw new OnionError("flow-control", "exit sent DATA beyond the stream window");
     }
-    const keepingUp = stream.deliverData(data);
-    if (due) {
-      stream.sendmesOwed++;
-      if (keepingUp) this.#readMore(stream);
+    if (stream.stageDelivery(data)) this.#delivering.push(stream);
+    if (due) stream.sendmesOwed++;
+  }
+
+  /** Hand the DATA held since the last flush to the readers; SENDMEs go out for those keeping up. */
+  #flushDelivered(): void {
+    const delivering = this.#delivering;
+    for (let i = 0; i < delivering.length; i++) {
+      const stream = delivering[i];
+      if (stream.flushDelivered() && stream.sendmesOwed > 0) this.#readMore(stream);
     }
+    delivering.length = 0;
   }
 
   #onMessage(hop: number, message: RelayMessage): void {

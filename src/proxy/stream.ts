@@ -55,6 +55,8 @@ export class ClientStream extends Duplex {
   /** Set by end(): END DONE goes out once the pending bytes are in cells. */
   endCallback: ((error?: Error | null) => void) | undefined;
   readonly #writes: PendingWrite[] = [];
+  readonly #staged: Uint8Array[] = [];
+  #stagedBytes = 0;
   #offset = 0;
   #pendingBytes = 0;
 
@@ -94,9 +96,26 @@ export class ClientStream extends Duplex {
     return out;
   }
 
-  /** DATA from the exit; returns false when the reader is behind (hold stream SENDMEs). */
-  deliverData(data: Uint8Array): boolean {
-    return this.push(Buffer.from(data));
+  /**
+   * Hold DATA from the exit until flushDelivered(): the cells of one link read reach the
+   * reader as one chunk (one push, one socket write downstream) instead of 498 bytes each.
+   * `data` must stay valid until then. Returns true if this stream held nothing before.
+   */
+  stageDelivery(data: Uint8Array): boolean {
+    this.#staged.push(data);
+    this.#stagedBytes += data.length;
+    return this.#staged.length === 1;
+  }
+
+  /** Push what stageDelivery() held; returns false when the reader is behind (hold stream SENDMEs). */
+  flushDelivered(): boolean {
+    const staged = this.#staged;
+    if (staged.length === 0) return true;
+    const chunk = Buffer.allocUnsafe(this.#stagedBytes);
+    for (let i = 0, at = 0; i < staged.length; at += staged[i].length, i++) chunk.set(staged[i], at);
+    staged.length = 0;
+    this.#stagedBytes = 0;
+    return this.push(chunk);
   }
 
   /** END from the exit (DONE: the readable side ends; anything else: the stream fails). */

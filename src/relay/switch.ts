@@ -152,12 +152,12 @@ export class CircuitSwitch {
     if (n === 1) {
       const body = frames[from].command.value as Uint8Array;
       const early = frames[from].command.case === "relayEarly";
-      const { recognized, digest } = c.crypto.decryptOutbound(body);
+      const { recognized, digest } = c.crypto.decryptOutbound(body, c.toNext === undefined);
       if (recognized) this.#recognized(c, body, digest!, early);
       else this.#forward(c, body, early);
     } else if (n > 1) {
       const cells = this.#gather(frames, from, to);
-      const recognized = c.crypto.decryptOutboundMany(cells);
+      const recognized = c.crypto.decryptOutboundMany(cells, c.toNext === undefined);
       for (let k = 0, r = 0; k < n && !c.closed; k++) {
         const body = cells.subarray(k * RELAY_BODY_LEN, (k + 1) * RELAY_BODY_LEN);
         const early = frames[from + k].command.case === "relayEarly";
