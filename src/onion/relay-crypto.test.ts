@@ -12,7 +12,9 @@ import {
   RELAY_DATA_OFFSET,
   RELAY_DIGEST_OFFSET,
   RelayCircuitCrypto,
+  digestBytes,
   hopCryptoFromKeyMaterial,
+  setKeystreamBudget,
 } from "./relay-crypto.js";
 
 const vector = JSON.parse(
@@ -26,7 +28,8 @@ const vector = JSON.parse(
   expected: { cell_index: number; ciphertext_509: string }[];
 };
 
-const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
+/** Bytes, or a RunningDigest (latin1 string), as hex. */
+const hex = (b: Uint8Array | string) => (typeof b === "string" ? Buffer.from(b, "latin1") : Buffer.from(b)).toString("hex");
 
 function expectOnionError(fn: () => unknown, reason: OnionErrorReason): void {
   let thrown: unknown;
@@ -273,6 +276,47 @@ describe("tor1 circuits (properties)", () => {
   });
 });
 
+describe("keystream memory policy", () => {
+  it("stays one continuous stream when directions are released and regenerated (budget 0)", () => {
+    const previous = setKeystreamBudget(0);
+    try {
+      fc.assert(
+        fc.property(
+          fc.array(fc.uint8Array({ minLength: 16, maxLength: 16 }), { minLength: 1, maxLength: 4 }),
+          fc.array(fc.tuple(fc.nat(3), fc.integer({ min: 0, max: 20000 })), { minLength: 1, maxLength: 40 }),
+          (keys, steps) => {
+            // Several directions interleaved: with no budget, each warm refill releases the others.
+            const dirs = keys.map((k) => new DirectionCrypto(k, Buffer.alloc(20)));
+            const refs = keys.map((k) => createCipheriv("aes-128-ctr", k, Buffer.alloc(16)));
+            for (const [which, size] of steps) {
+              const i = which % keys.length;
+              const data = randomBytes(size);
+              const want = refs[i].update(data);
+              dirs[i].crypt(data);
+              expect(hex(data)).toBe(hex(want));
+            }
+          },
+        ),
+        { numRuns: 40 },
+      );
+    } finally {
+      setKeystreamBudget(previous);
+    }
+  });
+
+  it("cold directions crypt cell by cell, across the switch to a warm cipher", () => {
+    const key = randomBytes(16);
+    const ref = createCipheriv("aes-128-ctr", key, Buffer.alloc(16));
+    const dir = new DirectionCrypto(key, Buffer.alloc(20));
+    for (let cell = 0; cell < 200; cell++) {
+      const body = randomBytes(cell % 7 === 6 ? 3 * RELAY_BODY_LEN : RELAY_BODY_LEN);
+      const want = ref.update(body);
+      dir.crypt(body);
+      expect(hex(body)).toBe(hex(want));
+    }
+  });
+});
+
 describe("tor1 recognition details", () => {
   it("a digest mismatch leaves the running digest untouched", () => {
     const seed = randomBytes(20);
@@ -286,6 +330,18 @@ describe("tor1 recognition details", () => {
     const good = plaintextBody(Buffer.from("stamped"));
     const digest = sender.stamp(good);
     expect(hex(receiver.recognize(good)!)).toBe(hex(digest));
+  });
+
+  it("recognizes the same cells with the in-place digest of a last hop", () => {
+    const seed = randomBytes(20);
+    const [sender, onCopy, inPlace] = [0, 1, 2].map(() => new DirectionCrypto(randomBytes(16), seed));
+    for (let i = 0; i < 5; i++) {
+      const body = plaintextBody(Buffer.from(`cell ${i}`));
+      const digest = sender.stamp(body);
+      expect(digestBytes(digest)).toHaveLength(20);
+      expect(onCopy.recognize(Uint8Array.from(body))).toBe(digest);
+      expect(inPlace.recognize(body, 0, true)).toBe(digest);
+    }
   });
 
   it("the recognized field must be zero", () => {

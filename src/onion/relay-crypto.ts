@@ -27,23 +27,71 @@ const R = RELAY_RECOGNIZED_OFFSET;
  * Keystream is produced ahead in chunks and XORed in JS. Why: every cipher.update() allocates a
  * fresh ArrayBuffer for its output (~2-3 µs on Node 20, more than the AES work for 509 bytes),
  * so one update per cell caps a relay below ~300k cells/s. The bytes are exactly those of the
- * one continuous AES-128-CTR cipher; the chunk grows so idle circuits stay small.
+ * one continuous AES-128-CTR cipher (the counter is the block number, from a zero IV).
+ *
+ * Memory: a relay keeps both directions of every circuit for its whole life, and most circuits
+ * are idle most of the time. A node Cipher holds ~1.2 KB of native memory, so a direction keeps
+ * none while cold: CTR can start at any block (IV = its number), so the first
+ * KEYSTREAM_COLD_BYTES of a direction (a circuit's build and first cells) are crypted with a
+ * throwaway cipher that generates just the bytes needed, and nothing stays behind. After that
+ * the direction keeps a cipher and a keystream chunk that grows to KEYSTREAM_MAX_CHUNK. These
+ * warm directions share a budget (keystreamBudget); past it, the least recently refilled give
+ * their chunk and cipher back (circuits gone idle after a burst, or closed) and regenerate from
+ * their position at their next cell.
  */
+const KEYSTREAM_COLD_BYTES = 4 * RELAY_BODY_LEN;
 const KEYSTREAM_FIRST_CHUNK = 2048;
 const KEYSTREAM_MAX_CHUNK = 16384;
 const ZEROS = Buffer.alloc(KEYSTREAM_MAX_CHUNK);
-const ZERO_IV = Buffer.alloc(16);
+const EMPTY = Buffer.alloc(0);
+/** The IV of a cipher starting at some block (copied by createCipheriv). */
+const blockIv = Buffer.alloc(16);
+/** Keystream bytes all warm directions of this process may hold together. */
+let keystreamBudget = 8 * 1024 * 1024;
+/** Warm directions, least recently refilled first, with the keystream bytes each holds. */
+const warm = new Map<WeakRef<DirectionCrypto>, number>();
+let warmBytes = 0;
+
+/**
+ * Set the keystream budget of warm directions (bytes; tests use 0 to force every release);
+ * returns the previous one.
+ */
+export function setKeystreamBudget(bytes: number): number {
+  const previous = keystreamBudget;
+  keystreamBudget = bytes;
+  return previous;
+}
+
+/**
+ * A 20-byte running digest as the latin1 string of node's `digest("binary")`. Why not bytes:
+ * every cell needs one, and a digest() Buffer (a fresh ArrayBuffer) costs ~2.5 µs more than the
+ * string; only the few that go into SENDMEs are turned into bytes (digestBytes).
+ */
+export type RunningDigest = string;
+
+/** The 20 bytes of a running digest. */
+export function digestBytes(digest: RunningDigest): Uint8Array {
+  return Buffer.from(digest, "latin1");
+}
 
 /** One hop, one direction: the continuous CTR keystream and the running digest. */
 export class DirectionCrypto {
-  readonly #cipher: Cipher;
+  /** The AES key as a latin1 string: 32 bytes of heap, where a 16-byte Buffer costs ~100. */
+  readonly #key: string;
+  /** Positioned at the end of #keystream; only while warm. */
+  #cipher: Cipher | undefined;
   #digest: Hash;
-  #keystream: Buffer = Buffer.alloc(0);
+  #keystream: Buffer = EMPTY;
   #pos = 0;
+  /** Position in the whole keystream of #keystream[0]. */
+  #base = 0;
   #chunk = KEYSTREAM_FIRST_CHUNK;
+  /** This direction's key in `warm`, made when it first warms up. */
+  #ref: WeakRef<DirectionCrypto> | undefined;
 
   constructor(aesKey: Uint8Array, digestSeed: Uint8Array) {
-    this.#cipher = createCipheriv("aes-128-ctr", aesKey, ZERO_IV);
+    if (aesKey.length !== 16) throw new OnionError("bad-key", "AES-128 key must be 16 bytes");
+    this.#key = Buffer.from(aesKey).toString("latin1");
     this.#digest = createHash("sha1").update(digestSeed);
   }
 
@@ -52,37 +100,38 @@ export class DirectionCrypto {
     const n = data.length;
     let i = 0;
     while (i < n) {
-      if (this.#pos === this.#keystream.length) this.#refill();
+      if (this.#pos === this.#keystream.length) this.#refill(n - i);
       const len = Math.min(n - i, this.#keystream.length - this.#pos);
       xorInto(data, i, this.#keystream, this.#pos, len);
       this.#pos += len;
       i += len;
     }
+    if (this.#cipher === undefined) this.#release(); // cold: keep nothing between cells
   }
 
   /**
    * Originator: zero the digest field, absorb the body into the running digest, write the first
-   * 4 bytes of it into the field. Returns the 20-byte running digest (for authenticated SENDME).
+   * 4 bytes of it into the field. Returns the running digest (for authenticated SENDME).
    */
-  stamp(body: Uint8Array, offset = 0): Uint8Array {
+  stamp(body: Uint8Array, offset = 0): RunningDigest {
     requireBodyAt(body, offset);
     body.fill(0, offset + D, offset + D + RELAY_DIGEST_LEN);
     this.#digest.update(body.subarray(offset, offset + RELAY_BODY_LEN));
-    const digest = this.#digest.copy().digest();
-    body.set(digest.subarray(0, RELAY_DIGEST_LEN), offset + D);
+    const digest = this.#digest.copy().digest("binary");
+    for (let i = 0; i < RELAY_DIGEST_LEN; i++) body[offset + D + i] = digest.charCodeAt(i);
     return digest;
   }
 
   /**
    * Recipient: the body is ours when recognized == 0 and its digest field matches our running
    * digest over the body with that field zeroed. Only then does the running digest advance;
-   * returns the new 20-byte value, or undefined (body unchanged).
+   * returns its new value, or undefined (body unchanged).
    *
    * `last`: no later hop can claim the cell, so a mismatch destroys the circuit. The running
    * digest is then advanced in place instead of on a trial copy (one Hash object per cell
    * instead of two: the endpoints' hot path), and is left unusable after a mismatch.
    */
-  recognize(body: Uint8Array, offset = 0, last = false): Uint8Array | undefined {
+  recognize(body: Uint8Array, offset = 0, last = false): RunningDigest | undefined {
     requireBodyAt(body, offset);
     if (body[offset + R] !== 0 || body[offset + R + 1] !== 0) return undefined;
     const d = offset + D;
@@ -93,19 +142,67 @@ export class DirectionCrypto {
     body[d + 1] = b1;
     body[d + 2] = b2;
     body[d + 3] = b3;
-    const digest = candidate.copy().digest();
+    const digest = candidate.copy().digest("binary");
     // Branch-free compare, like C tor's tor_memneq.
-    if (((digest[0] ^ b0) | (digest[1] ^ b1) | (digest[2] ^ b2) | (digest[3] ^ b3)) !== 0) {
+    const diff = (digest.charCodeAt(0) ^ b0) | (digest.charCodeAt(1) ^ b1) | (digest.charCodeAt(2) ^ b2) | (digest.charCodeAt(3) ^ b3);
+    if (diff !== 0) {
       return undefined;
     }
     this.#digest = candidate;
     return digest;
   }
 
-  #refill(): void {
-    this.#keystream = this.#cipher.update(ZEROS.subarray(0, this.#chunk));
-    this.#pos = 0;
+  /** Make keystream from the current position on: at least `need` bytes, or up to the chunk. */
+  #refill(need: number): void {
+    const at = this.#base + this.#pos;
+    let cipher = this.#cipher;
+    if (cipher === undefined) {
+      const block = Math.floor(at / 16);
+      blockIv.writeUInt32BE(Math.floor(block / 0x100000000), 8);
+      blockIv.writeUInt32BE(block >>> 0, 12);
+      cipher = createCipheriv("aes-128-ctr", Buffer.from(this.#key, "latin1"), blockIv);
+      const skip = at - block * 16;
+      if (at < KEYSTREAM_COLD_BYTES) {
+        this.#keystream = cipher.update(ZEROS.subarray(0, Math.min(ZEROS.length, skip + need)));
+        this.#base = block * 16;
+        this.#pos = skip;
+        return;
+      }
+      this.#cipher = cipher;
+      // The first chunk of a warm cipher starts at its block: the bytes before `at` are skipped.
+      this.#keystream = cipher.update(ZEROS.subarray(0, Math.min(ZEROS.length, skip + Math.max(need, this.#chunk))));
+      this.#base = block * 16;
+      this.#pos = skip;
+    } else {
+      this.#keystream = cipher.update(ZEROS.subarray(0, this.#chunk));
+      this.#base = at;
+      this.#pos = 0;
+    }
     if (this.#chunk < KEYSTREAM_MAX_CHUNK) this.#chunk *= 2;
+    this.#warmUp(this.#keystream.length);
+  }
+
+  /** Record this direction as the most recently refilled; release others beyond the budget. */
+  #warmUp(bytes: number): void {
+    const ref = (this.#ref ??= new WeakRef(this));
+    warmBytes += bytes - (warm.get(ref) ?? 0);
+    warm.delete(ref);
+    warm.set(ref, bytes);
+    for (const [other, held] of warm) {
+      if (warmBytes <= keystreamBudget || other === ref) break;
+      warm.delete(other);
+      warmBytes -= held;
+      const direction = other.deref();
+      if (direction !== undefined) direction.#release();
+    }
+  }
+
+  /** Drop the cipher and the unused keystream; the position is kept. */
+  #release(): void {
+    this.#base += this.#pos;
+    this.#pos = 0;
+    this.#keystream = EMPTY;
+    this.#cipher = undefined;
   }
 }
 
@@ -150,14 +247,14 @@ export interface InboundCell {
   hop: number;
   /** The caller's body, now plaintext. */
   body: Uint8Array;
-  /** That hop's 20-byte backward running digest after this cell (authenticated SENDME). */
-  digest: Uint8Array;
+  /** That hop's backward running digest after this cell (authenticated SENDME). */
+  digest: RunningDigest;
 }
 
 /** The circuit originator's (client's) view: one forward and one backward layer per hop. */
 export class ClientCircuitCrypto {
   readonly #hops: { forward: DirectionCrypto; backward: DirectionCrypto }[] = [];
-  readonly #lastOutbound: (Uint8Array | undefined)[] = [];
+  readonly #lastOutbound: (RunningDigest | undefined)[] = [];
 
   addHop(km: Uint8Array): void {
     this.#hops.push(hopCryptoFromKeyMaterial(km));
@@ -202,7 +299,8 @@ export class ClientCircuitCrypto {
    */
   lastOutboundDigest(hop: number): Uint8Array | undefined {
     this.#requireHop(hop);
-    return this.#lastOutbound[hop];
+    const digest = this.#lastOutbound[hop];
+    return digest === undefined ? undefined : digestBytes(digest);
   }
 
   #requireHop(hop: number): void {
@@ -215,10 +313,10 @@ export class ClientCircuitCrypto {
 /** A recognized cell in a batch: its index and the new running digest. */
 export interface RecognizedCell {
   index: number;
-  digest: Uint8Array;
+  digest: RunningDigest;
 }
 
-const NOT_RECOGNIZED: { recognized: boolean; digest?: Uint8Array } = Object.freeze({
+const NOT_RECOGNIZED: { recognized: boolean; digest?: RunningDigest } = Object.freeze({
   recognized: false,
 });
 
@@ -226,7 +324,7 @@ const NOT_RECOGNIZED: { recognized: boolean; digest?: Uint8Array } = Object.free
 export class RelayCircuitCrypto {
   readonly #forward: DirectionCrypto;
   readonly #backward: DirectionCrypto;
-  #lastInbound: Uint8Array | undefined;
+  #lastInbound: RunningDigest | undefined;
 
   constructor(km: Uint8Array) {
     const { forward, backward } = hopCryptoFromKeyMaterial(km);
@@ -238,7 +336,7 @@ export class RelayCircuitCrypto {
    * Strips our Kf layer in place; `recognized` means the cell is for this hop. `last`: this
    * relay has no next hop (an unrecognized cell destroys the circuit; see recognize()).
    */
-  decryptOutbound(body: Uint8Array, last = false): { recognized: boolean; digest?: Uint8Array } {
+  decryptOutbound(body: Uint8Array, last = false): { recognized: boolean; digest?: RunningDigest } {
     requireBody(body);
     this.#forward.crypt(body);
     const digest = this.#forward.recognize(body, 0, last);
@@ -286,7 +384,7 @@ export class RelayCircuitCrypto {
 
   /** 20-byte backward digest after the last cell we originated, to check the client's SENDME. */
   lastInboundDigest(): Uint8Array | undefined {
-    return this.#lastInbound;
+    return this.#lastInbound === undefined ? undefined : digestBytes(this.#lastInbound);
   }
 }
 

@@ -16,7 +16,7 @@ import { OnionError } from "../onion/errors.js";
 import { ReceiveWindow, STREAM_WINDOW_INCREMENT, STREAM_WINDOW_START, SendWindow } from "../onion/flow-control.js";
 import { ntorClientFinish, ntorClientStart, relayIdFromIdentity } from "../onion/ntor.js";
 import { type RelayMessage, type RelayMessageInit, decodeRelayMessage, encodeRelayCell, encodeRelayMessage, readRelayCell } from "../onion/relay-cell.js";
-import { ClientCircuitCrypto, RELAY_BODY_LEN, RELAY_DATA_MAX } from "../onion/relay-crypto.js";
+import { ClientCircuitCrypto, RELAY_BODY_LEN, RELAY_DATA_MAX, type RunningDigest, digestBytes } from "../onion/relay-crypto.js";
 import { type Channel, ChannelManager, type DrainWaiter } from "../relay/channels.js";
 import { formatLinkAddress } from "../relay/link-address.js";
 import { ClientStream, StreamError, type StreamOwner } from "./stream.js";
@@ -408,10 +408,10 @@ export class ClientCircuit extends EventEmitter<{ close: [reason: DestroyReason]
     this.#onMessage(hop, decodeRelayMessage(body));
   }
 
-  #onData(hop: number, streamId: number, data: Uint8Array, digest: Uint8Array): void {
+  #onData(hop: number, streamId: number, data: Uint8Array, digest: RunningDigest): void {
     if (hop !== this.#hops - 1 || data.length === 0) throw new OnionError("cell-malformed", "DATA not from the last hop, or empty");
     if (this.#deliver.onReceived()) {
-      this.#send({ command: RelayCommand.SENDME, streamId: 0, body: { version: 1, digest } }, hop);
+      this.#send({ command: RelayCommand.SENDME, streamId: 0, body: { version: 1, digest: digestBytes(digest) } }, hop);
     }
     this.bytesReceived += data.length;
     const stream = this.#streams.get(streamId);

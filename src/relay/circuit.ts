@@ -26,8 +26,9 @@ export interface QueueAccounting {
  * the keystream is kept) and flushed when the link drains.
  */
 export class HopWriter implements DrainWaiter {
-  #cells: Uint8Array[] = [];
-  #early: boolean[] = [];
+  /** Queued cells and their RELAY_EARLY flags; only while cells are queued (idle circuits are many). */
+  #cells: Uint8Array[] | undefined;
+  #early: boolean[] | undefined;
   #head = 0;
   /** Date.now() when the oldest queued cell was queued; 0 when empty. */
   queuedSince = 0;
@@ -36,12 +37,12 @@ export class HopWriter implements DrainWaiter {
     readonly hop: Hop,
     private readonly accounting: QueueAccounting,
     private readonly maxQueued: number,
-    /** Called when the queue was emptied by a drain (exit edges resume reading). */
-    private readonly onFlushed?: () => void,
+    /** Told when the queue was emptied by a drain (exit edges resume reading). */
+    private readonly owner?: { onFlushed(): void },
   ) {}
 
   get queued(): number {
-    return this.#cells.length - this.#head;
+    return this.#cells === undefined ? 0 : this.#cells.length - this.#head;
   }
 
   /** True if a cell sent now goes out without queueing. */
@@ -64,29 +65,32 @@ export class HopWriter implements DrainWaiter {
     }
     const copy = new Uint8Array(RELAY_BODY_LEN); // not body.slice(): on a Buffer that is a view
     copy.set(body);
-    this.#cells.push(copy);
-    this.#early.push(early);
+    (this.#cells ??= []).push(copy);
+    (this.#early ??= []).push(early);
     this.accounting.queued(RELAY_BODY_LEN);
     return true;
   }
 
   onDrain(): void {
+    const cells = this.#cells;
+    const early = this.#early;
+    if (cells === undefined || early === undefined) return;
     const link = this.hop.channel.link;
     let sent = 0;
-    while (this.#head < this.#cells.length && !link.congested) {
-      link.sendRelay(this.hop.id, this.#cells[this.#head], this.#early[this.#head]);
+    while (this.#head < cells.length && !link.congested) {
+      link.sendRelay(this.hop.id, cells[this.#head], early[this.#head]);
       this.#head++;
       sent++;
     }
     this.accounting.sent(sent);
     this.accounting.queued(-sent * RELAY_BODY_LEN);
-    if (this.#head < this.#cells.length) {
+    if (this.#head < cells.length) {
       this.queuedSince = Date.now();
       this.hop.channel.waitForDrain(this);
       return;
     }
     this.#reset();
-    this.onFlushed?.();
+    this.owner?.onFlushed();
   }
 
   /** Drop everything queued (the circuit is gone). */
@@ -97,15 +101,18 @@ export class HopWriter implements DrainWaiter {
   }
 
   #reset(): void {
-    this.#cells = [];
-    this.#early = [];
+    this.#cells = undefined;
+    this.#early = undefined;
     this.#head = 0;
     this.queuedSince = 0;
   }
 }
 
+/**
+ * A relay holds one of these for every circuit through it, most of them idle: keep it small
+ * (fields only where needed, no closures, nothing allocated until used).
+ */
 export class RelayCircuit implements QueueHolder {
-  readonly createdAt = Date.now();
   /** Towards the client; set at CREATE2. */
   readonly toPrev: HopWriter;
   /** Away from the client; set when CREATE2 went out for an EXTEND2. */
@@ -130,7 +137,12 @@ export class RelayCircuit implements QueueHolder {
     /** Log tag: never the circuit id on the wire, which would link log lines across relays. */
     readonly tag: number,
   ) {
-    this.toPrev = new HopWriter(prev, accounting, maxQueued, () => this.edge?.onWritable());
+    this.toPrev = new HopWriter(prev, accounting, maxQueued, this);
+  }
+
+  /** The queue towards the client was flushed: the exit edge may read its streams again. */
+  onFlushed(): void {
+    this.edge?.onWritable();
   }
 
   /** Oldest queued data of this circuit (cells or exit stream bytes), 0 if none. */

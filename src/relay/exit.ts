@@ -18,7 +18,7 @@ import type { Logger } from "../common/log.js";
 import { OnionError } from "../onion/errors.js";
 import { ReceiveWindow, STREAM_WINDOW_INCREMENT, STREAM_WINDOW_START, SendWindow } from "../onion/flow-control.js";
 import { type RelayMessageInit, encodeRelayCell } from "../onion/relay-cell.js";
-import { RELAY_BODY_LEN, RELAY_DATA_MAX } from "../onion/relay-crypto.js";
+import { RELAY_BODY_LEN, RELAY_DATA_MAX, type RunningDigest, digestBytes } from "../onion/relay-crypto.js";
 import type { DrainWaiter } from "./channels.js";
 import type { RelayLimits } from "./limits.js";
 import type { RelayMetrics } from "./metrics.js";
@@ -32,8 +32,10 @@ export interface ExitPolicyCheck {
 
 /** The circuit, as seen from its exit edge. */
 export interface EdgeHost {
-  /** Stamp, encrypt and send N concatenated plaintext bodies towards the client; returns the running digest after the last. */
-  sendCells(cells: Uint8Array): Uint8Array;
+  /** Stamp, encrypt and send N concatenated plaintext bodies towards the client. */
+  sendCells(cells: Uint8Array): void;
+  /** The running digest after the last cell sent (for the authenticated circuit SENDME). */
+  lastSentDigest(): Uint8Array;
   sendMessage(message: RelayMessageInit): void;
   /** Cells sent now leave without queueing. */
   readonly writable: boolean;
@@ -170,10 +172,10 @@ export class ExitEdge implements DrainWaiter {
   }
 
   /** A DATA cell recognized at this hop; `data` is a view valid only during the call. */
-  onData(streamId: number, data: Uint8Array, digest: Uint8Array): void {
+  onData(streamId: number, data: Uint8Array, digest: RunningDigest): void {
     if (data.length === 0) throw new OnionError("cell-malformed", "empty DATA cell");
     if (this.#deliver.onReceived()) {
-      this.host.sendMessage({ command: RelayCommand.SENDME, streamId: 0, body: { version: 1, digest } });
+      this.host.sendMessage({ command: RelayCommand.SENDME, streamId: 0, body: { version: 1, digest: digestBytes(digest) } });
     }
     const s = this.#streams.get(streamId);
     // DATA for a stream we already closed crosses our END on the wire: drop it (as Tor does).
@@ -386,11 +388,10 @@ export class ExitEdge implements DrainWaiter {
     this.#pumping = true;
     const finished: ExitStream[] = [];
     let n = 0;
-    const flush = (): Uint8Array | undefined => {
-      if (n === 0) return undefined;
-      const digest = this.host.sendCells(this.#batch.subarray(0, n * RELAY_BODY_LEN));
+    const flush = (): void => {
+      if (n === 0) return;
+      this.host.sendCells(this.#batch.subarray(0, n * RELAY_BODY_LEN));
       n = 0;
-      return digest;
     };
     while (this.#ready.length > 0 && this.#package.available > 0 && this.host.writable && !this.#closed) {
       if (this.#cursor >= this.#ready.length) this.#cursor = 0;
@@ -405,8 +406,12 @@ export class ExitEdge implements DrainWaiter {
       encodeRelayCell(RelayCommand.DATA, s.id, data, this.#batch.subarray(n * RELAY_BODY_LEN, (n + 1) * RELAY_BODY_LEN));
       n++;
       s.package.onSent();
-      if (this.#package.needsDigest) this.#package.onSent(flush());
-      else this.#package.onSent();
+      if (this.#package.needsDigest) {
+        flush(); // the digest after this very cell
+        this.#package.onSent(this.host.lastSentDigest());
+      } else {
+        this.#package.onSent();
+      }
       if (n === BATCH_CELLS) flush();
       if (s.pendingBytes === 0) {
         finished.push(s);

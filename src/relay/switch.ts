@@ -17,7 +17,7 @@ import { type Link, LinkError } from "../link/link.js";
 import { OnionError } from "../onion/errors.js";
 import { NTOR_ONIONSKIN_LEN, type X25519KeyPair, ntorServerRespond, relayIdFromIdentity } from "../onion/ntor.js";
 import { type RelayMessageInit, decodeRelayMessage, encodeRelayMessage, readRelayCell } from "../onion/relay-cell.js";
-import { RELAY_BODY_LEN, RelayCircuitCrypto } from "../onion/relay-crypto.js";
+import { RELAY_BODY_LEN, RelayCircuitCrypto, type RunningDigest } from "../onion/relay-crypto.js";
 import type { Ed25519KeyPair } from "../onion/signing.js";
 import { type Channel, ChannelManager, type DrainWaiter } from "./channels.js";
 import { HopWriter, type QueueAccounting, RelayCircuit } from "./circuit.js";
@@ -211,7 +211,7 @@ export class CircuitSwitch {
   }
 
   /** A cell addressed to this hop. `body` is plaintext; views into it die after the call. */
-  #recognized(c: RelayCircuit, body: Uint8Array, digest: Uint8Array, early: boolean): void {
+  #recognized(c: RelayCircuit, body: Uint8Array, digest: RunningDigest, early: boolean): void {
     if (body[0] === RelayCommand.DATA) {
       const cell = readRelayCell(body);
       this.#edge(c).onData(cell.streamId, cell.data, digest);
@@ -253,8 +253,8 @@ export class CircuitSwitch {
         for (let off = 0; off < cells.length && !c.closed; off += RELAY_BODY_LEN) {
           this.#toPrev(c, cells.subarray(off, off + RELAY_BODY_LEN));
         }
-        return c.crypto.lastInboundDigest()!;
       },
+      lastSentDigest: () => c.crypto.lastInboundDigest()!,
       sendMessage: (message) => this.#originate(c, message),
       get writable() {
         return c.toPrev.writable;
@@ -348,6 +348,8 @@ export class CircuitSwitch {
       return;
     }
     clearTimeout(c.extendTimer);
+    c.extendTimer = undefined; // an idle circuit keeps neither the spent timer nor the attempt
+    c.extendAttempt = undefined;
     c.extending = false;
     c.nextReady = true;
     this.#originate(c, { command: RelayCommand.EXTENDED2, streamId: 0, body: { handshakeData: created2.handshakeData } });
