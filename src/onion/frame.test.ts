@@ -1,4 +1,4 @@
-import { create, toBinary } from "@bufbuild/protobuf";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { sizeDelimitedEncode } from "@bufbuild/protobuf/wire";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
@@ -38,6 +38,8 @@ describe("link frames", () => {
         const generic = encodeFrame(frame);
         expect(generic.length).toBe(RELAY_FRAME_WIRE_LEN);
         expect(encodeRelayFrame(circuitId, body(7), early)).toEqual(generic);
+        // The decoder's fast path builds the same message fromBinary would.
+        expect(new FrameDecoder().push(generic)).toEqual([fromBinary(FrameSchema, generic.subarray(2))]);
       }),
     );
   });

@@ -5,7 +5,7 @@
  * a relay (protobuf-es `toBinary` costs ≈ 4 µs a frame; writing 519 known bytes costs less
  * than a tenth of that).
  */
-import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import { sizeDelimitedEncode } from "@bufbuild/protobuf/wire";
 import { type Frame, FrameSchema } from "../../gen/meowonion/v1/link_pb.js";
 import { OnionError } from "./errors.js";
@@ -115,10 +115,13 @@ function relayFrameFastPath(buffer: Uint8Array, offset: number): Frame | undefin
     (buffer[offset + 3] | (buffer[offset + 4] << 8) | (buffer[offset + 5] << 16) | (buffer[offset + 6] << 24)) >>> 0;
   if (circuitId === 0) return undefined;
   const value = buffer.subarray(offset + RELAY_BODY_OFFSET, offset + RELAY_FRAME_WIRE_LEN);
-  return create(FrameSchema, {
+  // What create(FrameSchema, …) returns (protobuf-es messages are plain objects), built
+  // directly: create() walks the schema and costs ~5 times as much on this per-cell path.
+  return {
+    $typeName: FrameSchema.typeName,
     circuitId,
     command: tag === TAG_RELAY ? { case: "relay", value } : { case: "relayEarly", value },
-  });
+  } as Frame;
 }
 
 /**

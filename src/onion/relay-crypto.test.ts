@@ -187,6 +187,38 @@ describe("tor1 circuits (properties)", () => {
     );
   });
 
+  it("the client's batched decrypt equals cell by cell, up to the first unrecognized cell", () => {
+    fc.assert(
+      fc.property(
+        fc.array(keyMaterial, { minLength: 1, maxLength: 4 }),
+        fc.array(fc.tuple(fc.nat(), payload), { minLength: 1, maxLength: 40 }),
+        fc.option(fc.nat()),
+        (kms, sends, corrupt) => {
+          const perCell = circuit(kms);
+          const batchedClient = circuit(kms).client;
+          const cells = sends.map(([pick, data]) => {
+            const origin = pick % kms.length;
+            const cell = perCell.relays[origin].encryptInbound(plaintextBody(data), true);
+            for (let i = origin - 1; i >= 0; i--) perCell.relays[i].encryptInbound(cell, false);
+            return cell;
+          });
+          const bad = corrupt === null ? cells.length : corrupt % cells.length;
+          if (bad < cells.length) cells[bad][RELAY_DATA_OFFSET + 100] ^= 1;
+          const batch = Buffer.concat(cells);
+          const got = batchedClient.decryptInboundMany(batch);
+          expect(got.recognized).toBe(bad);
+          for (let i = 0; i < bad; i++) {
+            const want = perCell.client.decryptInbound(cells[i]);
+            expect(got.hops[i]).toBe(want.hop);
+            expect(got.digests[i]).toBe(want.digest);
+            expect(hex(batch.subarray(i * RELAY_BODY_LEN, (i + 1) * RELAY_BODY_LEN))).toBe(hex(want.body));
+          }
+        },
+      ),
+      { numRuns: 80 },
+    );
+  });
+
   it("batched relay decrypt/encrypt equals per-cell processing", () => {
     fc.assert(
       fc.property(

@@ -166,6 +166,8 @@ interface PendingOpen extends Waiter<ClientStream> {
 let nextLocalId = 1;
 /** Plaintext cell being sent; encrypted in place and copied into the link's output (single-threaded, never shared across a yield). */
 const scratch = new Uint8Array(RELAY_BODY_LEN);
+/** Bodies of a run of inbound cells, decrypted together (same single-threaded rule; grows as needed). */
+let inboundBatch = new Uint8Array(32 * RELAY_BODY_LEN);
 
 export class ClientCircuit extends EventEmitter<{ close: [reason: DestroyReason] }> {
   /** Local id, unique in this process, never reused (not the id on the wire). */
@@ -357,7 +359,32 @@ export class ClientCircuit extends EventEmitter<{ close: [reason: DestroyReason]
 
   /** A run of frames for this circuit from one read of its link. */
   [kFrames](frames: Frame[], from: number, to: number): void {
-    for (let i = from; i < to && !this.#closed; i++) this.#onFrame(frames[i]);
+    for (let i = from; i < to && !this.#closed; ) {
+      let end = i + 1;
+      if (frames[i].command.case === "relay") while (end < to && frames[end].command.case === "relay") end++;
+      if (end - i > 1) this.#onRelayRun(frames, i, end);
+      else this.#onFrame(frames[i]);
+      i = end;
+    }
+    this.#flushDelivered();
+  }
+
+  /** Consecutive RELAY frames: decrypted as one batch, then handled in order. */
+  #onRelayRun(frames: Frame[], from: number, to: number): void {
+    const n = to - from;
+    if (inboundBatch.length < n * RELAY_BODY_LEN) inboundBatch = new Uint8Array(n * RELAY_BODY_LEN);
+    const cells = inboundBatch.subarray(0, n * RELAY_BODY_LEN);
+    for (let k = 0; k < n; k++) cells.set(frames[from + k].command.value as Uint8Array, k * RELAY_BODY_LEN);
+    try {
+      const batch = this.#crypto.decryptInboundMany(cells);
+      for (let k = 0; k < batch.recognized && !this.#closed; k++) {
+        this.#onCell(cells.subarray(k * RELAY_BODY_LEN, (k + 1) * RELAY_BODY_LEN), batch.hops[k], batch.digests[k]);
+      }
+      if (batch.recognized < n) throw new OnionError("cell-unrecognized", "inbound relay cell recognized by no hop");
+    } catch (error) {
+      this.#onError(error);
+    }
+    // DATA views point into the shared batch buffer: the readers get them before it is reused.
     this.#flushDelivered();
   }
 
@@ -381,12 +408,17 @@ export class ClientCircuit extends EventEmitter<{ close: [reason: DestroyReason]
           throw new OnionError("cell-malformed", `unexpected ${frame.command.case} frame on a client circuit`);
       }
     } catch (error) {
-      if (this.#closed) return;
-      const why = error instanceof OnionError ? `${error.reason}: ${error.message}` : (error as Error).message;
-      if (!(error instanceof OnionError)) log.error({ err: error }, "internal error on a circuit");
-      this.#failStep(new CircuitError(DestroyReason.PROTOCOL, this.#hops, why));
-      this.destroy(error instanceof OnionError ? DestroyReason.PROTOCOL : DestroyReason.INTERNAL);
+      this.#onError(error);
     }
+  }
+
+  /** A bad cell (OnionError) or a bug: the circuit is destroyed, a build in progress fails. */
+  #onError(error: unknown): void {
+    if (this.#closed) return;
+    const why = error instanceof OnionError ? `${error.reason}: ${error.message}` : (error as Error).message;
+    if (!(error instanceof OnionError)) log.error({ err: error }, "internal error on a circuit");
+    this.#failStep(new CircuitError(DestroyReason.PROTOCOL, this.#hops, why));
+    this.destroy(error instanceof OnionError ? DestroyReason.PROTOCOL : DestroyReason.INTERNAL);
   }
 
   /** The link carrying this circuit closed. */
@@ -397,6 +429,11 @@ export class ClientCircuit extends EventEmitter<{ close: [reason: DestroyReason]
 
   #onRelay(body: Uint8Array): void {
     const { hop, digest } = this.#crypto.decryptInbound(body);
+    this.#onCell(body, hop, digest);
+  }
+
+  /** A decrypted cell from `hop`; `body` and views into it are valid during the call only. */
+  #onCell(body: Uint8Array, hop: number, digest: RunningDigest): void {
     if (hop >= this.#hops) throw new OnionError("cell-unrecognized", `cell from hop ${hop} beyond the circuit`);
     if (body[0] === RelayCommand.DATA) {
       const cell = readRelayCell(body);
