@@ -299,15 +299,16 @@ function pipeBothWays(socket: net.Socket, opened: OpenedStream, early: Buffer): 
     stream.write(early);
   }
   socket.on("data", (chunk: Buffer) => opened.countSent?.(chunk.length));
-  // A circuit delivers one DATA cell (≤ 498 bytes) per chunk: cork the socket for the rest of
-  // the tick so the cells of one batch leave in one write, not one syscall each.
+  // A circuit delivers the cells of one TLS record (≤ 16 KiB) per chunk, and one read from the
+  // link's socket decrypts into several records: cork the socket until the event loop has
+  // handled the whole read, so it leaves in one write, not one syscall per record.
   let corked = false;
   stream.on("data", (chunk: Buffer) => {
     opened.countReceived?.(chunk.length);
     if (corked) return;
     corked = true;
     socket.cork();
-    process.nextTick(() => {
+    setImmediate(() => {
       corked = false;
       socket.uncork();
     });
