@@ -6,12 +6,20 @@ import { createInterface } from "node:readline";
 import { join } from "node:path";
 import { existsSync, readFileSync } from "node:fs";
 import { pathToFileURL } from "node:url";
+import { measureIdleCircuits } from "../idle-circuits.js";
+import { torIdleCircuits } from "./idle.js";
 import { cmdline, descendants, startProcess, stopProcess } from "./procs.js";
 import type { TorNetwork } from "./tor-net.js";
 
 export interface BuiltCircuit {
   ms: number;
   close(): Promise<void>;
+}
+
+/** Memory per idle circuit at a relay, bytes (see bench/idle-circuits.ts and ./idle.ts). */
+export interface IdleCircuitMemory {
+  edge: { rssBytes: number; heapExternalBytes?: number };
+  middle?: { rssBytes: number; heapExternalBytes?: number };
 }
 
 export interface NetworkUnderTest {
@@ -26,6 +34,8 @@ export interface NetworkUnderTest {
   buildCircuit(): Promise<BuiltCircuit>;
   /** Every OS process of the network, named. */
   processes(): { name: string; pid: number }[];
+  /** Build `count` idle circuits at a relay and measure its memory per circuit. */
+  idleCircuits?(count: number, log: (msg: string) => void): Promise<IdleCircuitMemory>;
   stop(): Promise<void>;
 }
 
@@ -74,6 +84,7 @@ export function torTarget(net: TorNetwork): NetworkUnderTest {
       }
     },
     processes: () => net.pids(),
+    idleCircuits: (count, log) => torIdleCircuits(net, { circuits: count, middle: true, log }),
     stop: () => net.stop(),
   };
 }
@@ -128,26 +139,26 @@ export interface OursOptions {
 
 export class OursUnavailable extends Error {}
 
-/** Why ours cannot run at all (the network command is not there yet), or undefined. */
+/** Why ours cannot run at all (the network command is not there yet, or not built), or undefined. */
 export function oursMissing(root: string): string | undefined {
   const main = join(root, "src", "network", "main.ts");
   if (!existsSync(main)) return "src/network/main.ts does not exist yet";
   const cli = readFileSync(join(root, "src", "cli.ts"), "utf8");
   if (!/network/.test(cli.split("const commands")[1] ?? "")) return "src/cli.ts does not register the network command yet";
+  if (!existsSync(join(root, "dist", "src", "cli.js"))) return "dist/src/cli.js is missing: run `npm run build` (npm run bench:compare does)";
   return undefined;
 }
 
 /**
- * `node --import tsx src/cli.ts network --headless --processes …` until its ready line. The
- * network's own exit-with-parent preload (if present) stops it should this process die.
+ * `node dist/src/cli.js network --headless --processes …` (the compiled build, as `npm start`
+ * runs it) until its ready line. The network's exit-with-parent preload stops it should this
+ * process die.
  */
 export async function startOurs(opts: OursOptions): Promise<NetworkUnderTest & { ready: Record<string, string> }> {
-  const ewp = join(opts.root, "src", "network", "exit-with-parent.ts");
+  const ewp = join(opts.root, "dist", "src", "network", "exit-with-parent.js");
   const args = [
-    "--import",
-    "tsx",
     ...(existsSync(ewp) ? ["--import", pathToFileURL(ewp).href] : []),
-    join(opts.root, "src", "cli.ts"),
+    join(opts.root, "dist", "src", "cli.js"),
     "network",
     "--headless",
     "--processes",
@@ -238,6 +249,9 @@ export async function startOurs(opts: OursOptions): Promise<NetworkUnderTest & {
     processes() {
       return [rootPid, ...descendants(rootPid)].map((pid) => ({ name: ourProcessName(cmdline(pid), pid === rootPid), pid }));
     },
+    // A relay of its own (with a directory and next relays), not one of this network's: its
+    // processes are started with --expose-gc and a preload that reads memory after gc().
+    idleCircuits: (count, log) => measureIdleCircuits({ circuits: count, log }),
     stop: () => stopProcess(child, 10_000),
   };
 }

@@ -1,5 +1,5 @@
 /**
- * Preloaded (`node --import tsx --import <this file> src/cli.ts …`) into every node process
+ * Preloaded (`node [--import tsx] --import <this file> src/cli.(ts|js) …`) into every node process
  * that `meowonion network --processes` starts, so that no node outlives the network: the
  * parent holds the write end of the child's stdin pipe, and when the parent goes away — even
  * by SIGKILL — the pipe closes, this module sees end-of-file and stops the node the way

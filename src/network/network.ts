@@ -138,7 +138,7 @@ function directoriesArgs(dirs: { url: string; key: string }[]): string[] {
   return dirs.flatMap((d) => ["--directory", d.url, "--directory-key", d.key]);
 }
 
-/** Runs every node as `node --import tsx src/cli.ts <kind> …` with its stderr in DATA/logs/. */
+/** Runs every node as its own process (see child.ts) with its stderr in DATA/logs/. */
 export function processLauncher(logDir: string, readyTimeoutMs: number, env?: NodeJS.ProcessEnv): Launcher {
   const run = async (name: string, kind: string, args: string[]): Promise<NodeHandle> => {
     const child: ChildNode = await spawnNode({
