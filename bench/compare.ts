@@ -30,6 +30,8 @@ const USAGE = `Usage: npm run bench:compare [-- options]
   --quick         a smoke run: fewer and smaller workloads (about 2 minutes)
   --json FILE     also write the results as JSON
   --only WHAT     tor | tor-default | tor-vanilla | ours (default: all)
+  --idle-circuits N  idle circuits at one relay for memory per circuit, first run of each
+                  network only (default ${FULL.idleCircuits}; --quick: ${QUICK.idleCircuits}; 0: skip)
   --profile DIR   write V8 CPU profiles of our network's processes to DIR and summarize them
   --verbose       log tor's bootstrap and each step
   -h, --help
@@ -56,6 +58,7 @@ async function main(): Promise<number> {
   const { values } = parseArgs({
     options: {
       runs: { type: "string" },
+      "idle-circuits": { type: "string" },
       quick: { type: "boolean", default: false },
       json: { type: "string" },
       only: { type: "string" },
@@ -73,6 +76,11 @@ async function main(): Promise<number> {
     const n = Number(values.runs);
     if (!Number.isInteger(n) || n < 1) throw new Error(`--runs wants a positive whole number, got '${values.runs}'`);
     params.runs = n;
+  }
+  if (values["idle-circuits"] !== undefined) {
+    const n = Number(values["idle-circuits"]);
+    if (!Number.isInteger(n) || n < 0) throw new Error(`--idle-circuits wants a whole number, got '${values["idle-circuits"]}'`);
+    params.idleCircuits = n;
   }
   const only = values.only ?? "all";
   if (!["all", "tor", "tor-default", "tor-vanilla", "ours"].includes(only)) throw new Error(`--only: unknown '${only}'`);
@@ -175,6 +183,7 @@ async function main(): Promise<number> {
       side.notes.push(`tor ${torVersion(tor!)}: authority (also a relay), 2 middle relays, 1 exit (loopback only), 1 client`);
       for (let run = 1; run <= params.runs && !interrupted; run++) {
         say(`Tor (${scheduler === "default" ? "defaults, KIST" : "Schedulers Vanilla"}) run ${run}/${params.runs}: starting…`);
+        const runParams = { ...params, idleCircuits: run === 1 ? params.idleCircuits : 0 };
         try {
           const net = await startTorNetwork({
             tor: tor!,
@@ -188,7 +197,7 @@ async function main(): Promise<number> {
           });
           const target = torTarget(net);
           current = target;
-          const out = await runWorkloads(target, dst, params, `tor-${scheduler}-${run}`, torRole, say, () =>
+          const out = await runWorkloads(target, dst, runParams, `tor-${scheduler}-${run}`, torRole, say, () =>
             net.waitBootstrapped(30_000),
           );
           record(side, out);
@@ -234,7 +243,7 @@ async function main(): Promise<number> {
             }
             oursShape = `1 authority, 3 relays (${exits} exit${exits > 1 ? "s" : ""}), 1 proxy, each its own process (--processes)`;
             current = net;
-            const out = await runWorkloads(net, dst, params, `ours-${run}`, ourRole, say);
+            const out = await runWorkloads(net, dst, { ...params, idleCircuits: run === 1 ? params.idleCircuits : 0 }, `ours-${run}`, ourRole, say);
             record(sides.ours, out);
             Object.assign(oursPids, out.pids);
           } catch (e) {

@@ -13,6 +13,7 @@ const suites: Record<string, () => Promise<Suite>> = {
   onion: async () => (await import("./onion.js")).benchOnion,
   directory: async () => (await import("./directory.js")).benchDirectory,
   relay: async () => (await import("./relay.js")).benchRelay,
+  circuits: async () => (await import("./idle-circuits.js")).benchIdleCircuits,
   proxy: async () => (await import("./proxy.js")).benchProxy,
   network: async () => (await import("./network.js")).benchNetwork,
 };

@@ -28,6 +28,10 @@ export const FIGURES: FigureDef[] = [
   { key: "peak_rss_mb_relay", label: "Peak memory, largest relay", unit: "MB", better: "lower" },
   { key: "peak_rss_mb_client", label: "Peak memory, client (Tor client / our proxy)", unit: "MB", better: "lower" },
   { key: "peak_rss_mb_authority", label: "Peak memory, directory authority", unit: "MB", better: "lower" },
+  { key: "relay_idle_circuit_bytes", label: "Memory per idle circuit at a relay (RSS; it is the last hop)", unit: "bytes", better: "lower" },
+  { key: "relay_idle_middle_circuit_bytes", label: "Memory per idle circuit at a relay (RSS; first of 2 hops)", unit: "bytes", better: "lower" },
+  { key: "relay_idle_circuit_heap_bytes", label: "… of it JS heap + external (ours only)", unit: "bytes", better: "lower" },
+  { key: "relay_idle_middle_circuit_heap_bytes", label: "… of it JS heap + external, first of 2 hops", unit: "bytes", better: "lower" },
 ];
 
 export const REQUIRED_KEYS = [

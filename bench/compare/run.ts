@@ -29,6 +29,11 @@ export interface Params {
    */
   opGapMs: number;
   readyTimeoutMs: number;
+  /**
+   * Idle circuits built at one relay for the memory-per-circuit figures (0: skip). Measured in
+   * the first run of each network only (about a minute each).
+   */
+  idleCircuits: number;
 }
 
 export const FULL: Params = {
@@ -43,6 +48,7 @@ export const FULL: Params = {
   buildCount: 10,
   opGapMs: 100,
   readyTimeoutMs: 120_000,
+  idleCircuits: 10_000,
 };
 
 export const QUICK: Params = {
@@ -57,6 +63,7 @@ export const QUICK: Params = {
   buildCount: 5,
   opGapMs: 100,
   readyTimeoutMs: 90_000,
+  idleCircuits: 2_000,
 };
 
 /** Which role a process plays, for the per-role memory figures. */
@@ -188,5 +195,19 @@ export async function runWorkloads(
   if (byRole.relay.length) v.peak_rss_mb_relay = Math.max(...byRole.relay);
   if (byRole.client.length) v.peak_rss_mb_client = Math.max(...byRole.client);
   if (byRole.authority.length) v.peak_rss_mb_authority = Math.max(...byRole.authority);
+
+  // After the peak memory readings: Tor's figure is measured at one of its relays, whose peak
+  // it raises.
+  if (p.idleCircuits > 0 && net.idleCircuits) {
+    await step(`idle circuits (${p.idleCircuits})`, async () => {
+      const r = await net.idleCircuits!(p.idleCircuits, (m) => log(`    ${m}`));
+      v.relay_idle_circuit_bytes = r.edge.rssBytes;
+      if (r.edge.heapExternalBytes !== undefined) v.relay_idle_circuit_heap_bytes = r.edge.heapExternalBytes;
+      if (r.middle) {
+        v.relay_idle_middle_circuit_bytes = r.middle.rssBytes;
+        if (r.middle.heapExternalBytes !== undefined) v.relay_idle_middle_circuit_heap_bytes = r.middle.heapExternalBytes;
+      }
+    });
+  }
   return { values: v, notes, nodesPeakRssMb: nodes, pids, bulkCpuCores, errors };
 }

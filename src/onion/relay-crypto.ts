@@ -39,11 +39,11 @@ const R = RELAY_RECOGNIZED_OFFSET;
  * their chunk and cipher back (circuits gone idle after a burst, or closed) and regenerate from
  * their position at their next cell.
  */
-const KEYSTREAM_COLD_BYTES = 4 * RELAY_BODY_LEN;
+/** Two cells: what a 3-hop circuit's build crypts at its first hop (EXTEND2, EXTENDED2 twice each way). */
+const KEYSTREAM_COLD_BYTES = 2 * RELAY_BODY_LEN;
 const KEYSTREAM_FIRST_CHUNK = 2048;
 const KEYSTREAM_MAX_CHUNK = 16384;
 const ZEROS = Buffer.alloc(KEYSTREAM_MAX_CHUNK);
-const EMPTY = Buffer.alloc(0);
 /** The IV of a cipher starting at some block (copied by createCipheriv). */
 const blockIv = Buffer.alloc(16);
 /** Keystream bytes all warm directions of this process may hold together. */
@@ -51,6 +51,19 @@ let keystreamBudget = 8 * 1024 * 1024;
 /** Warm directions, least recently refilled first, with the keystream bytes each holds. */
 const warm = new Map<WeakRef<DirectionCrypto>, number>();
 let warmBytes = 0;
+
+/** What a warm direction keeps: its cipher and the keystream made ahead. */
+interface WarmKeystream {
+  /** Positioned at the end of `keystream`. */
+  cipher: Cipher;
+  keystream: Buffer;
+  /** Next unused byte of `keystream`. */
+  pos: number;
+  /** Bytes of the next refill. */
+  chunk: number;
+  /** The direction's key in `warm`. */
+  ref: WeakRef<DirectionCrypto>;
+}
 
 /**
  * Set the keystream budget of warm directions (bytes; tests use 0 to force every release);
@@ -78,16 +91,11 @@ export function digestBytes(digest: RunningDigest): Uint8Array {
 export class DirectionCrypto {
   /** The AES key as a latin1 string: 32 bytes of heap, where a 16-byte Buffer costs ~100. */
   readonly #key: string;
-  /** Positioned at the end of #keystream; only while warm. */
-  #cipher: Cipher | undefined;
   #digest: Hash;
-  #keystream: Buffer = EMPTY;
-  #pos = 0;
-  /** Position in the whole keystream of #keystream[0]. */
+  /** Keystream bytes used so far; while warm, the position of #warm.keystream[0] instead. */
   #base = 0;
-  #chunk = KEYSTREAM_FIRST_CHUNK;
-  /** This direction's key in `warm`, made when it first warms up. */
-  #ref: WeakRef<DirectionCrypto> | undefined;
+  /** Only while warm (see above): an idle direction is just its key, digest and position. */
+  #warm: WarmKeystream | undefined;
 
   constructor(aesKey: Uint8Array, digestSeed: Uint8Array) {
     if (aesKey.length !== 16) throw new OnionError("bad-key", "AES-128 key must be 16 bytes");
@@ -98,15 +106,26 @@ export class DirectionCrypto {
   /** Adds or strips this layer (CTR is its own inverse) over the next data.length bytes. */
   crypt(data: Uint8Array): void {
     const n = data.length;
+    let w = this.#warm;
+    if (w === undefined) {
+      const at = this.#base;
+      if (at + n <= KEYSTREAM_COLD_BYTES) {
+        // Cold: a throwaway cipher makes just these bytes (n <= KEYSTREAM_COLD_BYTES, so one update).
+        const skip = at % 16;
+        xorInto(data, 0, this.#cipherAt(at - skip).update(ZEROS.subarray(0, skip + n)), skip, n);
+        this.#base = at + n;
+        return;
+      }
+      w = this.#warmUpAt(at, n);
+    }
     let i = 0;
     while (i < n) {
-      if (this.#pos === this.#keystream.length) this.#refill(n - i);
-      const len = Math.min(n - i, this.#keystream.length - this.#pos);
-      xorInto(data, i, this.#keystream, this.#pos, len);
-      this.#pos += len;
+      if (w.pos === w.keystream.length) this.#refill(w);
+      const len = Math.min(n - i, w.keystream.length - w.pos);
+      xorInto(data, i, w.keystream, w.pos, len);
+      w.pos += len;
       i += len;
     }
-    if (this.#cipher === undefined) this.#release(); // cold: keep nothing between cells
   }
 
   /**
@@ -152,39 +171,42 @@ export class DirectionCrypto {
     return digest;
   }
 
-  /** Make keystream from the current position on: at least `need` bytes, or up to the chunk. */
-  #refill(need: number): void {
-    const at = this.#base + this.#pos;
-    let cipher = this.#cipher;
-    if (cipher === undefined) {
-      const block = Math.floor(at / 16);
-      blockIv.writeUInt32BE(Math.floor(block / 0x100000000), 8);
-      blockIv.writeUInt32BE(block >>> 0, 12);
-      cipher = createCipheriv("aes-128-ctr", Buffer.from(this.#key, "latin1"), blockIv);
-      const skip = at - block * 16;
-      if (at < KEYSTREAM_COLD_BYTES) {
-        this.#keystream = cipher.update(ZEROS.subarray(0, Math.min(ZEROS.length, skip + need)));
-        this.#base = block * 16;
-        this.#pos = skip;
-        return;
-      }
-      this.#cipher = cipher;
-      // The first chunk of a warm cipher starts at its block: the bytes before `at` are skipped.
-      this.#keystream = cipher.update(ZEROS.subarray(0, Math.min(ZEROS.length, skip + Math.max(need, this.#chunk))));
-      this.#base = block * 16;
-      this.#pos = skip;
-    } else {
-      this.#keystream = cipher.update(ZEROS.subarray(0, this.#chunk));
-      this.#base = at;
-      this.#pos = 0;
-    }
-    if (this.#chunk < KEYSTREAM_MAX_CHUNK) this.#chunk *= 2;
-    this.#warmUp(this.#keystream.length);
+  /** A cipher whose keystream starts at byte `start` (a multiple of 16) of the direction's. */
+  #cipherAt(start: number): Cipher {
+    blockIv.writeUInt32BE(Math.floor(start / 0x1000000000), 8); // block number = start / 16
+    blockIv.writeUInt32BE((start / 16) >>> 0, 12);
+    return createCipheriv("aes-128-ctr", Buffer.from(this.#key, "latin1"), blockIv);
   }
 
-  /** Record this direction as the most recently refilled; release others beyond the budget. */
-  #warmUp(bytes: number): void {
-    const ref = (this.#ref ??= new WeakRef(this));
+  /** Become warm at keystream position `at`, with at least `need` bytes ready. */
+  #warmUpAt(at: number, need: number): WarmKeystream {
+    // Integer arithmetic only: positions stay small integers (a double in #base would give
+    // every DirectionCrypto a heap box for it).
+    const skip = at % 16;
+    const start = at - skip;
+    const cipher = this.#cipherAt(start);
+    // The first chunk starts at the block: the bytes before `at` are skipped.
+    const keystream = cipher.update(ZEROS.subarray(0, Math.min(ZEROS.length, skip + Math.max(need, KEYSTREAM_FIRST_CHUNK))));
+    const w: WarmKeystream = { cipher, keystream, pos: skip, chunk: 2 * KEYSTREAM_FIRST_CHUNK, ref: new WeakRef(this) };
+    this.#base = start;
+    this.#warm = w;
+    this.#touch(w);
+    return w;
+  }
+
+  /** The keystream made ahead is used up: make the next chunk. */
+  #refill(w: WarmKeystream): void {
+    this.#base += w.keystream.length;
+    w.keystream = w.cipher.update(ZEROS.subarray(0, w.chunk));
+    w.pos = 0;
+    if (w.chunk < KEYSTREAM_MAX_CHUNK) w.chunk *= 2;
+    this.#touch(w);
+  }
+
+  /** Record `w` as the most recently refilled; release others beyond the budget. */
+  #touch(w: WarmKeystream): void {
+    const ref = w.ref;
+    const bytes = w.keystream.length;
     warmBytes += bytes - (warm.get(ref) ?? 0);
     warm.delete(ref);
     warm.set(ref, bytes);
@@ -197,12 +219,12 @@ export class DirectionCrypto {
     }
   }
 
-  /** Drop the cipher and the unused keystream; the position is kept. */
+  /** Drop the cipher and the unused keystream (the budget is spent elsewhere); the position is kept. */
   #release(): void {
-    this.#base += this.#pos;
-    this.#pos = 0;
-    this.#keystream = EMPTY;
-    this.#cipher = undefined;
+    const w = this.#warm;
+    if (w === undefined) return;
+    this.#base += w.pos;
+    this.#warm = undefined;
   }
 }
 

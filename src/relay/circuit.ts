@@ -20,91 +20,106 @@ export interface QueueAccounting {
   sent(cells: number): void;
 }
 
+/** Cells waiting for a congested link, in order, and since when. */
+interface CellQueue {
+  cells: Uint8Array[];
+  early: boolean[];
+  head: number;
+  /** Date.now() when the oldest cell still queued was queued. */
+  since: number;
+}
+
 /**
  * Writes RELAY frames for one circuit to one hop. Cells go straight into the link's output
- * while it is not congested; otherwise they are copied into this queue (FIFO, so the order of
- * the keystream is kept) and flushed when the link drains.
+ * while it is not congested; otherwise they are copied into a queue (FIFO, so the order of
+ * the keystream is kept) and flushed when the link drains. A relay has one or two of these per
+ * circuit, most of them idle: the writer is its own Hop (no separate object) and the queue
+ * exists only while cells wait.
  */
-export class HopWriter implements DrainWaiter {
-  /** Queued cells and their RELAY_EARLY flags; only while cells are queued (idle circuits are many). */
-  #cells: Uint8Array[] | undefined;
-  #early: boolean[] | undefined;
-  #head = 0;
-  /** Date.now() when the oldest queued cell was queued; 0 when empty. */
-  queuedSince = 0;
+export class HopWriter implements DrainWaiter, Hop {
+  readonly channel: Channel<RelayCircuit>;
+  readonly id: number;
+  #queue: CellQueue | undefined;
 
   constructor(
-    readonly hop: Hop,
+    hop: Hop,
     private readonly accounting: QueueAccounting,
     private readonly maxQueued: number,
     /** Told when the queue was emptied by a drain (exit edges resume reading). */
     private readonly owner?: { onFlushed(): void },
-  ) {}
+  ) {
+    this.channel = hop.channel;
+    this.id = hop.id;
+  }
+
+  /** The (channel, circuit id) this writer sends to. */
+  get hop(): Hop {
+    return this;
+  }
+
+  /** Date.now() when the oldest queued cell was queued; 0 when empty. */
+  get queuedSince(): number {
+    return this.#queue?.since ?? 0;
+  }
 
   get queued(): number {
-    return this.#cells === undefined ? 0 : this.#cells.length - this.#head;
+    const q = this.#queue;
+    return q === undefined ? 0 : q.cells.length - q.head;
   }
 
   /** True if a cell sent now goes out without queueing. */
   get writable(): boolean {
-    return this.queued === 0 && !this.hop.channel.link.congested;
+    return this.#queue === undefined && !this.channel.link.congested;
   }
 
   /** Send (or queue a copy of) one 509-byte body; false if the queue cap is exceeded. */
   send(body: Uint8Array, early = false): boolean {
-    const link = this.hop.channel.link;
-    if (this.queued === 0 && !link.congested) {
-      link.sendRelay(this.hop.id, body, early);
+    const link = this.channel.link;
+    let q = this.#queue;
+    if (q === undefined && !link.congested) {
+      link.sendRelay(this.id, body, early);
       this.accounting.sent(1);
       return true;
     }
     if (this.queued >= this.maxQueued) return false;
-    if (this.queued === 0) {
-      this.queuedSince = Date.now();
-      this.hop.channel.waitForDrain(this);
+    if (q === undefined) {
+      q = this.#queue = { cells: [], early: [], head: 0, since: Date.now() };
+      this.channel.waitForDrain(this);
     }
     const copy = new Uint8Array(RELAY_BODY_LEN); // not body.slice(): on a Buffer that is a view
     copy.set(body);
-    (this.#cells ??= []).push(copy);
-    (this.#early ??= []).push(early);
+    q.cells.push(copy);
+    q.early.push(early);
     this.accounting.queued(RELAY_BODY_LEN);
     return true;
   }
 
   onDrain(): void {
-    const cells = this.#cells;
-    const early = this.#early;
-    if (cells === undefined || early === undefined) return;
-    const link = this.hop.channel.link;
+    const q = this.#queue;
+    if (q === undefined) return;
+    const link = this.channel.link;
     let sent = 0;
-    while (this.#head < cells.length && !link.congested) {
-      link.sendRelay(this.hop.id, cells[this.#head], early[this.#head]);
-      this.#head++;
+    while (q.head < q.cells.length && !link.congested) {
+      link.sendRelay(this.id, q.cells[q.head], q.early[q.head]);
+      q.head++;
       sent++;
     }
     this.accounting.sent(sent);
     this.accounting.queued(-sent * RELAY_BODY_LEN);
-    if (this.#head < cells.length) {
-      this.queuedSince = Date.now();
-      this.hop.channel.waitForDrain(this);
+    if (q.head < q.cells.length) {
+      q.since = Date.now();
+      this.channel.waitForDrain(this);
       return;
     }
-    this.#reset();
+    this.#queue = undefined;
     this.owner?.onFlushed();
   }
 
   /** Drop everything queued (the circuit is gone). */
   clear(): void {
     this.accounting.queued(-this.queued * RELAY_BODY_LEN);
-    this.hop.channel.cancelWait(this);
-    this.#reset();
-  }
-
-  #reset(): void {
-    this.#cells = undefined;
-    this.#early = undefined;
-    this.#head = 0;
-    this.queuedSince = 0;
+    this.channel.cancelWait(this);
+    this.#queue = undefined;
   }
 }
 
