@@ -46,6 +46,13 @@ export interface PoolOptions {
   maxStreamAttempts?: number;
   /** Clean circuits kept ready. Default 1; 0 builds only on demand. */
   preemptiveCircuits?: number;
+  /**
+   * After a stream takes a clean circuit, wait this long before building its replacement, so
+   * that build (ntor at every hop, in the proxy and the relays) does not compete for CPU with
+   * the stream's BEGIN and first round trips. Default 50 ms; 0 rebuilds at once. Tor rebuilds
+   * predicted circuits from its once-a-second housekeeping.
+   */
+  preemptiveRebuildDelayMs?: number;
   /** Backoff after failed preemptive builds. Defaults 250 ms doubling to 30 s. */
   backoffInitialMs?: number;
   backoffMaxMs?: number;
@@ -146,6 +153,8 @@ export class CircuitPool extends EventEmitter<PoolEvents> {
   #failuresInARow = 0;
   #nextBuildAt = 0;
   #maintainTimer: NodeJS.Timeout | undefined;
+  /** Pending replacement of a clean circuit a stream just took (see preemptiveRebuildDelayMs). */
+  #rebuildTimer: NodeJS.Timeout | undefined;
   readonly #sweeper: NodeJS.Timeout;
   #phase = BootstrapPhase.CONSENSUS;
   /** Relays in the last consensus, to tell status watchers only about real changes. */
@@ -176,6 +185,7 @@ export class CircuitPool extends EventEmitter<PoolEvents> {
       streamTimeoutMs: options.streamTimeoutMs ?? 10_000,
       maxStreamAttempts: options.maxStreamAttempts ?? 3,
       preemptiveCircuits: options.preemptiveCircuits ?? 1,
+      preemptiveRebuildDelayMs: options.preemptiveRebuildDelayMs ?? 50,
       backoffInitialMs: options.backoffInitialMs ?? 250,
       backoffMaxMs: options.backoffMaxMs ?? 30_000,
       random: options.random,
@@ -434,12 +444,21 @@ export class CircuitPool extends EventEmitter<PoolEvents> {
   }
 
   #claim(pooled: PooledCircuit, key: string): void {
-    if (pooled.isolationKey === undefined) {
+    const wasClean = pooled.isolationKey === undefined;
+    if (wasClean) {
       pooled.isolationKey = key;
       this.emit("circuit", this.#circuitInfo(pooled));
     }
     pooled.dirtySince ??= Date.now();
-    this.#maintain(); // a clean circuit may just have been taken
+    // A clean circuit was just taken: replace it a moment later, not while this stream opens.
+    if (wasClean && this.#options.preemptiveRebuildDelayMs > 0) {
+      this.#rebuildTimer ??= setTimeout(() => {
+        this.#rebuildTimer = undefined;
+        this.#maintain();
+      }, this.#options.preemptiveRebuildDelayMs);
+    } else {
+      this.#maintain();
+    }
   }
 
   #choosePath(consensus: Consensus, target: ExitTarget | undefined, failedExits: Uint8Array[], goneRelays: Uint8Array[] = []): ConsensusRelay[] {
@@ -647,6 +666,7 @@ export class CircuitPool extends EventEmitter<PoolEvents> {
     this.#shutdown.abort(new Error("proxy closed"));
     clearInterval(this.#sweeper);
     clearTimeout(this.#maintainTimer);
+    clearTimeout(this.#rebuildTimer);
     this.consensus.off("consensus", this.#onConsensus);
     for (const pooled of this.#circuits.values()) {
       pooled.closeRequested = true;
