@@ -315,14 +315,9 @@ export class ClientCircuitCrypto {
    */
   decryptInbound(body: Uint8Array): InboundCell {
     requireBody(body);
-    const last = this.#hops.length - 1;
-    for (let hop = 0; hop <= last; hop++) {
-      const backward = this.#hops[hop].backward;
-      backward.crypt(body);
-      const digest = backward.recognize(body, 0, hop === last);
-      if (digest) return { hop, body, digest };
-    }
-    throw new OnionError("cell-unrecognized", "inbound relay cell recognized by no hop");
+    const { hops, digests, recognized } = this.decryptInboundMany(body);
+    if (recognized === 0) throw new OnionError("cell-unrecognized", "inbound relay cell recognized by no hop");
+    return { hop: hops[0], body, digest: digests[0] };
   }
 
   /**

@@ -360,16 +360,19 @@ export class ClientCircuit extends EventEmitter<{ close: [reason: DestroyReason]
   /** A run of frames for this circuit from one read of its link. */
   [kFrames](frames: Frame[], from: number, to: number): void {
     for (let i = from; i < to && !this.#closed; ) {
+      if (frames[i].command.case !== "relay") {
+        this.#onFrame(frames[i++]);
+        continue;
+      }
       let end = i + 1;
-      if (frames[i].command.case === "relay") while (end < to && frames[end].command.case === "relay") end++;
-      if (end - i > 1) this.#onRelayRun(frames, i, end);
-      else this.#onFrame(frames[i]);
+      while (end < to && frames[end].command.case === "relay") end++;
+      this.#onRelayRun(frames, i, end);
       i = end;
     }
     this.#flushDelivered();
   }
 
-  /** Consecutive RELAY frames: decrypted as one batch, then handled in order. */
+  /** Consecutive RELAY frames (one or more): decrypted as one batch, then handled in order. */
   #onRelayRun(frames: Frame[], from: number, to: number): void {
     const n = to - from;
     if (inboundBatch.length < n * RELAY_BODY_LEN) inboundBatch = new Uint8Array(n * RELAY_BODY_LEN);
@@ -391,9 +394,6 @@ export class ClientCircuit extends EventEmitter<{ close: [reason: DestroyReason]
   #onFrame(frame: Frame): void {
     try {
       switch (frame.command.case) {
-        case "relay":
-          this.#onRelay(frame.command.value);
-          return;
         case "created2":
           if (this.#hops !== 0 || this.#step === undefined) throw new OnionError("cell-malformed", "unexpected CREATED2");
           this.#resolveStep(frame.command.value.handshakeData);
@@ -425,11 +425,6 @@ export class ClientCircuit extends EventEmitter<{ close: [reason: DestroyReason]
   [kChannelClosed](): void {
     this.#failStep(new CircuitError(DestroyReason.CHANNEL_CLOSED, this.#hops, "link to the first hop closed"));
     this.#teardown(DestroyReason.CHANNEL_CLOSED, "link closed");
-  }
-
-  #onRelay(body: Uint8Array): void {
-    const { hop, digest } = this.#crypto.decryptInbound(body);
-    this.#onCell(body, hop, digest);
   }
 
   /** A decrypted cell from `hop`; `body` and views into it are valid during the call only. */
