@@ -32,6 +32,9 @@ const USAGE = `Usage: npm run bench:compare [-- options]
   --only WHAT     tor | tor-default | tor-vanilla | ours (default: all)
   --idle-circuits N  idle circuits at one relay for memory per circuit, first run of each
                   network only (default ${FULL.idleCircuits}; --quick: ${QUICK.idleCircuits}; 0: skip)
+  --warmup N      back-to-back round trips (and ${FULL.warmupCircuits} circuits; --quick: ${QUICK.warmupRoundTrips}
+                  and ${QUICK.warmupCircuits}) run untimed on every network before the workloads
+                  (default ${FULL.warmupRoundTrips}; 0: no warm-up, first-use figures)
   --profile DIR   write V8 CPU profiles of our network's processes to DIR and summarize them
   --verbose       log tor's bootstrap and each step
   -h, --help
@@ -59,6 +62,7 @@ async function main(): Promise<number> {
     options: {
       runs: { type: "string" },
       "idle-circuits": { type: "string" },
+      warmup: { type: "string" },
       quick: { type: "boolean", default: false },
       json: { type: "string" },
       only: { type: "string" },
@@ -81,6 +85,12 @@ async function main(): Promise<number> {
     const n = Number(values["idle-circuits"]);
     if (!Number.isInteger(n) || n < 0) throw new Error(`--idle-circuits wants a whole number, got '${values["idle-circuits"]}'`);
     params.idleCircuits = n;
+  }
+  if (values.warmup !== undefined) {
+    const n = Number(values.warmup);
+    if (!Number.isInteger(n) || n < 0) throw new Error(`--warmup wants a whole number, got '${values.warmup}'`);
+    params.warmupRoundTrips = n;
+    if (n === 0) params.warmupCircuits = 0;
   }
   const only = values.only ?? "all";
   if (!["all", "tor", "tor-default", "tor-vanilla", "ours"].includes(only)) throw new Error(`--only: unknown '${only}'`);
@@ -289,7 +299,10 @@ async function main(): Promise<number> {
     "",
     `Machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memory_gb} GB, Linux ${machine.kernel}, Node ${machine.node}, tor ${machine.tor}; ` +
       `load average ${machine.load_avg_start} at the start, ${machine.load_avg_end} at the end. ` +
-      `${params.runs} run(s) per network, median (min–max); bold: Tor's better configuration, which the ratio uses.`,
+      `${params.runs} run(s) per network, median (min–max); bold: Tor's better configuration, which the ratio uses. ` +
+      (params.warmupRoundTrips > 0 || params.warmupCircuits > 0
+        ? `Every network was warmed up alike before the timed workloads (${params.warmupRoundTrips} round trips, ${params.warmupCircuits} circuits).`
+        : "No warm-up: first-use figures."),
     "",
     markdownTable(c),
     "",

@@ -106,6 +106,24 @@ describe("ntor handshake", () => {
     expect(keys.size).toBe(5);
   });
 
+  it("never uses an ephemeral twice, made ahead or on demand, on either side", async () => {
+    const onionKey = generateX25519KeyPair();
+    const ephemerals = new Set<string>();
+    for (let round = 0; round < 3; round++) {
+      // Several handshakes in one tick use up the spares and make the rest on demand; the
+      // spares are made again in between rounds.
+      for (let i = 0; i < 6; i++) {
+        const { state, onionskin } = ntorClientStart(id, onionKey.publicKey);
+        const { reply } = ntorServerRespond(onionskin, id, [onionKey]);
+        ntorClientFinish(state, reply);
+        ephemerals.add(hex(onionskin.subarray(52, 84)));
+        ephemerals.add(hex(reply.subarray(0, 32)));
+      }
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    expect(ephemerals.size).toBe(36);
+  });
+
   it("refuses a bad AUTH or a tampered Y", () => {
     const onionKey = generateX25519KeyPair();
     for (const bit of [0, 7 * 8 + 3, 32 * 8, 63 * 8 + 7]) {

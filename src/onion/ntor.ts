@@ -81,7 +81,7 @@ export function ntorClientStart(
 ): { state: NtorClientState; onionskin: Uint8Array } {
   requireLength(relayId, RELAY_ID_LEN, "relay ID");
   requireLength(onionKey, X25519_KEY_LEN, "onion key");
-  const { pair, key } = ephemeral ? { pair: ephemeral, key: importPrivate(ephemeral) } : fresh();
+  const { pair, key } = ephemeral ? { pair: ephemeral, key: importPrivate(ephemeral) } : takeEphemeral();
   const state: NtorClientState = {
     relayId: Buffer.from(relayId),
     onionKey: Buffer.from(onionKey),
@@ -129,7 +129,7 @@ export function ntorServerRespond(
   if (!Buffer.from(relayId).equals(id)) fail("onionskin is for another relay");
   const onion = onionKeys.find((k) => Buffer.from(k.publicKey).equals(B));
   if (!onion) fail("onionskin names an unknown onion key");
-  const { pair, key } = ephemeral ? { pair: ephemeral, key: importPrivate(ephemeral) } : fresh();
+  const { pair, key } = ephemeral ? { pair: ephemeral, key: importPrivate(ephemeral) } : takeEphemeral();
   const clientKey = importPublic(X);
   const Y = pair.publicKey;
   const secretInput = Buffer.concat([
@@ -178,10 +178,40 @@ function dh(privateKey: KeyObject, publicKey: KeyObject): Buffer {
   return shared;
 }
 
-/** A fresh ephemeral: its raw form for the wire plus a KeyObject for DH. */
-function fresh(): { pair: X25519KeyPair; key: KeyObject } {
+/** An ephemeral key pair: its raw form for the wire plus a KeyObject for DH. */
+interface Ephemeral {
+  pair: X25519KeyPair;
+  key: KeyObject;
+}
+
+/** A fresh ephemeral. */
+function fresh(): Ephemeral {
   const jwk = generateJwk();
   return { pair: pairFromJwk(jwk), key: createPrivateKey({ key: jwk, format: "jwk" }) };
+}
+
+/*
+ * Ephemerals made ahead. Making one (key generation plus import) is about half of a handshake's
+ * work on either side, so a handshake takes a spare and the spares are made again once the
+ * event loop has sent what that handshake produced: off the path a circuit build waits on.
+ * Each spare is used once, then dropped.
+ */
+const SPARE_EPHEMERALS = 4;
+const spareEphemerals: Ephemeral[] = [];
+let refillScheduled = false;
+
+function takeEphemeral(): Ephemeral {
+  const spare = spareEphemerals.pop() ?? fresh();
+  if (!refillScheduled) {
+    refillScheduled = true;
+    setImmediate(refillEphemerals).unref();
+  }
+  return spare;
+}
+
+function refillEphemerals(): void {
+  refillScheduled = false;
+  while (spareEphemerals.length < SPARE_EPHEMERALS) spareEphemerals.push(fresh());
 }
 
 /*

@@ -44,6 +44,12 @@ const KEYSTREAM_COLD_BYTES = 2 * RELAY_BODY_LEN;
 const KEYSTREAM_FIRST_CHUNK = 2048;
 const KEYSTREAM_MAX_CHUNK = 16384;
 const ZEROS = Buffer.alloc(KEYSTREAM_MAX_CHUNK);
+const EMPTY_KEYSTREAM = Buffer.alloc(0);
+/**
+ * From this many bytes on (a batch of 16 cells), a run with no keystream left is crypted by the
+ * cipher itself: one native update then beats making keystream and XORing it in JS.
+ */
+const DIRECT_CRYPT_BYTES = 16 * RELAY_BODY_LEN;
 /** The IV of a cipher starting at some block (copied by createCipheriv). */
 const blockIv = Buffer.alloc(16);
 /** Keystream bytes all warm directions of this process may hold together. */
@@ -120,7 +126,13 @@ export class DirectionCrypto {
     }
     let i = 0;
     while (i < n) {
-      if (w.pos === w.keystream.length) this.#refill(w);
+      if (w.pos === w.keystream.length) {
+        if (n - i >= DIRECT_CRYPT_BYTES) {
+          this.#cryptDirect(w, data.subarray(i));
+          return;
+        }
+        this.#refill(w);
+      }
       const len = Math.min(n - i, w.keystream.length - w.pos);
       xorInto(data, i, w.keystream, w.pos, len);
       w.pos += len;
@@ -192,6 +204,18 @@ export class DirectionCrypto {
     this.#warm = w;
     this.#touch(w);
     return w;
+  }
+
+  /**
+   * The keystream made ahead is used up and `data` is large: the cipher (positioned right after
+   * that keystream) crypts it natively, which XORs as it goes, and the result is copied back.
+   */
+  #cryptDirect(w: WarmKeystream, data: Uint8Array): void {
+    data.set(w.cipher.update(data));
+    this.#base += w.keystream.length + data.length;
+    w.keystream = EMPTY_KEYSTREAM;
+    w.pos = 0;
+    this.#touch(w);
   }
 
   /** The keystream made ahead is used up: make the next chunk. */

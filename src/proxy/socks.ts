@@ -306,6 +306,8 @@ function pipeBothWays(socket: net.Socket, opened: OpenedStream, early: Buffer): 
   stream.on("data", (chunk: Buffer) => {
     opened.countReceived?.(chunk.length);
     if (corked) return;
+    // A small delivery (an interactive reply) is written at once: no bulk to coalesce.
+    if (chunk.length <= 2048) return;
     corked = true;
     socket.cork();
     setImmediate(() => {
