@@ -447,7 +447,7 @@ export class CircuitPool extends EventEmitter<PoolEvents> {
     const wasClean = pooled.isolationKey === undefined;
     if (wasClean) {
       pooled.isolationKey = key;
-      this.emit("circuit", this.#circuitInfo(pooled));
+      this.#emitCircuit(pooled);
     }
     pooled.dirtySince ??= Date.now();
     // A clean circuit was just taken: replace it a moment later, not while this stream opens.
@@ -510,7 +510,7 @@ export class CircuitPool extends EventEmitter<PoolEvents> {
       streams: new Set(),
     };
     this.#circuits.set(pooled.id, pooled);
-    this.emit("circuit", this.#circuitInfo(pooled));
+    this.#emitCircuit(pooled);
     pooled.built = buildCircuit(this.channels, path.map(relayTarget), { timeoutMs: this.#options.buildTimeoutMs }).then(
       (circuit) => this.#onBuilt(pooled, circuit),
       (err: unknown) => this.#onBuildFailed(pooled, err),
@@ -525,7 +525,7 @@ export class CircuitPool extends EventEmitter<PoolEvents> {
       pooled.state = CircuitState.CLOSED;
       pooled.closeReason = DestroyReason.REQUESTED;
       this.#circuits.delete(pooled.id);
-      this.emit("circuit", this.#circuitInfo(pooled));
+      this.#emitCircuit(pooled);
       return;
     }
     pooled.state = CircuitState.OPEN;
@@ -535,7 +535,7 @@ export class CircuitPool extends EventEmitter<PoolEvents> {
     this.guards.markReachable(pooled.path[0].identityKey);
     circuit.once("close", (reason) => this.#onClosed(pooled, reason));
     log.debug({ circuit: pooled.id, buildMs: circuit.buildMs }, "circuit open");
-    this.emit("circuit", this.#circuitInfo(pooled));
+    this.#emitCircuit(pooled);
     if (this.#advance(BootstrapPhase.DONE)) this.emit("status", this.status());
     this.#closeIfIdle(pooled);
     this.#maintain();
@@ -554,7 +554,7 @@ export class CircuitPool extends EventEmitter<PoolEvents> {
     this.#failuresInARow++;
     this.#nextBuildAt = Date.now() + this.#backoffMs();
     log.info({ circuit: pooled.id, why: (err as Error).message }, "circuit build failed");
-    this.emit("circuit", this.#circuitInfo(pooled));
+    this.#emitCircuit(pooled);
     this.#maintain();
   }
 
@@ -562,7 +562,7 @@ export class CircuitPool extends EventEmitter<PoolEvents> {
     pooled.state = CircuitState.CLOSED;
     pooled.closeReason = reason;
     this.#circuits.delete(pooled.id);
-    this.emit("circuit", this.#circuitInfo(pooled));
+    this.#emitCircuit(pooled);
     this.#maintain();
   }
 
@@ -625,6 +625,11 @@ export class CircuitPool extends EventEmitter<PoolEvents> {
     return `circuit build failed at hop ${hop} (${at.nickname}): ${DestroyReason[pooled.closeReason] ?? pooled.closeReason}`;
   }
 
+  /** Tell watchers (control API, TUI) about a circuit; the message is built only if there are any. */
+  #emitCircuit(pooled: PooledCircuit): void {
+    if (this.listenerCount("circuit") > 0) this.emit("circuit", this.#circuitInfo(pooled));
+  }
+
   #circuitInfo(pooled: PooledCircuit): CircuitInfo {
     // While building or after a failure: the hops reached plus the one being extended to.
     const reached = pooled.circuit?.hopCount ?? pooled.failedAtHop ?? 0;
@@ -656,7 +661,7 @@ export class CircuitPool extends EventEmitter<PoolEvents> {
   }
 
   #emitStream(record: PooledStream): void {
-    this.emit("stream", this.#streamInfo(record));
+    if (this.listenerCount("stream") > 0) this.emit("stream", this.#streamInfo(record));
   }
 
   /** Destroys every circuit; pending stream requests fail. */
