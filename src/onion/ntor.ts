@@ -200,9 +200,9 @@ type EphemeralGenerator = (
 ) => { publicKey: JsonWebKey; privateKey: KeyObject };
 
 /*
- * Ephemerals made ahead. Making one (key generation plus import) is about half of a handshake's
- * work on either side, so a handshake takes a spare and the spares are made again once the
- * event loop has sent what that handshake produced: off the path a circuit build waits on.
+ * Ephemerals made ahead. Making one (a key generation, ~50 µs) is a third or more of a
+ * handshake's work on either side, so a handshake takes a spare and the spares are made again
+ * once the event loop has sent what that handshake produced: off the path a build waits on.
  * Each spare is used once, then dropped.
  */
 const SPARE_EPHEMERALS = 4;
