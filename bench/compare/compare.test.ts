@@ -5,8 +5,7 @@
 import { connect, createServer, type AddressInfo, type Server, type Socket } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { perCircuit } from "../idle-circuits.js";
-import { parseVmRssBytes } from "./idle.js";
-import { parseStat, parseVmHwmKb } from "./procs.js";
+import { parseStat, parseStatusKb } from "./procs.js";
 import { FIGURES, REQUIRED_KEYS, compare, jsonReport, markdownTable, summarizeSide, type SideResult } from "./report.js";
 import { parseBytesPath, startServers } from "./servers.js";
 import { encodeConnect, socksConnect, SocksError } from "./socks.js";
@@ -208,13 +207,13 @@ describe("parsers", () => {
   });
 
   it("reads VmHWM from /proc/PID/status", () => {
-    expect(parseVmHwmKb("Name:\ttor\nVmPeak:\t 100 kB\nVmHWM:\t   36864 kB\nVmRSS:\t 1 kB\n")).toBe(36864);
-    expect(parseVmHwmKb("Name:\tzombie\n")).toBeUndefined();
+    expect(parseStatusKb("Name:\ttor\nVmPeak:\t 100 kB\nVmHWM:\t   36864 kB\nVmRSS:\t 1 kB\n", "VmHWM")).toBe(36864);
+    expect(parseStatusKb("Name:\tzombie\n", "VmHWM")).toBeUndefined();
   });
 
   it("reads VmRSS in bytes, and turns two memory readings into bytes per circuit", () => {
-    expect(parseVmRssBytes("Name:\ttor\nVmHWM:\t 900 kB\nVmRSS:\t   2048 kB\n")).toBe(2048 * 1024);
-    expect(parseVmRssBytes("Name:\tzombie\n")).toBeUndefined();
+    expect(parseStatusKb("Name:\ttor\nVmHWM:\t 900 kB\nVmRSS:\t   2048 kB\n", "VmRSS")).toBe(2048);
+    expect(parseStatusKb("Name:\tzombie\n", "VmRSS")).toBeUndefined();
     const reading = (rss: number, heapUsed: number, external: number) => ({ rss, heapUsed, heapTotal: 0, external, arrayBuffers: 0, spaces: {} });
     expect(perCircuit(reading(100_000, 50_000, 1_000), reading(300_000, 110_000, 21_000), 100)).toEqual({
       rssBytes: 2000,

@@ -8,20 +8,15 @@
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { parseStatusKb } from "./procs.js";
 import type { TorNetwork } from "./tor-net.js";
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-/** VmRSS of a process in bytes, from /proc/PID/status text; undefined if absent. */
-export function parseVmRssBytes(status: string): number | undefined {
-  const m = /^VmRSS:\s+(\d+)\s+kB/m.exec(status);
-  return m ? Number(m[1]) * 1024 : undefined;
-}
-
 function rssBytes(pid: number): number {
-  const rss = parseVmRssBytes(readFileSync(`/proc/${pid}/status`, "utf8"));
-  if (rss === undefined) throw new Error(`no VmRSS for pid ${pid}`);
-  return rss;
+  const kb = parseStatusKb(readFileSync(`/proc/${pid}/status`, "utf8"), "VmRSS");
+  if (kb === undefined) throw new Error(`no VmRSS for pid ${pid}`);
+  return kb * 1024;
 }
 
 export interface TorIdleOptions {

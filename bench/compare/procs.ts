@@ -29,9 +29,9 @@ export function parseStat(text: string): { ppid: number; utime: number; stime: n
   return { ppid: Number(rest[1]), utime: Number(rest[11]), stime: Number(rest[12]) };
 }
 
-/** VmHWM (peak resident set) in KiB from /proc/PID/status text; undefined if absent. */
-export function parseVmHwmKb(text: string): number | undefined {
-  const m = /^VmHWM:\s+(\d+)\s+kB/m.exec(text);
+/** A memory field of /proc/PID/status text (VmHWM: peak resident set, VmRSS: resident set) in KiB; undefined if absent. */
+export function parseStatusKb(text: string, field: "VmHWM" | "VmRSS"): number | undefined {
+  const m = new RegExp(`^${field}:\\s+(\\d+)\\s+kB`, "m").exec(text);
   return m ? Number(m[1]) : undefined;
 }
 
@@ -79,7 +79,7 @@ export function cpuSeconds(pid: number): number {
 export function peakRssMb(pid: number): number | undefined {
   const status = readProc(pid, "status");
   if (status === undefined) return undefined;
-  const kb = parseVmHwmKb(status);
+  const kb = parseStatusKb(status, "VmHWM");
   return kb === undefined ? undefined : kb / 1024;
 }
 

@@ -1,8 +1,9 @@
 /**
- * Runs one MeowOnion node as its own OS process and waits for its ready line (`<kind> ready key=value …`) with a deadline. Stopping is by PID:
- * SIGTERM, then SIGKILL after a grace period. The child's stdin is a pipe the parent never
- * writes: exit-with-parent.ts (preloaded) stops the child when that pipe closes, so a parent
- * that dies — however it dies — leaves no orphans.
+ * Runs one MeowOnion node as its own OS process and waits for its ready line (`<kind> ready
+ * key=value …`) with a deadline. Stopping is by PID: SIGTERM, then SIGKILL after a grace
+ * period. The child's stdin is a pipe the parent never writes: exit-with-parent.ts (preloaded)
+ * stops the child when that pipe closes, so a parent that dies — however it dies — leaves no
+ * orphans.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { closeSync, openSync, readFileSync } from "node:fs";

@@ -267,7 +267,7 @@ function importOnionPublic(raw: Uint8Array): KeyObject {
   let key = onionPublicCache.get(x);
   if (key === undefined) {
     if (onionPublicCache.size >= ONION_PUBLIC_CACHE_MAX) onionPublicCache.clear();
-    key = createPublicKey({ key: { kty: "OKP", crv: "X25519", x }, format: "jwk" });
+    key = importPublic(raw);
     onionPublicCache.set(x, key);
   }
   return key;

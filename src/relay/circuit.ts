@@ -52,11 +52,6 @@ export class HopWriter implements DrainWaiter, Hop {
     this.id = hop.id;
   }
 
-  /** The (channel, circuit id) this writer sends to. */
-  get hop(): Hop {
-    return this;
-  }
-
   /** Date.now() when the oldest queued cell was queued; 0 when empty. */
   get queuedSince(): number {
     return this.#queue?.since ?? 0;

@@ -133,7 +133,7 @@ export class CircuitSwitch {
       return;
     }
     try {
-      if (c.toPrev.hop.channel === channel && c.toPrev.hop.id === id) this.#outbound(c, frames, from, to);
+      if (c.toPrev.channel === channel && c.toPrev.id === id) this.#outbound(c, frames, from, to);
       else this.#inbound(c, frames, from, to);
     } catch (error) {
       this.#failOnError(c, error);
@@ -261,7 +261,7 @@ export class CircuitSwitch {
       },
       waitWritable: (waiter: DrainWaiter) => {
         // A non-empty queue calls the edge when it is flushed; else wait for the link itself.
-        if (c.toPrev.queued === 0) c.toPrev.hop.channel.waitForDrain(waiter);
+        if (c.toPrev.queued === 0) c.toPrev.channel.waitForDrain(waiter);
       },
       fail: (reason, why) => this.#fail(c, reason, why),
       queued: (delta) => this.#queued(delta),
@@ -343,7 +343,7 @@ export class CircuitSwitch {
       this.#sendDestroy(channel, id, DestroyReason.PROTOCOL);
       return;
     }
-    if (c.toNext?.hop.channel !== channel || c.toNext.hop.id !== id || c.nextReady) {
+    if (c.toNext?.channel !== channel || c.toNext.id !== id || c.nextReady) {
       this.#fail(c, DestroyReason.PROTOCOL, "unexpected CREATED2");
       return;
     }
@@ -358,7 +358,7 @@ export class CircuitSwitch {
   #onDestroy(channel: Ch, id: number, reason: DestroyReason): void {
     const c = channel.circuits.get(id);
     if (c === undefined) return;
-    if (c.toPrev.hop.channel === channel && c.toPrev.hop.id === id) {
+    if (c.toPrev.channel === channel && c.toPrev.id === id) {
       this.#close(c, undefined, DestroyReason.DESTROYED, reason, "DESTROY from the client side");
       return;
     }
@@ -372,7 +372,7 @@ export class CircuitSwitch {
       this.options.metrics.linkErrors.inc({ reason: (error as LinkError).reason ?? (error as OnionError).reason ?? "error" });
     }
     for (const c of [...channel.circuits.values()]) {
-      if (c.toPrev.hop.channel === channel) {
+      if (c.toPrev.channel === channel) {
         this.#close(c, undefined, DestroyReason.CHANNEL_CLOSED, DestroyReason.CHANNEL_CLOSED, "client-side link closed");
       } else {
         if (c.extending) this.#truncated(c, DestroyReason.CHANNEL_CLOSED);
@@ -464,8 +464,8 @@ export class CircuitSwitch {
     const next = c.toNext;
     if (next === undefined) return;
     next.clear();
-    next.hop.channel.circuits.delete(next.hop.id);
-    if (reason !== undefined) this.#sendDestroy(next.hop.channel, next.hop.id, reason);
+    next.channel.circuits.delete(next.id);
+    if (reason !== undefined) this.#sendDestroy(next.channel, next.id, reason);
     c.toNext = undefined;
     c.nextReady = false;
   }
@@ -493,8 +493,8 @@ export class CircuitSwitch {
     c.closed = true;
     this.#dropNext(c, toNext);
     c.toPrev.clear();
-    c.toPrev.hop.channel.circuits.delete(c.toPrev.hop.id);
-    if (toPrev !== undefined) this.#sendDestroy(c.toPrev.hop.channel, c.toPrev.hop.id, toPrev);
+    c.toPrev.channel.circuits.delete(c.toPrev.id);
+    if (toPrev !== undefined) this.#sendDestroy(c.toPrev.channel, c.toPrev.id, toPrev);
     c.edge?.close();
     this.#circuits.delete(c);
     this.options.metrics.circuits--;
