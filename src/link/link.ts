@@ -277,7 +277,12 @@ export class Link extends EventEmitter<LinkEvents> {
     setImmediate(() => this.flush());
   }
 
-  private flush(): void {
+  /**
+   * Write what is queued now instead of when the event loop gets to it: for a handshake step,
+   * whose answer the peer waits for, so that work done after it (circuit setup, the next
+   * step's precomputation) is off the path of that answer.
+   */
+  flush(): void {
     this.flushScheduled = false;
     if (this.outputUsed === 0 || this.closed) return;
     const full = this.output;

@@ -9,6 +9,7 @@ import {
   NTOR_REPLY_LEN,
   generateX25519KeyPair,
   ntorClientFinish,
+  ntorClientPrecompute,
   ntorClientStart,
   ntorServerRespond,
   relayIdFromIdentity,
@@ -75,6 +76,13 @@ describe("ntor test vector (Arti / tor-spec 5.1.4)", () => {
     expect(hex(clientKeys.subarray(20, 40))).toBe(Db);
     expect(hex(clientKeys.subarray(40, 56))).toBe(Kf);
     expect(hex(clientKeys.subarray(56, 72))).toBe(Kb);
+  });
+
+  it("gives the same keys when the client's EXP(B, x) was computed ahead", () => {
+    const { state, onionskin } = ntorClientStart(relayId, onion.publicKey, clientEphemeral);
+    ntorClientPrecompute(state);
+    const server = ntorServerRespond(onionskin, relayId, [onion], serverEphemeral);
+    expect(hex(ntorClientFinish(state, server.reply).subarray(0, 72))).toBe(vector.keys_72);
   });
 });
 

@@ -91,6 +91,17 @@ export function ntorClientStart(
   return { state, onionskin: Buffer.concat([relayId, onionKey, publicKey]) };
 }
 
+/** EXP(B, x) of a state, computed ahead by ntorClientPrecompute. */
+const sharedWithOnionKey = new WeakMap<NtorClientState, Buffer>();
+
+/**
+ * Compute the half of the client's work that does not need the relay's reply, EXP(B, x), so
+ * that ntorClientFinish only has EXP(Y, x) left. Call it while the onionskin is on its way.
+ */
+export function ntorClientPrecompute(state: NtorClientState): void {
+  if (!sharedWithOnionKey.has(state)) sharedWithOnionKey.set(state, dh(state.privateKey, importOnionPublic(state.onionKey)));
+}
+
 export function ntorClientFinish(state: NtorClientState, reply: Uint8Array): Uint8Array {
   if (reply.length !== NTOR_REPLY_LEN) fail(`CREATED2 reply must be ${NTOR_REPLY_LEN} bytes`);
   const Y = reply.subarray(0, 32);
@@ -98,7 +109,7 @@ export function ntorClientFinish(state: NtorClientState, reply: Uint8Array): Uin
   const serverKey = importPublic(Y);
   const secretInput = Buffer.concat([
     dh(state.privateKey, serverKey),
-    dh(state.privateKey, importOnionPublic(state.onionKey)),
+    sharedWithOnionKey.get(state) ?? dh(state.privateKey, importOnionPublic(state.onionKey)),
     state.relayId,
     state.onionKey,
     state.publicKey,
@@ -112,7 +123,8 @@ export function ntorClientFinish(state: NtorClientState, reply: Uint8Array): Uin
 
 /**
  * Relay side. `onionKeys` holds the current and previous onion keys (clients may still use a
- * descriptor with the old one); the onionskin's B selects which.
+ * descriptor with the old one); the onionskin's B selects which. `keyMaterial` is derived on
+ * first read, so that a relay can send `reply` (which the client waits for) before it.
  */
 export function ntorServerRespond(
   onionskin: Uint8Array,
@@ -141,9 +153,13 @@ export function ntorServerRespond(
     PROTOID_BYTES,
   ]);
   const auth = authFor(secretInput, id, B, X, Y);
+  let keyMaterial: Uint8Array | undefined;
   return {
     reply: Buffer.concat([Y, auth]),
-    keyMaterial: hkdfSha256(secretInput, T_KEY, M_EXPAND, KEY_MATERIAL_LEN),
+    get keyMaterial() {
+      keyMaterial ??= hkdfSha256(secretInput, T_KEY, M_EXPAND, KEY_MATERIAL_LEN);
+      return keyMaterial;
+    },
   };
 }
 
@@ -213,7 +229,8 @@ function takeEphemeral(): Ephemeral {
   const spare = spareEphemerals.pop() ?? fresh();
   if (!refillScheduled) {
     refillScheduled = true;
-    setImmediate(refillEphemerals).unref();
+    // Two hops of the check phase: the handshake's reply, queued for this one's, goes out first.
+    setImmediate(() => setImmediate(refillEphemerals).unref()).unref();
   }
   return spare;
 }

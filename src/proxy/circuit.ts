@@ -14,7 +14,7 @@ import { componentLogger } from "../common/log.js";
 import { type Link, LinkError } from "../link/link.js";
 import { OnionError } from "../onion/errors.js";
 import { ReceiveWindow, STREAM_WINDOW_INCREMENT, STREAM_WINDOW_START, SendWindow } from "../onion/flow-control.js";
-import { ntorClientFinish, ntorClientStart, relayIdFromIdentity } from "../onion/ntor.js";
+import { ntorClientFinish, ntorClientPrecompute, ntorClientStart, relayIdFromIdentity } from "../onion/ntor.js";
 import { type RelayMessage, type RelayMessageInit, decodeRelayMessage, encodeRelayCell, encodeRelayMessage, readRelayCell } from "../onion/relay-cell.js";
 import { ClientCircuitCrypto, RELAY_BODY_LEN, RELAY_DATA_MAX, type RunningDigest, digestBytes } from "../onion/relay-crypto.js";
 import { type Channel, ChannelManager, type DrainWaiter } from "../relay/channels.js";
@@ -227,10 +227,12 @@ export class ClientCircuit extends EventEmitter<{ close: [reason: DestroyReason]
   /** Extend hop by hop until the whole path is built (or fail with a CircuitError). */
   async [kBuild](started: number, deadline: number): Promise<void> {
     const timer = setTimeout(() => this.#failStep(new CircuitError(DestroyReason.TIMEOUT, this.#hops, "circuit build timed out")), Math.max(0, deadline - performance.now()));
+    const startHop = (target: RelayTarget) => ntorClientStart(relayIdFromIdentity(target.identityKey), target.ntorOnionKey);
     try {
+      let next = startHop(this.path[0]);
       for (let hop = 0; hop < this.path.length; hop++) {
         const target = this.path[hop];
-        const { state, onionskin } = ntorClientStart(relayIdFromIdentity(target.identityKey), target.ntorOnionKey);
+        const { state, onionskin } = next;
         const create2 = { handshakeType: HandshakeType.NTOR, handshakeData: onionskin };
         const reply = this.#awaitStep();
         if (hop === 0) {
@@ -242,6 +244,10 @@ export class ClientCircuit extends EventEmitter<{ close: [reason: DestroyReason]
           ];
           this.#send({ command: RelayCommand.EXTEND2, streamId: 0, body: { linkSpecifiers, create2 } }, hop - 1, true);
         }
+        this.#channel.link.flush();
+        // While the onionskin travels: this hop's half of the ntor work and the next hop's start.
+        ntorClientPrecompute(state);
+        if (hop + 1 < this.path.length) next = startHop(this.path[hop + 1]);
         const handshake = await reply;
         let keyMaterial: Uint8Array;
         try {

@@ -312,22 +312,24 @@ export class CircuitSwitch {
       this.#refuseCreate(channel, id, DestroyReason.PROTOCOL, "unsupported handshake");
       return;
     }
-    let reply: Uint8Array;
-    let keyMaterial: Uint8Array;
+    let handshake: { reply: Uint8Array; keyMaterial: Uint8Array };
     try {
-      ({ reply, keyMaterial } = ntorServerRespond(create2.handshakeData, this.#relayId, this.options.onionKeys()));
+      handshake = ntorServerRespond(create2.handshakeData, this.#relayId, this.options.onionKeys());
     } catch (error) {
       metrics.handshakes.inc({ result: "failed" });
       this.#refuseCreate(channel, id, DestroyReason.PROTOCOL, `ntor: ${(error as Error).message}`);
       return;
     }
+    // The reply first: the client waits for it, and no frame of this circuit can be handled
+    // before the circuit exists below (this runs to completion).
+    this.#sendFrame(link, id, { case: "created2", value: { handshakeData: handshake.reply } });
+    link.flush();
     metrics.handshakes.inc({ result: "ok" });
-    const c = new RelayCircuit({ channel, id }, new RelayCircuitCrypto(keyMaterial), this.#accounting, limits.maxQueuedCellsPerCircuit, this.#nextTag++);
+    const c = new RelayCircuit({ channel, id }, new RelayCircuitCrypto(handshake.keyMaterial), this.#accounting, limits.maxQueuedCellsPerCircuit, this.#nextTag++);
     channel.circuits.set(id, c);
     this.#circuits.add(c);
     metrics.circuits++;
     metrics.circuitsCreated.inc();
-    this.#sendFrame(link, id, { case: "created2", value: { handshakeData: reply } });
   }
 
   #refuseCreate(channel: Ch, id: number, reason: DestroyReason, why: string): void {
@@ -353,6 +355,7 @@ export class CircuitSwitch {
     c.extending = false;
     c.nextReady = true;
     this.#originate(c, { command: RelayCommand.EXTENDED2, streamId: 0, body: { handshakeData: created2.handshakeData } });
+    c.toPrev.channel.link.flush();
   }
 
   #onDestroy(channel: Ch, id: number, reason: DestroyReason): void {
@@ -436,6 +439,7 @@ export class CircuitSwitch {
     channel.circuits.set(id, c);
     c.toNext = new HopWriter({ channel, id }, this.#accounting, this.options.limits.maxQueuedCellsPerCircuit);
     this.#sendFrame(channel.link, id, { case: "create2", value: create2 });
+    channel.link.flush();
     c.extendTimer = setTimeout(() => this.#failExtend(c, DestroyReason.TIMEOUT, "no CREATED2 in time"), this.options.limits.extendTimeoutMs);
   }
 
