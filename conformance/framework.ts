@@ -14,6 +14,7 @@ export type Feature =
   | "extend"
   | "proxy"
   | "httpConnect"
+  | "congestionControl"
   | "vectorCheck";
 
 export interface TestContext {

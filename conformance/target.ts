@@ -54,6 +54,8 @@ export class Target {
         return !!this.proxy;
       case "vectorCheck":
         return !!this.features.vectorCheck;
+      case "congestionControl":
+        return false;
     }
   }
 
@@ -170,7 +172,7 @@ export function applyLaunchLine(target: Target, line: string): "ready" | "applie
   }
 }
 
-const FEATURES: Feature[] = ["directory", "relay", "exit", "extend", "proxy", "httpConnect", "vectorCheck"];
+const FEATURES: Feature[] = ["directory", "relay", "exit", "extend", "proxy", "httpConnect", "congestionControl", "vectorCheck"];
 
 export function setFeature(f: Features, k: string, v: unknown): void {
   if (k === "vectorCheck" && typeof v === "string" && v !== "true" && v !== "false") {

@@ -9,6 +9,8 @@ import { create, fromBinary, toBinary, type DescMessage, type MessageInitShape, 
 import { DestroyReason, HandshakeType, Create2Schema } from "../../gen/meowonion/v1/link_pb.js";
 import {
   BeginSchema,
+  CongestionControlRequestSchema,
+  CongestionControlResponseSchema,
   ConnectedSchema,
   EndReason,
   EndSchema,
@@ -37,6 +39,10 @@ export const CIRCUIT_WINDOW = 1000;
 export const CIRCUIT_SENDME_EVERY = 100;
 export const STREAM_WINDOW = 500;
 export const STREAM_SENDME_EVERY = 50;
+/** relay.proto CONGESTION CONTROL: SENDME_INC, CWND_INIT, XOFF_BYTES. */
+export const CC_SENDME_EVERY = 31;
+export const CC_CWND_INIT = 124;
+export const CC_XOFF_BYTES = 250_000;
 
 export function pb<D extends DescMessage>(schema: D, init: MessageInitShape<D>): Uint8Array {
   return toBinary(schema, create(schema, init));
@@ -82,6 +88,8 @@ export class ClientCircuit {
   readonly streams = new Map<number, ClientStream>();
   autoSendme: boolean;
   respectWindows: boolean;
+  /** Congestion control was negotiated with the last hop (negotiateCongestionControl). */
+  congestionControl = false;
   /** DATA cells received on the whole circuit. */
   dataCellsReceived = 0;
   circuitDeliverWindow = CIRCUIT_WINDOW;
@@ -197,10 +205,12 @@ export class ClientCircuit {
     const { cell } = ic;
     if (cell.command === RelayCommand.DATA) {
       this.dataCellsReceived++;
-      this.circuitDeliverWindow--;
+      const every = this.sendmeEvery;
+      // Under congestion control the sender's window is its own: nothing to check here.
+      if (!this.congestionControl) this.circuitDeliverWindow--;
       if (this.circuitDeliverWindow < 0) this.anomalies.push(`circuit deliver window below zero (${this.dataCellsReceived} DATA cells without our SENDME)`);
-      if (this.autoSendme && this.dataCellsReceived % CIRCUIT_SENDME_EVERY === 0) {
-        this.circuitDeliverWindow += CIRCUIT_SENDME_EVERY;
+      if (this.autoSendme && this.dataCellsReceived % every === 0) {
+        if (!this.congestionControl) this.circuitDeliverWindow += every;
         this.sendCell(ic.hop, RelayCommand.SENDME, 0, pb(SendmeSchema, { version: 1, digest: ic.digest }));
       }
       const s = this.streams.get(cell.streamId);
@@ -217,11 +227,14 @@ export class ClientCircuit {
       if (cell.streamId === 0) {
         const expect = this.pendingSendmeDigests.shift();
         if (msg.version !== 1) this.anomalies.push(`circuit SENDME version ${msg.version}, not 1`);
-        else if (!expect) this.anomalies.push("circuit SENDME without 100 DATA cells sent (window would exceed 1000)");
+        else if (!expect) this.anomalies.push(`circuit SENDME without ${this.sendmeEvery} DATA cells sent`);
         else if (!equal(expect, msg.digest)) this.anomalies.push(`circuit SENDME digest ${hex(msg.digest)} != expected ${hex(expect)}`);
-        this.circuitPackageWindow += CIRCUIT_SENDME_EVERY;
-        if (this.circuitPackageWindow > CIRCUIT_WINDOW) this.anomalies.push("circuit package window above 1000 after SENDME");
+        this.circuitPackageWindow += this.sendmeEvery;
+        const limit = this.congestionControl ? CC_CWND_INIT : CIRCUIT_WINDOW;
+        if (this.circuitPackageWindow > limit) this.anomalies.push(`circuit package window above ${limit} after SENDME`);
         this.circuitSendmes++;
+      } else if (this.congestionControl) {
+        this.anomalies.push(`stream SENDME on stream ${cell.streamId} under congestion control`);
       } else {
         const s = this.streams.get(cell.streamId);
         if (s) {
@@ -234,7 +247,35 @@ export class ClientCircuit {
     } else if (cell.command === RelayCommand.CONNECTED || cell.command === RelayCommand.END) {
       const s = this.streams.get(cell.streamId);
       if (s) s.onControl(cell);
+    } else if (cell.command === RelayCommand.XOFF || cell.command === RelayCommand.XON) {
+      const s = this.streams.get(cell.streamId);
+      if (!this.congestionControl) this.anomalies.push(`${RelayCommand[cell.command]} on a circuit without congestion control`);
+      else if (s) s.onXoffXon(cell.command === RelayCommand.XON);
+      for (const w of this.windowWaiters.splice(0)) w();
     }
+  }
+
+  /** DATA cells per circuit SENDME, both ways. */
+  get sendmeEvery(): number {
+    return this.congestionControl ? CC_SENDME_EVERY : CIRCUIT_SENDME_EVERY;
+  }
+
+  /**
+   * CONGESTION_CONTROL_REQUEST to the last hop; resolves with the version answered (undefined:
+   * no answer). Version 1 switches this circuit to congestion control; as a sender the suite
+   * then keeps its window at CWND_INIT (any sender may stay at or below it).
+   */
+  async negotiateCongestionControl(opts: { version?: number; timeoutMs?: number } = {}): Promise<number | undefined> {
+    const since = this.mark();
+    this.sendCell(this.lastHop, RelayCommand.CONGESTION_CONTROL_REQUEST, 0, pb(CongestionControlRequestSchema, { version: opts.version ?? 1 }));
+    const c = await this.waitCell((c) => c.cell.command === RelayCommand.CONGESTION_CONTROL_RESPONSE, opts.timeoutMs ?? 5000, since);
+    if (!c) return undefined;
+    const version = parse(CongestionControlResponseSchema, c.cell.data).version;
+    if (version === 1 && this.sentDataCells === 0) {
+      this.congestionControl = true;
+      this.circuitPackageWindow = CC_CWND_INIT;
+    }
+    return version;
   }
 
   circuitSendmes = 0;
@@ -383,8 +424,9 @@ export class ClientCircuit {
   async sendData(stream: ClientStream, data: Uint8Array, timeoutMs = 10_000): Promise<void> {
     if (this.respectWindows) {
       const end = Date.now() + timeoutMs;
-      while ((this.circuitPackageWindow <= 0 || stream.packageWindow <= 0) && !this.destroyed) {
-        if (Date.now() > end) throw new CircuitError(`package window stuck at 0 (circuit ${this.circuitPackageWindow}, stream ${stream.packageWindow}): no SENDME from the exit`);
+      const blocked = () => this.circuitPackageWindow <= 0 || (this.congestionControl ? stream.stopped : stream.packageWindow <= 0);
+      while (blocked() && !this.destroyed) {
+        if (Date.now() > end) throw new CircuitError(`cannot send (circuit window ${this.circuitPackageWindow}, stream window ${stream.packageWindow}, XOFF ${stream.stopped}): no SENDME or XON from the exit`);
         await new Promise<void>((r) => {
           this.windowWaiters.push(r);
           setTimeout(r, 200);
@@ -396,7 +438,7 @@ export class ClientCircuit {
     stream.packageWindow--;
     const digest = this.sendCell(stream.hop, RelayCommand.DATA, stream.id, data);
     this.sentDataCells++;
-    if (this.sentDataCells % CIRCUIT_SENDME_EVERY === 0) this.pendingSendmeDigests.push(digest);
+    if (this.sentDataCells % this.sendmeEvery === 0) this.pendingSendmeDigests.push(digest);
   }
 }
 
@@ -412,6 +454,10 @@ export class ClientStream {
   deliverWindow = STREAM_WINDOW;
   dataCells = 0;
   sendmesReceived = 0;
+  /** XOFF received and not yet followed by XON (congestion control). */
+  stopped = false;
+  xoffsReceived = 0;
+  xonsReceived = 0;
   readonly chunks: Uint8Array[] = [];
   bytesReceived = 0;
   private listeners: (() => void)[] = [];
@@ -439,9 +485,9 @@ export class ClientStream {
   onData(data: Uint8Array, hop: number): void {
     if (hop !== this.hop) this.circuit.anomalies.push(`stream ${this.id} DATA from hop ${hop}, expected ${this.hop}`);
     this.dataCells++;
-    this.deliverWindow--;
+    if (!this.circuit.congestionControl) this.deliverWindow--;
     if (this.deliverWindow < 0) this.circuit.anomalies.push(`stream ${this.id} deliver window below zero (${this.dataCells} DATA cells without our SENDME)`);
-    if (this.circuit.autoSendme && this.dataCells % STREAM_SENDME_EVERY === 0) {
+    if (this.circuit.autoSendme && !this.circuit.congestionControl && this.dataCells % STREAM_SENDME_EVERY === 0) {
       this.deliverWindow += STREAM_SENDME_EVERY;
       this.circuit.sendCell(this.hop, RelayCommand.SENDME, this.id, pb(SendmeSchema, { version: 0 }));
     }
@@ -468,6 +514,19 @@ export class ClientStream {
       this.ended = true;
     }
     this.notify();
+  }
+
+  onXoffXon(on: boolean): void {
+    if (on) this.xonsReceived++;
+    else this.xoffsReceived++;
+    if (this.stopped !== on) this.circuit.anomalies.push(`${on ? "XON on a stream not stopped" : "XOFF on a stream already stopped"} (stream ${this.id})`);
+    this.stopped = !on;
+    this.notify();
+  }
+
+  /** Ask the exit to stop (XOFF) or resume (XON) sending on this stream. */
+  sendXoffXon(on: boolean): void {
+    this.circuit.sendCell(this.hop, on ? RelayCommand.XON : RelayCommand.XOFF, this.id, new Uint8Array(0));
   }
 
   onCircuitGone(): void {

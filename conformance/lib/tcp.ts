@@ -73,6 +73,8 @@ export interface ServerBehaviour {
   endOnEnd?: boolean;
   /** Echo what is received. */
   echo?: boolean;
+  /** Never read: what the client sends piles up in the kernel, then at the sender. */
+  neverRead?: boolean;
 }
 
 export class TestServer {
@@ -89,6 +91,7 @@ export class TestServer {
       for (const w of this.waiters.splice(0)) w();
       const b = this.behaviour;
       if (b.echo) socket.on("data", (d) => socket.write(d));
+      if (b.neverRead) socket.pause();
       if (b.send) socket.write(b.send);
       if (b.endAfterSend) socket.end();
       else if (b.endOnEnd ?? true) socket.on("end", () => socket.end());

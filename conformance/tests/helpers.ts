@@ -76,6 +76,20 @@ export async function fetchConsensus(ctx: TestContext, timeoutMs = 20_000): Prom
   }
 }
 
+/**
+ * The consensus once it lists at least `minRelays` relays (relays just started may take a
+ * voting period or two to be listed); fails if it does not within `timeoutMs`.
+ */
+export async function fetchConsensusListing(ctx: TestContext, minRelays: number, timeoutMs = 30_000): Promise<FetchedConsensus> {
+  const end = Date.now() + ctx.ms(timeoutMs);
+  for (;;) {
+    const fetched = await fetchConsensus(ctx);
+    if (fetched.consensus.relays.length >= minRelays) return fetched;
+    if (Date.now() >= end) fail(`the consensus lists ${fetched.consensus.relays.length} relays, expected at least ${minRelays}`);
+    await sleep(300);
+  }
+}
+
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }

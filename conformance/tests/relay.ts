@@ -5,9 +5,19 @@
  */
 import { randomBytes } from "node:crypto";
 import { DestroyReason, HandshakeType } from "../../gen/meowonion/v1/link_pb.js";
-import { EndReason, RelayCommand, SendmeSchema, TruncatedSchema } from "../../gen/meowonion/v1/relay_pb.js";
+import { CongestionControlRequestSchema, EndReason, RelayCommand, SendmeSchema, TruncatedSchema } from "../../gen/meowonion/v1/relay_pb.js";
 import { concat, equal, u8 } from "../lib/bytes.js";
-import { type ClientStream, ClientCircuit, CircuitError, type RelayInfo, initiatorCircuitId, parse, pb } from "../lib/circuit.js";
+import {
+  CC_CWND_INIT,
+  CC_SENDME_EVERY,
+  type ClientStream,
+  ClientCircuit,
+  CircuitError,
+  type RelayInfo,
+  initiatorCircuitId,
+  parse,
+  pb,
+} from "../lib/circuit.js";
 import { ed25519Generate, relayId, x25519Generate } from "../lib/crypto.js";
 import { encodeFrame, makeFrame, varint } from "../lib/frame.js";
 import { hasAccept, policyAllows } from "../lib/exit-policy.js";
@@ -82,6 +92,14 @@ async function circuit(ctx: TestContext, r: RelayInfo, opts: { autoSendme?: bool
   } catch (e) {
     fail(`CREATE2 to ${r.host}:${r.port} failed: ${(e as Error).message}`);
   }
+  return c;
+}
+
+/** A one-hop circuit to the exit with congestion control negotiated (version 1 answered). */
+async function ccCircuit(ctx: TestContext, exit: RelayInfo, opts: { autoSendme?: boolean } = {}): Promise<ClientCircuit> {
+  const c = await circuit(ctx, exit, opts);
+  const version = await c.negotiateCongestionControl({ timeoutMs: ctx.ms(5000) });
+  check(version === 1, `CONGESTION_CONTROL_REQUEST version 1 answered ${version === undefined ? "with nothing" : `version ${version}`} (${c.describeState()})`, "1", String(version));
   return c;
 }
 
@@ -671,5 +689,124 @@ export const relayTests: TestCase[] = [
     c.sendCell(0, RelayCommand.SENDME, st.id, pb(SendmeSchema, { version: 0 }));
     await expectDestroy(ctx, c, "unrequested stream SENDME", DestroyReason.PROTOCOL);
   }, needs("exit")),
-];
 
+  // ------------------------------------------------------------------ congestion control
+  T("cc/negotiate", "relay.proto CONGESTION CONTROL (negotiation; SENDME_INC 31; no stream SENDMEs)", "the exit adopts version 1, then delivers a download intact with circuit SENDMEs every 31 cells and no stream SENDMEs", async (ctx) => {
+    const exit = await exitRelay(ctx);
+    const c = await ccCircuit(ctx, exit);
+    const data = patternBytes(1500 * 498, "cc/download");
+    const s = await server(ctx, { send: data, endAfterSend: true });
+    const st = await c.begin("127.0.0.1", s.port, { timeoutMs: ctx.ms(5000) }).catch((e) => fail(`BEGIN failed: ${e.message}`));
+    const got = await st.waitBytes(data.length, ctx.ms(20000));
+    check(got, `received ${st.bytesReceived} of ${data.length} bytes (${c.describeState()})`);
+    check(sha256hex(st.received().subarray(0, data.length)) === sha256hex(data), "the bytes received are not the server's");
+    check(!c.anomalies.length, c.anomalies[0] ?? "");
+    check(st.sendmesReceived === 0, `${st.sendmesReceived} stream SENDMEs under congestion control`, "0", String(st.sendmesReceived));
+  }, { ...needs("exit", "congestionControl"), timeoutMs: 40_000 }),
+  T("cc/initial-window", "relay.proto CONGESTION CONTROL (cwnd starts at CWND_INIT = 124)", "without SENDMEs the exit sends at most 124 DATA cells, and more once they are acknowledged", async (ctx) => {
+    const exit = await exitRelay(ctx);
+    const c = await ccCircuit(ctx, exit, { autoSendme: false });
+    const s = await server(ctx, { send: patternBytes(600 * 498, "cc/window") });
+    const st = await c.begin("127.0.0.1", s.port, { timeoutMs: ctx.ms(5000) }).catch((e) => fail(`BEGIN failed: ${e.message}`));
+    await drain(c, () => st.dataCells, CC_CWND_INIT, ctx.ms(1000), ctx.ms(10000));
+    const first = st.dataCells;
+    check(first <= CC_CWND_INIT, `the exit sent ${first} DATA cells before any SENDME`, `<= ${CC_CWND_INIT}`, String(first));
+    check(first >= CC_SENDME_EVERY, `the exit sent only ${first} DATA cells: too few for a SENDME`, `>= ${CC_SENDME_EVERY}`, String(first));
+    const data = c.inbound.filter((i) => i.cell.command === RelayCommand.DATA);
+    for (let n = CC_SENDME_EVERY; n <= first; n += CC_SENDME_EVERY) {
+      c.sendCell(c.lastHop, RelayCommand.SENDME, 0, pb(SendmeSchema, { version: 1, digest: data[n - 1].digest }));
+    }
+    await drain(c, () => st.dataCells, first + 1, ctx.ms(1000), ctx.ms(10000));
+    check(st.dataCells > first && !c.destroyed, `no DATA after SENDMEs for all ${first} cells (${c.describeState()})`, `> ${first}`, String(st.dataCells));
+    ctx.note(`${first} DATA cells in the first window, ${st.dataCells} after acknowledging them`);
+  }, { ...needs("exit", "congestionControl"), timeoutMs: 40_000 }),
+  T("cc/exit-sendmes", "relay.proto CONGESTION CONTROL (a circuit SENDME v1 per 31 DATA cells)", "after 62 DATA cells from the client the exit sends two circuit SENDMEs with the right digests and no stream SENDME", async (ctx) => {
+    const exit = await exitRelay(ctx);
+    const c = await ccCircuit(ctx, exit);
+    const s = await server(ctx);
+    const st = await c.begin("127.0.0.1", s.port, { timeoutMs: ctx.ms(5000) }).catch((e) => fail(`BEGIN failed: ${e.message}`));
+    await st.write(patternBytes(2 * CC_SENDME_EVERY * 498, "cc/up"));
+    const deadline = Date.now() + ctx.ms(5000);
+    while (Date.now() < deadline && c.circuitSendmes < 2 && !c.destroyed) await sleep(50);
+    check(!c.anomalies.length, c.anomalies[0] ?? "");
+    check(c.circuitSendmes === 2, `${c.circuitSendmes} circuit SENDMEs after 62 DATA cells (${c.describeState()})`, "2", String(c.circuitSendmes));
+    check(st.sendmesReceived === 0, `${st.sendmesReceived} stream SENDMEs under congestion control`, "0", String(st.sendmesReceived));
+  }, needs("exit", "congestionControl")),
+  T("cc/stream-sendme", "relay.proto CONGESTION CONTROL (a stream SENDME: DESTROY PROTOCOL)", "a stream SENDME on a circuit with congestion control destroys it", async (ctx) => {
+    const exit = await exitRelay(ctx);
+    const c = await ccCircuit(ctx, exit);
+    const s = await server(ctx);
+    const st = await c.begin("127.0.0.1", s.port, { timeoutMs: ctx.ms(5000) }).catch((e) => fail(`BEGIN failed: ${e.message}`));
+    c.sendCell(c.lastHop, RelayCommand.SENDME, st.id, pb(SendmeSchema, { version: 0 }));
+    await expectDestroy(ctx, c, "stream SENDME under congestion control", DestroyReason.PROTOCOL);
+  }, needs("exit", "congestionControl")),
+  T("cc/xoff-honoured", "relay.proto CONGESTION CONTROL (XOFF stops a stream's DATA, XON resumes it)", "after XOFF the exit stops sending on the stream, after XON it sends again", async (ctx) => {
+    const exit = await exitRelay(ctx);
+    const c = await ccCircuit(ctx, exit);
+    const total = 40_000;
+    const s = await server(ctx, { send: patternBytes(total * 498, "cc/xoff") });
+    const st = await c.begin("127.0.0.1", s.port, { timeoutMs: ctx.ms(5000) }).catch((e) => fail(`BEGIN failed: ${e.message}`));
+    const until = Date.now() + ctx.ms(10000);
+    while (st.dataCells < 100 && Date.now() < until && !c.destroyed) await sleep(5);
+    st.sendXoffXon(false);
+    // What was in flight still arrives; then the stream must stay quiet.
+    await drain(c, () => st.dataCells, 0, ctx.ms(500), ctx.ms(5000));
+    const stopped = st.dataCells;
+    await sleep(ctx.ms(1000));
+    check(st.dataCells === stopped && !c.destroyed, `the exit sent ${st.dataCells - stopped} DATA cells more than a second after XOFF (${c.describeState()})`, String(stopped), String(st.dataCells));
+    check(stopped < total, "the whole download arrived before XOFF could act: nothing was tested");
+    st.sendXoffXon(true);
+    await drain(c, () => st.dataCells, stopped + 1, ctx.ms(500), ctx.ms(10000));
+    check(st.dataCells > stopped, `no DATA after XON (${c.describeState()})`, `> ${stopped}`, String(st.dataCells));
+    check(!c.anomalies.length, c.anomalies[0] ?? "");
+    ctx.note(`${stopped} DATA cells until XOFF took effect, ${st.dataCells} after XON`);
+  }, { ...needs("exit", "congestionControl"), timeoutMs: 40_000 }),
+  T("cc/exit-sends-xoff", "relay.proto CONGESTION CONTROL (XOFF when more than XOFF_BYTES are held for a stream)", "uploading to a destination that never reads, the client gets XOFF from the exit", async (ctx) => {
+    const exit = await exitRelay(ctx);
+    const c = await ccCircuit(ctx, exit);
+    const s = await server(ctx, { neverRead: true });
+    const st = await c.begin("127.0.0.1", s.port, { timeoutMs: ctx.ms(5000) }).catch((e) => fail(`BEGIN failed: ${e.message}`));
+    // Enough to fill the kernel's buffers at both ends and then XOFF_BYTES at the exit.
+    const upload = st.write(patternBytes(40_000 * 498, "cc/never-read"), ctx.ms(30000)).catch(() => undefined);
+    const deadline = Date.now() + ctx.ms(30000);
+    while (Date.now() < deadline && st.xoffsReceived === 0 && !c.destroyed) await sleep(50);
+    check(st.xoffsReceived > 0, `no XOFF from the exit after ${c.circuitSendmes * CC_SENDME_EVERY} acknowledged DATA cells to a destination that never reads (${c.describeState()})`);
+    check(!c.anomalies.length, c.anomalies[0] ?? "");
+    c.destroy();
+    await upload;
+  }, { ...needs("exit", "congestionControl"), timeoutMs: 60_000 }),
+  T("cc/late-request", "relay.proto CONGESTION CONTROL (a request after a BEGIN: DESTROY PROTOCOL)", "CONGESTION_CONTROL_REQUEST after a stream was opened destroys the circuit", async (ctx) => {
+    const exit = await exitRelay(ctx);
+    const c = await circuit(ctx, exit);
+    const s = await server(ctx);
+    await c.begin("127.0.0.1", s.port, { timeoutMs: ctx.ms(5000) }).catch((e) => fail(`BEGIN failed: ${e.message}`));
+    c.sendCell(c.lastHop, RelayCommand.CONGESTION_CONTROL_REQUEST, 0, pb(CongestionControlRequestSchema, { version: 1 }));
+    await expectDestroy(ctx, c, "CONGESTION_CONTROL_REQUEST after BEGIN", DestroyReason.PROTOCOL);
+  }, needs("exit", "congestionControl")),
+  T("cc/second-request", "relay.proto CONGESTION CONTROL (a second request: DESTROY PROTOCOL)", "a second CONGESTION_CONTROL_REQUEST destroys the circuit", async (ctx) => {
+    const exit = await exitRelay(ctx);
+    const c = await ccCircuit(ctx, exit);
+    c.sendCell(c.lastHop, RelayCommand.CONGESTION_CONTROL_REQUEST, 0, pb(CongestionControlRequestSchema, { version: 1 }));
+    await expectDestroy(ctx, c, "second CONGESTION_CONTROL_REQUEST", DestroyReason.PROTOCOL);
+  }, needs("exit", "congestionControl")),
+  T("cc/unknown-version", "relay.proto CongestionControlRequest.version (other values: answered 0)", "a request for version 2 is declined with version 0, and the fixed windows stay", async (ctx) => {
+    const exit = await exitRelay(ctx);
+    const c = await circuit(ctx, exit);
+    const version = await c.negotiateCongestionControl({ version: 2, timeoutMs: ctx.ms(5000) });
+    check(version === 0, `version 2 answered ${version === undefined ? "with nothing" : `version ${version}`}`, "0", String(version));
+    const s = await server(ctx, { send: patternBytes(60 * 498, "cc/declined") });
+    const st = await c.begin("127.0.0.1", s.port, { timeoutMs: ctx.ms(5000) }).catch((e) => fail(`BEGIN failed: ${e.message}`));
+    await st.write(patternBytes(100 * 498, "cc/declined-up"));
+    const deadline = Date.now() + ctx.ms(5000);
+    while (Date.now() < deadline && st.sendmesReceived < 2 && !c.destroyed) await sleep(50);
+    check(st.sendmesReceived >= 2, `${st.sendmesReceived} stream SENDMEs after 100 DATA cells on a declined circuit, expected 2 (${c.describeState()})`);
+  }, needs("exit", "congestionControl")),
+  T("cc/xoff-without-cc", "relay.proto CONGESTION CONTROL (XOFF on a circuit without congestion control: DESTROY PROTOCOL)", "XOFF on a circuit with fixed windows destroys it", async (ctx) => {
+    const exit = await exitRelay(ctx);
+    const c = await circuit(ctx, exit);
+    const s = await server(ctx);
+    const st = await c.begin("127.0.0.1", s.port, { timeoutMs: ctx.ms(5000) }).catch((e) => fail(`BEGIN failed: ${e.message}`));
+    st.sendXoffXon(false);
+    await expectDestroy(ctx, c, "XOFF without congestion control", DestroyReason.PROTOCOL);
+  }, needs("exit")),
+];

@@ -7,7 +7,7 @@ import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { RelayFlag, VoteRelaySchema, type Vote } from "../../gen/meowonion/v1/consensus_pb.js";
-import type { SignedDescriptor } from "../../gen/meowonion/v1/descriptor_pb.js";
+import { RelayFeature, type SignedDescriptor } from "../../gen/meowonion/v1/descriptor_pb.js";
 import { generateEd25519KeyPair, type Ed25519KeyPair } from "../onion/signing.js";
 import { buildVote, computeConsensus, VoteDescriptorChecker, type ConsensusParameters } from "./consensus.js";
 import { buildSignedDescriptor, hex, sha256 } from "./descriptor.js";
@@ -24,7 +24,7 @@ const params: ConsensusParameters = {
 
 interface Relay {
   identity: Ed25519KeyPair;
-  descriptor(options?: { publishedMs?: number; average?: bigint; observed?: bigint; policy?: string; nickname?: string }): SignedDescriptor;
+  descriptor(options?: { publishedMs?: number; average?: bigint; observed?: bigint; policy?: string; nickname?: string; features?: RelayFeature[] }): SignedDescriptor;
 }
 
 function relay(): Relay {
@@ -43,6 +43,7 @@ function relay(): Relay {
           bandwidth: { averageBytesPerSecond: o.average ?? 200_000n, observedBytesPerSecond: o.observed ?? 0n },
           published: timestampFromMs(o.publishedMs ?? T0 - 1000),
           expires: timestampFromMs(T0 + 3600_000),
+          features: o.features ?? [],
         },
         identity.privateKey,
       ),
@@ -73,6 +74,15 @@ describe("computeConsensus", () => {
     ]);
     expect(c.consensus.relays.map((r) => hex(r.identityKey))).toEqual([hex(ra.identity.publicKey)]);
     expect(hex(c.consensus.relays[0].descriptorDigest)).toBe(hex(sha256(a.descriptor)));
+  });
+
+  it("copies each relay's features from its descriptor", () => {
+    const ra = relay();
+    const rb = relay();
+    const c = compute([vote(authorities[0], [[ra.descriptor({ features: [RelayFeature.CONGESTION_CONTROL] }), true], [rb.descriptor(), true]]), vote(authorities[1], [])], { ...params, authorityKeys: [authorities[0].publicKey] });
+    const features = (r: Relay) => c.consensus.relays.find((e) => hex(e.identityKey) === hex(r.identity.publicKey))?.features;
+    expect(features(ra)).toEqual([RelayFeature.CONGESTION_CONTROL]);
+    expect(features(rb)).toEqual([]);
   });
 
   it("ignores votes from unknown authorities and a second vote from the same authority", () => {

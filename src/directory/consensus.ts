@@ -170,6 +170,7 @@ export function computeConsensus(params: ConsensusParameters, votes: Vote[], che
       family: d.family,
       descriptorDigest: valid.digest,
       published: d.published,
+      features: d.features,
     });
   });
 

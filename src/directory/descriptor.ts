@@ -12,6 +12,7 @@ import { timestampMs, type Timestamp } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
 import {
   RelayDescriptorSchema,
+  RelayFeature,
   SignedDescriptorSchema,
   type RelayDescriptor,
   type SignedDescriptor,
@@ -31,6 +32,7 @@ export const MAX_SIGNED_DESCRIPTOR_BYTES = 8 * 1024;
 export const MAX_CLOCK_SKEW_MS = 5 * 60_000;
 export const MAX_DESCRIPTOR_LIFETIME_MS = 48 * 3600_000;
 export const MAX_FAMILY = 64;
+export const MAX_FEATURES = 16;
 export const MAX_SOFTWARE_VERSION_BYTES = 64;
 const NICKNAME = /^[A-Za-z0-9]{1,19}$/;
 // Timestamp range protobuf allows (0001-01-01 .. 9999-12-31); beyond it Date math breaks.
@@ -124,6 +126,10 @@ export function checkDescriptorShape(signed: SignedDescriptor | undefined): Vali
   if (d.family.length > MAX_FAMILY) throw invalid(`family lists ${d.family.length} relays; at most ${MAX_FAMILY} are allowed`);
   const badMember = d.family.findIndex((k) => k.length !== ED25519_KEY_LEN);
   if (badMember >= 0) throw invalid(`family entry ${badMember + 1} must be a ${ED25519_KEY_LEN}-byte identity key`);
+  if (d.features.length > MAX_FEATURES) throw invalid(`features lists ${d.features.length} entries; at most ${MAX_FEATURES} are allowed`);
+  if (d.features.some((f, i) => f === RelayFeature.UNSPECIFIED || (i > 0 && f <= d.features[i - 1]))) {
+    throw invalid("features must be ascending, without duplicates or RELAY_FEATURE_UNSPECIFIED");
+  }
   const versionBytes = Buffer.byteLength(d.softwareVersion, "utf8");
   if (versionBytes > MAX_SOFTWARE_VERSION_BYTES) {
     throw invalid(`software_version is ${versionBytes} bytes; at most ${MAX_SOFTWARE_VERSION_BYTES} are allowed`);

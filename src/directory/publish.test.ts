@@ -8,6 +8,7 @@ import { Code } from "@connectrpc/connect";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import {
   ExitAction,
+  RelayFeature,
   RelayDescriptorSchema,
   SignedDescriptorSchema,
 } from "../../gen/meowonion/v1/descriptor_pb.js";
@@ -124,6 +125,10 @@ describe("PublishDescriptor", () => {
     ["family member of 5 bytes", { family: [new Uint8Array(5)] }],
     ["65 family members", { family: Array.from({ length: 65 }, () => new Uint8Array(32)) }],
     ["software version of 65 bytes", { softwareVersion: "v".repeat(65) }],
+    ["features out of order", { features: [2 as RelayFeature, RelayFeature.CONGESTION_CONTROL] }],
+    ["a feature listed twice", { features: [RelayFeature.CONGESTION_CONTROL, RelayFeature.CONGESTION_CONTROL] }],
+    ["RELAY_FEATURE_UNSPECIFIED", { features: [RelayFeature.UNSPECIFIED] }],
+    ["17 features", { features: Array.from({ length: 17 }, (_, i) => (i + 1) as RelayFeature) }],
     ["missing published", { published: undefined }],
     ["expires before published", { published: timestampFromMs(Date.now()), expires: timestampFromMs(Date.now() - 1) }],
     ["lifetime above 48 hours", { published: timestampFromMs(Date.now()), expires: timestampFromMs(Date.now() + 49 * 3600_000) }],

@@ -7,6 +7,8 @@ import { randomFillSync } from "node:crypto";
 import { type DescMessage, type MessageInitShape, type MessageShape, create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import {
   BeginSchema,
+  CongestionControlRequestSchema,
+  CongestionControlResponseSchema,
   ConnectedSchema,
   DropSchema,
   EndSchema,
@@ -18,6 +20,8 @@ import {
   SendmeSchema,
   TruncateSchema,
   TruncatedSchema,
+  XoffSchema,
+  XonSchema,
 } from "../../gen/meowonion/v1/relay_pb.js";
 import { OnionError } from "./errors.js";
 import {
@@ -61,6 +65,10 @@ const bodySchemas = {
   [RelayCommand.RESOLVED]: ResolvedSchema,
   [RelayCommand.EXTEND2]: Extend2Schema,
   [RelayCommand.EXTENDED2]: Extended2Schema,
+  [RelayCommand.XOFF]: XoffSchema,
+  [RelayCommand.XON]: XonSchema,
+  [RelayCommand.CONGESTION_CONTROL_REQUEST]: CongestionControlRequestSchema,
+  [RelayCommand.CONGESTION_CONTROL_RESPONSE]: CongestionControlResponseSchema,
 } as const satisfies Partial<Record<RelayCommand, DescMessage>>;
 
 type BodyCommand = keyof typeof bodySchemas;

@@ -13,7 +13,7 @@ import { EndReason, RelayCommand } from "../../gen/meowonion/v1/relay_pb.js";
 import { componentLogger } from "../common/log.js";
 import { type Link, LinkError } from "../link/link.js";
 import { OnionError } from "../onion/errors.js";
-import { ReceiveWindow, STREAM_WINDOW_INCREMENT, STREAM_WINDOW_START, SendWindow } from "../onion/flow-control.js";
+import { CONGESTION_CONTROL_VERSION, type CircuitSendControl, CongestionWindow, ReceiveWindow, SendWindow } from "../onion/flow-control.js";
 import { ntorClientFinish, ntorClientPrecompute, ntorClientStart, relayIdFromIdentity } from "../onion/ntor.js";
 import { type RelayMessage, type RelayMessageInit, decodeRelayMessage, encodeRelayCell, encodeRelayMessage, readRelayCell } from "../onion/relay-cell.js";
 import { ClientCircuitCrypto, RELAY_BODY_LEN, RELAY_DATA_MAX, type RunningDigest, digestBytes } from "../onion/relay-crypto.js";
@@ -30,6 +30,8 @@ export interface RelayTarget {
   ntorOnionKey: Uint8Array;
   host: string;
   port: number;
+  /** The relay lists RELAY_FEATURE_CONGESTION_CONTROL: as the last hop, congestion control is asked for. */
+  congestionControl?: boolean;
 }
 
 /** A circuit could not be built (or died while building); `hop` is the 0-based hop that failed. */
@@ -59,6 +61,7 @@ const log = componentLogger("circuit");
 const kFrames = Symbol("frames");
 const kChannelClosed = Symbol("channelClosed");
 const kBuild = Symbol("build");
+const kRequestCongestionControl = Symbol("requestCongestionControl");
 
 /** One anonymous link per relay, shared by every circuit through it. */
 export class ClientChannelManager {
@@ -109,7 +112,7 @@ export class ClientChannelManager {
 export async function buildCircuit(
   channels: ClientChannelManager,
   path: RelayTarget[],
-  options: { timeoutMs?: number } = {},
+  options: { timeoutMs?: number; congestionControl?: boolean } = {},
 ): Promise<ClientCircuit> {
   if (path.length === 0 || path.length > MAX_HOPS) {
     throw new CircuitError(DestroyReason.INTERNAL, 0, `a path has 1..${MAX_HOPS} hops, got ${path.length}`);
@@ -133,6 +136,7 @@ export async function buildCircuit(
     circuit = new ClientCircuit(channel, path);
     clearTimeout(timer);
     await circuit[kBuild](started, started + timeoutMs);
+    if ((options.congestionControl ?? true) && path[path.length - 1].congestionControl === true) circuit[kRequestCongestionControl]();
     return circuit;
   } catch (error) {
     circuit?.destroy(error instanceof CircuitError && error.reason === DestroyReason.TIMEOUT ? DestroyReason.TIMEOUT : DestroyReason.PROTOCOL);
@@ -181,8 +185,12 @@ export class ClientCircuit extends EventEmitter<{ close: [reason: DestroyReason]
   readonly #streams = new Map<number, ClientStream>();
   readonly #opening = new Map<number, PendingOpen>();
   readonly #resolving = new Map<number, PendingResolve>();
-  readonly #package = SendWindow.circuit();
-  readonly #deliver = ReceiveWindow.circuit();
+  #package: CircuitSendControl = SendWindow.circuit();
+  #deliver = ReceiveWindow.circuit();
+  /** CONGESTION_CONTROL_REQUEST sent, its response not yet in. */
+  #congestionControlAsked = false;
+  /** The last hop adopted congestion control: streams opened from now on use XOFF/XON. */
+  #congestionControl = false;
   /** Streams holding DATA of the current link read for their reader (see #flushDelivered). */
   readonly #delivering: ClientStream[] = [];
   /** Streams with bytes (or an END) to package, served round robin. */
@@ -262,6 +270,20 @@ export class ClientCircuit extends EventEmitter<{ close: [reason: DestroyReason]
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  /** Whether the last hop adopted congestion control (relay.proto, CONGESTION CONTROL). */
+  get congestionControlled(): boolean {
+    return this.#congestionControl;
+  }
+
+  /**
+   * Ask the last hop for congestion control, before any stream. Not waited for: the response
+   * arrives before any CONNECTED, and streams take their flow control at CONNECTED.
+   */
+  [kRequestCongestionControl](): void {
+    this.#congestionControlAsked = true;
+    this.#send({ command: RelayCommand.CONGESTION_CONTROL_REQUEST, streamId: 0, body: { version: CONGESTION_CONTROL_VERSION } }, this.#hops - 1);
   }
 
   /** Open a TCP stream from the exit to host:port (resolved at the exit). */
@@ -349,9 +371,10 @@ export class ClientCircuit extends EventEmitter<{ close: [reason: DestroyReason]
 
   #readMore(stream: ClientStream): void {
     if (this.#closed || this.#streams.get(stream.streamId) !== stream) return;
-    for (; stream.sendmesOwed > 0; stream.sendmesOwed--, stream.sendmesSent++) {
+    for (let n = stream.deliver.takeSendmes(); n > 0; n--) {
       this.#send({ command: RelayCommand.SENDME, streamId: stream.streamId, body: { version: 0 } }, this.#hops - 1);
     }
+    if (stream.deliver.onDrained() === "xon") this.#send({ command: RelayCommand.XON, streamId: stream.streamId, body: {} }, this.#hops - 1);
   }
 
   #abort(stream: ClientStream): void {
@@ -455,13 +478,8 @@ export class ClientCircuit extends EventEmitter<{ close: [reason: DestroyReason]
     const stream = this.#streams.get(streamId);
     // DATA may cross our END on the wire: drop it.
     if (stream === undefined || stream.receivedEnd || this.#opening.has(streamId)) return;
-    const due = stream.deliver.onReceived();
-    // ReceiveWindow credits a SENDME when it is due; one held back has not been granted yet.
-    if (++stream.cellsIn > STREAM_WINDOW_START + STREAM_WINDOW_INCREMENT * stream.sendmesSent) {
-      throw new OnionError("flow-control", "exit sent DATA beyond the stream window");
-    }
+    stream.deliver.onReceived();
     if (stream.stageDelivery(data)) this.#delivering.push(stream);
-    if (due) stream.sendmesOwed++;
   }
 
   /** Hand the DATA held since the last flush to the readers; SENDMEs go out for those keeping up. */
@@ -469,9 +487,27 @@ export class ClientCircuit extends EventEmitter<{ close: [reason: DestroyReason]
     const delivering = this.#delivering;
     for (let i = 0; i < delivering.length; i++) {
       const stream = delivering[i];
-      if (stream.flushDelivered() && stream.sendmesOwed > 0) this.#readMore(stream);
+      if (stream.flushDelivered()) this.#readMore(stream);
+      else this.#held(stream);
     }
     delivering.length = 0;
+  }
+
+  /** The reader is behind with this stream's data: XOFF, or END once it is far past it. */
+  #held(stream: ClientStream): void {
+    const signal = stream.deliver.onHeld(stream.readableLength);
+    if (signal === "xoff") this.#send({ command: RelayCommand.XOFF, streamId: stream.streamId, body: {} }, this.#hops - 1);
+    else if (signal === "end") stream.destroy(new StreamError(EndReason.RESOURCELIMIT, "the exit ignored XOFF"));
+  }
+
+  #onCongestionControlResponse(hop: number, version: number): void {
+    if (!this.#congestionControlAsked || hop !== this.#hops - 1) throw new OnionError("cell-malformed", "unexpected CONGESTION_CONTROL_RESPONSE");
+    this.#congestionControlAsked = false;
+    if (version === 0) return;
+    if (version !== CONGESTION_CONTROL_VERSION) throw new OnionError("cell-malformed", `congestion control version ${version} was not asked for`);
+    this.#congestionControl = true;
+    this.#package = new CongestionWindow();
+    this.#deliver = ReceiveWindow.congestionControlled();
   }
 
   #onMessage(hop: number, message: RelayMessage): void {
@@ -485,11 +521,14 @@ export class ClientCircuit extends EventEmitter<{ close: [reason: DestroyReason]
         return;
       case RelayCommand.DROP:
         return;
+      case RelayCommand.CONGESTION_CONTROL_RESPONSE:
+        this.#onCongestionControlResponse(hop, message.body.version);
+        return;
     }
     if (message.streamId === 0) {
       if (message.command !== RelayCommand.SENDME) throw new OnionError("cell-malformed", `${RelayCommand[message.command]} on stream 0`);
       if (message.body.version !== 1 || hop !== this.#hops - 1) throw new OnionError("flow-control", "bad circuit SENDME");
-      this.#package.onSendme(message.body.digest);
+      this.#package.onSendme(message.body.digest, performance.now());
       this.#pump();
       return;
     }
@@ -501,12 +540,29 @@ export class ClientCircuit extends EventEmitter<{ close: [reason: DestroyReason]
         if (opening === undefined) throw new OnionError("cell-malformed", "CONNECTED for a stream not opening");
         this.#opening.delete(streamId);
         clearTimeout(opening.timer);
-        opening.resolve(this.#streams.get(streamId)!);
+        const stream = this.#streams.get(streamId)!;
+        stream.adoptFlowControl(this.#congestionControl);
+        opening.resolve(stream);
         return;
       }
       case RelayCommand.END:
         this.#onEnd(streamId, message.body.reason);
         return;
+      case RelayCommand.XOFF:
+      case RelayCommand.XON: {
+        const stream = this.#streams.get(streamId);
+        if (stream === undefined) {
+          if (!this.#congestionControl) throw new OnionError("flow-control", "XOFF/XON on a circuit without congestion control");
+          return;
+        }
+        if (message.command === RelayCommand.XOFF) {
+          stream.package.onXoff();
+          return;
+        }
+        stream.package.onXon();
+        this.#pumpStream(stream);
+        return;
+      }
       case RelayCommand.SENDME: {
         if (message.body.version !== 0) throw new OnionError("flow-control", "stream SENDME with a version");
         const stream = this.#streams.get(streamId);
@@ -571,6 +627,7 @@ export class ClientCircuit extends EventEmitter<{ close: [reason: DestroyReason]
     this.#pumping = true;
     const link = this.#channel.link;
     const last = this.#hops - 1;
+    const now = performance.now();
     // Streams blocked only by the circuit window stay queued; stop after a pass without progress.
     let idle = 0;
     while (this.#ready.length > idle && !link.congested && !this.#closed) {
@@ -581,7 +638,7 @@ export class ClientCircuit extends EventEmitter<{ close: [reason: DestroyReason]
         encodeRelayCell(RelayCommand.DATA, stream.streamId, data, scratch);
         this.#crypto.encryptOutbound(scratch, last);
         stream.package.onSent();
-        this.#package.onSent(this.#package.needsDigest ? this.#crypto.lastOutboundDigest(last) : undefined);
+        this.#package.onSent(this.#package.needsDigest ? this.#crypto.lastOutboundDigest(last) : undefined, now);
         link.sendRelay(this.#circuitId, scratch);
         this.bytesSent += data.length;
         idle = 0;

@@ -27,6 +27,7 @@ Options:
   --data-dir DIR           keep the entry guards here (default: in memory, new guards each run)
   --hops N                 relays per circuit, 1..${MAX_HOPS} (default ${DEFAULT_HOPS})
   --allow-same-subnet      allow relays of one IPv4 /16 in a circuit (loopback test networks)
+  --no-congestion-control  keep the fixed SENDME windows even with exits that offer congestion control
   --headless               no terminal UI (also when stdout is not a terminal)
   -h, --help               show this help
 
@@ -94,6 +95,7 @@ function parse(argv: string[]): Config | undefined {
       "data-dir": { type: "string" },
       hops: { type: "string" },
       "allow-same-subnet": { type: "boolean" },
+      "no-congestion-control": { type: "boolean" },
       headless: { type: "boolean" },
       help: { type: "boolean", short: "h" },
     },
@@ -129,6 +131,7 @@ function parse(argv: string[]): Config | undefined {
       dataDir: values["data-dir"],
       hops,
       enforceDistinctSubnets: !values["allow-same-subnet"],
+      circuits: { congestionControl: !values["no-congestion-control"] },
     },
   };
 }

@@ -13,6 +13,7 @@ import { isIP } from "node:net";
 import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { Consensus, ConsensusRelay } from "../../gen/meowonion/v1/consensus_pb.js";
+import { RelayFeature } from "../../gen/meowonion/v1/descriptor_pb.js";
 import {
   BootstrapPhase,
   type CircuitInfo,
@@ -53,6 +54,11 @@ export interface PoolOptions {
    * predicted circuits from its once-a-second housekeeping.
    */
   preemptiveRebuildDelayMs?: number;
+  /**
+   * Ask exits that offer it for congestion control (relay.proto, CONGESTION CONTROL) instead of
+   * the fixed windows. Default true.
+   */
+  congestionControl?: boolean;
   /** Backoff after failed preemptive builds. Defaults 250 ms doubling to 30 s. */
   backoffInitialMs?: number;
   backoffMaxMs?: number;
@@ -136,6 +142,7 @@ function relayTarget(relay: ConsensusRelay): RelayTarget {
     ntorOnionKey: relay.ntorOnionKey,
     host: relay.ipv4Address || relay.ipv6Address,
     port: relay.orPort,
+    congestionControl: relay.features.includes(RelayFeature.CONGESTION_CONTROL),
   };
 }
 
@@ -188,6 +195,7 @@ export class CircuitPool extends EventEmitter<PoolEvents> {
       preemptiveRebuildDelayMs: options.preemptiveRebuildDelayMs ?? 50,
       backoffInitialMs: options.backoffInitialMs ?? 250,
       backoffMaxMs: options.backoffMaxMs ?? 30_000,
+      congestionControl: options.congestionControl ?? true,
       random: options.random,
     };
     this.ready = new Promise((resolve) => (this.#markReady = resolve));
@@ -511,7 +519,7 @@ export class CircuitPool extends EventEmitter<PoolEvents> {
     };
     this.#circuits.set(pooled.id, pooled);
     this.#emitCircuit(pooled);
-    pooled.built = buildCircuit(this.channels, path.map(relayTarget), { timeoutMs: this.#options.buildTimeoutMs }).then(
+    pooled.built = buildCircuit(this.channels, path.map(relayTarget), { timeoutMs: this.#options.buildTimeoutMs, congestionControl: this.#options.congestionControl }).then(
       (circuit) => this.#onBuilt(pooled, circuit),
       (err: unknown) => this.#onBuildFailed(pooled, err),
     );

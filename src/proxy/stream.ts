@@ -7,7 +7,7 @@
  */
 import { Duplex } from "node:stream";
 import { EndReason } from "../../gen/meowonion/v1/relay_pb.js";
-import { ReceiveWindow, SendWindow } from "../onion/flow-control.js";
+import { StreamReceiveControl, type StreamSendControl, streamSendControl } from "../onion/flow-control.js";
 
 /** A stream-level failure; `reason` is the END reason (or DESTROY if the circuit died). */
 export class StreamError extends Error {
@@ -41,13 +41,9 @@ interface PendingWrite {
 }
 
 export class ClientStream extends Duplex {
-  readonly package = SendWindow.stream();
-  readonly deliver = ReceiveWindow.stream();
-  /** Stream SENDMEs due but held back until the reader catches up. */
-  sendmesOwed = 0;
-  /** DATA cells received and stream SENDMEs sent: the exit may send 500 + 50 per SENDME. */
-  cellsIn = 0;
-  sendmesSent = 0;
+  /** Fixed stream windows until adoptFlowControl() says otherwise (at CONNECTED, before any DATA). */
+  package: StreamSendControl = streamSendControl(false);
+  deliver = new StreamReceiveControl(false);
   sentEnd = false;
   receivedEnd = false;
   /** In the circuit's round-robin list of streams with something to send. */
@@ -65,6 +61,12 @@ export class ClientStream extends Duplex {
     private readonly owner: StreamOwner,
   ) {
     super({ readableHighWaterMark: HIGH_WATER_MARK, writableHighWaterMark: HIGH_WATER_MARK, allowHalfOpen: true });
+  }
+
+  /** The circuit's flow control for this stream: fixed windows, or XOFF/XON under congestion control. */
+  adoptFlowControl(congestionControlled: boolean): void {
+    this.package = streamSendControl(congestionControlled);
+    this.deliver = new StreamReceiveControl(congestionControlled);
   }
 
   /** Bytes written but not yet packaged into cells. */
@@ -150,7 +152,7 @@ export class ClientStream extends Duplex {
   }
 
   override _read(): void {
-    if (this.sendmesOwed > 0) this.owner.readMore(this);
+    this.owner.readMore(this);
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {

@@ -16,7 +16,17 @@ import { DestroyReason } from "../../gen/meowonion/v1/link_pb.js";
 import { type Begin, EndReason, RelayCommand, type Sendme } from "../../gen/meowonion/v1/relay_pb.js";
 import type { Logger } from "../common/log.js";
 import { OnionError } from "../onion/errors.js";
-import { ReceiveWindow, STREAM_WINDOW_INCREMENT, STREAM_WINDOW_START, SendWindow } from "../onion/flow-control.js";
+import {
+  CONGESTION_CONTROL_VERSION,
+  type CircuitSendControl,
+  CongestionWindow,
+  ReceiveWindow,
+  SendWindow,
+  type StreamSendControl,
+  StreamReceiveControl,
+  type StreamSignal,
+  streamSendControl,
+} from "../onion/flow-control.js";
 import { type RelayMessageInit, encodeRelayCell } from "../onion/relay-cell.js";
 import { RELAY_BODY_LEN, RELAY_DATA_MAX, type RunningDigest, digestBytes } from "../onion/relay-crypto.js";
 import type { DrainWaiter } from "./channels.js";
@@ -64,8 +74,8 @@ const NAME_TTL_SECONDS = 60;
 /** A stream id is taken while resolving/connecting/open; END both ways frees it. */
 class ExitStream {
   socket: net.Socket | undefined;
-  readonly package = SendWindow.stream();
-  readonly deliver = ReceiveWindow.stream();
+  readonly package: StreamSendControl;
+  readonly deliver: StreamReceiveControl;
   readonly #pending: Buffer[] = [];
   #offset = 0;
   pendingBytes = 0;
@@ -74,10 +84,6 @@ class ExitStream {
   /** DATA for the destination gathered during this tick: one socket write per read of cells. */
   staged: Buffer | undefined;
   stagedBytes = 0;
-  sendmesOwed = 0;
-  /** DATA cells received and stream SENDMEs actually sent: the client may send 500 + 50 per SENDME. */
-  cellsIn = 0;
-  sendmesSent = 0;
   /** The destination sent FIN: END DONE goes out once pending bytes are packaged. */
   finReceived = false;
   sentEnd = false;
@@ -85,7 +91,13 @@ class ExitStream {
   ready = false;
   timer: NodeJS.Timeout | undefined;
 
-  constructor(readonly id: number) {}
+  constructor(
+    readonly id: number,
+    congestionControlled: boolean,
+  ) {
+    this.package = streamSendControl(congestionControlled);
+    this.deliver = new StreamReceiveControl(congestionControlled);
+  }
 
   push(chunk: Buffer): void {
     if (this.pendingBytes === 0) this.pendingSince = Date.now();
@@ -136,8 +148,12 @@ class ExitStream {
 
 export class ExitEdge implements DrainWaiter {
   readonly #streams = new Map<number, ExitStream>();
-  readonly #package = SendWindow.circuit();
-  readonly #deliver = ReceiveWindow.circuit();
+  #package: CircuitSendControl = SendWindow.circuit();
+  #deliver = ReceiveWindow.circuit();
+  /** Congestion control was negotiated (CONGESTION_CONTROL_REQUEST answered with version 1). */
+  #congestionControl = false;
+  /** A request was answered, or a stream was opened: no (further) negotiation. */
+  #negotiationClosed = false;
   /** Streams with pending bytes, served round robin. */
   #ready: ExitStream[] = [];
   #cursor = 0;
@@ -185,11 +201,7 @@ export class ExitEdge implements DrainWaiter {
       this.#end(s, EndReason.TORPROTOCOL, "DATA before CONNECTED");
       return;
     }
-    if (s.deliver.onReceived()) s.sendmesOwed++;
-    // ReceiveWindow credits a SENDME when it is due; one held back has not been granted yet.
-    if (++s.cellsIn > STREAM_WINDOW_START + STREAM_WINDOW_INCREMENT * s.sendmesSent) {
-      throw new OnionError("flow-control", "client sent DATA beyond the stream window");
-    }
+    s.deliver.onReceived();
     this.ctx.metrics.exitBytesOut += data.length;
     if (s.staged !== undefined && s.stagedBytes + data.length > STAGE_BYTES) this.#flushStaged(s);
     if (s.staged === undefined) {
@@ -211,13 +223,21 @@ export class ExitEdge implements DrainWaiter {
     socket.write(staged.subarray(0, s.stagedBytes), () => {
       if (this.#spareStages.length < MAX_SPARE_STAGES) this.#spareStages.push(staged);
     });
-    if (s.sendmesOwed > 0 && !socket.writableNeedDrain) this.#payOwedSendmes(s);
+    if (!socket.writableNeedDrain) this.#payOwedSendmes(s);
+    else this.#signal(s, s.deliver.onHeld(socket.writableLength));
+  }
+
+  /** Tell the client what the stream's receive control asks for. */
+  #signal(s: ExitStream, signal: StreamSignal): void {
+    if (signal === "xoff") this.host.sendMessage({ command: RelayCommand.XOFF, streamId: s.id, body: {} });
+    else if (signal === "xon") this.host.sendMessage({ command: RelayCommand.XON, streamId: s.id, body: {} });
+    else if (signal === "end") this.#end(s, EndReason.RESOURCELIMIT, "client ignored XOFF");
   }
 
   onSendme(streamId: number, sendme: Sendme): void {
     if (streamId === 0) {
       if (sendme.version !== 1) throw new OnionError("flow-control", `circuit SENDME version ${sendme.version}`);
-      this.#package.onSendme(sendme.digest);
+      this.#package.onSendme(sendme.digest, performance.now());
     } else {
       if (sendme.version !== 0) throw new OnionError("flow-control", `stream SENDME version ${sendme.version}`);
       const s = this.#streams.get(streamId);
@@ -228,9 +248,41 @@ export class ExitEdge implements DrainWaiter {
     this.#pump();
   }
 
+  /** XOFF (`on` false) or XON from the client for one of our streams (ignored once it is gone). */
+  onXoffXon(streamId: number, on: boolean): void {
+    if (streamId === 0) throw new OnionError("cell-malformed", "XOFF/XON on stream 0");
+    const s = this.#streams.get(streamId);
+    if (s === undefined) {
+      if (!this.#congestionControl) throw new OnionError("flow-control", "XOFF/XON on a circuit without congestion control");
+      return;
+    }
+    if (!on) {
+      s.package.onXoff();
+      return;
+    }
+    s.package.onXon();
+    if (s.pendingBytes > 0) this.#markReady(s);
+    this.#pump();
+  }
+
+  /** CONGESTION_CONTROL_REQUEST: adopt version 1 before any stream, or decline other versions. */
+  onCongestionControlRequest(version: number): void {
+    if (this.#negotiationClosed) {
+      this.host.fail(DestroyReason.PROTOCOL, "CONGESTION_CONTROL_REQUEST after a stream or a first request");
+      return;
+    }
+    this.#negotiationClosed = true;
+    const adopted = version === CONGESTION_CONTROL_VERSION;
+    this.host.sendMessage({ command: RelayCommand.CONGESTION_CONTROL_RESPONSE, streamId: 0, body: { version: adopted ? version : 0 } });
+    if (!adopted) return;
+    this.#congestionControl = true;
+    this.#package = new CongestionWindow();
+    this.#deliver = ReceiveWindow.congestionControlled();
+  }
+
   onBegin(streamId: number, begin: Begin): void {
     if (!this.#claim(streamId, "BEGIN")) return;
-    const s = new ExitStream(streamId);
+    const s = new ExitStream(streamId, this.#congestionControl);
     this.#streams.set(streamId, s);
     this.ctx.metrics.streams++;
     const refusal = this.#refusal(begin.host, begin.port);
@@ -258,7 +310,7 @@ export class ExitEdge implements DrainWaiter {
 
   onResolve(streamId: number, host: string): void {
     if (!this.#claim(streamId, "RESOLVE")) return;
-    const s = new ExitStream(streamId);
+    const s = new ExitStream(streamId, this.#congestionControl);
     this.#streams.set(streamId, s);
     this.ctx.metrics.streams++;
     const refusal = this.#refusal(host, 1);
@@ -294,6 +346,7 @@ export class ExitEdge implements DrainWaiter {
 
   /** False (after destroying the circuit) for a stream id that is 0 or already in use. */
   #claim(streamId: number, what: string): boolean {
+    this.#negotiationClosed = true;
     if (streamId === 0 || this.#streams.has(streamId)) {
       this.host.fail(DestroyReason.PROTOCOL, `${what} on stream id ${streamId === 0 ? "0" : "in use"}`);
       return false;
@@ -356,7 +409,8 @@ export class ExitEdge implements DrainWaiter {
       if (s.pendingBytes === 0) this.#sendEndDone(s);
     });
     socket.on("drain", () => {
-      if (s.sendmesOwed > 0) this.#payOwedSendmes(s);
+      this.#payOwedSendmes(s);
+      this.#signal(s, s.deliver.onDrained());
     });
     socket.on("error", (error: NodeJS.ErrnoException) => {
       if (this.#streams.get(s.id) === s && !s.sentEnd) this.#end(s, endReasonFor(error), "destination socket error");
@@ -387,6 +441,7 @@ export class ExitEdge implements DrainWaiter {
     if (this.#pumping || this.#closed) return;
     this.#pumping = true;
     const finished: ExitStream[] = [];
+    const now = performance.now();
     let n = 0;
     const flush = (): void => {
       if (n === 0) return;
@@ -408,9 +463,9 @@ export class ExitEdge implements DrainWaiter {
       s.package.onSent();
       if (this.#package.needsDigest) {
         flush(); // the digest after this very cell
-        this.#package.onSent(this.host.lastSentDigest());
+        this.#package.onSent(this.host.lastSentDigest(), now);
       } else {
-        this.#package.onSent();
+        this.#package.onSent(undefined, now);
       }
       if (n === BATCH_CELLS) flush();
       if (s.pendingBytes === 0) {
@@ -435,7 +490,7 @@ export class ExitEdge implements DrainWaiter {
   }
 
   #payOwedSendmes(s: ExitStream): void {
-    for (; s.sendmesOwed > 0; s.sendmesOwed--, s.sendmesSent++) {
+    for (let n = s.deliver.takeSendmes(); n > 0; n--) {
       this.host.sendMessage({ command: RelayCommand.SENDME, streamId: s.id, body: { version: 0 } });
     }
   }

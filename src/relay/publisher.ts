@@ -8,7 +8,7 @@
  */
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
-import type { ExitPolicy, SignedDescriptor } from "../../gen/meowonion/v1/descriptor_pb.js";
+import { type ExitPolicy, RelayFeature, type SignedDescriptor } from "../../gen/meowonion/v1/descriptor_pb.js";
 import type { Logger } from "../common/log.js";
 import { type DirectoryClient, createDirectoryClient, fetchConsensus } from "../directory/client.js";
 import { buildSignedDescriptor, sha256 } from "../directory/descriptor.js";
@@ -138,6 +138,8 @@ export class Publisher {
         published: timestampFromMs(now),
         expires: timestampFromMs(now + DESCRIPTOR_LIFETIME_MS),
         softwareVersion: SOFTWARE,
+        // Congestion control is end to end: any relay can be the last hop of a circuit.
+        features: [RelayFeature.CONGESTION_CONTROL],
       },
       this.options.identity.privateKey,
     );

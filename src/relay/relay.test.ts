@@ -10,6 +10,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { DestroyReason } from "../../gen/meowonion/v1/link_pb.js";
 import { EndReason, RelayCommand } from "../../gen/meowonion/v1/relay_pb.js";
 import { Cleanups } from "../directory/testing.js";
+import { STREAM_HOLD_LIMIT_BYTES, XOFF_BYTES } from "../onion/flow-control.js";
 import { RELAY_BODY_LEN, encodeRelayFrame } from "../onion/frame.js";
 import { encodeRelayMessage } from "../onion/relay-cell.js";
 import { CircuitError, ClientChannelManager, type ClientCircuit, type ClientStream, StreamError, buildCircuit } from "../proxy/circuit.js";
@@ -432,5 +433,115 @@ describe("link-level defences", () => {
     expect(await circuits[0].next()).toEqual({ destroyed: DestroyReason.RESOURCELIMIT });
     expect(relay.circuitCount).toBe(2);
     expect(relay.metrics.queuedBytes).toBe(40_000);
+  });
+});
+
+describe("congestion control (relay.proto CONGESTION CONTROL)", () => {
+  async function ccCircuit(relays: RelayHandle[], congestionControl = true): Promise<ClientCircuit> {
+    const path = relays.map((r, i) => ({ ...targetOf(r), congestionControl: i === relays.length - 1 }));
+    const circuit = await buildCircuit(clientChannels(), path, { congestionControl });
+    cleanups.add(() => circuit.destroy());
+    return circuit;
+  }
+
+  /** A server sending `data` to each connection, then FIN; what each connection sent back, hashed. */
+  async function sender(data: Buffer): Promise<number> {
+    return listen(net.createServer({ allowHalfOpen: true }, (socket) => socket.end(data)), cleanups);
+  }
+
+  it("is adopted by the exit; 20 MB down and 10 MB up arrive intact, with no stream SENDME", async () => {
+    const relays = await threeRelays();
+    const circuit = await ccCircuit(relays);
+    const down = randomBytes(20_000_000);
+    const stream = await circuit.openStream("127.0.0.1", await sender(down));
+    expect(circuit.congestionControlled).toBe(true);
+    const received = await readAll(stream);
+    expect(sha256Hex(received)).toBe(sha256Hex(down));
+
+    const up = randomBytes(10_000_000);
+    let uploaded = "";
+    const port = await listen(
+      net.createServer({ allowHalfOpen: true }, (socket) => {
+        const chunks: Buffer[] = [];
+        socket.on("data", (c: Buffer) => chunks.push(c));
+        socket.on("end", () => {
+          uploaded = sha256Hex(Buffer.concat(chunks));
+          socket.end();
+        });
+      }),
+      cleanups,
+    );
+    const upStream = await circuit.openStream("127.0.0.1", port);
+    const done = readAll(upStream);
+    upStream.end(up);
+    await done;
+    expect(uploaded).toBe(sha256Hex(up));
+    expect(circuit.isClosed).toBe(false);
+  });
+
+  it("a reader that stops: XOFF holds the exit back, the proxy holds a bounded amount, then all arrives", async () => {
+    const relays = await threeRelays();
+    const circuit = await ccCircuit(relays);
+    const down = randomBytes(30_000_000);
+    const stream = await circuit.openStream("127.0.0.1", await sender(down));
+    // Nobody reads: bytes pile up in the stream until XOFF stops the exit.
+    let held = -1;
+    for (let stable = 0; stable < 5; ) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      stable = stream.readableLength === held ? stable + 1 : 0;
+      held = stream.readableLength;
+    }
+    expect(held).toBeGreaterThan(XOFF_BYTES);
+    expect(held).toBeLessThan(STREAM_HOLD_LIMIT_BYTES);
+    expect(held).toBeLessThan(down.length / 4);
+    expect(sha256Hex(await readAll(stream))).toBe(sha256Hex(down));
+  });
+
+  it("a destination that stops reading: the exit's XOFF blocks the writer, which finishes once it reads", async () => {
+    const relays = await threeRelays();
+    const circuit = await ccCircuit(relays);
+    let destination: net.Socket | undefined;
+    const chunks: Buffer[] = [];
+    const port = await listen(
+      net.createServer({ allowHalfOpen: true }, (socket) => {
+        destination = socket;
+        socket.pause();
+        socket.on("data", (c: Buffer) => chunks.push(c));
+      }),
+      cleanups,
+    );
+    const stream = await circuit.openStream("127.0.0.1", port);
+    const up = randomBytes(30_000_000);
+    let written = 0;
+    const writer = (async () => {
+      for (let at = 0; at < up.length; at += 65536) {
+        if (!stream.write(up.subarray(at, at + 65536))) await once(stream, "drain");
+        written = at + 65536;
+      }
+      stream.end();
+    })();
+    // Stalled: the writer stops well before the end (kernel buffers and XOFF_BYTES hold the rest).
+    let before = -1;
+    while (written !== before) {
+      before = written;
+      await new Promise((resolve) => setTimeout(resolve, 300));
+    }
+    expect(written).toBeLessThan(up.length / 2);
+    const ended = readAll(stream);
+    destination!.resume();
+    await writer;
+    await once(destination!, "end");
+    destination!.end();
+    await ended;
+    expect(sha256Hex(Buffer.concat(chunks))).toBe(sha256Hex(up));
+  });
+
+  it("declined or not asked: the fixed windows carry the stream", async () => {
+    const relays = await threeRelays();
+    const circuit = await ccCircuit(relays, false);
+    const down = randomBytes(3_000_000);
+    const stream = await circuit.openStream("127.0.0.1", await sender(down));
+    expect(circuit.congestionControlled).toBe(false);
+    expect(sha256Hex(await readAll(stream))).toBe(sha256Hex(down));
   });
 });

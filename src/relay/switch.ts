@@ -240,6 +240,15 @@ export class CircuitSwitch {
         return;
       case RelayCommand.DROP:
         return;
+      case RelayCommand.XOFF:
+      case RelayCommand.XON:
+        this.#edge(c).onXoffXon(message.streamId, message.command === RelayCommand.XON);
+        return;
+      case RelayCommand.CONGESTION_CONTROL_REQUEST:
+        // End to end: only the last hop can take part.
+        if (c.toNext !== undefined || c.extending || message.streamId !== 0) this.#fail(c, DestroyReason.PROTOCOL, "CONGESTION_CONTROL_REQUEST not to the last hop, or on a stream");
+        else this.#edge(c).onCongestionControlRequest(message.body.version);
+        return;
       default:
         this.#fail(c, DestroyReason.PROTOCOL, `${RelayCommand[message.command]} sent to a relay`);
     }

@@ -9,6 +9,7 @@ import net from "node:net";
 import tls from "node:tls";
 import { type MessageInitShape, create } from "@bufbuild/protobuf";
 import type { ConsensusRelay } from "../../gen/meowonion/v1/consensus_pb.js";
+import { RelayFeature } from "../../gen/meowonion/v1/descriptor_pb.js";
 import { DestroyReason, type Frame, FrameSchema, HandshakeType } from "../../gen/meowonion/v1/link_pb.js";
 import { watchConsensus } from "../directory/client.js";
 import { startDirectory, type DirectoryServer } from "../directory/server.js";
@@ -27,7 +28,14 @@ export function targetOf(relay: RelayHandle): RelayTarget {
 }
 
 export function targetFromConsensus(entry: ConsensusRelay): RelayTarget {
-  return { nickname: entry.nickname, identityKey: entry.identityKey, ntorOnionKey: entry.ntorOnionKey, host: entry.ipv4Address, port: entry.orPort };
+  return {
+    nickname: entry.nickname,
+    identityKey: entry.identityKey,
+    ntorOnionKey: entry.ntorOnionKey,
+    host: entry.ipv4Address,
+    port: entry.orPort,
+    congestionControl: entry.features.includes(RelayFeature.CONGESTION_CONTROL),
+  };
 }
 
 /** A directory authority on 127.0.0.1 with a short voting period. */

@@ -282,6 +282,7 @@ export class RefDirectory {
         family: d.family,
         descriptorDigest: sha256(e.signed.descriptor),
         published: d.published,
+        features: d.features,
       };
     });
     relays.sort((a, b) => compare(a.identityKey, b.identityKey));

@@ -23,7 +23,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file meowonion/v1/descriptor.proto.
  */
 export const file_meowonion_v1_descriptor: GenFile = /*@__PURE__*/
-  fileDesc("Ch1tZW93b25pb24vdjEvZGVzY3JpcHRvci5wcm90bxIMbWVvd29uaW9uLnYxIu8CCg9SZWxheURlc2NyaXB0b3ISEAoIbmlja25hbWUYASABKAkSFAoMaWRlbnRpdHlfa2V5GAIgASgMEhYKDm50b3Jfb25pb25fa2V5GAMgASgMEhQKDGlwdjRfYWRkcmVzcxgEIAEoCRIUCgxpcHY2X2FkZHJlc3MYBSABKAkSDwoHb3JfcG9ydBgGIAEoDRItCgtleGl0X3BvbGljeRgHIAEoCzIYLm1lb3dvbmlvbi52MS5FeGl0UG9saWN5EioKCWJhbmR3aWR0aBgIIAEoCzIXLm1lb3dvbmlvbi52MS5CYW5kd2lkdGgSDgoGZmFtaWx5GAkgAygMEi0KCXB1Ymxpc2hlZBgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASKwoHZXhwaXJlcxgLIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASGAoQc29mdHdhcmVfdmVyc2lvbhgMIAEoCSI5ChBTaWduZWREZXNjcmlwdG9yEhIKCmRlc2NyaXB0b3IYASABKAwSEQoJc2lnbmF0dXJlGAIgASgMIjMKCkV4aXRQb2xpY3kSJQoFcnVsZXMYASADKAsyFi5tZW93b25pb24udjEuRXhpdFJ1bGUicAoIRXhpdFJ1bGUSKAoGYWN0aW9uGAEgASgOMhgubWVvd29uaW9uLnYxLkV4aXRBY3Rpb24SFgoOYWRkcmVzc19wcmVmaXgYAiABKAkSEAoIcG9ydF9taW4YAyABKA0SEAoIcG9ydF9tYXgYBCABKA0icAoJQmFuZHdpZHRoEiAKGGF2ZXJhZ2VfYnl0ZXNfcGVyX3NlY29uZBgBIAEoBBIeChZidXJzdF9ieXRlc19wZXJfc2Vjb25kGAIgASgEEiEKGW9ic2VydmVkX2J5dGVzX3Blcl9zZWNvbmQYAyABKAQqWQoKRXhpdEFjdGlvbhIbChdFWElUX0FDVElPTl9VTlNQRUNJRklFRBAAEhYKEkVYSVRfQUNUSU9OX0FDQ0VQVBABEhYKEkVYSVRfQUNUSU9OX1JFSkVDVBACYgZwcm90bzM", [file_google_protobuf_timestamp]);
+  fileDesc("Ch1tZW93b25pb24vdjEvZGVzY3JpcHRvci5wcm90bxIMbWVvd29uaW9uLnYxIp0DCg9SZWxheURlc2NyaXB0b3ISEAoIbmlja25hbWUYASABKAkSFAoMaWRlbnRpdHlfa2V5GAIgASgMEhYKDm50b3Jfb25pb25fa2V5GAMgASgMEhQKDGlwdjRfYWRkcmVzcxgEIAEoCRIUCgxpcHY2X2FkZHJlc3MYBSABKAkSDwoHb3JfcG9ydBgGIAEoDRItCgtleGl0X3BvbGljeRgHIAEoCzIYLm1lb3dvbmlvbi52MS5FeGl0UG9saWN5EioKCWJhbmR3aWR0aBgIIAEoCzIXLm1lb3dvbmlvbi52MS5CYW5kd2lkdGgSDgoGZmFtaWx5GAkgAygMEi0KCXB1Ymxpc2hlZBgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASKwoHZXhwaXJlcxgLIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASGAoQc29mdHdhcmVfdmVyc2lvbhgMIAEoCRIsCghmZWF0dXJlcxgNIAMoDjIaLm1lb3dvbmlvbi52MS5SZWxheUZlYXR1cmUiOQoQU2lnbmVkRGVzY3JpcHRvchISCgpkZXNjcmlwdG9yGAEgASgMEhEKCXNpZ25hdHVyZRgCIAEoDCIzCgpFeGl0UG9saWN5EiUKBXJ1bGVzGAEgAygLMhYubWVvd29uaW9uLnYxLkV4aXRSdWxlInAKCEV4aXRSdWxlEigKBmFjdGlvbhgBIAEoDjIYLm1lb3dvbmlvbi52MS5FeGl0QWN0aW9uEhYKDmFkZHJlc3NfcHJlZml4GAIgASgJEhAKCHBvcnRfbWluGAMgASgNEhAKCHBvcnRfbWF4GAQgASgNInAKCUJhbmR3aWR0aBIgChhhdmVyYWdlX2J5dGVzX3Blcl9zZWNvbmQYASABKAQSHgoWYnVyc3RfYnl0ZXNfcGVyX3NlY29uZBgCIAEoBBIhChlvYnNlcnZlZF9ieXRlc19wZXJfc2Vjb25kGAMgASgEKlMKDFJlbGF5RmVhdHVyZRIdChlSRUxBWV9GRUFUVVJFX1VOU1BFQ0lGSUVEEAASJAogUkVMQVlfRkVBVFVSRV9DT05HRVNUSU9OX0NPTlRST0wQASpZCgpFeGl0QWN0aW9uEhsKF0VYSVRfQUNUSU9OX1VOU1BFQ0lGSUVEEAASFgoSRVhJVF9BQ1RJT05fQUNDRVBUEAESFgoSRVhJVF9BQ1RJT05fUkVKRUNUEAJiBnByb3RvMw", [file_google_protobuf_timestamp]);
 
 /**
  * A relay's self-description. Published to every directory authority with
@@ -123,6 +123,15 @@ export type RelayDescriptor = Message<"meowonion.v1.RelayDescriptor"> & {
    * @generated from field: string software_version = 12;
    */
   softwareVersion: string;
+
+  /**
+   * Optional protocol features this relay implements (as Tor's "proto" lines), so that
+   * clients use them only where they work. Ascending, no duplicates, at most 16 entries;
+   * values this software does not know are kept and ignored.
+   *
+   * @generated from field: repeated meowonion.v1.RelayFeature features = 13;
+   */
+  features: RelayFeature[];
 };
 
 /**
@@ -261,6 +270,32 @@ export const BandwidthSchema: GenMessage<Bandwidth> = /*@__PURE__*/
   messageDesc(file_meowonion_v1_descriptor, 4);
 
 /**
+ * An optional protocol feature.
+ *
+ * @generated from enum meowonion.v1.RelayFeature
+ */
+export enum RelayFeature {
+  /**
+   * @generated from enum value: RELAY_FEATURE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Congestion control with XON/XOFF stream flow control as the last hop of a circuit
+   * (relay.proto, CONGESTION CONTROL, version 1).
+   *
+   * @generated from enum value: RELAY_FEATURE_CONGESTION_CONTROL = 1;
+   */
+  CONGESTION_CONTROL = 1,
+}
+
+/**
+ * Describes the enum meowonion.v1.RelayFeature.
+ */
+export const RelayFeatureSchema: GenEnum<RelayFeature> = /*@__PURE__*/
+  enumDesc(file_meowonion_v1_descriptor, 0);
+
+/**
  * Whether a matching destination is allowed.
  *
  * @generated from enum meowonion.v1.ExitAction
@@ -286,5 +321,5 @@ export enum ExitAction {
  * Describes the enum meowonion.v1.ExitAction.
  */
 export const ExitActionSchema: GenEnum<ExitAction> = /*@__PURE__*/
-  enumDesc(file_meowonion_v1_descriptor, 0);
+  enumDesc(file_meowonion_v1_descriptor, 1);
 
