@@ -32,9 +32,9 @@ const USAGE = `Usage: npm run bench:compare [-- options]
   --only WHAT     tor | tor-default | tor-vanilla | ours (default: all)
   --idle-circuits N  idle circuits at one relay for memory per circuit, first run of each
                   network only (default ${FULL.idleCircuits}; --quick: ${QUICK.idleCircuits}; 0: skip)
-  --warmup N      back-to-back round trips (and ${FULL.warmupCircuits} circuits; --quick: ${QUICK.warmupRoundTrips}
-                  and ${QUICK.warmupCircuits}) run untimed on every network before the workloads
-                  (default ${FULL.warmupRoundTrips}; 0: no warm-up, first-use figures)
+  --warmup N      back-to-back round trips (and ${FULL.warmupCircuits} circuits and ${FULL.warmupBulkBytes / 1e6} MB of bulk; --quick:
+                  ${QUICK.warmupRoundTrips}, ${QUICK.warmupCircuits} and ${QUICK.warmupBulkBytes / 1e6} MB) run untimed on every network before the
+                  workloads (default ${FULL.warmupRoundTrips}; 0: no warm-up, first-use figures)
   --profile DIR   write V8 CPU profiles of our network's processes to DIR and summarize them
   --verbose       log tor's bootstrap and each step
   -h, --help
@@ -90,7 +90,10 @@ async function main(): Promise<number> {
     const n = Number(values.warmup);
     if (!Number.isInteger(n) || n < 0) throw new Error(`--warmup wants a whole number, got '${values.warmup}'`);
     params.warmupRoundTrips = n;
-    if (n === 0) params.warmupCircuits = 0;
+    if (n === 0) {
+      params.warmupCircuits = 0;
+      params.warmupBulkBytes = 0;
+    }
   }
   const only = values.only ?? "all";
   if (!["all", "tor", "tor-default", "tor-vanilla", "ours"].includes(only)) throw new Error(`--only: unknown '${only}'`);
@@ -300,8 +303,8 @@ async function main(): Promise<number> {
     `Machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memory_gb} GB, Linux ${machine.kernel}, Node ${machine.node}, tor ${machine.tor}; ` +
       `load average ${machine.load_avg_start} at the start, ${machine.load_avg_end} at the end. ` +
       `${params.runs} run(s) per network, median (min–max); bold: Tor's better configuration, which the ratio uses. ` +
-      (params.warmupRoundTrips > 0 || params.warmupCircuits > 0
-        ? `Every network was warmed up alike before the timed workloads (${params.warmupRoundTrips} round trips, ${params.warmupCircuits} circuits).`
+      (params.warmupRoundTrips > 0 || params.warmupCircuits > 0 || params.warmupBulkBytes > 0
+        ? `Every network was warmed up alike before the timed workloads (${params.warmupRoundTrips} round trips, ${params.warmupCircuits} circuits, ${params.warmupBulkBytes / 1e6} MB over one stream and then ${params.concurrentStreams}).`
         : "No warm-up: first-use figures."),
     "",
     markdownTable(c),

@@ -32,6 +32,8 @@ const OUTPUT_BUFFER_BYTES = 64 * 1024;
  */
 const CONGESTION_BYTES = 256 * 1024;
 const MAX_SPARE_OUTPUTS = 4;
+/** Flushes up to this size are written as a copy (Buffer.from uses node's 8 KiB pool below 4 KiB). */
+const SMALL_WRITE_BYTES = 4 * 1024;
 /** How long a closed link may take to flush its last frames before its socket is destroyed. */
 const GRACEFUL_CLOSE_MS = 2_000;
 
@@ -285,11 +287,19 @@ export class Link extends EventEmitter<LinkEvents> {
   flush(): void {
     this.flushScheduled = false;
     if (this.outputUsed === 0 || this.closed) return;
+    this.lastActivity = Date.now();
+    if (this.outputUsed <= SMALL_WRITE_BYTES) {
+      // A few frames (a handshake step, a SENDME, an interactive cell): a copy is cheaper than
+      // handing over the whole output buffer, and flushing once per frame allocates nothing big.
+      const copy = Buffer.from(this.output.subarray(0, this.outputUsed));
+      this.outputUsed = 0;
+      if (!this.socket.write(copy) && this.socket.writableLength >= CONGESTION_BYTES) this.congested = true;
+      return;
+    }
     const full = this.output;
     const chunk = full.subarray(0, this.outputUsed);
     this.output = this.spareOutputs.pop() ?? Buffer.allocUnsafe(OUTPUT_BUFFER_BYTES);
     this.outputUsed = 0;
-    this.lastActivity = Date.now();
     // write() returning false guarantees a later "drain", which clears `congested`.
     const recycle = () => {
       if (this.spareOutputs.length < MAX_SPARE_OUTPUTS) this.spareOutputs.push(full);
