@@ -53,6 +53,8 @@ const DEFAULT_BUILD_TIMEOUT_MS = 30_000;
 const DEFAULT_STREAM_TIMEOUT_MS = 30_000;
 /** Client links without circuits close after this long (Tor closes idle client channels after minutes too). */
 const CLIENT_LINK_IDLE_MS = 300_000;
+/** Streams take turns of this many cells (8 KB) on a circuit, as at the exit. */
+const STREAM_TURN_CELLS = 16;
 /** At most 8 RELAY_EARLY cells per circuit (link.proto): one per EXTEND2. */
 const MAX_HOPS = 9;
 
@@ -196,6 +198,8 @@ export class ClientCircuit extends EventEmitter<{ close: [reason: DestroyReason]
   /** Streams with bytes (or an END) to package, served round robin. */
   #ready: ClientStream[] = [];
   #cursor = 0;
+  /** Cells the stream at the cursor has had in its current turn. */
+  #turn = 0;
   #pumping = false;
   #hops = 0;
   #buildMs = 0;
@@ -643,10 +647,14 @@ export class ClientCircuit extends EventEmitter<{ close: [reason: DestroyReason]
         this.bytesSent += data.length;
         idle = 0;
         if (this.#canSendData(stream)) {
-          this.#cursor++;
+          if (++this.#turn === STREAM_TURN_CELLS) {
+            this.#turn = 0;
+            this.#cursor++;
+          }
           continue;
         }
       }
+      this.#turn = 0;
       if (stream.pendingBytes === 0) {
         if (stream.endCallback !== undefined && !stream.sentEnd) this.#sendEnd(stream);
         this.#unready(stream); // until the next write

@@ -536,6 +536,18 @@ describe("congestion control (relay.proto CONGESTION CONTROL)", () => {
     expect(sha256Hex(Buffer.concat(chunks))).toBe(sha256Hex(up));
   });
 
+  it("streams share the circuit in turns: none waits for another to finish", async () => {
+    const relays = await threeRelays();
+    const circuit = await ccCircuit(relays);
+    const port = await sender(randomBytes(4_000_000));
+    const streams = await Promise.all([circuit.openStream("127.0.0.1", port), circuit.openStream("127.0.0.1", port)]);
+    const firstData = streams.map((stream) => once(stream, "data").then(() => performance.now()));
+    const ends = streams.map((stream) => readAll(stream).then(() => performance.now()));
+    const [firstA, firstB] = await Promise.all(firstData);
+    const [endA, endB] = await Promise.all(ends);
+    expect(Math.max(firstA, firstB)).toBeLessThan(Math.min(endA, endB));
+  });
+
   it("declined or not asked: the fixed windows carry the stream", async () => {
     const relays = await threeRelays();
     const circuit = await ccCircuit(relays, false);
