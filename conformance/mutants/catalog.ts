@@ -48,6 +48,11 @@ export const MUTANTS: Mutant[] = [
   { name: "relay-tolerates-bad-frames", breaks: "relay skips oversized/undecodable frames instead of closing the link", relay: { tolerateBadFrames: true }, focus: ["relay/**"] },
   { name: "relay-drops-unrecognized", breaks: "last hop silently drops unrecognized cells (flipped bits do not kill the circuit)", relay: { dropUnrecognized: true }, focus: ["relay/**"] },
   { name: "relay-accepts-window-overflow", breaks: "relay accepts SENDMEs that push windows above their initial value", relay: { acceptWindowOverflow: true }, focus: ["relay/**"] },
+  { name: "relay-cc-ignores-xoff", breaks: "under congestion control the exit keeps sending on a stream after XOFF", relay: { ccIgnoresXoff: true }, focus: ["relay/cc/**"] },
+  { name: "relay-cc-big-initial-window", breaks: "under congestion control the exit starts with 1000 cells in flight, not CWND_INIT = 124", relay: { ccBigInitialWindow: true }, focus: ["relay/cc/**"] },
+  { name: "relay-cc-sendme-every-100", breaks: "under congestion control the exit sends circuit SENDMEs every 100 DATA cells, not 31", relay: { ccSendmeEvery100: true }, focus: ["relay/cc/**"] },
+  { name: "relay-cc-stream-sendmes", breaks: "under congestion control the exit still sends and accepts stream SENDMEs", relay: { ccStreamSendmes: true }, focus: ["relay/cc/**"] },
+  { name: "relay-cc-accepts-late-request", breaks: "the exit adopts congestion control after a stream was opened", relay: { ccAcceptsLateRequest: true }, focus: ["relay/cc/**"] },
   // ---- vector checkers
   { name: "vectors-digest-not-zeroed", breaks: "client tor1 digest computed with the digest field not zeroed", vector: "no-zero-digest", focus: ["vectors/**"] },
   { name: "vectors-ntor-no-auth-check", breaks: "ntor client derives keys without checking AUTH", vector: "ntor-no-auth-check", focus: ["vectors/**"] },

@@ -6,9 +6,12 @@
 import dns from "node:dns/promises";
 import net from "node:net";
 import type tls from "node:tls";
+import { RelayFeature } from "../../../gen/meowonion/v1/descriptor_pb.js";
 import { DestroyReason, HandshakeType } from "../../../gen/meowonion/v1/link_pb.js";
 import {
   BeginSchema,
+  CongestionControlRequestSchema,
+  CongestionControlResponseSchema,
   ConnectedSchema,
   EndReason,
   EndSchema,
@@ -62,6 +65,16 @@ export interface RelayFaults {
   acceptWindowOverflow?: boolean;
   /** CREATE2 with any onion key B is answered (the relay "accepts" unknown onion keys with its own). */
   ignoreOnionKeyMismatch?: boolean;
+  /** Under congestion control: XOFF from the client does not stop the stream. */
+  ccIgnoresXoff?: boolean;
+  /** Under congestion control: the exit keeps the fixed windows' 1000-cell start. */
+  ccBigInitialWindow?: boolean;
+  /** Under congestion control: circuit SENDMEs every 100 DATA cells, not 31. */
+  ccSendmeEvery100?: boolean;
+  /** Under congestion control: stream SENDMEs are still sent and accepted. */
+  ccStreamSendmes?: boolean;
+  /** A CONGESTION_CONTROL_REQUEST after a BEGIN is still adopted. */
+  ccAcceptsLateRequest?: boolean;
 }
 
 export interface RefRelayOptions {
@@ -78,6 +91,10 @@ export interface RefRelayOptions {
 }
 
 const RELAY_EARLY_LIMIT = 8;
+/** relay.proto CONGESTION CONTROL. The reference's congestion window stays at CWND_INIT: a sender may. */
+const CC_SENDME_INC = 31;
+const CC_WINDOW = 124;
+const CC_XOFF_BYTES = 250_000;
 
 type FrameCommandInit = NonNullable<Parameters<Link["sendFrame"]>[0]>["command"];
 
@@ -93,6 +110,10 @@ interface Stream {
   packageWindow: number;
   deliverWindow: number;
   deliveredCells: number;
+  /** XOFF received (congestion control). */
+  stopped: boolean;
+  /** XOFF sent for this stream's data (congestion control). */
+  xoffSent: boolean;
   queue: Uint8Array[];
   endSent: boolean;
   endReceived: boolean;
@@ -110,6 +131,10 @@ interface Circuit {
   deliveredData: number;
   sentData: number;
   sendmeDigests: Uint8Array[];
+  /** Congestion control adopted: SENDMEs every 31 cells, a window of CC_WINDOW, XOFF/XON. */
+  cc: boolean;
+  /** A request was answered or a stream opened: no (further) negotiation. */
+  ccClosed: boolean;
   extending?: boolean;
   dead: boolean;
 }
@@ -169,6 +194,9 @@ export class RefRelay {
       port: this.port,
       nickname: this.nickname,
       exitPolicy: this.exitPolicyText || undefined,
+      mutate: (d) => {
+        d.features = [RelayFeature.CONGESTION_CONTROL];
+      },
     });
     await dir.publishDescriptor({ descriptor: signed });
     const beat = async () => {
@@ -280,6 +308,8 @@ export class RefRelay {
       deliveredData: 0,
       sentData: 0,
       sendmeDigests: [],
+      cc: false,
+      ccClosed: false,
       dead: false,
     };
     this.circuits.set(this.key(link, id), c);
@@ -336,6 +366,28 @@ export class RefRelay {
         return this.onData(c, streamId, data, digest);
       case RelayCommand.SENDME:
         return this.onSendme(c, streamId, parse(SendmeSchema, data));
+      case RelayCommand.CONGESTION_CONTROL_REQUEST: {
+        if (streamId !== 0 || c.next || (c.ccClosed && !(this.faults.ccAcceptsLateRequest && !c.cc))) throw new Error("late, second or misaddressed CONGESTION_CONTROL_REQUEST");
+        c.ccClosed = true;
+        const version = parse(CongestionControlRequestSchema, data).version === 1 ? 1 : 0;
+        this.originate(c, RelayCommand.CONGESTION_CONTROL_RESPONSE, 0, pb(CongestionControlResponseSchema, { version }));
+        if (version === 1) {
+          c.cc = true;
+          c.packageWindow = this.faults.ccBigInitialWindow ? 1000 : CC_WINDOW;
+        }
+        return;
+      }
+      case RelayCommand.XOFF:
+      case RelayCommand.XON: {
+        if (!c.cc || streamId === 0) throw new Error("XOFF/XON without congestion control");
+        const s = this.streamOf(c, streamId);
+        if (!s) return;
+        const on = command === RelayCommand.XON;
+        if (s.stopped !== on) throw new Error("XOFF twice or XON without XOFF");
+        s.stopped = !on;
+        if (on) this.pump(s);
+        return;
+      }
       case RelayCommand.END: {
         const s = this.streamOf(c, streamId);
         if (!s) return;
@@ -418,7 +470,8 @@ export class RefRelay {
 
   private async begin(c: Circuit, streamId: number, b: { host: string; port: number }): Promise<void> {
     if (streamId === 0 || c.streams.has(streamId)) throw new Error("bad BEGIN stream id");
-    const s: Stream = { id: streamId, circuit: c, packageWindow: 500, deliverWindow: 500, deliveredCells: 0, queue: [], endSent: false, endReceived: false };
+    c.ccClosed = true;
+    const s: Stream = { id: streamId, circuit: c, packageWindow: 500, deliverWindow: 500, deliveredCells: 0, stopped: false, xoffSent: false, queue: [], endSent: false, endReceived: false };
     c.streams.set(streamId, s);
     if (this.faults.leakAcrossCircuits) this.globalStreams.set(streamId, s);
     const end = (reason: EndReason) => {
@@ -452,6 +505,11 @@ export class RefRelay {
       s.queue.push(new Uint8Array(0)); // end marker
       this.pump(s);
     });
+    socket.on("drain", () => {
+      if (!s.xoffSent || c.dead) return;
+      s.xoffSent = false;
+      this.originate(c, RelayCommand.XON, streamId, new Uint8Array(0));
+    });
     socket.on("error", (e: NodeJS.ErrnoException) => {
       if (!socket.connecting && s.queue.length) return;
       end(e.code === "ECONNREFUSED" ? EndReason.CONNECTREFUSED : e.code === "ECONNRESET" ? EndReason.CONNRESET : EndReason.MISC);
@@ -468,35 +526,49 @@ export class RefRelay {
         s.pumpEnd?.();
         return;
       }
-      if (!this.faults.ignoreWindows && (c.packageWindow <= 0 || s.packageWindow <= 0)) break;
+      const streamBlocked = c.cc ? s.stopped && !this.faults.ccIgnoresXoff : s.packageWindow <= 0;
+      if (!this.faults.ignoreWindows && (c.packageWindow <= 0 || streamBlocked)) break;
       s.queue.shift();
       c.packageWindow--;
       s.packageWindow--;
       const digest = this.originate(c, RelayCommand.DATA, s.id, next);
-      if (++c.sentData % 100 === 0) c.sendmeDigests.push(digest);
+      if (++c.sentData % this.sendmeEvery(c) === 0) c.sendmeDigests.push(digest);
     }
     if (s.queue.length > 64) s.socket?.pause();
     else s.socket?.resume();
   }
 
+  /** DATA cells per circuit SENDME, both ways. */
+  private sendmeEvery(c: Circuit): number {
+    return c.cc && !this.faults.ccSendmeEvery100 ? CC_SENDME_INC : 100;
+  }
+
   private onData(c: Circuit, streamId: number, data: Uint8Array, digest: Uint8Array): void {
     const s = this.streamOf(c, streamId);
-    c.deliverWindow--;
+    const every = this.sendmeEvery(c);
+    if (!c.cc) c.deliverWindow--;
     c.deliveredData++;
     if (c.deliverWindow < 0) throw new Error("circuit deliver window below zero");
-    if (!this.faults.neverSendSendme && c.deliveredData % 100 === 0) {
-      c.deliverWindow += 100;
+    if (!this.faults.neverSendSendme && c.deliveredData % every === 0) {
+      if (!c.cc) c.deliverWindow += every;
       this.originate(c, RelayCommand.SENDME, 0, pb(SendmeSchema, { version: 1, digest }));
     }
     if (!s) return;
-    s.deliverWindow--;
     s.deliveredCells++;
-    if (s.deliverWindow < 0) throw new Error("stream deliver window below zero");
-    if (!this.faults.neverSendSendme && s.deliveredCells % 50 === 0) {
-      s.deliverWindow += 50;
-      this.originate(c, RelayCommand.SENDME, streamId, pb(SendmeSchema, { version: 0 }));
+    const streamWindows = !c.cc || this.faults.ccStreamSendmes;
+    if (streamWindows) {
+      s.deliverWindow--;
+      if (s.deliverWindow < 0) throw new Error("stream deliver window below zero");
+      if (!this.faults.neverSendSendme && s.deliveredCells % 50 === 0) {
+        s.deliverWindow += 50;
+        this.originate(c, RelayCommand.SENDME, streamId, pb(SendmeSchema, { version: 0 }));
+      }
     }
     s.socket?.write(data);
+    if (c.cc && !s.xoffSent && s.socket && s.socket.writableLength > CC_XOFF_BYTES) {
+      s.xoffSent = true;
+      this.originate(c, RelayCommand.XOFF, streamId, new Uint8Array(0));
+    }
   }
 
   private onSendme(c: Circuit, streamId: number, m: { version: number; digest: Uint8Array }): void {
@@ -506,9 +578,10 @@ export class RefRelay {
       if (!this.faults.acceptWindowOverflow) {
         if (!expect || !equal(expect, m.digest)) throw new Error("circuit SENDME digest mismatch / window overflow");
       }
-      c.packageWindow += 100;
+      c.packageWindow += this.sendmeEvery(c);
       for (const s of c.streams.values()) this.pump(s);
     } else {
+      if (c.cc && !this.faults.ccStreamSendmes) throw new Error("stream SENDME under congestion control");
       const s = this.streamOf(c, streamId);
       if (!s) return;
       s.packageWindow += 50;
