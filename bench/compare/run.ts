@@ -129,6 +129,19 @@ export async function runWorkloads(
       log(`  FAILED ${msg}`);
     }
   };
+  /**
+   * Run `f` once more, with a new isolation suffix (so a new circuit), if the network fails it
+   * (Tor now and then fails a stream on a circuit it has just built); the retry is noted.
+   */
+  const retriedOnce = async <T>(what: string, f: (suffix: string) => Promise<T>): Promise<T> => {
+    try {
+      return await f("");
+    } catch (e) {
+      notes.push(`${tag}: ${what} failed (${e instanceof Error ? e.message : String(e)}), retried once`);
+      await sleep(p.opGapMs);
+      return f("-retry");
+    }
+  };
 
   await firstByteWhenReady(net, dst, Date.now() + p.readyTimeoutMs, `ready-${tag}`);
   v.ready_ms = performance.now() - net.startedAt;
@@ -136,10 +149,14 @@ export async function runWorkloads(
   if (afterFirstByte) await afterFirstByte();
   if (p.warmupRoundTrips > 0 || p.warmupCircuits > 0 || p.warmupBulkBytes > 0) {
     await step("warm-up", async () => {
-      if (p.warmupRoundTrips > 0) await roundTrips(net, dst, p.warmupRoundTrips, 0, `warm-${tag}`);
+      if (p.warmupRoundTrips > 0) {
+        await retriedOnce("a warm-up round trip", (s) => roundTrips(net, dst, p.warmupRoundTrips, 0, `warm-${tag}${s}`));
+      }
       if (p.warmupBulkBytes > 0) {
-        await bulk(net, dst, p.warmupBulkBytes / 2, `warm-bulk-${tag}`, p.transferCapMs);
-        await concurrent(net, dst, p.concurrentStreams, p.warmupBulkBytes / 2 / p.concurrentStreams, `warm-concurrent-${tag}`, p.transferCapMs);
+        await retriedOnce("the warm-up bulk transfer", (s) => bulk(net, dst, p.warmupBulkBytes / 2, `warm-bulk-${tag}${s}`, p.transferCapMs));
+        await retriedOnce("a warm-up concurrent stream", (s) =>
+          concurrent(net, dst, p.concurrentStreams, p.warmupBulkBytes / 2 / p.concurrentStreams, `warm-concurrent-${tag}${s}`, p.transferCapMs),
+        );
       }
       // Spaced like the timed ones: a relay allows a client 3 new circuits a second after a burst of 90.
       for (let i = 0; i < p.warmupCircuits; i++) {
@@ -148,7 +165,7 @@ export async function runWorkloads(
       }
       for (let i = 0; i < p.warmupCircuits; i++) {
         await sleep(p.opGapMs);
-        await freshFirstByte(net, dst, `warm-fresh-${tag}-${i}`);
+        await retriedOnce("a warm-up fresh-circuit stream", (s) => freshFirstByte(net, dst, `warm-fresh-${tag}-${i}${s}`));
       }
     });
   }
@@ -172,14 +189,7 @@ export async function runWorkloads(
     const ms: number[] = [];
     for (let i = 0; i < p.freshCount; i++) {
       await sleep(p.opGapMs);
-      // One retry (with another new username) if the network fails the stream; noted.
-      try {
-        ms.push(await freshFirstByte(net, dst, `fresh-${tag}-${i}`));
-      } catch (e) {
-        notes.push(`${tag}: a fresh-circuit stream failed (${e instanceof Error ? e.message : String(e)}), retried once`);
-        await sleep(p.opGapMs);
-        ms.push(await freshFirstByte(net, dst, `fresh-${tag}-${i}-retry`));
-      }
+      ms.push(await retriedOnce("a fresh-circuit stream", (s) => freshFirstByte(net, dst, `fresh-${tag}-${i}${s}`)));
     }
     v.fresh_circuit_first_byte_ms_p50 = percentile(ms, 50);
     v.fresh_circuit_first_byte_ms_p90 = percentile(ms, 90);

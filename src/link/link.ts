@@ -14,7 +14,6 @@ import { componentLogger } from "../common/log.js";
 import { OnionError } from "../onion/errors.js";
 import { FrameDecoder, RELAY_FRAME_WIRE_LEN, encodeFrame, writeRelayFrame } from "../onion/frame.js";
 import { DOMAIN_LINK_AUTH, type Ed25519KeyPair, signWithDomain, verifyWithDomain } from "../onion/signing.js";
-import { tlsCredentials } from "./tls-credentials.js";
 
 export const LINK_PROTOCOL_VERSION = 1;
 const EXPORTER_LABEL = "EXPORTER-meowonion-link-v1";
@@ -468,6 +467,9 @@ export interface LinkListener {
 
 /** Accept links, proving `identity` to every initiator. */
 export async function listenLinks(options: ListenLinksOptions): Promise<LinkListener> {
+  // Loaded here, not at the top: only listeners need a certificate, and the X.509 library
+  // costs an anonymous client (the proxy) about 10 MB of memory it would never use.
+  const { tlsCredentials } = await import("./tls-credentials.js");
   const { key, cert } = await tlsCredentials();
   const timeoutMs = options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
   const sockets = new Set<net.Socket>();
