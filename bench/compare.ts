@@ -4,8 +4,9 @@
  * MeowOnion side by side with the real Tor daemon, in one run on this machine: a private Tor
  * test network on 127.0.0.1 (defaults, i.e. the KIST scheduler, and `Schedulers Vanilla`) and
  * a MeowOnion network of the same shape, the same workloads through each one's SOCKS port with
- * one Node client. Installs nothing: without `tor` it says how to get it and exits 2.
- * Everything it starts is stopped by PID at the end (also on failure or Ctrl-C) and its
+ * one Node client; last, the Node.js TLS floor (./compare/floor.ts), what Node.js itself costs
+ * to carry the same workloads through that shape. Installs nothing: without `tor` it says how
+ * to get it and exits 2. Everything it starts is stopped by PID at the end (also on failure or Ctrl-C) and its
  * temporary directory removed. See docs/bench-compare.md.
  */
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -19,6 +20,7 @@ import { summarizeProfiles, type ProfileSummary } from "./compare/profile.js";
 import { FULL, QUICK, runWorkloads, type Params, type Role } from "./compare/run.js";
 import { startServers, type BenchServers } from "./compare/servers.js";
 import { oursMissing, startOurs, torTarget, type NetworkUnderTest } from "./compare/targets.js";
+import { floorOnly, floorRole, startFloor } from "./compare/floor.js";
 import { findBinary, startTorNetwork, torVersion } from "./compare/tor-net.js";
 import type { TorScheduler } from "./compare/torrc.js";
 
@@ -29,7 +31,8 @@ const USAGE = `Usage: npm run bench:compare [-- options]
   --runs N        runs per network (default ${FULL.runs}; --quick: ${QUICK.runs})
   --quick         a smoke run: fewer and smaller workloads (about 2 minutes)
   --json FILE     also write the results as JSON
-  --only WHAT     tor | tor-default | tor-vanilla | ours (default: all)
+  --only WHAT     tor | tor-default | tor-vanilla | ours | floor (default: all)
+                  floor: the Node.js TLS floor, our shape forwarding bytes only (no onion)
   --idle-circuits N  idle circuits at one relay for memory per circuit, first run of each
                   network only (default ${FULL.idleCircuits}; --quick: ${QUICK.idleCircuits}; 0: skip)
   --warmup N      back-to-back round trips (and ${FULL.warmupCircuits} circuits and ${FULL.warmupBulkBytes / 1e6} MB of bulk; --quick:
@@ -96,9 +99,10 @@ async function main(): Promise<number> {
     }
   }
   const only = values.only ?? "all";
-  if (!["all", "tor", "tor-default", "tor-vanilla", "ours"].includes(only)) throw new Error(`--only: unknown '${only}'`);
+  if (!["all", "tor", "tor-default", "tor-vanilla", "ours", "floor"].includes(only)) throw new Error(`--only: unknown '${only}'`);
   const wantTor = (s: TorScheduler) => only === "all" || only === "tor" || only === `tor-${s}`;
   const wantOurs = only === "all" || only === "ours";
+  const wantFloor = only === "all" || only === "floor";
 
   const say = (msg: string) => process.stderr.write(`${msg}\n`);
   const verbose = values.verbose ? say : () => {};
@@ -160,10 +164,11 @@ async function main(): Promise<number> {
 
   const t0 = Date.now();
   const loadStart = loadavg()[0]!;
-  const sides: Record<"tor_default" | "tor_vanilla" | "ours", SideResult> = {
+  const sides: Record<"tor_default" | "tor_vanilla" | "ours" | "node_floor", SideResult> = {
     tor_default: emptySide(),
     tor_vanilla: emptySide(),
     ours: emptySide(),
+    node_floor: emptySide(),
   };
   let oursShape = "";
   const profileDir = values.profile ? resolve(values.profile) : undefined;
@@ -184,13 +189,25 @@ async function main(): Promise<number> {
       for (const [k, mb] of Object.entries(out.nodesPeakRssMb)) (side.nodesPeakRssMb[k] ??= []).push(mb);
       for (const [k, c] of Object.entries(out.bulkCpuCores)) (side.bulkCpuCores[k] ??= []).push(c);
     };
+    const runFailed = (side: SideResult, run: number, e: unknown) => {
+      const msg = e instanceof Error ? e.message : String(e);
+      side.errors.push(`run ${run}: ${msg}`);
+      say(`  run ${run} failed: ${msg}`);
+    };
+    const unavailable = (side: SideResult, reason: string) => {
+      side.available = false;
+      side.reason = reason;
+    };
+    /** After a network's runs: unavailable if none completed. */
+    const settle = (side: SideResult) => {
+      if (side.runs.length === 0) unavailable(side, side.errors[0] ?? "no run completed");
+    };
 
     for (const scheduler of ["default", "vanilla"] as const) {
       if (interrupted) break;
       const side = scheduler === "default" ? sides.tor_default : sides.tor_vanilla;
       if (!wantTor(scheduler)) {
-        side.available = false;
-        side.reason = "not run (--only)";
+        unavailable(side, "not run (--only)");
         continue;
       }
       side.notes.push(`tor ${torVersion(tor!)}: authority (also a relay), 2 middle relays, 1 exit (loopback only), 1 client`);
@@ -215,26 +232,21 @@ async function main(): Promise<number> {
           );
           record(side, out);
         } catch (e) {
-          side.errors.push(`run ${run}: ${e instanceof Error ? e.message : String(e)}`);
-          say(`  run ${run} failed: ${e instanceof Error ? e.message : String(e)}`);
+          runFailed(side, run, e);
         } finally {
           await current?.stop().catch(() => undefined);
           current = undefined;
           rmSync(join(tmp, `tor-${scheduler}-${run}`), { recursive: true, force: true });
         }
       }
-      if (side.runs.length === 0) {
-        side.available = false;
-        side.reason = side.errors[0] ?? "no run completed";
-      }
+      settle(side);
     }
 
     if (wantOurs && !interrupted) {
       const missing = oursMissing(ROOT);
       if (missing) {
-        sides.ours.available = false;
-        sides.ours.reason = `MeowOnion network unavailable: ${missing}`;
-        say(sides.ours.reason);
+        unavailable(sides.ours, `MeowOnion network unavailable: ${missing}`);
+        say(`MeowOnion network unavailable: ${missing}`);
       } else {
         // Same shape as Tor's: 3 relays on the path, one exit. `network` may insist on two
         // exits; then use two (a 3-hop circuit still crosses exactly three relays).
@@ -260,8 +272,7 @@ async function main(): Promise<number> {
             record(sides.ours, out);
             Object.assign(oursPids, out.pids);
           } catch (e) {
-            sides.ours.errors.push(`run ${run}: ${e instanceof Error ? e.message : String(e)}`);
-            say(`  run ${run} failed: ${e instanceof Error ? e.message : String(e)}`);
+            runFailed(sides.ours, run, e);
           } finally {
             await current?.stop().catch(() => undefined);
             current = undefined;
@@ -269,20 +280,35 @@ async function main(): Promise<number> {
           }
         }
         if (oursShape) sides.ours.notes.push(oursShape);
-        if (sides.ours.runs.length === 0) {
-          sides.ours.available = false;
-          sides.ours.reason = sides.ours.errors[0] ?? "no run completed";
-        }
+        settle(sides.ours);
       }
     } else {
-      sides.ours.available = false;
-      sides.ours.reason = "not run (--only)";
+      unavailable(sides.ours, "not run (--only)");
+    }
+
+    if (wantFloor) {
+      sides.node_floor.notes.push("4 node processes (SOCKS entry, 2 relays, exit) forwarding bytes over 3 TLS 1.3 links, one chain per stream");
+      for (let run = 1; run <= params.runs && !interrupted; run++) {
+        say(`Node.js TLS floor run ${run}/${params.runs}: starting…`);
+        try {
+          current = await startFloor({ root: ROOT, readyTimeoutMs: params.readyTimeoutMs });
+          record(sides.node_floor, floorOnly(await runWorkloads(current, dst, { ...params, idleCircuits: 0 }, `floor-${run}`, floorRole, say)));
+        } catch (e) {
+          runFailed(sides.node_floor, run, e);
+        } finally {
+          await current?.stop().catch(() => undefined);
+          current = undefined;
+        }
+      }
+      settle(sides.node_floor);
+    } else {
+      unavailable(sides.node_floor, "not run (--only)");
     }
   } finally {
     await cleanup();
   }
 
-  const c = compare(summarizeSide(sides.ours), summarizeSide(sides.tor_default), summarizeSide(sides.tor_vanilla));
+  const c = compare(summarizeSide(sides.ours), summarizeSide(sides.tor_default), summarizeSide(sides.tor_vanilla), summarizeSide(sides.node_floor));
   const date = new Date().toISOString();
   const machine = {
     cpu: cpus()[0]?.model ?? "unknown",

@@ -189,6 +189,26 @@ describe("report", () => {
     expect((json.tor as Record<string, { config: string }>).bulk_mb_per_s?.config).toBe("vanilla");
   });
 
+  it("adds the Node.js TLS floor's column and ratios only when the floor ran", () => {
+    const ours = summarizeSide(side([{ bulk_mb_per_s: 40, cpu_s_per_100mb: 3 }]));
+    const tor = summarizeSide(side([{ bulk_mb_per_s: 20, cpu_s_per_100mb: 3 }]));
+    const floor = summarizeSide(side([{ bulk_mb_per_s: 160, cpu_s_per_100mb: 1.5 }]));
+    const c = compare(ours, tor, tor, floor);
+    expect(c.ratioToFloor.bulk_mb_per_s).toBeCloseTo(0.25);
+    expect(c.ratioToFloor.cpu_s_per_100mb).toBeCloseTo(2);
+    expect(c.ratioToFloor.rtt_ms_p50).toBeUndefined();
+    const md = markdownTable(c);
+    expect(md).toContain("| Node.js TLS floor | ours / floor |");
+    expect(md).toContain("| Bulk, one stream | MB/s | 40 | **20** | 20 | 2 | ours 2× better | 160 | 0.25 |");
+    expect(markdownTable(compare(ours, tor, tor))).not.toContain("floor");
+    const sides = { ours: side([]), tor_default: side([]), tor_vanilla: side([]) };
+    const extra = { machine: {}, date: "2026-01-01T00:00:00.000Z", params: {} };
+    const json = jsonReport(c, { ...extra, sides: { ...sides, node_floor: side([]) } });
+    expect(json.ratio_to_floor).toEqual({ bulk_mb_per_s: 0.25, cpu_s_per_100mb: 2 });
+    expect((json.node_floor as Record<string, unknown>).bulk_mb_per_s).toEqual({ median: 160, min: 160, max: 160, runs: [160] });
+    expect(jsonReport(compare(ours, tor, tor), { ...extra, sides })).not.toHaveProperty("node_floor");
+  });
+
   it("lists every required JSON key among the figures", () => {
     const keys = FIGURES.map((f) => f.key);
     for (const k of REQUIRED_KEYS) expect(keys).toContain(k);

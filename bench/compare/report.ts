@@ -76,21 +76,28 @@ export interface Comparison {
   ours: SideSummary;
   torDefault: SideSummary;
   torVanilla: SideSummary;
+  /** The Node.js TLS floor (./floor.ts): empty if it was not run. */
+  floor: SideSummary;
   /** Tor's better configuration for each figure, and which one it was. */
   tor: Record<string, Summary & { config: "default" | "vanilla" }>;
   ratio: Record<string, number>;
+  /** Ours / the floor, of the medians. */
+  ratioToFloor: Record<string, number>;
 }
 
-export function compare(ours: SideSummary, torDefault: SideSummary, torVanilla: SideSummary): Comparison {
+export function compare(ours: SideSummary, torDefault: SideSummary, torVanilla: SideSummary, floor: SideSummary = {}): Comparison {
   const tor: Comparison["tor"] = {};
   const r: Record<string, number> = {};
+  const toFloor: Record<string, number> = {};
   for (const f of FIGURES) {
     const best = pickBest(torDefault[f.key], torVanilla[f.key], f.better);
     if (best) tor[f.key] = { ...best.summary, config: best.which === 0 ? "default" : "vanilla" };
     const q = ratio(ours[f.key], best?.summary);
     if (q !== undefined) r[f.key] = q;
+    const qf = ratio(ours[f.key], floor[f.key]);
+    if (qf !== undefined) toFloor[f.key] = qf;
   }
-  return { ours, torDefault, torVanilla, tor, ratio: r };
+  return { ours, torDefault, torVanilla, floor, tor, ratio: r, ratioToFloor: toFloor };
 }
 
 function fmt(s: Summary | undefined): string {
@@ -106,11 +113,12 @@ function verdict(r: number | undefined, better: Better): string {
   return w ? `ours ${round(x)}× better` : `Tor ${round(1 / x)}× better`;
 }
 
-/** The Markdown table: one row per figure. */
+/** The Markdown table: one row per figure; the floor's column only if it was run. */
 export function markdownTable(c: Comparison, oursLabel = "MeowOnion"): string {
+  const withFloor = Object.keys(c.floor).length > 0;
   const rows = [
-    `| figure | unit | ${oursLabel} | Tor defaults (KIST) | Tor \`Schedulers Vanilla\` | ours / Tor best | |`,
-    "|---|---|---|---|---|---|---|",
+    `| figure | unit | ${oursLabel} | Tor defaults (KIST) | Tor \`Schedulers Vanilla\` | ours / Tor best | |${withFloor ? " Node.js TLS floor | ours / floor |" : ""}`,
+    `|---|---|---|---|---|---|---|${withFloor ? "---|---|" : ""}`,
   ];
   for (const f of FIGURES) {
     const t = c.tor[f.key];
@@ -118,7 +126,8 @@ export function markdownTable(c: Comparison, oursLabel = "MeowOnion"): string {
       s && t && t.config === which && c.torDefault[f.key] && c.torVanilla[f.key] ? `**${fmt(s)}**` : fmt(s);
     const q = c.ratio[f.key];
     rows.push(
-      `| ${f.label} | ${f.unit} | ${fmt(c.ours[f.key])} | ${star("default", c.torDefault[f.key])} | ${star("vanilla", c.torVanilla[f.key])} | ${q === undefined ? "n/a" : round(q)} | ${verdict(q, f.better)} |`,
+      `| ${f.label} | ${f.unit} | ${fmt(c.ours[f.key])} | ${star("default", c.torDefault[f.key])} | ${star("vanilla", c.torVanilla[f.key])} | ${q === undefined ? "n/a" : round(q)} | ${verdict(q, f.better)} |` +
+        (withFloor ? ` ${fmt(c.floor[f.key])} | ${c.ratioToFloor[f.key] === undefined ? "n/a" : round(c.ratioToFloor[f.key]!)} |` : ""),
     );
   }
   return rows.join("\n");
@@ -139,13 +148,15 @@ export function jsonReport(
     machine: Record<string, unknown>;
     date: string;
     params: Record<string, unknown>;
-    sides: { ours: SideResult; tor_default: SideResult; tor_vanilla: SideResult };
+    sides: { ours: SideResult; tor_default: SideResult; tor_vanilla: SideResult; node_floor?: SideResult };
   },
 ): Record<string, unknown> {
   const tor: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(c.tor)) tor[k] = { ...plain({ [k]: v })[k], config: v.config };
   const ratioOut: Record<string, number> = {};
   for (const [k, v] of Object.entries(c.ratio)) ratioOut[k] = round(v);
+  const toFloor: Record<string, number> = {};
+  for (const [k, v] of Object.entries(c.ratioToFloor)) toFloor[k] = round(v);
   const nodes = (s: SideResult) => Object.fromEntries(Object.entries(s.nodesPeakRssMb).map(([k, v]) => [k, v.map(round)]));
   const side = (s: SideResult, sum: SideSummary) => ({
     available: s.available,
@@ -162,6 +173,7 @@ export function jsonReport(
     ratio: ratioOut,
     tor_default: side(extra.sides.tor_default, c.torDefault),
     tor_vanilla: side(extra.sides.tor_vanilla, c.torVanilla),
+    ...(extra.sides.node_floor ? { node_floor: side(extra.sides.node_floor, c.floor), ratio_to_floor: toFloor } : {}),
     machine: extra.machine,
     date: extra.date,
     params: extra.params,

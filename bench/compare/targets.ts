@@ -29,9 +29,10 @@ export interface NetworkUnderTest {
   startedAt: number;
   /**
    * Build one circuit; its build time in ms as the network reports it, and a way to close it
-   * (until then it is a clean circuit that a new stream could use).
+   * (until then it is a clean circuit that a new stream could use). Absent for a network
+   * without circuits (the Node.js TLS floor): then build and fresh-circuit figures are skipped.
    */
-  buildCircuit(): Promise<BuiltCircuit>;
+  buildCircuit?(): Promise<BuiltCircuit>;
   /** Every OS process of the network, named. */
   processes(): { name: string; pid: number }[];
   /** Build `count` idle circuits at a relay and measure its memory per circuit. */

@@ -1,0 +1,80 @@
+/**
+ * The Node.js TLS floor as a network under test: its four real processes carry a SOCKS stream
+ * to our local servers and back, report a refused destination as SOCKS "connection refused",
+ * and are gone after stop(). No timing assertions.
+ */
+import { createHash } from "node:crypto";
+import { createServer, type AddressInfo } from "node:net";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { floorOnly, FLOOR_FIGURES, startFloor } from "./floor.js";
+import { startServers, type BenchServers } from "./servers.js";
+import { socksConnect, SocksError } from "./socks.js";
+import type { NetworkUnderTest } from "./targets.js";
+import { DESTINATION_HOST, roundTrips } from "./workloads.js";
+
+const ROOT = new URL("../..", import.meta.url).pathname;
+
+const alive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+describe("Node.js TLS floor", () => {
+  let floor: NetworkUnderTest;
+  let servers: BenchServers;
+  beforeAll(async () => {
+    servers = await startServers();
+    floor = await startFloor({ root: ROOT, readyTimeoutMs: 30_000 });
+  }, 60_000);
+  afterAll(async () => {
+    const pids = floor?.processes().map((p) => p.pid) ?? [];
+    await floor?.stop();
+    await servers?.close();
+    for (const pid of pids) expect(alive(pid)).toBe(false);
+  });
+
+  it("carries bytes both ways, intact, through its four processes", async () => {
+    expect(floor.processes().map((p) => p.name)).toEqual(["floor exit", "floor relay 2", "floor relay 1", "floor entry"]);
+    const sock = await socksConnect({ proxyHost: floor.socksHost, proxyPort: floor.socksPort, host: DESTINATION_HOST, port: servers.echoPort, username: "u" });
+    const sent = Buffer.alloc(300_000);
+    for (let i = 0; i < sent.length; i++) sent[i] = (i * 7919) & 0xff;
+    const chunks: Buffer[] = [];
+    let got = 0;
+    const done = new Promise<void>((resolve) =>
+      sock.on("data", (c: Buffer) => {
+        chunks.push(c);
+        got += c.length;
+        if (got >= sent.length) resolve();
+      }),
+    );
+    sock.resume();
+    sock.write(sent);
+    await done;
+    sock.destroy();
+    const hash = (b: Buffer) => createHash("sha256").update(b).digest("hex");
+    expect(hash(Buffer.concat(chunks))).toBe(hash(sent));
+    const rtt = await roundTrips(floor, servers, 5, 0, "rtt");
+    expect(rtt.samples).toHaveLength(5);
+  });
+
+  it("answers SOCKS 'connection refused' when the exit cannot connect", async () => {
+    const closed = createServer();
+    await new Promise<void>((r) => closed.listen(0, "127.0.0.1", r));
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise<void>((r) => closed.close(() => r()));
+    const attempt = socksConnect({ proxyHost: floor.socksHost, proxyPort: floor.socksPort, host: DESTINATION_HOST, port });
+    await expect(attempt).rejects.toBeInstanceOf(SocksError);
+    await expect(attempt).rejects.toMatchObject({ reply: 5 });
+  });
+
+  it("keeps only the figures it stands for", () => {
+    const out = floorOnly({ values: { bulk_mb_per_s: 1, ready_ms: 2, peak_rss_mb_relay: 3 }, notes: [], nodesPeakRssMb: { x: 1 }, pids: {}, bulkCpuCores: {}, errors: [] });
+    expect(out.values).toEqual({ bulk_mb_per_s: 1 });
+    expect(out.nodesPeakRssMb).toEqual({});
+    expect(FLOOR_FIGURES).not.toContain("ready_ms");
+  });
+});
