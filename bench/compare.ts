@@ -6,8 +6,8 @@
  * a MeowOnion network of the same shape, the same workloads through each one's SOCKS port with
  * one Node client; last, the Node.js TLS floor (./compare/floor.ts), what Node.js itself costs
  * to carry the same workloads through that shape. Installs nothing: without `tor` it says how
- * to get it and exits 2. Everything it starts is stopped by PID at the end (also on failure or Ctrl-C) and its
- * temporary directory removed. See docs/bench-compare.md.
+ * to get it and exits 2. Everything it starts is stopped by PID at the end (also on failure or
+ * Ctrl-C) and its temporary directory removed. See docs/bench-compare.md.
  */
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, hostname, loadavg, release, tmpdir, totalmem } from "node:os";
