@@ -45,17 +45,24 @@ interface Message {
 
 /**
  * Read until `want(buffered)` says how many bytes form the message (undefined while
- * incomplete), starting with `carry` (the rest of the previous message). Leaves `s` paused.
+ * incomplete; it throws if they cannot form one), starting with `carry` (the rest of the
+ * previous message). Leaves `s` paused.
  */
 function readMessage(s: Socket, want: (buffered: Buffer) => number | undefined, carry: Buffer = Buffer.alloc(0)): Promise<Message> {
   return new Promise((resolve, reject) => {
     let buffered = carry;
     const done = (): boolean => {
-      const n = want(buffered);
+      let n: number | undefined;
+      try {
+        n = want(buffered);
+      } catch (error) {
+        n = -1;
+        reject(error);
+      }
       if (n === undefined) return false;
       s.off("data", onData).off("error", reject).off("end", onEnd);
       s.pause();
-      resolve({ message: buffered.subarray(0, n), rest: buffered.subarray(n) });
+      if (n >= 0) resolve({ message: buffered.subarray(0, n), rest: buffered.subarray(n) });
       return true;
     };
     const onData = (chunk: Buffer): void => {
@@ -87,6 +94,9 @@ function connectTarget(req: Buffer): string {
 
 async function socksEntry(client: Socket): Promise<void> {
   client.setNoDelay(true);
+  let chain: TLSSocket | undefined;
+  // Until splice() takes over: a peer failing between two messages must not crash the hop.
+  client.on("error", () => chain?.destroy());
   const greeting = await readMessage(client, (b) => (b.length >= 2 && b.length >= 2 + b[1]! ? 2 + b[1]! : undefined));
   const methods = [...greeting.message.subarray(2)];
   let rest = greeting.rest;
@@ -109,7 +119,9 @@ async function socksEntry(client: Socket): Promise<void> {
     client.end();
     return;
   }
-  const chain = nextHop();
+  chain = nextHop();
+  const toClient = client;
+  chain.on("error", () => toClient.destroy());
   chain.write(`${connectTarget(request.message)}\n`);
   const status = await readMessage(chain, (b) => (b.length >= 1 ? 1 : undefined));
   if (status.message[0] !== 0) {
@@ -132,6 +144,7 @@ async function exitHop(link: TLSSocket): Promise<void> {
   const [host, port] = header.message.toString("utf8").trim().split(" ");
   const dst = tcpConnect({ host: host!, port: Number(port) });
   dst.setNoDelay(true);
+  link.on("error", () => dst.destroy());
   dst.once("error", () => {
     link.end(Buffer.from([1]));
   });

@@ -4,7 +4,7 @@
  * and are gone after stop(). No timing assertions.
  */
 import { createHash } from "node:crypto";
-import { createServer, type AddressInfo } from "node:net";
+import { connect, createServer, type AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { floorOnly, FLOOR_FIGURES, startFloor } from "./floor.js";
 import { startServers, type BenchServers } from "./servers.js";
@@ -69,6 +69,17 @@ describe("Node.js TLS floor", () => {
     const attempt = socksConnect({ proxyHost: floor.socksHost, proxyPort: floor.socksPort, host: DESTINATION_HOST, port });
     await expect(attempt).rejects.toBeInstanceOf(SocksError);
     await expect(attempt).rejects.toMatchObject({ reply: 5 });
+  });
+
+  it("drops a client that sends a malformed CONNECT, and goes on serving others", async () => {
+    const raw = connect(floor.socksPort, floor.socksHost);
+    const closed = new Promise<void>((resolve) => raw.on("close", () => resolve()));
+    raw.on("error", () => undefined);
+    raw.once("data", () => raw.write(Buffer.from([5, 1, 0, 9, 0, 0])));
+    raw.write(Buffer.from([5, 1, 0]));
+    await closed;
+    const rtt = await roundTrips(floor, servers, 2, 0, "after");
+    expect(rtt.samples).toHaveLength(2);
   });
 
   it("keeps only the figures it stands for", () => {
