@@ -5,14 +5,24 @@
  * that no change to our design could remove. It has no circuits: build and fresh-circuit
  * figures are not measured.
  */
-import { createInterface } from "node:readline";
 import { join } from "node:path";
 import type { ChildProcess } from "node:child_process";
-import { startProcess, stopProcess } from "./procs.js";
+import { awaitReadyLine, startProcess, stopProcess } from "./procs.js";
 import type { NetworkUnderTest } from "./targets.js";
 import type { Role, RunOutput } from "./run.js";
 
-export const FLOOR_HOPS = ["floor exit", "floor relay 2", "floor relay 1", "floor entry"] as const;
+interface FloorHop {
+  name: string;
+  role: "entry" | "relay" | "exit";
+}
+
+/** Started from the exit back to the entry: each hop is given the port of the next. */
+const FLOOR_HOPS: FloorHop[] = [
+  { name: "floor exit", role: "exit" },
+  { name: "floor relay 2", role: "relay" },
+  { name: "floor relay 1", role: "relay" },
+  { name: "floor entry", role: "entry" },
+];
 
 /**
  * The figures the floor stands for. Not its start-up time or memory: its hops run under tsx
@@ -29,32 +39,22 @@ export function floorOnly(out: RunOutput): RunOutput {
 /** No role: the floor has no memory figures (see FLOOR_FIGURES). */
 export const floorRole = (): Role => "other";
 
-/** Start one hop; resolves with its port once it prints "listening PORT". */
-function startHop(root: string, role: "entry" | "relay" | "exit", nextPort: number | undefined, timeoutMs: number): Promise<{ child: ChildProcess; port: number }> {
-  const child = startProcess(process.execPath, ["--import", "tsx", join(root, "bench", "compare", "floor-hop.ts"), role, ...(nextPort ? [String(nextPort)] : [])], {
+/** Start one hop; resolves once it prints "listening PORT". */
+async function startHop(root: string, hop: FloorHop, nextPort: number | undefined, timeoutMs: number): Promise<{ child: ChildProcess; port: number }> {
+  const child = startProcess(process.execPath, ["--import", "tsx", join(root, "bench", "compare", "floor-hop.ts"), hop.role, ...(nextPort ? [String(nextPort)] : [])], {
     cwd: root,
     // stdin stays a pipe we hold: the hop stops when it closes, even if we die by SIGKILL.
     stdio: ["pipe", "pipe", "pipe"],
   });
-  let stderr = "";
-  child.stderr?.setEncoding("utf8");
-  child.stderr?.on("data", (t: string) => {
-    stderr = (stderr + t).slice(-2000);
+  const port = await awaitReadyLine(child, {
+    what: hop.name,
+    timeoutMs,
+    match: (line) => {
+      const m = /^listening (\d+)$/.exec(line);
+      return m ? Number(m[1]) : undefined;
+    },
   });
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => fail(new Error(`floor ${role}: not listening within ${timeoutMs} ms`)), timeoutMs);
-    const fail = (e: Error): void => {
-      clearTimeout(timer);
-      void stopProcess(child).finally(() => reject(e));
-    };
-    createInterface({ input: child.stdout! }).on("line", (line) => {
-      const m = /^listening (\d+)$/.exec(line.trim());
-      if (!m) return;
-      clearTimeout(timer);
-      resolve({ child, port: Number(m[1]) });
-    });
-    child.once("exit", (code, sig) => fail(new Error(`floor ${role} exited (${sig ?? code}): ${stderr.trim()}`)));
-  });
+  return { child, port };
 }
 
 export async function startFloor(opts: { root: string; readyTimeoutMs: number }): Promise<NetworkUnderTest> {
@@ -65,11 +65,10 @@ export async function startFloor(opts: { root: string; readyTimeoutMs: number })
   };
   try {
     let next: number | undefined;
-    for (const name of FLOOR_HOPS) {
-      const role = name === "floor exit" ? "exit" : name === "floor entry" ? "entry" : "relay";
-      const hop = await startHop(opts.root, role, next, opts.readyTimeoutMs);
-      hops.push({ name, child: hop.child });
-      next = hop.port;
+    for (const hop of FLOOR_HOPS) {
+      const started = await startHop(opts.root, hop, next, opts.readyTimeoutMs);
+      hops.push({ name: hop.name, child: started.child });
+      next = started.port;
     }
     return {
       socksHost: "127.0.0.1",

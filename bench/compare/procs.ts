@@ -5,6 +5,7 @@
  */
 import { spawn, type ChildProcess, type SpawnOptions } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
+import { createInterface } from "node:readline";
 import { execFileSync } from "node:child_process";
 
 let clockTicks: number | undefined;
@@ -124,6 +125,50 @@ export function startProcess(cmd: string, args: string[], opts: SpawnOptions = {
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+export interface ReadyLineOptions<T> {
+  /** What is starting, for the timeout's message. */
+  what: string;
+  timeoutMs: number;
+  /** The ready line's content, or undefined for any other line. */
+  match: (line: string) => T | undefined;
+  /** Sees every stdout line (logging). */
+  onLine?: (line: string) => void;
+  /** The error for a child that exits before it is ready, given its exit and stderr's tail. */
+  exited?: (message: string) => Error;
+}
+
+/**
+ * Wait for `child`'s ready line on stdout. If it exits first or `timeoutMs` pass, it is stopped
+ * and the promise rejects, with the tail of its stderr when it exited.
+ */
+export async function awaitReadyLine<T>(child: ChildProcess, opts: ReadyLineOptions<T>): Promise<T> {
+  let stderr = "";
+  child.stderr?.setEncoding("utf8");
+  child.stderr?.on("data", (t: string) => {
+    stderr = (stderr + t).slice(-1500);
+  });
+  try {
+    return await new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`${opts.what}: not ready within ${opts.timeoutMs} ms`)), opts.timeoutMs);
+      createInterface({ input: child.stdout! }).on("line", (line) => {
+        opts.onLine?.(line);
+        const ready = opts.match(line.trim());
+        if (ready === undefined) return;
+        clearTimeout(timer);
+        resolve(ready);
+      });
+      child.once("exit", (code, sig) => {
+        clearTimeout(timer);
+        const message = `${opts.what} exited (${sig ?? code}) before ready: ${stderr.trim()}`;
+        reject(opts.exited ? opts.exited(message) : new Error(message));
+      });
+    });
+  } catch (e) {
+    await stopProcess(child);
+    throw e;
+  }
+}
 
 /**
  * Stop a process and all its descendants by PID: SIGTERM to the process (it stops its own

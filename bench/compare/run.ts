@@ -160,14 +160,15 @@ export async function runWorkloads(
         );
       }
       // Spaced like the timed ones: a relay allows a client 3 new circuits a second after a burst of 90.
-      const circuits = buildCircuit ? p.warmupCircuits : 0;
-      for (let i = 0; i < circuits; i++) {
-        await sleep(p.opGapMs);
-        await (await buildCircuit!()).close();
-      }
-      for (let i = 0; i < circuits; i++) {
-        await sleep(p.opGapMs);
-        await retriedOnce("a warm-up fresh-circuit stream", (s) => freshFirstByte(net, dst, `warm-fresh-${tag}-${i}${s}`));
+      if (buildCircuit) {
+        for (let i = 0; i < p.warmupCircuits; i++) {
+          await sleep(p.opGapMs);
+          await (await buildCircuit()).close();
+        }
+        for (let i = 0; i < p.warmupCircuits; i++) {
+          await sleep(p.opGapMs);
+          await retriedOnce("a warm-up fresh-circuit stream", (s) => freshFirstByte(net, dst, `warm-fresh-${tag}-${i}${s}`));
+        }
       }
     });
   }

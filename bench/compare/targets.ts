@@ -2,13 +2,12 @@
  * The networks under test, behind one interface: where the SOCKS port is, how to build one
  * circuit and time it, which OS processes make up the network, and how to stop it.
  */
-import { createInterface } from "node:readline";
 import { join } from "node:path";
 import { existsSync, readFileSync } from "node:fs";
 import { pathToFileURL } from "node:url";
 import { measureIdleCircuits } from "../idle-circuits.js";
 import { torIdleCircuits } from "./idle.js";
-import { cmdline, descendants, startProcess, stopProcess } from "./procs.js";
+import { awaitReadyLine, cmdline, descendants, startProcess, stopProcess } from "./procs.js";
 import type { TorNetwork } from "./tor-net.js";
 
 export interface BuiltCircuit {
@@ -192,29 +191,12 @@ export async function startOurs(opts: OursOptions): Promise<NetworkUnderTest & {
     },
   });
   child.stdin?.on("error", () => undefined);
-  let stderr = "";
-  child.stderr?.setEncoding("utf8");
-  child.stderr?.on("data", (t: string) => {
-    stderr = (stderr + t).slice(-4000);
-  });
-  const ready = await new Promise<Record<string, string>>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no 'network ready' line within ${opts.readyTimeoutMs} ms`)), opts.readyTimeoutMs);
-    const rl = createInterface({ input: child.stdout! });
-    rl.on("line", (line) => {
-      opts.log?.(`[ours] ${line}`);
-      const f = parseNetworkReady(line.trim());
-      if (f) {
-        clearTimeout(timer);
-        resolve(f);
-      }
-    });
-    child.once("exit", (code, sig) => {
-      clearTimeout(timer);
-      reject(new OursUnavailable(`meowonion network exited (${sig ?? code}) before ready: ${stderr.trim().slice(-1500)}`));
-    });
-  }).catch(async (e: unknown) => {
-    await stopProcess(child);
-    throw e;
+  const ready = await awaitReadyLine(child, {
+    what: "meowonion network",
+    timeoutMs: opts.readyTimeoutMs,
+    match: parseNetworkReady,
+    onLine: (line) => opts.log?.(`[ours] ${line}`),
+    exited: (message) => new OursUnavailable(message),
   });
   const socks = splitHostPort(ready.socks ?? "");
   const control = ready.control ?? "";
