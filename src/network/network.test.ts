@@ -1,14 +1,14 @@
 /** Unit tests of the network's own parts: the destination service, ready lines, node names. */
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { request } from "node:http";
 import { connect } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { PACKAGE_ROOT, parseReadyLine } from "./child.js";
+import { NODE_HEAP_OPTIONS, PACKAGE_ROOT, parseReadyLine, spawnNode } from "./child.js";
 import { generatedBytes, generatedSha256, meowReply, startDestination, type Destination } from "./destination.js";
 import { CAT_NAMES, relayNickname, startNetwork } from "./network.js";
 
@@ -92,6 +92,27 @@ describe("node processes", () => {
       return false;
     }
   };
+
+  it("runs every node with the capped young generation, which options of the caller's override", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "meowonion-heap-test-"));
+    const start = (name: string, env?: NodeJS.ProcessEnv) =>
+      spawnNode({ name, kind: "directory", logFile: join(dir, `${name}.log`), args: ["--listen", "127.0.0.1:0", "--data-dir", join(dir, name)], readyTimeoutMs: 60_000, env });
+    const nodeOptionsOf = async (pid: number) =>
+      (await readFile(`/proc/${pid}/environ`, "latin1")).split("\0").find((v) => v.startsWith("NODE_OPTIONS="))?.slice("NODE_OPTIONS=".length);
+    const plain = await start("plain");
+    const tuned = await start("tuned", { NODE_OPTIONS: "--max-semi-space-size=1" }).catch(async (error: unknown) => {
+      await plain.stop();
+      throw error;
+    });
+    try {
+      expect((await nodeOptionsOf(plain.pid))?.split(" ")[0]).toBe(NODE_HEAP_OPTIONS);
+      // V8 takes the last of repeated options: the caller's.
+      expect(await nodeOptionsOf(tuned.pid)).toBe(`${NODE_HEAP_OPTIONS} --max-semi-space-size=1`);
+    } finally {
+      await Promise.all([plain.stop(), tuned.stop()]);
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 90_000);
 
   it("a node stops by itself when the network process dies by SIGKILL", async () => {
     const dir = await mkdtemp(join(tmpdir(), "meowonion-orphan-test-"));
