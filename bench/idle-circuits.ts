@@ -41,7 +41,7 @@ import { create } from "@bufbuild/protobuf";
 import { DestroyReason, type Frame, FrameSchema, HandshakeType } from "../gen/meowonion/v1/link_pb.js";
 import { RelayCommand } from "../gen/meowonion/v1/relay_pb.js";
 import { type Link, connectLink } from "../src/link/link.js";
-import { type ChildNode, spawnNode } from "../src/network/child.js";
+import { type ChildNode, NODE_FLAGS, spawnNode } from "../src/network/child.js";
 import { ntorClientFinish, ntorClientStart, relayIdFromIdentity } from "../src/onion/ntor.js";
 import { decodeRelayMessage, encodeRelayMessage } from "../src/onion/relay-cell.js";
 import { ClientCircuitCrypto } from "../src/onion/relay-crypto.js";
@@ -266,7 +266,7 @@ export async function measureIdleCircuits(options: IdleCircuitOptions = {}): Pro
   const children: ChildNode[] = [];
   const drivers: CircuitDriver[] = [];
   try {
-    const start = async (kind: string, name: string, args: string[], env: NodeJS.ProcessEnv = {}) => {
+    const start = async (kind: string, name: string, args: string[], env: NodeJS.ProcessEnv = {}, nodeFlags = NODE_FLAGS) => {
       const child = await spawnNode({
         name,
         kind,
@@ -274,6 +274,7 @@ export async function measureIdleCircuits(options: IdleCircuitOptions = {}): Pro
         logFile: join(dir, `${name}.log`),
         readyTimeoutMs: READY_TIMEOUT_MS,
         env: { MEOWONION_LOG_LEVEL: "warn", ...env },
+        nodeFlags,
       });
       children.push(child);
       return child;
@@ -284,13 +285,14 @@ export async function measureIdleCircuits(options: IdleCircuitOptions = {}): Pro
       const memFile = join(dir, `${nickname}.mem.json`);
       const env: NodeJS.ProcessEnv = measured
         ? {
-            // A young generation of fixed size: V8 grows it with the allocation rate (up to 32 MB)
-            // and keeps it, which would show in one reading and not the other.
-            NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ""} --expose-gc --max-semi-space-size=1 --import ${PRELOAD}`.trim(),
+            NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ""} --expose-gc --import ${PRELOAD}`.trim(),
             MEOWONION_BENCH_MEM_FILE: memFile,
           }
         : {};
-      const node = await start("relay", nickname, ["--listen", "127.0.0.1:0", ...pins, "--data-dir", join(dir, nickname), "--nickname", nickname, "--heartbeat", "1"], env);
+      // A young generation of fixed, small size: V8 grows it with the allocation rate and keeps
+      // it, which would show in one reading and not the other.
+      const nodeFlags = measured ? [...NODE_FLAGS, "--max-semi-space-size=1"] : NODE_FLAGS;
+      const node = await start("relay", nickname, ["--listen", "127.0.0.1:0", ...pins, "--data-dir", join(dir, nickname), "--nickname", nickname, "--heartbeat", "1"], env, nodeFlags);
       return { node, memFile, seq: 0 };
     };
     const edgeRelay = relay("IdleEdge", true);

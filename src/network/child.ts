@@ -24,19 +24,26 @@ export const CLI_PATH = join(PACKAGE_ROOT, "src", `cli${EXTENSION}`);
 const EXIT_WITH_PARENT = pathToFileURL(join(PACKAGE_ROOT, "src", "network", `exit-with-parent${EXTENSION}`)).href;
 
 /**
- * V8 options every node process runs with (`npm start` gives the in-process network the same):
- * a young generation kept at V8's starting size. Why: V8 doubles its semi-spaces from 8 to
- * 16 MB once enough objects have survived scavenges, and in five of six bulk runs of 1–1.6 GB
- * that doubling (after 0.4–1.5 GB) left every process of the network spending about twice the
- * CPU per MB for the rest of the run, a relay up to 15× the garbage-collection time (probably
- * as the larger nursery cycles through more memory than the caches hold). Capped, no run stayed
- * slowed down; a cap of 4 MB cost ≈ 10% more CPU per MB.
+ * V8 options every node process of ours runs with, on the command line (Node refuses
+ * --initial-old-space-size in NODE_OPTIONS); `npm start` and bin/meowonion.js pass the same.
+ *
+ * Why: after a process's first full collection V8 sets the old generation's limit just above
+ * its live size (≈ 13 MB here), and the external memory (Buffer contents) allocated between
+ * two scavenges counts against that limit. From then on a relay or the proxy ran a full
+ * collection every ≈ 50 ms instead of scavenges (25–50 per 100 MB) and spent about twice the
+ * CPU per MB for the rest of its life; on this machine that began after 0.4–3 GB of traffic.
+ * A configured initial size is also V8's floor for that limit: with 64 MB no process fell into
+ * it over 4 GB. Semi-spaces stay at V8's starting 8 MB (it grows them to 16): fewer external
+ * bytes between scavenges, which made the fall come sooner, and 16 MB less memory per process.
  */
-export const NODE_HEAP_OPTIONS = "--max-semi-space-size=8";
+export const NODE_FLAGS: readonly string[] = ["--max-semi-space-size=8", "--initial-old-space-size=64"];
 
-/** Node's arguments to run the CLI with `args`, preloading exit-with-parent (and tsx for TypeScript). */
-export function nodeArguments(args: string[]): string[] {
-  return [...(COMPILED ? [] : ["--import", "tsx"]), "--import", EXIT_WITH_PARENT, CLI_PATH, ...args];
+/**
+ * Node's arguments to run the CLI with `args`: the V8 `flags`, then exit-with-parent preloaded
+ * (and tsx for TypeScript).
+ */
+export function nodeArguments(args: string[], flags: readonly string[] = NODE_FLAGS): string[] {
+  return [...flags, ...(COMPILED ? [] : ["--import", "tsx"]), "--import", EXIT_WITH_PARENT, CLI_PATH, ...args];
 }
 
 export const STOP_GRACE_MS = 5_000;
@@ -104,6 +111,8 @@ export function spawnNode(options: {
   logFile: string;
   readyTimeoutMs: number;
   env?: NodeJS.ProcessEnv;
+  /** V8 options instead of NODE_FLAGS (of repeated ones, V8 takes the last). */
+  nodeFlags?: readonly string[];
 }): Promise<ChildNode> {
   installExitHook();
   const logFd = openSync(options.logFile, "a", 0o600);
@@ -111,17 +120,11 @@ export function spawnNode(options: {
   try {
     child = spawn(
       process.execPath,
-      nodeArguments([options.kind, ...options.args]),
+      nodeArguments([options.kind, ...options.args], options.nodeFlags),
       {
         cwd: PACKAGE_ROOT,
         stdio: ["pipe", "pipe", logFd],
-        env: {
-          ...process.env,
-          ...options.env,
-          // First, so that options the caller passes (later) override it.
-          NODE_OPTIONS: `${NODE_HEAP_OPTIONS} ${options.env?.NODE_OPTIONS ?? process.env.NODE_OPTIONS ?? ""}`.trim(),
-          MEOWONION_EXIT_WITH_PARENT: "1",
-        },
+        env: { ...process.env, ...options.env, MEOWONION_EXIT_WITH_PARENT: "1" },
       },
     );
   } finally {

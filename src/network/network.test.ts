@@ -8,7 +8,7 @@ import { createInterface } from "node:readline";
 import { request } from "node:http";
 import { connect } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { NODE_HEAP_OPTIONS, PACKAGE_ROOT, parseReadyLine, spawnNode } from "./child.js";
+import { NODE_FLAGS, PACKAGE_ROOT, parseReadyLine, spawnNode } from "./child.js";
 import { generatedBytes, generatedSha256, meowReply, startDestination, type Destination } from "./destination.js";
 import { CAT_NAMES, relayNickname, startNetwork } from "./network.js";
 
@@ -93,23 +93,25 @@ describe("node processes", () => {
     }
   };
 
-  it("runs every node with the capped young generation, which options of the caller's override", async () => {
-    const dir = await mkdtemp(join(tmpdir(), "meowonion-heap-test-"));
-    const start = (name: string, env?: NodeJS.ProcessEnv) =>
-      spawnNode({ name, kind: "directory", logFile: join(dir, `${name}.log`), args: ["--listen", "127.0.0.1:0", "--data-dir", join(dir, name)], readyTimeoutMs: 60_000, env });
-    const nodeOptionsOf = async (pid: number) =>
-      (await readFile(`/proc/${pid}/environ`, "latin1")).split("\0").find((v) => v.startsWith("NODE_OPTIONS="))?.slice("NODE_OPTIONS=".length);
-    const plain = await start("plain");
-    const tuned = await start("tuned", { NODE_OPTIONS: "--max-semi-space-size=1" }).catch(async (error: unknown) => {
-      await plain.stop();
-      throw error;
-    });
+  it("runs every node with NODE_FLAGS, as npm start and the installed command do, unless told otherwise", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "meowonion-flags-test-"));
+    const start = (name: string, nodeFlags?: readonly string[]) =>
+      spawnNode({ name, kind: "directory", logFile: join(dir, `${name}.log`), args: ["--listen", "127.0.0.1:0", "--data-dir", join(dir, name)], readyTimeoutMs: 60_000, nodeFlags });
+    const v8FlagsOf = async (pid: number) => (await readFile(`/proc/${pid}/cmdline`, "latin1")).split("\0").slice(1, 1 + NODE_FLAGS.length);
+    const nodes = await Promise.allSettled([start("plain"), start("tuned", ["--max-semi-space-size=1", "--initial-old-space-size=64"])]);
     try {
-      expect((await nodeOptionsOf(plain.pid))?.split(" ")[0]).toBe(NODE_HEAP_OPTIONS);
-      // V8 takes the last of repeated options: the caller's.
-      expect(await nodeOptionsOf(tuned.pid)).toBe(`${NODE_HEAP_OPTIONS} --max-semi-space-size=1`);
+      const [plain, tuned] = nodes.map((n) => {
+        if (n.status === "rejected") throw n.reason;
+        return n.value;
+      });
+      expect(await v8FlagsOf(plain.pid)).toEqual(NODE_FLAGS);
+      expect(await v8FlagsOf(tuned.pid)).toEqual(["--max-semi-space-size=1", "--initial-old-space-size=64"]);
+      const packageJson = JSON.parse(await readFile(join(PACKAGE_ROOT, "package.json"), "utf8")) as { scripts: { start: string } };
+      const shebang = (await readFile(join(PACKAGE_ROOT, "bin", "meowonion.js"), "utf8")).split("\n")[0];
+      expect(packageJson.scripts.start).toContain(`node ${NODE_FLAGS.join(" ")} `);
+      expect(shebang).toBe(`#!/usr/bin/env -S node ${NODE_FLAGS.join(" ")}`);
     } finally {
-      await Promise.all([plain.stop(), tuned.stop()]);
+      await Promise.all(nodes.map((n) => (n.status === "fulfilled" ? n.value.stop() : undefined)));
       await rm(dir, { recursive: true, force: true });
     }
   }, 90_000);
