@@ -44,8 +44,9 @@ export interface Params {
   warmupCircuits: number;
   /**
    * Bytes moved untimed in the warm-up, over one stream and then over 20: V8 compiles and
-   * re-optimizes our data path during the first tens of MB (≈ 28 instead of 21 ms of CPU per
-   * MB over a first 100 MB), which would otherwise be charged to the bulk figures.
+   * re-optimizes our data path over the first ≈ 150 MB (a fresh network spent 49–55 ms of CPU
+   * per MB on its first 50 MB, 34–36 on the next, 27–30 on the third, then 20–35, over three
+   * runs), which would otherwise be charged to the bulk figures.
    */
   warmupBulkBytes: number;
 }
@@ -65,7 +66,7 @@ export const FULL: Params = {
   idleCircuits: 10_000,
   warmupRoundTrips: 3_000,
   warmupCircuits: 10,
-  warmupBulkBytes: 60_000_000,
+  warmupBulkBytes: 200_000_000,
 };
 
 export const QUICK: Params = {
