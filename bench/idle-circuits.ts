@@ -266,7 +266,7 @@ export async function measureIdleCircuits(options: IdleCircuitOptions = {}): Pro
   const children: ChildNode[] = [];
   const drivers: CircuitDriver[] = [];
   try {
-    const start = async (kind: string, name: string, args: string[], env: NodeJS.ProcessEnv = {}, nodeFlags = NODE_FLAGS) => {
+    const start = async (kind: string, name: string, args: string[], env: NodeJS.ProcessEnv = {}, nodeFlags?: readonly string[]) => {
       const child = await spawnNode({
         name,
         kind,
@@ -291,7 +291,7 @@ export async function measureIdleCircuits(options: IdleCircuitOptions = {}): Pro
         : {};
       // A young generation of fixed, small size: V8 grows it with the allocation rate and keeps
       // it, which would show in one reading and not the other.
-      const nodeFlags = measured ? [...NODE_FLAGS, "--max-semi-space-size=1"] : NODE_FLAGS;
+      const nodeFlags = measured ? [...NODE_FLAGS, "--max-semi-space-size=1"] : undefined;
       const node = await start("relay", nickname, ["--listen", "127.0.0.1:0", ...pins, "--data-dir", join(dir, nickname), "--nickname", nickname, "--heartbeat", "1"], env, nodeFlags);
       return { node, memFile, seq: 0 };
     };
