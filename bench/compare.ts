@@ -2,12 +2,13 @@
  * `npm run bench:compare [-- --json FILE] [--runs N] [--quick]`
  *
  * MeowOnion side by side with the real Tor daemon, in one run on this machine: a private Tor
- * test network on 127.0.0.1 (defaults, i.e. the KIST scheduler, and `Schedulers Vanilla`) and
- * a MeowOnion network of the same shape, the same workloads through each one's SOCKS port with
- * one Node client; last, the Node.js TLS floor (./compare/floor.ts), what Node.js itself costs
- * to carry the same workloads through that shape. Installs nothing: without `tor` it says how
- * to get it and exits 2. Everything it starts is stopped by PID at the end (also on failure or
- * Ctrl-C) and its temporary directory removed. See docs/bench-compare.md.
+ * test network on 127.0.0.1 (defaults, i.e. the KIST scheduler, and `Schedulers Vanilla`), a
+ * MeowOnion network of the same shape and the Node.js TLS floor (./compare/floor.ts), what
+ * Node.js itself costs to carry the same workloads through that shape; the same workloads
+ * through each one's SOCKS port with one Node client, the networks taking turns run by run.
+ * Installs nothing: without `tor` it says how to get it and exits 2. Everything it starts is
+ * stopped by PID at the end (also on failure or Ctrl-C) and its temporary directory removed.
+ * See docs/bench-compare.md.
  */
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, hostname, loadavg, release, tmpdir, totalmem } from "node:os";
@@ -17,7 +18,7 @@ import { parseArgs } from "node:util";
 import { killAllSync, refuseNewProcesses, stopAll } from "./compare/procs.js";
 import { bulkCpuLines, compare, jsonReport, markdownTable, nodeMemoryLines, summarizeSide, type SideResult } from "./compare/report.js";
 import { summarizeProfiles, type ProfileSummary } from "./compare/profile.js";
-import { FULL, QUICK, runWorkloads, type Params, type Role } from "./compare/run.js";
+import { FULL, QUICK, runWorkloads, type Params, type Role, type RunOutput } from "./compare/run.js";
 import { startServers, type BenchServers } from "./compare/servers.js";
 import { oursMissing, startOurs, torTarget, type NetworkUnderTest } from "./compare/targets.js";
 import { floorOnly, floorRole, startFloor } from "./compare/floor.js";
@@ -42,6 +43,16 @@ const USAGE = `Usage: npm run bench:compare [-- options]
   --verbose       log tor's bootstrap and each step
   -h, --help
 `;
+
+/** A network under test, started afresh for each of its runs. */
+interface Contender {
+  /** Names its runs' data directories and isolation tags. */
+  name: string;
+  label: string;
+  side: SideResult;
+  /** Start the network (setting `current`, which the caller stops) and run the workloads. */
+  runOnce(dataDir: string, params: Params, tag: string): Promise<RunOutput>;
+}
 
 function emptySide(): SideResult {
   return { available: true, runs: [], nodesPeakRssMb: {}, bulkCpuCores: {}, errors: [], notes: [] };
@@ -182,7 +193,7 @@ async function main(): Promise<number> {
         `${params.concurrentStreams}×${params.concurrentBytes / 1e6} MB concurrent; servers http=${dst.httpPort} echo=${dst.echoPort}`,
     );
 
-    const record = (side: SideResult, out: Awaited<ReturnType<typeof runWorkloads>>) => {
+    const record = (side: SideResult, out: RunOutput) => {
       side.runs.push(out.values);
       side.errors.push(...out.errors);
       side.notes.push(...out.notes);
@@ -203,107 +214,104 @@ async function main(): Promise<number> {
       if (side.runs.length === 0) unavailable(side, side.errors[0] ?? "no run completed");
     };
 
+    // One entry per network under test. Runs are interleaved (run 1 of each network, then
+    // run 2 of each…) so that the machine's own drift, up to 1.5x within an hour here, falls
+    // on every network alike instead of on whichever ran during a slow stretch.
+    const contenders: Contender[] = [];
     for (const scheduler of ["default", "vanilla"] as const) {
-      if (interrupted) break;
       const side = scheduler === "default" ? sides.tor_default : sides.tor_vanilla;
       if (!wantTor(scheduler)) {
         unavailable(side, "not run (--only)");
         continue;
       }
       side.notes.push(`tor ${torVersion(tor!)}: authority (also a relay), 2 middle relays, 1 exit (loopback only), 1 client`);
-      for (let run = 1; run <= params.runs && !interrupted; run++) {
-        say(`Tor (${scheduler === "default" ? "defaults, KIST" : "Schedulers Vanilla"}) run ${run}/${params.runs}: starting…`);
-        const runParams = { ...params, idleCircuits: run === 1 ? params.idleCircuits : 0 };
-        try {
+      contenders.push({
+        name: `tor-${scheduler}`,
+        label: `Tor (${scheduler === "default" ? "defaults, KIST" : "Schedulers Vanilla"})`,
+        side,
+        async runOnce(dataDir, runParams, tag) {
           const net = await startTorNetwork({
             tor: tor!,
             gencert: gencert!,
-            dir: join(tmp, `tor-${scheduler}-${run}`),
+            dir: dataDir,
             scheduler,
             middles: 2,
             bootstrapTimeoutMs: params.readyTimeoutMs,
             exitPorts: [dst.httpPort, dst.echoPort],
             log: verbose,
           });
-          const target = torTarget(net);
-          current = target;
-          const out = await runWorkloads(target, dst, runParams, `tor-${scheduler}-${run}`, torRole, say, () =>
-            net.waitBootstrapped(30_000),
-          );
-          record(side, out);
-        } catch (e) {
-          runFailed(side, run, e);
-        } finally {
-          await current?.stop().catch(() => undefined);
-          current = undefined;
-          rmSync(join(tmp, `tor-${scheduler}-${run}`), { recursive: true, force: true });
-        }
-      }
-      settle(side);
+          current = torTarget(net);
+          return runWorkloads(current, dst, runParams, tag, torRole, say, () => net.waitBootstrapped(30_000));
+        },
+      });
     }
 
-    if (wantOurs && !interrupted) {
-      const missing = oursMissing(ROOT);
-      if (missing) {
-        unavailable(sides.ours, `MeowOnion network unavailable: ${missing}`);
-        say(`MeowOnion network unavailable: ${missing}`);
-      } else {
-        // Same shape as Tor's: 3 relays on the path, one exit. `network` may insist on two
-        // exits; then use two (a 3-hop circuit still crosses exactly three relays).
-        let exits = 1;
-        for (let run = 1; run <= params.runs && !interrupted; run++) {
-          say(`MeowOnion run ${run}/${params.runs}: starting…`);
-          try {
-            let net;
-            const dataDir = join(tmp, `ours-${run}`);
-            const start = (n: number) =>
-              startOurs({ root: ROOT, relays: 3, exits: n, readyTimeoutMs: params.readyTimeoutMs, profileDir, dataDir, log: verbose });
-            try {
-              net = await start(exits);
-            } catch (e) {
-              if (exits === 1 && /exits.*at least 2/.test(String(e))) {
-                exits = 2;
-                net = await start(exits);
-              } else throw e;
-            }
-            oursShape = `1 authority, 3 relays (${exits} exit${exits > 1 ? "s" : ""}), 1 proxy, each its own process (--processes)`;
-            current = net;
-            const out = await runWorkloads(net, dst, { ...params, idleCircuits: run === 1 ? params.idleCircuits : 0 }, `ours-${run}`, ourRole, say);
-            record(sides.ours, out);
-            Object.assign(oursPids, out.pids);
-          } catch (e) {
-            runFailed(sides.ours, run, e);
-          } finally {
-            await current?.stop().catch(() => undefined);
-            current = undefined;
-            rmSync(join(tmp, `ours-${run}`), { recursive: true, force: true });
-          }
-        }
-        if (oursShape) sides.ours.notes.push(oursShape);
-        settle(sides.ours);
-      }
+    const missing = wantOurs ? oursMissing(ROOT) : "not run (--only)";
+    if (missing) {
+      unavailable(sides.ours, wantOurs ? `MeowOnion network unavailable: ${missing}` : missing);
+      if (wantOurs) say(`MeowOnion network unavailable: ${missing}`);
     } else {
-      unavailable(sides.ours, "not run (--only)");
+      // Same shape as Tor's: 3 relays on the path, one exit. `network` may insist on two
+      // exits; then use two (a 3-hop circuit still crosses exactly three relays).
+      let exits = 1;
+      contenders.push({
+        name: "ours",
+        label: "MeowOnion",
+        side: sides.ours,
+        async runOnce(dataDir, runParams, tag) {
+          const start = (n: number) =>
+            startOurs({ root: ROOT, relays: 3, exits: n, readyTimeoutMs: params.readyTimeoutMs, profileDir, dataDir, log: verbose });
+          let net;
+          try {
+            net = await start(exits);
+          } catch (e) {
+            if (exits !== 1 || !/exits.*at least 2/.test(String(e))) throw e;
+            exits = 2;
+            net = await start(exits);
+          }
+          oursShape = `1 authority, 3 relays (${exits} exit${exits > 1 ? "s" : ""}), 1 proxy, each its own process (--processes)`;
+          current = net;
+          const out = await runWorkloads(net, dst, runParams, tag, ourRole, say);
+          Object.assign(oursPids, out.pids);
+          return out;
+        },
+      });
     }
 
     if (wantFloor) {
       sides.node_floor.notes.push("4 node processes (SOCKS entry, 2 relays, exit) forwarding bytes over 3 TLS 1.3 links, one chain per stream");
-      for (let run = 1; run <= params.runs && !interrupted; run++) {
-        say(`Node.js TLS floor run ${run}/${params.runs}: starting…`);
-        try {
+      contenders.push({
+        name: "floor",
+        label: "Node.js TLS floor",
+        side: sides.node_floor,
+        async runOnce(_dataDir, runParams, tag) {
           current = await startFloor({ root: ROOT, readyTimeoutMs: params.readyTimeoutMs });
-          record(sides.node_floor, floorOnly(await runWorkloads(current, dst, { ...params, idleCircuits: 0 }, `floor-${run}`, floorRole, say)));
-        } catch (e) {
-          runFailed(sides.node_floor, run, e);
-        } finally {
-          await current?.stop().catch(() => undefined);
-          current = undefined;
-        }
-      }
-      settle(sides.node_floor);
+          return floorOnly(await runWorkloads(current, dst, { ...runParams, idleCircuits: 0 }, tag, floorRole, say));
+        },
+      });
     } else {
       unavailable(sides.node_floor, "not run (--only)");
     }
+
+    for (let run = 1; run <= params.runs && !interrupted; run++) {
+      for (const contender of contenders) {
+        if (interrupted) break;
+        say(`${contender.label} run ${run}/${params.runs}: starting…`);
+        const dataDir = join(tmp, `${contender.name}-${run}`);
+        try {
+          const runParams = { ...params, idleCircuits: run === 1 ? params.idleCircuits : 0 };
+          record(contender.side, await contender.runOnce(dataDir, runParams, `${contender.name}-${run}`));
+        } catch (e) {
+          runFailed(contender.side, run, e);
+        } finally {
+          await current?.stop().catch(() => undefined);
+          current = undefined;
+          rmSync(dataDir, { recursive: true, force: true });
+        }
+      }
+    }
+    for (const contender of contenders) settle(contender.side);
+    if (oursShape) sides.ours.notes.push(oursShape);
   } finally {
     await cleanup();
   }
