@@ -202,6 +202,7 @@ async function main(): Promise<number> {
     };
     const runFailed = (side: SideResult, run: number, e: unknown) => {
       const msg = e instanceof Error ? e.message : String(e);
+      side.runs.push({}); // keeps run i in round i
       side.errors.push(`run ${run}: ${msg}`);
       say(`  run ${run} failed: ${msg}`);
     };
@@ -211,7 +212,7 @@ async function main(): Promise<number> {
     };
     /** After a network's runs: unavailable if none completed. */
     const settle = (side: SideResult) => {
-      if (side.runs.length === 0) unavailable(side, side.errors[0] ?? "no run completed");
+      if (side.runs.every((run) => Object.keys(run).length === 0)) unavailable(side, side.errors[0] ?? "no run completed");
     };
 
     // One entry per network under test. Runs are interleaved (run 1 of each network, then
@@ -316,7 +317,11 @@ async function main(): Promise<number> {
     await cleanup();
   }
 
-  const c = compare(summarizeSide(sides.ours), summarizeSide(sides.tor_default), summarizeSide(sides.tor_vanilla), summarizeSide(sides.node_floor));
+  const c = compare(summarizeSide(sides.ours), summarizeSide(sides.tor_default), summarizeSide(sides.tor_vanilla), summarizeSide(sides.node_floor), {
+    ours: sides.ours.runs,
+    torDefault: sides.tor_default.runs,
+    torVanilla: sides.tor_vanilla.runs,
+  });
   const date = new Date().toISOString();
   const machine = {
     cpu: cpus()[0]?.model ?? "unknown",
@@ -336,7 +341,8 @@ async function main(): Promise<number> {
     "",
     `Machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memory_gb} GB, Linux ${machine.kernel}, Node ${machine.node}, tor ${machine.tor}; ` +
       `load average ${machine.load_avg_start} at the start, ${machine.load_avg_end} at the end. ` +
-      `${params.runs} run(s) per network, median (min–max); bold: Tor's better configuration, which the ratio uses. ` +
+      `${params.runs} run(s) per network, the networks taking turns (round i: run i of each), median (min–max); bold: Tor's better configuration, which the ratio uses ` +
+      "(ratio of the medians, and in brackets its range over the rounds). " +
       (params.warmupRoundTrips > 0 || params.warmupCircuits > 0 || params.warmupBulkBytes > 0
         ? `Every network was warmed up alike before the timed workloads (${params.warmupRoundTrips} round trips, ${params.warmupCircuits} circuits, ${params.warmupBulkBytes / 1e6} MB over one stream and then ${params.concurrentStreams}).`
         : "No warm-up: first-use figures."),

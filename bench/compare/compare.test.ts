@@ -209,6 +209,28 @@ describe("report", () => {
     expect(jsonReport(compare(ours, tor, tor), { ...extra, sides })).not.toHaveProperty("node_floor");
   });
 
+  it("gives ours / Tor's better configuration round by round, skipping a round either side lacks", () => {
+    const oursRuns = [{ bulk_mb_per_s: 40 }, { bulk_mb_per_s: 30 }, {}];
+    const defaultRuns = [{ bulk_mb_per_s: 5 }, { bulk_mb_per_s: 5 }, { bulk_mb_per_s: 5 }];
+    const vanillaRuns = [{ bulk_mb_per_s: 20 }, { bulk_mb_per_s: 40 }, { bulk_mb_per_s: 25 }];
+    const c = compare(summarizeSide(side(oursRuns)), summarizeSide(side(defaultRuns)), summarizeSide(side(vanillaRuns)), {}, {
+      ours: oursRuns,
+      torDefault: defaultRuns,
+      torVanilla: vanillaRuns,
+    });
+    expect(c.ratio.bulk_mb_per_s).toBeCloseTo(35 / 25);
+    expect(c.ratioByRound.bulk_mb_per_s).toEqual({ median: 1.375, min: 0.75, max: 2, runs: [2, 0.75] });
+    expect(c.ratioByRound.rtt_ms_p50).toBeUndefined();
+    expect(markdownTable(c)).toContain("| 1.4 (0.75–2) | ours 1.4× better; ours won 1 of 2 rounds |");
+    const json = jsonReport(c, {
+      machine: {},
+      date: "2026-01-01T00:00:00.000Z",
+      params: {},
+      sides: { ours: side(oursRuns), tor_default: side(defaultRuns), tor_vanilla: side(vanillaRuns) },
+    });
+    expect((json.ratio_by_round as Record<string, unknown>).bulk_mb_per_s).toEqual({ median: 1.38, min: 0.75, max: 2, runs: [2, 0.75] });
+  });
+
   it("lists every required JSON key among the figures", () => {
     const keys = FIGURES.map((f) => f.key);
     for (const k of REQUIRED_KEYS) expect(keys).toContain(k);

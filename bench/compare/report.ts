@@ -52,6 +52,7 @@ export interface SideResult {
   available: boolean;
   /** Why not, if unavailable. */
   reason?: string;
+  /** One per round, in order (`{}` for a run that failed): run i of every network came in round i. */
   runs: RunValues[];
   /** Per node (process name): peak memory per run, MB. */
   nodesPeakRssMb: Record<string, number[]>;
@@ -83,12 +84,32 @@ export interface Comparison {
   ratio: Record<string, number>;
   /** Ours / the floor, of the medians. */
   ratioToFloor: Record<string, number>;
+  /**
+   * Ours / Tor's better configuration round by round (run i of each against run i of the
+   * other, which shared the machine's state of that moment): how far the ratio moves, and how
+   * many rounds ours won. Empty without `rounds`.
+   */
+  ratioByRound: Record<string, Summary>;
 }
 
-export function compare(ours: SideSummary, torDefault: SideSummary, torVanilla: SideSummary, floor: SideSummary = {}): Comparison {
+/** Each network's runs by round, as in `SideResult.runs`. */
+export interface Rounds {
+  ours: RunValues[];
+  torDefault: RunValues[];
+  torVanilla: RunValues[];
+}
+
+export function compare(
+  ours: SideSummary,
+  torDefault: SideSummary,
+  torVanilla: SideSummary,
+  floor: SideSummary = {},
+  rounds?: Rounds,
+): Comparison {
   const tor: Comparison["tor"] = {};
   const r: Record<string, number> = {};
   const toFloor: Record<string, number> = {};
+  const byRound: Record<string, Summary> = {};
   for (const f of FIGURES) {
     const best = pickBest(torDefault[f.key], torVanilla[f.key], f.better);
     if (best) tor[f.key] = { ...best.summary, config: best.which === 0 ? "default" : "vanilla" };
@@ -96,8 +117,14 @@ export function compare(ours: SideSummary, torDefault: SideSummary, torVanilla: 
     if (q !== undefined) r[f.key] = q;
     const qf = ratio(ours[f.key], floor[f.key]);
     if (qf !== undefined) toFloor[f.key] = qf;
+    if (rounds && best) {
+      const torRuns = best.which === 0 ? rounds.torDefault : rounds.torVanilla;
+      // A figure missing on either side is NaN, a zero of Tor's Infinity: summarize drops both.
+      const perRound = summarize(rounds.ours.map((run, i) => (run[f.key] ?? Number.NaN) / (torRuns[i]?.[f.key] ?? Number.NaN)));
+      if (perRound) byRound[f.key] = perRound;
+    }
   }
-  return { ours, torDefault, torVanilla, floor, tor, ratio: r, ratioToFloor: toFloor };
+  return { ours, torDefault, torVanilla, floor, tor, ratio: r, ratioToFloor: toFloor, ratioByRound: byRound };
 }
 
 function fmt(s: Summary | undefined): string {
@@ -106,11 +133,21 @@ function fmt(s: Summary | undefined): string {
   return `${round(s.median)} (${round(s.min)}–${round(s.max)})`;
 }
 
-function verdict(r: number | undefined, better: Better): string {
+function verdict(r: number | undefined, better: Better, byRound: Summary | undefined): string {
   const w = oursWins(r, better);
   if (w === undefined || r === undefined) return "";
   const x = better === "higher" ? r : 1 / r;
-  return w ? `ours ${round(x)}× better` : `Tor ${round(1 / x)}× better`;
+  const text = w ? `ours ${round(x)}× better` : `Tor ${round(1 / x)}× better`;
+  if (!byRound || byRound.runs.length < 2) return text;
+  const won = byRound.runs.filter((q) => oursWins(q, better)).length;
+  return `${text}; ours won ${won} of ${byRound.runs.length} rounds`;
+}
+
+/** The ratio of the medians, and its range over the rounds when there were several. */
+function ratioCell(r: number | undefined, byRound: Summary | undefined): string {
+  if (r === undefined) return "n/a";
+  if (!byRound || byRound.runs.length < 2) return `${round(r)}`;
+  return `${round(r)} (${round(byRound.min)}–${round(byRound.max)})`;
 }
 
 /** The Markdown table: one row per figure; the floor's column only if it was run. */
@@ -125,8 +162,9 @@ export function markdownTable(c: Comparison, oursLabel = "MeowOnion"): string {
     const star = (which: "default" | "vanilla", s: Summary | undefined) =>
       s && t && t.config === which && c.torDefault[f.key] && c.torVanilla[f.key] ? `**${fmt(s)}**` : fmt(s);
     const q = c.ratio[f.key];
+    const byRound = c.ratioByRound[f.key];
     rows.push(
-      `| ${f.label} | ${f.unit} | ${fmt(c.ours[f.key])} | ${star("default", c.torDefault[f.key])} | ${star("vanilla", c.torVanilla[f.key])} | ${q === undefined ? "n/a" : round(q)} | ${verdict(q, f.better)} |` +
+      `| ${f.label} | ${f.unit} | ${fmt(c.ours[f.key])} | ${star("default", c.torDefault[f.key])} | ${star("vanilla", c.torVanilla[f.key])} | ${ratioCell(q, byRound)} | ${verdict(q, f.better, byRound)} |` +
         (withFloor ? ` ${fmt(c.floor[f.key])} | ${c.ratioToFloor[f.key] === undefined ? "n/a" : round(c.ratioToFloor[f.key]!)} |` : ""),
     );
   }
@@ -141,7 +179,10 @@ function plain(s: SideSummary): Record<string, Summary> {
   return out;
 }
 
-/** The --json object. Figures are { median, min, max, runs }; ratio is ours/Tor-best of the medians. */
+/**
+ * The --json object. Figures are { median, min, max, runs }; ratio is ours/Tor-best of the
+ * medians, ratio_by_round the same figure form over the rounds' ratios.
+ */
 export function jsonReport(
   c: Comparison,
   extra: {
@@ -171,6 +212,7 @@ export function jsonReport(
     ours: side(extra.sides.ours, c.ours),
     tor,
     ratio: ratioOut,
+    ratio_by_round: plain(c.ratioByRound),
     tor_default: side(extra.sides.tor_default, c.torDefault),
     tor_vanilla: side(extra.sides.tor_vanilla, c.torVanilla),
     ...(extra.sides.node_floor ? { node_floor: side(extra.sides.node_floor, c.floor), ratio_to_floor: toFloor } : {}),
