@@ -6,7 +6,7 @@ import { connect, createServer, type AddressInfo, type Server, type Socket } fro
 import { afterEach, describe, expect, it } from "vitest";
 import { perCircuit } from "../idle-circuits.js";
 import { parseStat, parseStatusKb } from "./procs.js";
-import { FIGURES, REQUIRED_KEYS, compare, jsonReport, markdownTable, summarizeSide, type SideResult } from "./report.js";
+import { FIGURES, REQUIRED_KEYS, compare, jsonReport, markdownTable, summarizeSide, type RunValues, type SideResult } from "./report.js";
 import { parseBytesPath, startServers } from "./servers.js";
 import { encodeConnect, socksConnect, SocksError } from "./socks.js";
 import { median, oursWins, percentile, pickBest, ratio, round, summarize } from "./stats.js";
@@ -210,7 +210,7 @@ describe("report", () => {
   });
 
   it("gives ours / Tor's better configuration round by round, skipping a round either side lacks", () => {
-    const oursRuns = [{ bulk_mb_per_s: 40 }, { bulk_mb_per_s: 30 }, {}];
+    const oursRuns: RunValues[] = [{ bulk_mb_per_s: 40 }, { bulk_mb_per_s: 30 }, {}];
     const defaultRuns = [{ bulk_mb_per_s: 5 }, { bulk_mb_per_s: 5 }, { bulk_mb_per_s: 5 }];
     const vanillaRuns = [{ bulk_mb_per_s: 20 }, { bulk_mb_per_s: 40 }, { bulk_mb_per_s: 25 }];
     const c = compare(summarizeSide(side(oursRuns)), summarizeSide(side(defaultRuns)), summarizeSide(side(vanillaRuns)), {}, {
