@@ -247,10 +247,12 @@ async function main(): Promise<number> {
       });
     }
 
-    const missing = wantOurs ? oursMissing(ROOT) : "not run (--only)";
-    if (missing) {
-      unavailable(sides.ours, wantOurs ? `MeowOnion network unavailable: ${missing}` : missing);
-      if (wantOurs) say(`MeowOnion network unavailable: ${missing}`);
+    const missing = wantOurs ? oursMissing(ROOT) : undefined;
+    if (!wantOurs) {
+      unavailable(sides.ours, "not run (--only)");
+    } else if (missing) {
+      unavailable(sides.ours, `MeowOnion network unavailable: ${missing}`);
+      say(`MeowOnion network unavailable: ${missing}`);
     } else {
       // Same shape as Tor's: 3 relays on the path, one exit. `network` may insist on two
       // exits; then use two (a 3-hop circuit still crosses exactly three relays).

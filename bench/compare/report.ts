@@ -133,12 +133,17 @@ function fmt(s: Summary | undefined): string {
   return `${round(s.median)} (${round(s.min)}–${round(s.max)})`;
 }
 
+/** The rounds' ratios of a figure when there were several to compare, else undefined. */
+function severalRounds(byRound: Summary | undefined): Summary | undefined {
+  return byRound && byRound.runs.length >= 2 ? byRound : undefined;
+}
+
 function verdict(r: number | undefined, better: Better, byRound: Summary | undefined): string {
   const w = oursWins(r, better);
   if (w === undefined || r === undefined) return "";
   const x = better === "higher" ? r : 1 / r;
   const text = w ? `ours ${round(x)}× better` : `Tor ${round(1 / x)}× better`;
-  if (!byRound || byRound.runs.length < 2) return text;
+  if (!byRound) return text;
   const won = byRound.runs.filter((q) => oursWins(q, better)).length;
   return `${text}; ours won ${won} of ${byRound.runs.length} rounds`;
 }
@@ -146,7 +151,7 @@ function verdict(r: number | undefined, better: Better, byRound: Summary | undef
 /** The ratio of the medians, and its range over the rounds when there were several. */
 function ratioCell(r: number | undefined, byRound: Summary | undefined): string {
   if (r === undefined) return "n/a";
-  if (!byRound || byRound.runs.length < 2) return `${round(r)}`;
+  if (!byRound) return `${round(r)}`;
   return `${round(r)} (${round(byRound.min)}–${round(byRound.max)})`;
 }
 
@@ -162,7 +167,7 @@ export function markdownTable(c: Comparison, oursLabel = "MeowOnion"): string {
     const star = (which: "default" | "vanilla", s: Summary | undefined) =>
       s && t && t.config === which && c.torDefault[f.key] && c.torVanilla[f.key] ? `**${fmt(s)}**` : fmt(s);
     const q = c.ratio[f.key];
-    const byRound = c.ratioByRound[f.key];
+    const byRound = severalRounds(c.ratioByRound[f.key]);
     rows.push(
       `| ${f.label} | ${f.unit} | ${fmt(c.ours[f.key])} | ${star("default", c.torDefault[f.key])} | ${star("vanilla", c.torVanilla[f.key])} | ${ratioCell(q, byRound)} | ${verdict(q, f.better, byRound)} |` +
         (withFloor ? ` ${fmt(c.floor[f.key])} | ${c.ratioToFloor[f.key] === undefined ? "n/a" : round(c.ratioToFloor[f.key]!)} |` : ""),
