@@ -23,10 +23,10 @@ import { ConsensusSchema } from "../gen/meowonion/v1/consensus_pb.js";
 import { PublishDescriptorRequestSchema } from "../gen/meowonion/v1/directory_pb.js";
 import type { SignedDescriptor } from "../gen/meowonion/v1/descriptor_pb.js";
 import { rootLogger } from "../src/common/log.js";
-import { createDirectoryClient, type DirectoryClient } from "../src/directory/client.js";
-import { buildSignedDescriptor } from "../src/directory/descriptor.js";
-import { parseExitPolicy } from "../src/directory/exit-policy.js";
-import { signHeartbeat } from "../src/directory/heartbeat.js";
+import { createDirectoryClient, type DirectoryClient } from "../src/netdoc/directory-client.js";
+import { buildSignedDescriptor } from "../src/netdoc/descriptor.js";
+import { parseExitPolicy } from "../src/netdoc/exit-policy.js";
+import { signHeartbeat } from "../src/netdoc/heartbeat.js";
 import { startDirectory } from "../src/directory/server.js";
 import { generateEd25519KeyPair, type Ed25519KeyPair } from "../src/onion/signing.js";
 

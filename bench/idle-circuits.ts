@@ -47,8 +47,8 @@ import { decodeRelayMessage, encodeRelayMessage } from "../src/onion/relay-cell.
 import { ClientCircuitCrypto } from "../src/onion/relay-crypto.js";
 import { generateEd25519KeyPair } from "../src/onion/signing.js";
 import type { RelayTarget } from "../src/proxy/circuit.js";
-import { formatLinkAddress } from "../src/relay/link-address.js";
-import { listedTargets } from "../src/relay/testing.js";
+import { formatLinkAddress } from "../src/link/address.js";
+import { listedTargets } from "../test/helpers/in-process-network.js";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 const PRELOAD = pathToFileURL(join(ROOT, "bench", "mem-preload.mjs")).href;

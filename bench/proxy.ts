@@ -7,7 +7,7 @@
  */
 import net from "node:net";
 import { CircuitState } from "../gen/meowonion/v1/control_pb.js";
-import { LOOPBACK_EXIT_POLICY, startLocalNetwork } from "../src/proxy/local-network.js";
+import { LOCAL_EXIT_POLICY, startInProcessNetwork } from "../test/helpers/in-process-network.js";
 
 const BUILDS = 60;
 const STREAMS = 100;
@@ -24,10 +24,10 @@ function firstByte(socket: NodeJS.ReadableStream): Promise<void> {
 }
 
 export async function benchProxy(): Promise<Record<string, number>> {
-  const network = await startLocalNetwork({
+  const network = await startInProcessNetwork({
     relays: [
-      { nickname: "Exit1", exitPolicy: LOOPBACK_EXIT_POLICY },
-      { nickname: "Exit2", exitPolicy: LOOPBACK_EXIT_POLICY },
+      { nickname: "Exit1", exitPolicy: LOCAL_EXIT_POLICY },
+      { nickname: "Exit2", exitPolicy: LOCAL_EXIT_POLICY },
       { nickname: "Middle3" },
       { nickname: "Middle4" },
       { nickname: "Middle5" },

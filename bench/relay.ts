@@ -15,7 +15,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type ChildNode, spawnNode } from "../src/network/child.js";
 import { ClientChannelManager, type ClientStream, buildCircuit } from "../src/proxy/circuit.js";
-import { listedTargets } from "../src/relay/testing.js";
+import { listedTargets } from "../test/helpers/in-process-network.js";
 
 const RUNS = 5;
 const BYTES_PER_RUN = 100_000_000;

@@ -31,33 +31,54 @@ function allowedPackage(spec: string, file: string): boolean {
   return false;
 }
 
+/** One import statement (or dynamic import / require) in a source file. */
+export interface SourceImport {
+  /** The importing file, relative to the repository root. */
+  file: string;
+  line: number;
+  specifier: string;
+  /** For a relative specifier: the imported path, relative to the repository root. */
+  target: string | undefined;
+}
+
+/** Every import in every source file under `dir` (node_modules and dot-folders skipped). */
+export function sourceImports(dir: string, repoRoot: string): SourceImport[] {
+  const out: SourceImport[] = [];
+  const walk = (d: string) => {
+    for (const name of readdirSync(d)) {
+      if (name === "node_modules" || name.startsWith(".")) continue;
+      const p = join(d, name);
+      if (statSync(p).isDirectory()) walk(p);
+      else if (/\.(c|m)?(t|j)sx?$/.test(name)) scan(p);
+    }
+  };
+  const scan = (file: string) => {
+    const text = readFileSync(file, "utf8");
+    for (const m of IMPORT_RES.flatMap((re) => [...text.matchAll(re)])) {
+      const specifier = m[1];
+      const relative_ = specifier.startsWith(".") || specifier.startsWith("/");
+      out.push({
+        file: relative(repoRoot, file),
+        line: text.slice(0, m.index).split("\n").length,
+        specifier,
+        target: relative_ ? relative(repoRoot, resolve(dirname(file), specifier)) : undefined,
+      });
+    }
+  };
+  walk(dir);
+  return out;
+}
+
 /** Every import in every source file under `conformanceDir` that breaks the rule. */
 export function findViolations(conformanceDir: string, repoRoot = resolve(conformanceDir, "..")): Violation[] {
   const out: Violation[] = [];
-  const walk = (dir: string) => {
-    for (const name of readdirSync(dir)) {
-      if (name === "node_modules" || name.startsWith(".")) continue;
-      const p = join(dir, name);
-      if (statSync(p).isDirectory()) walk(p);
-      else if (/\.(c|m)?(t|j)sx?$/.test(name)) check(p);
+  for (const { file, line, specifier, target } of sourceImports(conformanceDir, repoRoot)) {
+    if (target !== undefined) {
+      if (target.startsWith("src/") || target === "src") out.push({ file, line, specifier, why: "imports the implementation under test (src/)" });
+      else if (!(target.startsWith("conformance/") || target.startsWith("gen/"))) out.push({ file, line, specifier, why: `imports ${target}, outside conformance/ and gen/` });
+    } else if (!allowedPackage(specifier, file)) {
+      out.push({ file, line, specifier, why: "package not allowed in conformance/ (only @bufbuild/protobuf, @connectrpc/*, node built-ins)" });
     }
-  };
-  const check = (file: string) => {
-    const text = readFileSync(file, "utf8");
-    const rel = relative(repoRoot, file);
-    for (const m of IMPORT_RES.flatMap((re) => [...text.matchAll(re)])) {
-      const spec = m[1];
-      const line = text.slice(0, m.index).split("\n").length;
-      if (spec.startsWith(".") || spec.startsWith("/")) {
-        const target = resolve(dirname(file), spec);
-        const r = relative(repoRoot, target);
-        if (r.startsWith("src/") || r === "src") out.push({ file: rel, line, specifier: spec, why: "imports the implementation under test (src/)" });
-        else if (!(r.startsWith("conformance/") || r.startsWith("gen/"))) out.push({ file: rel, line, specifier: spec, why: `imports ${r}, outside conformance/ and gen/` });
-      } else if (!allowedPackage(spec, file)) {
-        out.push({ file: rel, line, specifier: spec, why: "package not allowed in conformance/ (only @bufbuild/protobuf, @connectrpc/*, node built-ins)" });
-      }
-    }
-  };
-  walk(conformanceDir);
+  }
   return out;
 }

@@ -10,8 +10,8 @@ import { RelayFlag, VoteRelaySchema, type Vote } from "../../gen/meowonion/v1/co
 import { RelayFeature, type SignedDescriptor } from "../../gen/meowonion/v1/descriptor_pb.js";
 import { generateEd25519KeyPair, type Ed25519KeyPair } from "../onion/signing.js";
 import { buildVote, computeConsensus, VoteDescriptorChecker, type ConsensusParameters } from "./consensus.js";
-import { buildSignedDescriptor, hex, sha256 } from "./descriptor.js";
-import { parseExitPolicy } from "./exit-policy.js";
+import { buildSignedDescriptor, hex, sha256 } from "../netdoc/descriptor.js";
+import { parseExitPolicy } from "../netdoc/exit-policy.js";
 
 const T0 = Date.UTC(2026, 0, 1);
 const authorities = [generateEd25519KeyPair(), generateEd25519KeyPair(), generateEd25519KeyPair()];

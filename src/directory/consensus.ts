@@ -33,9 +33,9 @@ import {
 } from "../../gen/meowonion/v1/consensus_pb.js";
 import { SignedDescriptorSchema, type SignedDescriptor } from "../../gen/meowonion/v1/descriptor_pb.js";
 import { DOMAIN_VOTE, signWithDomain } from "../onion/signing.js";
-import { majority } from "./client.js";
-import { checkDescriptorShape, checkDescriptorSignature, hex, sha256, type ValidDescriptor } from "./descriptor.js";
-import { exitPolicyAcceptsAny } from "./exit-policy.js";
+import { checkDescriptorShape, checkDescriptorSignature, hex, sha256, type ValidDescriptor } from "../netdoc/descriptor.js";
+import { exitPolicyAcceptsAny } from "../netdoc/exit-policy.js";
+import { majority } from "../netdoc/consensus.js";
 
 export const MAX_CONSENSUS_RELAYS = 10_000;
 export const FAST_MIN_WEIGHT = 100_000n;

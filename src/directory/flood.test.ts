@@ -9,7 +9,9 @@ import { Worker } from "node:worker_threads";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { afterEach, describe, expect, it } from "vitest";
 import { PublishDescriptorRequestSchema } from "../../gen/meowonion/v1/directory_pb.js";
-import { Cleanups, makeRelay, startTestDirectory } from "./testing.js";
+import { makeRelay } from "../../test/helpers/directory.js";
+import { Cleanups } from "../../test/helpers/cleanups.js";
+import { startTestDirectory } from "../../test/helpers/in-process-network.js";
 
 const cleanups = new Cleanups();
 afterEach(() => cleanups.run());

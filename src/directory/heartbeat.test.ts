@@ -7,9 +7,11 @@ import { create } from "@bufbuild/protobuf";
 import { Code } from "@connectrpc/connect";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { HeartbeatRequestSchema } from "../../gen/meowonion/v1/directory_pb.js";
-import type { DirectoryClient } from "./client.js";
-import { HEARTBEAT_RATE_LIMIT } from "./heartbeat.js";
-import { Cleanups, codeOf, makeRelay, startTestDirectory, type TestRelay } from "./testing.js";
+import type { DirectoryClient } from "../netdoc/directory-client.js";
+import { codeOf, makeRelay, type TestRelay } from "../../test/helpers/directory.js";
+import { HEARTBEAT_RATE_LIMIT } from "./heartbeat-log.js";
+import { Cleanups } from "../../test/helpers/cleanups.js";
+import { startTestDirectory } from "../../test/helpers/in-process-network.js";
 
 const cleanups = new Cleanups();
 afterEach(() => cleanups.run());

@@ -6,7 +6,7 @@ import { appendFile, readFile, stat, truncate } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { Journal, type JournalRecord } from "./journal.js";
-import { Cleanups, tempDir } from "./testing.js";
+import { Cleanups, tempDir } from "../../test/helpers/cleanups.js";
 
 const cleanups = new Cleanups();
 afterEach(() => cleanups.run());

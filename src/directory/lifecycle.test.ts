@@ -5,10 +5,12 @@
  */
 import { afterEach, describe, expect, it } from "vitest";
 import { RelayFlag } from "../../gen/meowonion/v1/consensus_pb.js";
-import { verifySignedConsensus } from "./client.js";
-import { hex } from "./descriptor.js";
-import { parseExitPolicy } from "./exit-policy.js";
-import { Cleanups, freePort, listed, makeRelay, startTestDirectory, waitForConsensus, type TestRelay } from "./testing.js";
+import { hex } from "../netdoc/descriptor.js";
+import { parseExitPolicy } from "../netdoc/exit-policy.js";
+import { freePort, listed, makeRelay, waitForConsensus, type TestRelay } from "../../test/helpers/directory.js";
+import { verifySignedConsensus } from "../netdoc/consensus.js";
+import { Cleanups } from "../../test/helpers/cleanups.js";
+import { startTestDirectory } from "../../test/helpers/in-process-network.js";
 
 const cleanups = new Cleanups();
 afterEach(() => cleanups.run());

@@ -5,7 +5,7 @@
  * Everything else (logs, the key-creation notice) goes to stderr.
  */
 import { parseArgs } from "node:util";
-import { hex } from "./descriptor.js";
+import { hex } from "../netdoc/descriptor.js";
 import type { PeerConfig } from "./peers.js";
 import {
   DEFAULT_HEARTBEAT_TIMEOUT_MS,

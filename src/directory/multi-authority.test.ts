@@ -11,16 +11,12 @@ import { SignedConsensusSchema, VoteSchema, type SignedConsensus } from "../../g
 import { RelayDescriptorSchema } from "../../gen/meowonion/v1/descriptor_pb.js";
 import { loadOrCreateKey } from "../common/key-store.js";
 import { DOMAIN_VOTE, ed25519PublicFromPrivate, generateEd25519KeyPair, verifyWithDomain } from "../onion/signing.js";
-import {
-  ConsensusVerificationError,
-  createDirectoryClient,
-  fetchConsensus,
-  verifySignedConsensus,
-  type DirectoryClient,
-} from "./client.js";
-import { hex } from "./descriptor.js";
+import { createDirectoryClient, fetchConsensus, type DirectoryClient } from "../netdoc/directory-client.js";
+import { hex } from "../netdoc/descriptor.js";
 import { AUTHORITY_KEY_FILE, startDirectory, type DirectoryServer } from "./server.js";
-import { Cleanups, freePort, listed, makeRelay, tempDir, waitForConsensus, type TestRelay } from "./testing.js";
+import { freePort, listed, makeRelay, waitForConsensus, type TestRelay } from "../../test/helpers/directory.js";
+import { ConsensusVerificationError, verifySignedConsensus } from "../netdoc/consensus.js";
+import { Cleanups, tempDir } from "../../test/helpers/cleanups.js";
 
 const cleanups = new Cleanups();
 afterEach(() => cleanups.run());

@@ -9,9 +9,9 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { AuthoritySignatureSchema, VoteSchema, type AuthoritySignature, type Vote } from "../../gen/meowonion/v1/consensus_pb.js";
 import type { Logger } from "../common/log.js";
 import { DOMAIN_CONSENSUS, DOMAIN_VOTE, verifyWithDomain } from "../onion/signing.js";
-import { createDirectoryClient, type DirectoryClient } from "./client.js";
+import { createDirectoryClient, type DirectoryClient } from "../netdoc/directory-client.js";
 import { MAX_CONSENSUS_RELAYS } from "./consensus.js";
-import { hex } from "./descriptor.js";
+import { hex } from "../netdoc/descriptor.js";
 
 export interface PeerConfig {
   /** http://HOST:PORT of the peer's DirectoryService. */

@@ -13,9 +13,11 @@ import {
   SignedDescriptorSchema,
 } from "../../gen/meowonion/v1/descriptor_pb.js";
 import { DOMAIN_DESCRIPTOR, generateEd25519KeyPair, signWithDomain } from "../onion/signing.js";
-import type { DirectoryClient } from "./client.js";
-import { buildSignedDescriptor, hex, sha256 } from "./descriptor.js";
-import { Cleanups, codeOf, makeRelay, startTestDirectory, type DescriptorOverrides, type TestRelay } from "./testing.js";
+import type { DirectoryClient } from "../netdoc/directory-client.js";
+import { buildSignedDescriptor, hex, sha256 } from "../netdoc/descriptor.js";
+import { codeOf, makeRelay, type DescriptorOverrides, type TestRelay } from "../../test/helpers/directory.js";
+import { Cleanups } from "../../test/helpers/cleanups.js";
+import { startTestDirectory } from "../../test/helpers/in-process-network.js";
 
 const cleanups = new Cleanups();
 afterEach(() => cleanups.run());

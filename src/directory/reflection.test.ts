@@ -10,8 +10,10 @@ import { promisify } from "node:util";
 import { fromJsonString } from "@bufbuild/protobuf";
 import { afterEach, describe, expect, it } from "vitest";
 import { GetConsensusResponseSchema } from "../../gen/meowonion/v1/directory_pb.js";
-import { verifySignedConsensus } from "./client.js";
-import { Cleanups, startTestDirectory, waitForConsensus } from "./testing.js";
+import { waitForConsensus } from "../../test/helpers/directory.js";
+import { verifySignedConsensus } from "../netdoc/consensus.js";
+import { Cleanups } from "../../test/helpers/cleanups.js";
+import { startTestDirectory } from "../../test/helpers/in-process-network.js";
 
 const cleanups = new Cleanups();
 afterEach(() => cleanups.run());

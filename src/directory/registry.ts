@@ -25,11 +25,12 @@ import {
   checkDescriptorTimes,
   hex,
   type ValidDescriptor,
-} from "./descriptor.js";
-import { checkHeartbeatTime, decodeHeartbeat, heartbeatLogRefusal, verifyHeartbeatSignatureWith } from "./heartbeat.js";
+} from "../netdoc/descriptor.js";
+import { checkHeartbeatTime, decodeHeartbeat, verifyHeartbeatSignatureWith } from "../netdoc/heartbeat.js";
 import { ReachabilityTester, type ReachProbe, type ReachTarget } from "./reachability.js";
 import type { DirectoryStore, StoredRelay } from "./store.js";
-import type { SignatureVerifier } from "./verify-pool.js";
+import { heartbeatLogRefusal } from "./heartbeat-log.js";
+import type { SignatureVerifier } from "../netdoc/signature-verifier.js";
 
 export interface RegistryOptions {
   heartbeatTimeoutMs: number;

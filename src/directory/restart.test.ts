@@ -10,9 +10,11 @@ import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { Code } from "@connectrpc/connect";
 import { afterEach, describe, expect, it } from "vitest";
-import { createDirectoryClient } from "./client.js";
-import { hex } from "./descriptor.js";
-import { Cleanups, codeOf, listed, makeRelay, startTestDirectory, tempDir, waitForConsensus } from "./testing.js";
+import { createDirectoryClient } from "../netdoc/directory-client.js";
+import { hex } from "../netdoc/descriptor.js";
+import { codeOf, listed, makeRelay, waitForConsensus } from "../../test/helpers/directory.js";
+import { Cleanups, tempDir } from "../../test/helpers/cleanups.js";
+import { startTestDirectory } from "../../test/helpers/in-process-network.js";
 
 const cleanups = new Cleanups();
 afterEach(() => cleanups.run());

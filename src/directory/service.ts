@@ -5,10 +5,10 @@
 import { timestampMs, type Timestamp } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, type ConnectRouter } from "@connectrpc/connect";
 import { DirectoryService } from "../../gen/meowonion/v1/directory_pb.js";
-import { isRepresentableMs } from "./client.js";
-import { hex } from "./descriptor.js";
+import { hex } from "../netdoc/descriptor.js";
 import type { RelayRegistry } from "./registry.js";
 import type { Voting } from "./voting.js";
+import { isRepresentableMs } from "../netdoc/consensus.js";
 
 export function directoryRoutes(registry: RelayRegistry, voting: Voting): (router: ConnectRouter) => void {
   return (router) =>

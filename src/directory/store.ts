@@ -10,15 +10,10 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { SignedDescriptorSchema } from "../../gen/meowonion/v1/descriptor_pb.js";
 import { HeartbeatRequestSchema } from "../../gen/meowonion/v1/directory_pb.js";
 import { componentLogger } from "../common/log.js";
-import { checkDescriptorShape, type ValidDescriptor } from "./descriptor.js";
-import {
-  decodeHeartbeat,
-  heartbeatLogRefusal,
-  pruneHeartbeatLog,
-  type AcceptedHeartbeat,
-  type DecodedHeartbeat,
-} from "./heartbeat.js";
+import { checkDescriptorShape, type ValidDescriptor } from "../netdoc/descriptor.js";
+import { decodeHeartbeat, type DecodedHeartbeat } from "../netdoc/heartbeat.js";
 import { Journal, type JournalRecord } from "./journal.js";
+import { heartbeatLogRefusal, pruneHeartbeatLog, type AcceptedHeartbeat } from "./heartbeat-log.js";
 
 export const DEFAULT_MAX_RELAYS = 10_000;
 const JOURNAL_FILE = "directory.journal";

@@ -10,13 +10,9 @@
  */
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
+import type { SignatureVerifier } from "../netdoc/signature-verifier.js";
 import { ED25519_KEY_LEN, ED25519_SIGNATURE_LEN, verifyWithDomain } from "../onion/signing.js";
 
-/** What the registry needs: an asynchronous verifyWithDomain. */
-export interface SignatureVerifier {
-  verify(domain: string, message: Uint8Array, signature: Uint8Array, publicKey: Uint8Array): Promise<boolean>;
-  close(): Promise<void>;
-}
 
 const MAX_BATCH = 256;
 const MAX_THREADS = 4;

@@ -29,7 +29,6 @@ import {
 import { GetConsensusResponseSchema, type GetConsensusResponse } from "../../gen/meowonion/v1/directory_pb.js";
 import type { Logger } from "../common/log.js";
 import { DOMAIN_CONSENSUS, signWithDomain, type Ed25519KeyPair } from "../onion/signing.js";
-import { majority } from "./client.js";
 import {
   buildVote,
   computeConsensus,
@@ -38,10 +37,11 @@ import {
   type ComputedConsensus,
   type VoteDescriptorChecker,
 } from "./consensus.js";
-import { hex } from "./descriptor.js";
+import { hex } from "../netdoc/descriptor.js";
 import { PeerAuthority, type PeerConfig } from "./peers.js";
 import type { RelayRegistry } from "./registry.js";
-import { sleep } from "./sleep.js";
+import { sleep } from "../common/sleep.js";
+import { majority } from "../netdoc/consensus.js";
 
 export const MAX_AUTHORITIES = 16;
 const MAX_WATCHERS = 10_000;

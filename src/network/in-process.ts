@@ -6,7 +6,7 @@
 import { startDirectory } from "../directory/server.js";
 import { startProxy } from "../proxy/proxy.js";
 import { startRelay } from "../relay/relay.js";
-import { LOCAL_TIMING, type Launcher } from "./network.js";
+import { LOCAL_TIMING, type Launcher } from "./launcher.js";
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
 

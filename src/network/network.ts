@@ -12,16 +12,16 @@
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { spawnNode, type ChildNode } from "./child.js";
 import { startDestination, type Destination } from "./destination.js";
+import { type Launcher, LOCAL_EXIT_POLICY, type NodeHandle } from "./launcher.js";
+import { processLauncher } from "./process-launcher.js";
+import { awaitUsableRelays } from "../proxy/consensus.js";
 // The node modules (directory, relay, proxy) are imported only when used: they create their
 // loggers at import, and `meowonion network` sets the log level first (silent under the UI).
 
 export const DEFAULT_RELAYS = 5;
 export const DEFAULT_AUTHORITIES = 1;
 export const DEFAULT_EXITS = 2;
-/** Exits of a local network reach only loopback destinations. */
-export const LOCAL_EXIT_POLICY = "accept 127.0.0.0/8:*,reject *:*";
 
 /** Relay nicknames: cats, of course (suffixed with a number past the end of the list). */
 export const CAT_NAMES = [
@@ -88,125 +88,6 @@ export interface RunningNetwork {
   /** True when each node is its own process. */
   processes: boolean;
   close(): Promise<void>;
-}
-
-/** One started node, however it runs. */
-export interface NodeHandle {
-  fields: Record<string, string>;
-  pid?: number;
-  stop(): Promise<void>;
-}
-
-/** Starts the three kinds of node; one implementation per mode. */
-export interface Launcher {
-  directory(o: { name: string; listen: string; dataDir: string; peers: string[] }): Promise<NodeHandle>;
-  relay(o: {
-    name: string;
-    listen: string;
-    dataDir: string;
-    directories: { url: string; key: string }[];
-    nickname: string;
-    exitPolicy: string;
-  }): Promise<NodeHandle>;
-  proxy(o: {
-    name: string;
-    dataDir: string;
-    directories: { url: string; key: string }[];
-    socks: string;
-    control: string;
-  }): Promise<NodeHandle>;
-}
-
-/**
- * Timing for a local network, seconds: a 5 s voting period (a view change is voted on within
- * a quarter second), relays heartbeating every 5 s and dropped after 30 s of silence, Stable
- * (hence Guard) after a minute instead of ten.
- */
-export const LOCAL_TIMING = { intervalS: 5, heartbeatTimeoutS: 30, stableAfterS: 60, relayHeartbeatS: 5 };
-export const LOCAL_DIRECTORY_ARGS = [
-  "--interval", String(LOCAL_TIMING.intervalS),
-  "--heartbeat-timeout", String(LOCAL_TIMING.heartbeatTimeoutS),
-  "--stable-after", String(LOCAL_TIMING.stableAfterS),
-];
-export const LOCAL_RELAY_ARGS = ["--heartbeat", String(LOCAL_TIMING.relayHeartbeatS)];
-
-function directoryArgs(d: { listen: string; dataDir: string; peers: string[] }): string[] {
-  return ["--listen", d.listen, "--data-dir", d.dataDir, ...d.peers.flatMap((p) => ["--peer", p]), ...LOCAL_DIRECTORY_ARGS];
-}
-
-function directoriesArgs(dirs: { url: string; key: string }[]): string[] {
-  return dirs.flatMap((d) => ["--directory", d.url, "--directory-key", d.key]);
-}
-
-/** Runs every node as its own process (see child.ts) with its stderr in DATA/logs/. */
-export function processLauncher(logDir: string, readyTimeoutMs: number, env?: NodeJS.ProcessEnv): Launcher {
-  const run = async (name: string, kind: string, args: string[]): Promise<NodeHandle> => {
-    const child: ChildNode = await spawnNode({
-      name,
-      kind,
-      args,
-      logFile: join(logDir, `${name}.log`),
-      readyTimeoutMs,
-      env,
-    });
-    return { fields: child.fields, pid: child.pid, stop: () => child.stop() };
-  };
-  return {
-    directory: (o) => run(o.name, "directory", directoryArgs(o)),
-    relay: (o) =>
-      run(o.name, "relay", [
-        "--listen", o.listen,
-        ...directoriesArgs(o.directories),
-        "--data-dir", o.dataDir,
-        "--nickname", o.nickname,
-        "--exit-policy", o.exitPolicy,
-        ...LOCAL_RELAY_ARGS,
-      ]),
-    proxy: (o) =>
-      run(o.name, "proxy", [
-        ...directoriesArgs(o.directories),
-        "--socks", o.socks,
-        "--control", o.control,
-        "--data-dir", o.dataDir,
-        "--allow-same-subnet",
-        "--headless",
-      ]),
-  };
-}
-
-/** Resolves once a consensus (signed by a majority of `pins`) lists `count` usable relays. */
-async function consensusListing(
-  pins: { url: string; key: Uint8Array }[],
-  count: number,
-  timeoutMs: number,
-  signal?: AbortSignal,
-): Promise<void> {
-  const { ConsensusFollower } = await import("../proxy/consensus.js");
-  const { isUsable } = await import("../proxy/path.js");
-  const follower = new ConsensusFollower(pins, { backoffInitialMs: 100, backoffMaxMs: 1_000 });
-  let timer: NodeJS.Timeout | undefined;
-  let onAbort: (() => void) | undefined;
-  try {
-    await new Promise<void>((resolve, reject) => {
-      onAbort = () => reject(new Error("aborted"));
-      signal?.addEventListener("abort", onAbort);
-      if (signal?.aborted) onAbort();
-      let best = 0;
-      timer = setTimeout(
-        () => reject(new Error(`no consensus listed all ${count} relays as usable within ${timeoutMs} ms (best: ${best})`)),
-        timeoutMs,
-      );
-      follower.on("consensus", (c) => {
-        best = Math.max(best, c.relays.filter(isUsable).length);
-        if (best >= count) resolve();
-      });
-      follower.start();
-    });
-  } finally {
-    clearTimeout(timer);
-    if (onAbort) signal?.removeEventListener("abort", onAbort);
-    follower.close();
-  }
 }
 
 /**
@@ -344,11 +225,10 @@ export async function startNetwork(options: NetworkOptions = {}): Promise<Runnin
     // Start the proxy once the consensus lists every relay, so its guards and first circuits
     // are chosen from the whole network rather than the first relays to be tested.
     progress("waiting for a consensus listing every relay…");
-    await consensusListing(
+    await awaitUsableRelays(
       directories.map((d) => ({ url: d.url, key: Buffer.from(d.key, "hex") })),
       relayCount,
-      readyTimeoutMs,
-      options.signal,
+      { timeoutMs: readyTimeoutMs, signal: options.signal },
     );
 
     const proxyTier: (() => Promise<void>)[] = [];

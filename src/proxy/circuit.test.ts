@@ -9,12 +9,13 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { create } from "@bufbuild/protobuf";
 import { DestroyReason, FrameSchema } from "../../gen/meowonion/v1/link_pb.js";
 import { EndReason } from "../../gen/meowonion/v1/relay_pb.js";
-import { Cleanups } from "../directory/testing.js";
 import { listenLinks } from "../link/link.js";
 import { generateX25519KeyPair, ntorServerRespond, relayIdFromIdentity } from "../onion/ntor.js";
 import { generateEd25519KeyPair } from "../onion/signing.js";
-import { LOCAL_EXIT_POLICY, echoServer, listen, sha256Hex, startLocalRelay, targetOf } from "../relay/testing.js";
+import { echoServer, listen, sha256Hex } from "../../test/helpers/relay.js";
 import { CircuitError, ClientChannelManager, type ClientCircuit, type RelayTarget, StreamError, buildCircuit } from "./circuit.js";
+import { Cleanups } from "../../test/helpers/cleanups.js";
+import { LOCAL_EXIT_POLICY, startTestRelay, targetOf } from "../../test/helpers/in-process-network.js";
 
 const cleanups = new Cleanups();
 afterEach(() => cleanups.run());
@@ -25,8 +26,8 @@ function channels(): ClientChannelManager {
   return manager;
 }
 
-async function twoHops(): Promise<{ circuit: ClientCircuit; relays: Awaited<ReturnType<typeof startLocalRelay>>[] }> {
-  const relays = [await startLocalRelay(cleanups), await startLocalRelay(cleanups, { exitPolicy: LOCAL_EXIT_POLICY })];
+async function twoHops(): Promise<{ circuit: ClientCircuit; relays: Awaited<ReturnType<typeof startTestRelay>>[] }> {
+  const relays = [await startTestRelay(cleanups), await startTestRelay(cleanups, { exitPolicy: LOCAL_EXIT_POLICY })];
   const circuit = await buildCircuit(channels(), relays.map(targetOf));
   cleanups.add(() => circuit.destroy());
   return { circuit, relays };
@@ -65,7 +66,7 @@ describe("buildCircuit", () => {
   });
 
   it("reports an unreachable first hop as CONNECTFAILED and a wrong identity as OR_IDENTITY", async () => {
-    const relay = await startLocalRelay(cleanups);
+    const relay = await startTestRelay(cleanups);
     const closedPort = await new Promise<number>((resolve) => {
       const probe = net.createServer().listen(0, "127.0.0.1", () => {
         const { port } = probe.address() as net.AddressInfo;
@@ -78,7 +79,7 @@ describe("buildCircuit", () => {
   });
 
   it("fails with PROTOCOL at the hop whose onion key is wrong", async () => {
-    const relays = [await startLocalRelay(cleanups), await startLocalRelay(cleanups)];
+    const relays = [await startTestRelay(cleanups), await startTestRelay(cleanups)];
     const stale = { ...targetOf(relays[1]), ntorOnionKey: generateX25519KeyPair().publicKey };
     await expect(buildCircuit(channels(), [targetOf(relays[0]), stale])).rejects.toMatchObject({ reason: DestroyReason.PROTOCOL, hop: 1 });
     expect(relays[0].circuitCount).toBe(0);

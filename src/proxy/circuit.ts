@@ -17,8 +17,8 @@ import { CONGESTION_CONTROL_VERSION, type CircuitSendControl, CongestionWindow, 
 import { ntorClientFinish, ntorClientPrecompute, ntorClientStart, relayIdFromIdentity } from "../onion/ntor.js";
 import { type RelayMessage, type RelayMessageInit, decodeRelayMessage, encodeRelayCell, encodeRelayMessage, readRelayCell } from "../onion/relay-cell.js";
 import { ClientCircuitCrypto, RELAY_BODY_LEN, RELAY_DATA_MAX, type RunningDigest, digestBytes } from "../onion/relay-crypto.js";
-import { type Channel, ChannelManager, type DrainWaiter } from "../relay/channels.js";
-import { formatLinkAddress } from "../relay/link-address.js";
+import { type Channel, ChannelManager, type DrainWaiter } from "../link/channels.js";
+import { formatLinkAddress } from "../link/address.js";
 import { ClientStream, StreamError, type StreamOwner } from "./stream.js";
 
 export { ClientStream, StreamError } from "./stream.js";

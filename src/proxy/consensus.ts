@@ -10,8 +10,10 @@ import { EventEmitter } from "node:events";
 import { timestampMs } from "@bufbuild/protobuf/wkt";
 import type { Consensus } from "../../gen/meowonion/v1/consensus_pb.js";
 import { componentLogger } from "../common/log.js";
-import { createDirectoryClient, type DirectoryClient, verifySignedConsensus } from "../directory/client.js";
-import { sleep } from "../directory/sleep.js";
+import { createDirectoryClient, type DirectoryClient } from "../netdoc/directory-client.js";
+import { sleep } from "../common/sleep.js";
+import { verifySignedConsensus } from "../netdoc/consensus.js";
+import { isUsable } from "./path.js";
 
 export interface DirectoryPin {
   url: string;
@@ -166,5 +168,34 @@ export class ConsensusFollower extends EventEmitter<{ consensus: [consensus: Con
     log.info({ relays: consensus.relays.length, validAfter: new Date(timestampMs(consensus.validAfter!)).toISOString() }, "consensus");
     this.emit("consensus", consensus);
     return true;
+  }
+}
+
+/**
+ * Resolves with the first consensus (signed by a majority of `pins`) that lists `count`
+ * usable relays; rejects after `timeoutMs` or when `signal` aborts.
+ */
+export async function awaitUsableRelays(
+  pins: readonly DirectoryPin[],
+  count: number,
+  options: { timeoutMs: number; signal?: AbortSignal },
+): Promise<Consensus> {
+  const follower = new ConsensusFollower(pins, { backoffInitialMs: 100, backoffMaxMs: 1_000 });
+  let best = 0;
+  const signals = [AbortSignal.timeout(options.timeoutMs), ...(options.signal ? [options.signal] : [])];
+  const done = AbortSignal.any(signals);
+  try {
+    return await new Promise<Consensus>((resolve, reject) => {
+      done.addEventListener("abort", () =>
+        reject(options.signal?.aborted ? new Error("aborted") : new Error(`no consensus listed all ${count} relays as usable within ${options.timeoutMs} ms (best: ${best})`)),
+      );
+      follower.on("consensus", (c) => {
+        best = Math.max(best, c.relays.filter(isUsable).length);
+        if (best >= count) resolve(c);
+      });
+      follower.start();
+    });
+  } finally {
+    follower.close();
   }
 }

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import fc from "fast-check";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { RelayFlag } from "../../gen/meowonion/v1/consensus_pb.js";
-import { keyOf, relay } from "./fixtures.js";
+import { keyOf, relay } from "../../test/helpers/consensus-fixtures.js";
 import { GUARD_FILE, GUARD_RETRY_MS, GuardStore, parseGuardFile, primaryGuards, refreshGuards } from "./guards.js";
 import { guardCandidates } from "./path.js";
 

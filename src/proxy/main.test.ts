@@ -4,8 +4,8 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { LOOPBACK_EXIT_POLICY, type LocalNetwork, startLocalNetwork } from "./local-network.js";
 import { main } from "./main.js";
+import { LOCAL_EXIT_POLICY, type InProcessNetwork, startInProcessNetwork } from "../../test/helpers/in-process-network.js";
 
 /** Runs main() here for argument errors and --help (they return before starting anything). */
 async function inProcess(args: string[]): Promise<{ exitCode: typeof process.exitCode; stdout: string; stderr: string }> {
@@ -41,12 +41,12 @@ async function exitOf(child: ChildProcess): Promise<{ code: number | null; stdou
 }
 
 describe("meowonion proxy", () => {
-  let network: LocalNetwork;
+  let network: InProcessNetwork;
   beforeAll(async () => {
-    network = await startLocalNetwork({
+    network = await startInProcessNetwork({
       relays: [
-        { nickname: "Exit1", exitPolicy: LOOPBACK_EXIT_POLICY },
-        { nickname: "Exit2", exitPolicy: LOOPBACK_EXIT_POLICY },
+        { nickname: "Exit1", exitPolicy: LOCAL_EXIT_POLICY },
+        { nickname: "Exit2", exitPolicy: LOCAL_EXIT_POLICY },
         { nickname: "Middle3" },
       ],
     });

@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { type ConsensusRelay, RelayFlag } from "../../gen/meowonion/v1/consensus_pb.js";
-import { keyOf, policy, relay } from "./fixtures.js";
+import { keyOf, policy, relay } from "../../test/helpers/consensus-fixtures.js";
 import {
   conflicts,
   exitCandidates,

@@ -8,7 +8,7 @@
  */
 import { randomInt } from "node:crypto";
 import { type ConsensusRelay, RelayFlag } from "../../gen/meowonion/v1/consensus_pb.js";
-import { exitPolicyAcceptsAny, exitPolicyAllows } from "../directory/exit-policy.js";
+import { exitPolicyAcceptsAny, exitPolicyAllows } from "../netdoc/exit-policy.js";
 
 export const DEFAULT_HOPS = 3;
 export const MAX_HOPS = 8;

@@ -6,13 +6,13 @@ import net from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { type CircuitInfo, CircuitState, StreamState } from "../../gen/meowonion/v1/control_pb.js";
 import { DestroyReason } from "../../gen/meowonion/v1/link_pb.js";
-import { LOOPBACK_EXIT_POLICY, type LocalNetwork, startLocalNetwork } from "./local-network.js";
 import type { CircuitPool } from "./pool.js";
 import { startProxy } from "./proxy.js";
+import { LOCAL_EXIT_POLICY, type InProcessNetwork, startInProcessNetwork } from "../../test/helpers/in-process-network.js";
 
 const relays = [
-  { nickname: "Exit1", exitPolicy: LOOPBACK_EXIT_POLICY },
-  { nickname: "Exit2", exitPolicy: LOOPBACK_EXIT_POLICY },
+  { nickname: "Exit1", exitPolicy: LOCAL_EXIT_POLICY },
+  { nickname: "Exit2", exitPolicy: LOCAL_EXIT_POLICY },
   { nickname: "Middle3" },
   { nickname: "Middle4" },
   { nickname: "Middle5" },
@@ -23,8 +23,8 @@ afterEach(async () => {
   for (const fn of cleanups.splice(0).reverse()) await fn();
 });
 
-async function network(proxy: Parameters<typeof startLocalNetwork>[0]["proxy"] = {}): Promise<LocalNetwork> {
-  const n = await startLocalNetwork({ relays, proxy });
+async function network(proxy: Parameters<typeof startInProcessNetwork>[0]["proxy"] = {}): Promise<InProcessNetwork> {
+  const n = await startInProcessNetwork({ relays, proxy });
   cleanups.push(() => n.close());
   return n;
 }

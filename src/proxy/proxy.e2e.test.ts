@@ -17,8 +17,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CircuitState, ControlService, StreamState, type StreamInfo, type WatchEventsResponse } from "../../gen/meowonion/v1/control_pb.js";
 import { tlsCredentials } from "../link/tls-credentials.js";
 import { GUARD_FILE, parseGuardFile } from "./guards.js";
-import { LOOPBACK_EXIT_POLICY, type LocalNetwork, startLocalNetwork } from "./local-network.js";
 import { startProxy } from "./proxy.js";
+import { LOCAL_EXIT_POLICY, type InProcessNetwork, startInProcessNetwork } from "../../test/helpers/in-process-network.js";
 
 const run = promisify(execFile);
 const CURL = "/usr/bin/curl";
@@ -65,7 +65,7 @@ async function httpStatus(args: string[], variable = "%{http_code}"): Promise<st
 }
 
 /** Resolves once the proxy holds a consensus. */
-async function untilConsensus(network: LocalNetwork): Promise<void> {
+async function untilConsensus(network: InProcessNetwork): Promise<void> {
   const pool = network.proxy.pool;
   while (pool.status().relaysKnown === 0) await new Promise((resolve) => pool.once("status", resolve));
 }
@@ -100,7 +100,7 @@ async function socks5Connect(proxy: string, host: string, port: number, auth?: [
 }
 
 /** Collects pool stream events while `action` runs. */
-async function streamsDuring(network: LocalNetwork, action: () => Promise<unknown>): Promise<StreamInfo[]> {
+async function streamsDuring(network: InProcessNetwork, action: () => Promise<unknown>): Promise<StreamInfo[]> {
   const seen: StreamInfo[] = [];
   const onStream = (s: StreamInfo) => seen.push(s);
   network.proxy.pool.on("stream", onStream);
@@ -123,22 +123,22 @@ async function connectJson(controlUrl: string, method: string, body: unknown = {
 }
 
 const standardRelays = [
-  { nickname: "Exit1", exitPolicy: LOOPBACK_EXIT_POLICY },
-  { nickname: "Exit2", exitPolicy: LOOPBACK_EXIT_POLICY },
+  { nickname: "Exit1", exitPolicy: LOCAL_EXIT_POLICY },
+  { nickname: "Exit2", exitPolicy: LOCAL_EXIT_POLICY },
   { nickname: "Middle3" },
   { nickname: "Middle4" },
   { nickname: "Middle5" },
 ];
 
 describe("through a five-relay network", () => {
-  let network: LocalNetwork;
+  let network: InProcessNetwork;
   let httpServer: http.Server;
   let httpsServer: https.Server;
   let httpPort: number;
   let httpsPort: number;
 
   beforeAll(async () => {
-    network = await startLocalNetwork({ relays: standardRelays });
+    network = await startInProcessNetwork({ relays: standardRelays });
     await network.proxy.ready;
     httpServer = http.createServer(serveFiles);
     httpPort = await listen(httpServer);
@@ -346,8 +346,8 @@ describe("through a five-relay network", () => {
 
 describe("BEGIN failures", () => {
   it("retries a stream refused by one exit on another exit", async () => {
-    const network = await startLocalNetwork({
-      relays: [{ nickname: "Refuser", exitPolicy: REFUSING_EXIT_POLICY }, { nickname: "Exit2", exitPolicy: LOOPBACK_EXIT_POLICY }, { nickname: "M3" }, { nickname: "M4" }],
+    const network = await startInProcessNetwork({
+      relays: [{ nickname: "Refuser", exitPolicy: REFUSING_EXIT_POLICY }, { nickname: "Exit2", exitPolicy: LOCAL_EXIT_POLICY }, { nickname: "M3" }, { nickname: "M4" }],
       proxy: { circuits: { preemptiveCircuits: 0 } },
     });
     const server = http.createServer(serveFiles);
@@ -374,7 +374,7 @@ describe("BEGIN failures", () => {
   });
 
   it("gives SOCKS reply 0x02 when every exit refuses at the exit", async () => {
-    const network = await startLocalNetwork({
+    const network = await startInProcessNetwork({
       relays: [{ nickname: "RefuserA", exitPolicy: REFUSING_EXIT_POLICY }, { nickname: "RefuserB", exitPolicy: REFUSING_EXIT_POLICY }, { nickname: "M3" }, { nickname: "M4" }],
     });
     const server = http.createServer(serveFiles);

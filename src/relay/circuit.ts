@@ -5,7 +5,7 @@
  */
 import { RELAY_BODY_LEN } from "../onion/frame.js";
 import type { RelayCircuitCrypto } from "../onion/relay-crypto.js";
-import type { Channel, DrainWaiter } from "./channels.js";
+import type { Channel, DrainWaiter } from "../link/channels.js";
 import type { ExitEdge } from "./exit.js";
 import type { QueueHolder } from "./limits.js";
 

@@ -29,7 +29,7 @@ import {
 } from "../onion/flow-control.js";
 import { type RelayMessageInit, encodeRelayCell } from "../onion/relay-cell.js";
 import { RELAY_BODY_LEN, RELAY_DATA_MAX, type RunningDigest, digestBytes } from "../onion/relay-crypto.js";
-import type { DrainWaiter } from "./channels.js";
+import type { DrainWaiter } from "../link/channels.js";
 import type { RelayLimits } from "./limits.js";
 import type { RelayMetrics } from "./metrics.js";
 

@@ -5,9 +5,10 @@
 import { once } from "node:events";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { DestroyReason } from "../../gen/meowonion/v1/link_pb.js";
-import { Cleanups, tempDir } from "../directory/testing.js";
 import { ClientChannelManager, buildCircuit } from "../proxy/circuit.js";
-import { LOCAL_EXIT_POLICY, consensusTargets, echoServer, startLocalDirectory, startLocalRelay, targetOf } from "./testing.js";
+import { echoServer } from "../../test/helpers/relay.js";
+import { Cleanups, tempDir } from "../../test/helpers/cleanups.js";
+import { LOCAL_EXIT_POLICY, consensusTargets, startTestDirectory, startTestRelay, targetOf } from "../../test/helpers/in-process-network.js";
 
 const cleanups = new Cleanups();
 afterEach(() => cleanups.run());
@@ -21,11 +22,11 @@ function clientChannels(): ClientChannelManager {
 describe("relay lifecycle", () => {
   it("keeps its identity and onion key across a restart", async () => {
     const dataDir = await tempDir(cleanups);
-    const first = await startLocalRelay(cleanups, { dataDir });
+    const first = await startTestRelay(cleanups, { dataDir });
     const identity = Buffer.from(first.identityKey);
     const onionKey = Buffer.from(first.ntorOnionKey);
     await first.close();
-    const second = await startLocalRelay(cleanups, { dataDir, port: first.port });
+    const second = await startTestRelay(cleanups, { dataDir, port: first.port });
     expect(identity.equals(second.identityKey)).toBe(true);
     expect(onionKey.equals(second.ntorOnionKey)).toBe(true);
     // Clients holding the old descriptor still reach it.
@@ -34,11 +35,11 @@ describe("relay lifecycle", () => {
   });
 
   it("rotates its onion key, republishes, and accepts the previous key for the grace period", async () => {
-    const directory = await startLocalDirectory(cleanups);
+    const { server: directory } = await startTestDirectory(cleanups, { intervalMs: 500, heartbeatTimeoutMs: 5_000 });
     const pins = [{ url: directory.url, key: directory.publicKey }];
     const relays = [
-      await startLocalRelay(cleanups, { nickname: "Guard", directories: pins }),
-      await startLocalRelay(cleanups, { nickname: "Exit", directories: pins, exitPolicy: LOCAL_EXIT_POLICY }),
+      await startTestRelay(cleanups, { nickname: "Guard", directories: pins }),
+      await startTestRelay(cleanups, { nickname: "Exit", directories: pins, exitPolicy: LOCAL_EXIT_POLICY }),
     ];
     const stale = await consensusTargets(directory, relays);
     await vi.waitFor(() => expect(relays[1].listed).toBe(true));
@@ -60,15 +61,15 @@ describe("relay lifecycle", () => {
   });
 
   it("rotates on schedule (--onion-key-rotation)", async () => {
-    const relay = await startLocalRelay(cleanups, { onionKeyRotationSeconds: 0.3 });
+    const relay = await startTestRelay(cleanups, { onionKeyRotationSeconds: 0.3 });
     const first = Buffer.from(relay.ntorOnionKey);
     await vi.waitFor(() => expect(first.equals(relay.ntorOnionKey)).toBe(false), { timeout: 3_000 });
   });
 
   it("serves Prometheus metrics when asked to", async () => {
     const relays = [
-      await startLocalRelay(cleanups, { metrics: { host: "127.0.0.1", port: 0 } }),
-      await startLocalRelay(cleanups, { exitPolicy: LOCAL_EXIT_POLICY }),
+      await startTestRelay(cleanups, { metrics: { host: "127.0.0.1", port: 0 } }),
+      await startTestRelay(cleanups, { exitPolicy: LOCAL_EXIT_POLICY }),
     ];
     expect(relays[1].metricsPort).toBeUndefined();
     const circuit = await buildCircuit(clientChannels(), relays.map(targetOf));
@@ -90,8 +91,8 @@ describe("relay lifecycle", () => {
 
   it("closes links that carry no circuit for the idle timeout", async () => {
     const relays = [
-      await startLocalRelay(cleanups, { limits: { linkIdleTimeoutMs: 200 } }),
-      await startLocalRelay(cleanups, { limits: { linkIdleTimeoutMs: 200 } }),
+      await startTestRelay(cleanups, { limits: { linkIdleTimeoutMs: 200 } }),
+      await startTestRelay(cleanups, { limits: { linkIdleTimeoutMs: 200 } }),
     ];
     const channels = clientChannels();
     const circuit = await buildCircuit(channels, relays.map(targetOf));
@@ -106,7 +107,7 @@ describe("relay lifecycle", () => {
   });
 
   it("reuses one link per peer for every circuit", async () => {
-    const relays = [await startLocalRelay(cleanups), await startLocalRelay(cleanups)];
+    const relays = [await startTestRelay(cleanups), await startTestRelay(cleanups)];
     const channels = clientChannels();
     const a = await buildCircuit(channels, relays.map(targetOf));
     const link = await channels.getLink(targetOf(relays[0]));

@@ -9,10 +9,11 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { DestroyReason } from "../../gen/meowonion/v1/link_pb.js";
 import { EndReason } from "../../gen/meowonion/v1/relay_pb.js";
-import { Cleanups, tempDir } from "../directory/testing.js";
 import { CLI_PATH, PACKAGE_ROOT, spawnNode, type ChildNode } from "../network/child.js";
 import { ClientChannelManager, type StreamError, buildCircuit } from "../proxy/circuit.js";
-import { LOCAL_EXIT_POLICY, echoServer, listedTargets } from "./testing.js";
+import { echoServer } from "../../test/helpers/relay.js";
+import { Cleanups, tempDir } from "../../test/helpers/cleanups.js";
+import { LOCAL_EXIT_POLICY, listedTargets } from "../../test/helpers/in-process-network.js";
 
 const cleanups = new Cleanups();
 afterEach(() => cleanups.run());

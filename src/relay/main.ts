@@ -5,7 +5,7 @@
  * Everything else (JSON logs) goes to stderr.
  */
 import { parseArgs } from "node:util";
-import { formatLinkAddress } from "./link-address.js";
+import { formatLinkAddress } from "../link/address.js";
 import {
   DEFAULT_BANDWIDTH,
   DEFAULT_EXIT_POLICY,

@@ -10,9 +10,9 @@ import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { type ExitPolicy, RelayFeature, type SignedDescriptor } from "../../gen/meowonion/v1/descriptor_pb.js";
 import type { Logger } from "../common/log.js";
-import { type DirectoryClient, createDirectoryClient, fetchConsensus } from "../directory/client.js";
-import { buildSignedDescriptor, sha256 } from "../directory/descriptor.js";
-import { signHeartbeat } from "../directory/heartbeat.js";
+import { type DirectoryClient, createDirectoryClient, fetchConsensus } from "../netdoc/directory-client.js";
+import { buildSignedDescriptor, sha256 } from "../netdoc/descriptor.js";
+import { signHeartbeat } from "../netdoc/heartbeat.js";
 import type { Ed25519KeyPair } from "../onion/signing.js";
 
 /** A directory authority: its URL and its pinned Ed25519 key. */

@@ -9,35 +9,24 @@ import net from "node:net";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { DestroyReason } from "../../gen/meowonion/v1/link_pb.js";
 import { EndReason, RelayCommand } from "../../gen/meowonion/v1/relay_pb.js";
-import { Cleanups } from "../directory/testing.js";
 import { STREAM_HOLD_LIMIT_BYTES, XOFF_BYTES } from "../onion/flow-control.js";
 import { RELAY_BODY_LEN, encodeRelayFrame } from "../onion/frame.js";
 import { encodeRelayMessage } from "../onion/relay-cell.js";
 import { CircuitError, ClientChannelManager, type ClientCircuit, type ClientStream, StreamError, buildCircuit } from "../proxy/circuit.js";
 import type { RelayHandle } from "./relay.js";
-import {
-  LOCAL_EXIT_POLICY,
-  RawCircuit,
-  RawLink,
-  consensusTargets,
-  echoServer,
-  listen,
-  sha256Hex,
-  startLocalDirectory,
-  startLocalRelay,
-  targetOf,
-  unusedPort,
-} from "./testing.js";
+import { RawCircuit, RawLink, echoServer, listen, sha256Hex, unusedPort } from "../../test/helpers/relay.js";
+import { Cleanups } from "../../test/helpers/cleanups.js";
+import { LOCAL_EXIT_POLICY, consensusTargets, startTestDirectory, startTestRelay, targetOf } from "../../test/helpers/in-process-network.js";
 
 const cleanups = new Cleanups();
 afterEach(() => cleanups.run());
 
 /** Three relays (the last an exit for 127.0.0.0/8) without a directory. */
-async function threeRelays(exitOptions: Parameters<typeof startLocalRelay>[1] = {}): Promise<RelayHandle[]> {
+async function threeRelays(exitOptions: Parameters<typeof startTestRelay>[1] = {}): Promise<RelayHandle[]> {
   return [
-    await startLocalRelay(cleanups, { nickname: "Guard" }),
-    await startLocalRelay(cleanups, { nickname: "Middle" }),
-    await startLocalRelay(cleanups, { nickname: "Exit", exitPolicy: LOCAL_EXIT_POLICY, ...exitOptions }),
+    await startTestRelay(cleanups, { nickname: "Guard" }),
+    await startTestRelay(cleanups, { nickname: "Middle" }),
+    await startTestRelay(cleanups, { nickname: "Exit", exitPolicy: LOCAL_EXIT_POLICY, ...exitOptions }),
   ];
 }
 
@@ -72,12 +61,12 @@ function closed(circuit: ClientCircuit): Promise<DestroyReason> {
 
 describe("circuits through a directory and three relays", () => {
   it("carries 20 streams moving 10 MB each way, byte for byte", async () => {
-    const directory = await startLocalDirectory(cleanups);
+    const { server: directory } = await startTestDirectory(cleanups, { intervalMs: 500, heartbeatTimeoutMs: 5_000 });
     const pins = [{ url: directory.url, key: directory.publicKey }];
     const relays = [
-      await startLocalRelay(cleanups, { nickname: "Guard", directories: pins }),
-      await startLocalRelay(cleanups, { nickname: "Middle", directories: pins }),
-      await startLocalRelay(cleanups, { nickname: "Exit", directories: pins, exitPolicy: LOCAL_EXIT_POLICY }),
+      await startTestRelay(cleanups, { nickname: "Guard", directories: pins }),
+      await startTestRelay(cleanups, { nickname: "Middle", directories: pins }),
+      await startTestRelay(cleanups, { nickname: "Exit", directories: pins, exitPolicy: LOCAL_EXIT_POLICY }),
     ];
     const path = await consensusTargets(directory, relays);
     expect(path.map((t) => t.nickname)).toEqual(["Guard", "Middle", "Exit"]);
@@ -260,7 +249,7 @@ describe("circuits through a directory and three relays", () => {
 
 describe("link-level defences", () => {
   it("answers RELAY on an unknown circuit id with DESTROY PROTOCOL and ignores DESTROY for one", async () => {
-    const relay = await startLocalRelay(cleanups);
+    const relay = await startTestRelay(cleanups);
     const link = await RawLink.connect(relay, cleanups);
     link.send(0x80001234, { case: "destroy", value: { reason: DestroyReason.FINISHED } });
     link.sendRelay(0x80001234, new Uint8Array(RELAY_BODY_LEN));
@@ -270,7 +259,7 @@ describe("link-level defences", () => {
   });
 
   it("decodes frames split across reads at any byte", async () => {
-    const relay = await startLocalRelay(cleanups);
+    const relay = await startTestRelay(cleanups);
     const link = await RawLink.connect(relay, cleanups);
     const circuit = await RawCircuit.create(link, relay);
     // 300 DROP cells (each recognized and discarded) written in pieces of 1..1100 bytes, each
@@ -289,7 +278,7 @@ describe("link-level defences", () => {
   });
 
   it("refuses CREATE2 with the wrong top bit or a reused id", async () => {
-    const relay = await startLocalRelay(cleanups);
+    const relay = await startTestRelay(cleanups);
     const link = await RawLink.connect(relay, cleanups);
     const ok = await RawCircuit.create(link, relay, 0x80000001);
     await expect(RawCircuit.create(link, relay, 0x00000001)).rejects.toThrow(/expected CREATED2, got destroy/);
@@ -299,7 +288,7 @@ describe("link-level defences", () => {
   });
 
   it("allows 8 RELAY_EARLY cells and destroys the circuit on the 9th", async () => {
-    const relay = await startLocalRelay(cleanups);
+    const relay = await startTestRelay(cleanups);
     const link = await RawLink.connect(relay, cleanups);
     const circuit = await RawCircuit.create(link, relay);
     for (let i = 0; i < 8; i++) circuit.send({ command: RelayCommand.DROP, streamId: 0, body: {} }, true);
@@ -311,7 +300,7 @@ describe("link-level defences", () => {
   });
 
   it("honours SENDME windows: 500 cells per stream, 1000 per circuit, authenticated circuit SENDMEs", async () => {
-    const relay = await startLocalRelay(cleanups, { exitPolicy: LOCAL_EXIT_POLICY });
+    const relay = await startTestRelay(cleanups, { exitPolicy: LOCAL_EXIT_POLICY });
     // Each connection pours out 1 MB (far more than a window).
     const port = await listen(net.createServer((socket) => socket.end(Buffer.alloc(1_000_000, 3))), cleanups);
     const link = await RawLink.connect(relay, cleanups);
@@ -343,7 +332,7 @@ describe("link-level defences", () => {
   });
 
   it("destroys a circuit whose client sends DATA beyond the stream window", async () => {
-    const relay = await startLocalRelay(cleanups, { exitPolicy: LOCAL_EXIT_POLICY });
+    const relay = await startTestRelay(cleanups, { exitPolicy: LOCAL_EXIT_POLICY });
     // The destination never reads: once the socket buffers are full the exit holds its
     // stream SENDMEs back, and a client that keeps sending overruns the window.
     const port = await listen(net.createServer((socket) => socket.pause()), cleanups);
@@ -381,7 +370,7 @@ describe("link-level defences", () => {
   });
 
   it("limits CREATE2 per client address with a token bucket", async () => {
-    const relay = await startLocalRelay(cleanups, { limits: { createBurst: 3, createRatePerSecond: 0.001 } });
+    const relay = await startTestRelay(cleanups, { limits: { createBurst: 3, createRatePerSecond: 0.001 } });
     const link = await RawLink.connect(relay, cleanups);
     for (let i = 0; i < 3; i++) await RawCircuit.create(link, relay, 0x80000010 + i);
     await expect(RawCircuit.create(link, relay, 0x80000020)).rejects.toThrow(/got destroy/);
@@ -389,7 +378,7 @@ describe("link-level defences", () => {
   });
 
   it("limits circuits per link", async () => {
-    const relay = await startLocalRelay(cleanups, { limits: { maxCircuitsPerLink: 2 } });
+    const relay = await startTestRelay(cleanups, { limits: { maxCircuitsPerLink: 2 } });
     const link = await RawLink.connect(relay, cleanups);
     await RawCircuit.create(link, relay, 0x80000001);
     await RawCircuit.create(link, relay, 0x80000002);
@@ -401,7 +390,7 @@ describe("link-level defences", () => {
     // other, their destinations send 20 KB more that must wait for a SENDME the clients never
     // send. The third 20 KB crosses the 45 KB ceiling. Destinations write whole cells' worth
     // (49,800 bytes = 100 cells) at a time so that no partly filled cell leaves bytes behind.
-    const relay = await startLocalRelay(cleanups, { exitPolicy: LOCAL_EXIT_POLICY, limits: { maxQueuedBytes: 45_000 } });
+    const relay = await startTestRelay(cleanups, { exitPolicy: LOCAL_EXIT_POLICY, limits: { maxQueuedBytes: 45_000 } });
     const destinations: net.Socket[] = [];
     let connected: (() => void) | undefined;
     const port = await listen(

@@ -8,7 +8,7 @@ import net from "node:net";
 import type { ExitPolicy } from "../../gen/meowonion/v1/descriptor_pb.js";
 import { componentLogger } from "../common/log.js";
 import { listenLinks } from "../link/link.js";
-import { exitPolicyAcceptsAny, exitPolicyAllows, parseExitPolicy } from "../directory/exit-policy.js";
+import { exitPolicyAcceptsAny, exitPolicyAllows, parseExitPolicy } from "../netdoc/exit-policy.js";
 import { fingerprintHex } from "../onion/keys.js";
 import type { Ed25519KeyPair } from "../onion/signing.js";
 import { OnionKeyRing, loadIdentity } from "./keys.js";

@@ -19,10 +19,10 @@ import { NTOR_ONIONSKIN_LEN, type X25519KeyPair, ntorServerRespond, relayIdFromI
 import { type RelayMessageInit, decodeRelayMessage, encodeRelayMessage, readRelayCell } from "../onion/relay-cell.js";
 import { RELAY_BODY_LEN, RelayCircuitCrypto, type RunningDigest } from "../onion/relay-crypto.js";
 import type { Ed25519KeyPair } from "../onion/signing.js";
-import { type Channel, ChannelManager, type DrainWaiter } from "./channels.js";
+import { type Channel, ChannelManager, type DrainWaiter } from "../link/channels.js";
 import { HopWriter, type QueueAccounting, RelayCircuit } from "./circuit.js";
 import { type EdgeHost, ExitEdge, type ExitPolicyCheck } from "./exit.js";
-import { parseLinkAddress } from "./link-address.js";
+import { parseLinkAddress } from "../link/address.js";
 import { RateLimiter, type RelayLimits, oomVictims } from "./limits.js";
 import type { RelayMetrics } from "./metrics.js";
 

@@ -8,9 +8,9 @@ import { join } from "node:path";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ConsensusSchema, SignedConsensusSchema } from "../../gen/meowonion/v1/consensus_pb.js";
-import { ConsensusVerificationError, verifySignedConsensus } from "../../src/directory/client.js";
 import { startDirectory, type DirectoryServer } from "../../src/directory/server.js";
 import { DOMAIN_CONSENSUS, generateEd25519KeyPair, signWithDomain } from "../../src/onion/signing.js";
+import { ConsensusVerificationError, verifySignedConsensus } from "../../src/netdoc/consensus.js";
 
 describe("fuzz regressions", () => {
   it("verifySignedConsensus refuses a valid_until outside the Date range with ConsensusVerificationError, not RangeError (src/directory/client.ts)", () => {

@@ -8,8 +8,9 @@ import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import type { Consensus } from "../../gen/meowonion/v1/consensus_pb.js";
 import { ControlService } from "../../gen/meowonion/v1/control_pb.js";
-import { createDirectoryClient, verifySignedConsensus } from "../../src/directory/client.js";
+import { createDirectoryClient } from "../../src/netdoc/directory-client.js";
 import { type ManagedProcess, startCli, startNode, tempDir, waitFor } from "./procs.js";
+import { verifySignedConsensus } from "../../src/netdoc/consensus.js";
 
 export interface NodeHost {
   /** Address the node listens on (and advertises). */

@@ -10,15 +10,15 @@ import fc from "fast-check";
 import { ConsensusSchema, RelayFlag, SignedConsensusSchema } from "../../../gen/meowonion/v1/consensus_pb.js";
 import { ExitAction, ExitPolicySchema, RelayDescriptorSchema, SignedDescriptorSchema } from "../../../gen/meowonion/v1/descriptor_pb.js";
 import { HeartbeatBodySchema, HeartbeatRequestSchema } from "../../../gen/meowonion/v1/directory_pb.js";
-import { ConsensusVerificationError, verifySignedConsensus } from "../../../src/directory/client.js";
-import { validateSignedDescriptor } from "../../../src/directory/descriptor.js";
-import { ExitPolicyError, exitPolicyAcceptsAny, exitPolicyAllows, formatExitPolicy, parseExitPolicy, validateExitPolicy } from "../../../src/directory/exit-policy.js";
-import { checkHeartbeatTime, decodeHeartbeat, verifyHeartbeatSignature } from "../../../src/directory/heartbeat.js";
+import { validateSignedDescriptor } from "../../../src/netdoc/descriptor.js";
+import { ExitPolicyError, exitPolicyAcceptsAny, exitPolicyAllows, formatExitPolicy, parseExitPolicy, validateExitPolicy } from "../../../src/netdoc/exit-policy.js";
+import { checkHeartbeatTime, decodeHeartbeat, verifyHeartbeatSignature } from "../../../src/netdoc/heartbeat.js";
 import { DOMAIN_CONSENSUS, DOMAIN_DESCRIPTOR, DOMAIN_HEARTBEAT, generateEd25519KeyPair, signWithDomain } from "../../../src/onion/signing.js";
 import { PathError, exitCandidates, selectPath } from "../../../src/proxy/path.js";
 import type { FuzzTarget } from "../harness.js";
 import { mutated } from "../mutate.js";
 import { protoWire } from "../protowire.js";
+import { ConsensusVerificationError, verifySignedConsensus } from "../../../src/netdoc/consensus.js";
 
 /** Codes a refusal may carry: anything else (Internal, Unknown) means an unhandled failure. */
 export const REFUSAL_CODES = new Set([

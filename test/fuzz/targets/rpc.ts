@@ -23,7 +23,7 @@ import {
   HeartbeatRequestSchema,
   PublishDescriptorRequestSchema,
 } from "../../../gen/meowonion/v1/directory_pb.js";
-import { signHeartbeat } from "../../../src/directory/heartbeat.js";
+import { signHeartbeat } from "../../../src/netdoc/heartbeat.js";
 import { startDirectory, type DirectoryServer } from "../../../src/directory/server.js";
 import { DOMAIN_DESCRIPTOR, generateEd25519KeyPair, signWithDomain } from "../../../src/onion/signing.js";
 import type { FuzzTarget } from "../harness.js";

@@ -26,7 +26,7 @@ import {
 } from "../onion/signing.js";
 import { ExitPolicyError, validateExitPolicy } from "./exit-policy.js";
 import { ipv4AddressProblem, ipv6AddressProblem } from "./ip.js";
-import type { SignatureVerifier } from "./verify-pool.js";
+import type { SignatureVerifier } from "./signature-verifier.js";
 
 export const MAX_SIGNED_DESCRIPTOR_BYTES = 8 * 1024;
 export const MAX_CLOCK_SKEW_MS = 5 * 60_000;

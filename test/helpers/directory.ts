@@ -1,63 +1,23 @@
 /**
- * Test helpers for the directory (not a test file itself): temporary data directories, test
- * relays backed by real link listeners, authorities on 127.0.0.1 port 0, consensus waiting
- * driven by WatchConsensus, and a cleanup stack for afterEach.
+ * Test helpers for the directory: test relays backed by real link listeners (an identity and
+ * descriptors without a whole relay), RPC error codes, consensus waiting driven by
+ * WatchConsensus.
  */
-import { mkdtemp, rm } from "node:fs/promises";
 import net from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { ConnectError, type Code } from "@connectrpc/connect";
 import type { Consensus, SignedConsensus } from "../../gen/meowonion/v1/consensus_pb.js";
 import type { RelayDescriptor, SignedDescriptor } from "../../gen/meowonion/v1/descriptor_pb.js";
 import type { HeartbeatRequest } from "../../gen/meowonion/v1/directory_pb.js";
-import { listenLinks, type Link, type LinkListener } from "../link/link.js";
-import { generateX25519KeyPair } from "../onion/ntor.js";
-import { generateEd25519KeyPair, type Ed25519KeyPair } from "../onion/signing.js";
-import { createDirectoryClient, verifySignedConsensus, type DirectoryClient } from "./client.js";
-import { buildSignedDescriptor, hex } from "./descriptor.js";
-import { parseExitPolicy } from "./exit-policy.js";
-import { signHeartbeat } from "./heartbeat.js";
-import { startDirectory, type DirectoryOptions, type DirectoryServer } from "./server.js";
-
-/** Runs registered cleanups in reverse order; call run() from afterEach. */
-export class Cleanups {
-  private readonly fns: (() => unknown)[] = [];
-
-  add(fn: () => unknown): void {
-    this.fns.push(fn);
-  }
-
-  async run(): Promise<void> {
-    for (const fn of this.fns.splice(0).reverse()) await fn();
-  }
-}
-
-export async function tempDir(cleanups: Cleanups, prefix = "meowonion-dir-"): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), prefix));
-  cleanups.add(() => rm(dir, { recursive: true, force: true }));
-  return dir;
-}
-
-export async function startTestDirectory(
-  cleanups: Cleanups,
-  options: Partial<DirectoryOptions> = {},
-): Promise<{ server: DirectoryServer; client: DirectoryClient; dataDir: string }> {
-  const dataDir = options.dataDir ?? (await tempDir(cleanups));
-  const server = await startDirectory({
-    host: "127.0.0.1",
-    port: 0,
-    dataDir,
-    intervalMs: 1_000,
-    heartbeatTimeoutMs: 3_000,
-    ...options,
-  });
-  cleanups.add(() => server.close());
-  const client = createDirectoryClient(server.url);
-  cleanups.add(() => client.close());
-  return { server, client, dataDir };
-}
+import { listenLinks, type Link, type LinkListener } from "../../src/link/link.js";
+import { generateX25519KeyPair } from "../../src/onion/ntor.js";
+import { generateEd25519KeyPair, type Ed25519KeyPair } from "../../src/onion/signing.js";
+import type { DirectoryClient } from "../../src/netdoc/directory-client.js";
+import { buildSignedDescriptor, hex } from "../../src/netdoc/descriptor.js";
+import { parseExitPolicy } from "../../src/netdoc/exit-policy.js";
+import { signHeartbeat } from "../../src/netdoc/heartbeat.js";
+import { verifySignedConsensus } from "../../src/netdoc/consensus.js";
+import type { Cleanups } from "./cleanups.js";
 
 export type DescriptorOverrides = Partial<Omit<RelayDescriptor, "$typeName" | "$unknown">>;
 

@@ -1,9 +1,7 @@
 /**
- * Heartbeats (directory.proto Heartbeat): signing one (relays), decoding and the authority's
- * acceptance rules over a relay's log of recently accepted heartbeats:
- *   sent_at within 60 s of the authority's clock            OUT_OF_RANGE
- *   nonce not seen from this relay within that window       ALREADY_EXISTS
- *   at most 10 accepted per relay per minute                RESOURCE_EXHAUSTED
+ * Heartbeats (directory.proto Heartbeat): signing one (relays), decoding it, checking its
+ * signature and that sent_at lies within 60 s of the checker's clock (OUT_OF_RANGE). The
+ * authority's replay and rate rules over a relay's recent heartbeats: directory/heartbeat-log.ts.
  */
 import { randomBytes } from "node:crypto";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
@@ -23,23 +21,12 @@ import {
   type Ed25519KeyPair,
 } from "../onion/signing.js";
 import { hex } from "./descriptor.js";
-import type { SignatureVerifier } from "./verify-pool.js";
+import type { SignatureVerifier } from "./signature-verifier.js";
 
 export const HEARTBEAT_WINDOW_MS = 60_000;
-export const HEARTBEAT_RATE_LIMIT = 10;
-export const HEARTBEAT_RATE_WINDOW_MS = 60_000;
 export const HEARTBEAT_NONCE_LEN = 16;
 // A HeartbeatBody is about 70 bytes; anything much larger is not one.
 const MAX_HEARTBEAT_BYTES = 256;
-
-/** A heartbeat the authority accepted (kept while it matters for replays and the rate). */
-export interface AcceptedHeartbeat {
-  receivedAtMs: number;
-  sentAtMs: number;
-  nonceHex: string;
-  /** The request as received, so a journal snapshot can rewrite it. */
-  request: HeartbeatRequest;
-}
 
 /** A decoded, not yet authenticated heartbeat. */
 export interface DecodedHeartbeat {
@@ -128,31 +115,4 @@ export function checkHeartbeatTime(h: DecodedHeartbeat, nowMs: number): void {
       Code.OutOfRange,
     );
   }
-}
-
-/** Replay and rate checks against the relay's log; undefined when the heartbeat is acceptable. */
-export function heartbeatLogRefusal(log: readonly AcceptedHeartbeat[], h: DecodedHeartbeat, nowMs: number): ConnectError | undefined {
-  if (log.some((e) => e.nonceHex === h.nonceHex)) {
-    return new ConnectError("heartbeat nonce was already used (replay)", Code.AlreadyExists);
-  }
-  const recent = log.filter((e) => e.receivedAtMs > nowMs - HEARTBEAT_RATE_WINDOW_MS).length;
-  if (recent >= HEARTBEAT_RATE_LIMIT) {
-    return new ConnectError(`more than ${HEARTBEAT_RATE_LIMIT} heartbeats a minute from this relay`, Code.ResourceExhausted);
-  }
-  return undefined;
-}
-
-/**
- * Drops entries that can no longer matter: a nonce only needs remembering while its sent_at is
- * inside the window (later copies are refused as stale), and the rate counts one minute. The
- * newest entry always stays: it says when the relay was last heard from.
- */
-export function pruneHeartbeatLog(log: AcceptedHeartbeat[], nowMs: number): AcceptedHeartbeat[] {
-  const keep = log.filter(
-    (e, i) =>
-      i === log.length - 1 ||
-      e.sentAtMs >= nowMs - HEARTBEAT_WINDOW_MS ||
-      e.receivedAtMs > nowMs - HEARTBEAT_RATE_WINDOW_MS,
-  );
-  return keep.length === log.length ? log : keep;
 }

@@ -7,16 +7,11 @@ import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { afterEach, describe, expect, it } from "vitest";
 import { ConsensusSchema, SignedConsensusSchema, type SignedConsensus } from "../../gen/meowonion/v1/consensus_pb.js";
 import { DOMAIN_CONSENSUS, DOMAIN_VOTE, generateEd25519KeyPair, signWithDomain, type Ed25519KeyPair } from "../onion/signing.js";
-import {
-  ConsensusVerificationError,
-  DirectoryUnavailableError,
-  fetchConsensus,
-  majority,
-  verifySignedConsensus,
-  watchConsensus,
-  type ConsensusErrorReason,
-} from "./client.js";
-import { Cleanups, freePort, startTestDirectory } from "./testing.js";
+import { DirectoryUnavailableError, fetchConsensus, watchConsensus } from "./directory-client.js";
+import { freePort } from "../../test/helpers/directory.js";
+import { ConsensusVerificationError, majority, verifySignedConsensus, type ConsensusErrorReason } from "./consensus.js";
+import { Cleanups } from "../../test/helpers/cleanups.js";
+import { startTestDirectory } from "../../test/helpers/in-process-network.js";
 
 const cleanups = new Cleanups();
 afterEach(() => cleanups.run());

@@ -1,7 +1,6 @@
 /**
- * Test helpers for relays (not a test file itself): a directory plus relays in this process,
- * consensus entries as circuit targets, local TCP servers, and a raw TLS link for tests that
- * must speak the link protocol by hand (garbage, stalled readers, exact cells).
+ * Test helpers for relays: local TCP servers, and a raw TLS link for tests that must speak the
+ * link protocol by hand (garbage, stalled readers, exact cells).
  */
 import { createHash, randomInt } from "node:crypto";
 import { once } from "node:events";
@@ -11,91 +10,15 @@ import { type MessageInitShape, create } from "@bufbuild/protobuf";
 import type { ConsensusRelay } from "../../gen/meowonion/v1/consensus_pb.js";
 import { RelayFeature } from "../../gen/meowonion/v1/descriptor_pb.js";
 import { DestroyReason, type Frame, FrameSchema, HandshakeType } from "../../gen/meowonion/v1/link_pb.js";
-import { watchConsensus } from "../directory/client.js";
-import { startDirectory, type DirectoryServer } from "../directory/server.js";
-import { type Cleanups, tempDir } from "../directory/testing.js";
-import { FrameDecoder, encodeFrame, encodeRelayFrame } from "../onion/frame.js";
-import { ntorClientFinish, ntorClientStart, relayIdFromIdentity } from "../onion/ntor.js";
-import { type RelayMessage, type RelayMessageInit, decodeRelayMessage, encodeRelayMessage } from "../onion/relay-cell.js";
-import { ClientCircuitCrypto } from "../onion/relay-crypto.js";
-import type { RelayTarget } from "../proxy/circuit.js";
-import { type RelayHandle, type RelayOptions, startRelay } from "./relay.js";
-
-export const LOCAL_EXIT_POLICY = "accept 127.0.0.0/8:*,reject *:*";
-
-export function targetOf(relay: RelayHandle): RelayTarget {
-  return { nickname: relay.nickname, identityKey: relay.identityKey, ntorOnionKey: relay.ntorOnionKey, host: relay.host, port: relay.port };
-}
-
-export function targetFromConsensus(entry: ConsensusRelay): RelayTarget {
-  return {
-    nickname: entry.nickname,
-    identityKey: entry.identityKey,
-    ntorOnionKey: entry.ntorOnionKey,
-    host: entry.ipv4Address,
-    port: entry.orPort,
-    congestionControl: entry.features.includes(RelayFeature.CONGESTION_CONTROL),
-  };
-}
-
-/** A directory authority on 127.0.0.1 with a short voting period. */
-export async function startLocalDirectory(cleanups: Cleanups): Promise<DirectoryServer> {
-  const server = await startDirectory({
-    host: "127.0.0.1",
-    port: 0,
-    dataDir: await tempDir(cleanups, "meowonion-relay-test-dir-"),
-    intervalMs: 500,
-    heartbeatTimeoutMs: 5_000,
-  });
-  cleanups.add(() => server.close());
-  return server;
-}
-
-/** A relay on 127.0.0.1:0 with its own temporary data directory, closed on cleanup. */
-export async function startLocalRelay(cleanups: Cleanups, options: Partial<RelayOptions> = {}): Promise<RelayHandle> {
-  const relay = await startRelay({
-    host: "127.0.0.1",
-    port: 0,
-    dataDir: options.dataDir ?? (await tempDir(cleanups, "meowonion-relay-test-")),
-    heartbeatSeconds: 0.5,
-    ...options,
-  });
-  cleanups.add(() => relay.close());
-  return relay;
-}
-
-/** Entries for `identities`, in order, once a consensus verified against `key` lists them all with these onion keys (if given). */
-export async function listedTargets(
-  url: string,
-  key: Uint8Array,
-  identities: Uint8Array[],
-  onionKeys: Uint8Array[] = [],
-  timeoutMs = 60_000,
-): Promise<RelayTarget[]> {
-  const abort = new AbortController();
-  const timer = setTimeout(() => abort.abort(), timeoutMs);
-  try {
-    for await (const { consensus } of watchConsensus([url], [key], { signal: abort.signal })) {
-      const entries = identities.map((id) => consensus.relays.find((e) => Buffer.from(e.identityKey).equals(id)));
-      const current = entries.every((e, i) => e !== undefined && (onionKeys[i] === undefined || Buffer.from(e.ntorOnionKey).equals(onionKeys[i])));
-      if (current) return entries.map((e) => targetFromConsensus(e!));
-    }
-  } finally {
-    clearTimeout(timer);
-    abort.abort();
-  }
-  throw new Error(`relays not listed in the consensus within ${timeoutMs} ms`);
-}
-
-/** The consensus entries of in-process relays, once listed with their current onion keys. */
-export function consensusTargets(directory: DirectoryServer, relays: RelayHandle[]): Promise<RelayTarget[]> {
-  return listedTargets(
-    directory.url,
-    directory.publicKey,
-    relays.map((r) => r.identityKey),
-    relays.map((r) => r.ntorOnionKey),
-  );
-}
+import { watchConsensus } from "../../src/netdoc/directory-client.js";
+import { startDirectory, type DirectoryServer } from "../../src/directory/server.js";
+import { FrameDecoder, encodeFrame, encodeRelayFrame } from "../../src/onion/frame.js";
+import { ntorClientFinish, ntorClientStart, relayIdFromIdentity } from "../../src/onion/ntor.js";
+import { type RelayMessage, type RelayMessageInit, decodeRelayMessage, encodeRelayMessage } from "../../src/onion/relay-cell.js";
+import { ClientCircuitCrypto } from "../../src/onion/relay-crypto.js";
+import type { RelayTarget } from "../../src/proxy/circuit.js";
+import { type RelayHandle, type RelayOptions, startRelay } from "../../src/relay/relay.js";
+import { type Cleanups, tempDir } from "./cleanups.js";
 
 export async function listen(server: net.Server, cleanups: Cleanups): Promise<number> {
   server.listen(0, "127.0.0.1");

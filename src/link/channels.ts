@@ -5,7 +5,7 @@
  * closed once idle. Circuits live in the switch; a Channel only holds the per-link circuit
  * table and who waits for the link to drain.
  */
-import { type Link, LinkError, connectLink } from "../link/link.js";
+import { type Link, LinkError, connectLink } from "./link.js";
 import type { Ed25519KeyPair } from "../onion/signing.js";
 
 /** Something blocked on a congested link, resumed on "drain". */

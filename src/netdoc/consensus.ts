@@ -1,0 +1,77 @@
+/**
+ * The consensus validity rule of consensus.proto, as every client applies it: signatures by a
+ * majority of the pinned authority keys over the exact bytes, and now < valid_until.
+ */
+import { fromBinary } from "@bufbuild/protobuf";
+import { timestampMs } from "@bufbuild/protobuf/wkt";
+import { ConsensusSchema, type Consensus, type SignedConsensus } from "../../gen/meowonion/v1/consensus_pb.js";
+import { DOMAIN_CONSENSUS, verifyWithDomain } from "../onion/signing.js";
+
+export const MAX_CONSENSUS_SIGNATURES = 16;
+export type ConsensusErrorReason = "no-pinned-keys" | "malformed" | "not-enough-signatures" | "expired";
+
+/** A consensus the client must not use; `reason` says why. */
+export class ConsensusVerificationError extends Error {
+  override readonly name = "ConsensusVerificationError";
+
+  constructor(
+    readonly reason: ConsensusErrorReason,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** floor(n/2) + 1: the majority of n authorities. */
+export function majority(n: number): number {
+  return Math.floor(n / 2) + 1;
+}
+
+/** True if `ms` lies within JavaScript's Date range: a timestamp beyond it is no real time. */
+export function isRepresentableMs(ms: number): boolean {
+  return Number.isFinite(ms) && Math.abs(ms) <= 8.64e15;
+}
+
+/**
+ * Returns the consensus if valid signatures by a majority of the distinct pinned keys cover
+ * its exact bytes and `now` is before valid_until. Signatures by unknown keys, duplicates and
+ * bad signatures do not count.
+ */
+export function verifySignedConsensus(signed: SignedConsensus, pinnedAuthorityKeys: Uint8Array[], now: Date = new Date()): Consensus {
+  const pinned = new Map(pinnedAuthorityKeys.map((k) => [Buffer.from(k).toString("hex"), k]));
+  if (pinned.size === 0) throw new ConsensusVerificationError("no-pinned-keys", "no authority keys are pinned");
+  if (signed.signatures.length > MAX_CONSENSUS_SIGNATURES) {
+    throw new ConsensusVerificationError("malformed", `consensus carries ${signed.signatures.length} signatures; at most ${MAX_CONSENSUS_SIGNATURES} are allowed`);
+  }
+  const signers = new Set<string>();
+  for (const s of signed.signatures) {
+    const keyHex = Buffer.from(s.authorityKey).toString("hex");
+    if (signers.has(keyHex) || !pinned.has(keyHex)) continue;
+    if (verifyWithDomain(DOMAIN_CONSENSUS, signed.consensus, s.signature, s.authorityKey)) signers.add(keyHex);
+  }
+  const needed = majority(pinned.size);
+  if (signers.size < needed) {
+    throw new ConsensusVerificationError(
+      "not-enough-signatures",
+      `consensus has valid signatures from ${signers.size} of ${pinned.size} pinned authorities; ${needed} are needed`,
+    );
+  }
+  let consensus: Consensus;
+  try {
+    consensus = fromBinary(ConsensusSchema, signed.consensus);
+  } catch (err) {
+    throw new ConsensusVerificationError("malformed", `consensus bytes do not decode: ${(err as Error).message}`);
+  }
+  if (consensus.validAfter === undefined || consensus.freshUntil === undefined || consensus.validUntil === undefined) {
+    throw new ConsensusVerificationError("malformed", "consensus lacks valid_after, fresh_until or valid_until");
+  }
+  const validUntil = timestampMs(consensus.validUntil);
+  if (!isRepresentableMs(validUntil)) {
+    throw new ConsensusVerificationError("malformed", "consensus valid_until is outside the representable time range");
+  }
+  if (now.getTime() >= validUntil) {
+    throw new ConsensusVerificationError("expired", `consensus expired at ${new Date(validUntil).toISOString()}`);
+  }
+  return consensus;
+}
+

@@ -1,0 +1,47 @@
+/**
+ * How `startNetwork()` starts its nodes: one Launcher per mode (in this process, or each node
+ * its own OS process), and the timing every node of a local network shares.
+ */
+
+/** One started node, however it runs. */
+export interface NodeHandle {
+  fields: Record<string, string>;
+  pid?: number;
+  stop(): Promise<void>;
+}
+
+/** Starts the three kinds of node; one implementation per mode. */
+export interface Launcher {
+  directory(o: { name: string; listen: string; dataDir: string; peers: string[] }): Promise<NodeHandle>;
+  relay(o: {
+    name: string;
+    listen: string;
+    dataDir: string;
+    directories: { url: string; key: string }[];
+    nickname: string;
+    exitPolicy: string;
+  }): Promise<NodeHandle>;
+  proxy(o: {
+    name: string;
+    dataDir: string;
+    directories: { url: string; key: string }[];
+    socks: string;
+    control: string;
+  }): Promise<NodeHandle>;
+}
+
+/** Exits of a local network reach only loopback destinations. */
+export const LOCAL_EXIT_POLICY = "accept 127.0.0.0/8:*,reject *:*";
+
+/**
+ * Timing for a local network, seconds: a 5 s voting period (a view change is voted on within
+ * a quarter second), relays heartbeating every 5 s and dropped after 30 s of silence, Stable
+ * (hence Guard) after a minute instead of ten.
+ */
+export const LOCAL_TIMING = { intervalS: 5, heartbeatTimeoutS: 30, stableAfterS: 60, relayHeartbeatS: 5 };
+export const LOCAL_DIRECTORY_ARGS = [
+  "--interval", String(LOCAL_TIMING.intervalS),
+  "--heartbeat-timeout", String(LOCAL_TIMING.heartbeatTimeoutS),
+  "--stable-after", String(LOCAL_TIMING.stableAfterS),
+];
+export const LOCAL_RELAY_ARGS = ["--heartbeat", String(LOCAL_TIMING.relayHeartbeatS)];

@@ -1,0 +1,51 @@
+/**
+ * The `--processes` mode of `startNetwork()`: every node its own OS process, started through
+ * the command line with the local network's timing, its stderr in DATA/logs/.
+ */
+import { join } from "node:path";
+import { type ChildNode, spawnNode } from "./child.js";
+import { LOCAL_DIRECTORY_ARGS, LOCAL_RELAY_ARGS, type Launcher, type NodeHandle } from "./launcher.js";
+
+function directoryArgs(d: { listen: string; dataDir: string; peers: string[] }): string[] {
+  return ["--listen", d.listen, "--data-dir", d.dataDir, ...d.peers.flatMap((p) => ["--peer", p]), ...LOCAL_DIRECTORY_ARGS];
+}
+
+function directoriesArgs(dirs: { url: string; key: string }[]): string[] {
+  return dirs.flatMap((d) => ["--directory", d.url, "--directory-key", d.key]);
+}
+
+/** Runs every node as its own process (see child.ts) with its stderr in DATA/logs/. */
+export function processLauncher(logDir: string, readyTimeoutMs: number, env?: NodeJS.ProcessEnv): Launcher {
+  const run = async (name: string, kind: string, args: string[]): Promise<NodeHandle> => {
+    const child: ChildNode = await spawnNode({
+      name,
+      kind,
+      args,
+      logFile: join(logDir, `${name}.log`),
+      readyTimeoutMs,
+      env,
+    });
+    return { fields: child.fields, pid: child.pid, stop: () => child.stop() };
+  };
+  return {
+    directory: (o) => run(o.name, "directory", directoryArgs(o)),
+    relay: (o) =>
+      run(o.name, "relay", [
+        "--listen", o.listen,
+        ...directoriesArgs(o.directories),
+        "--data-dir", o.dataDir,
+        "--nickname", o.nickname,
+        "--exit-policy", o.exitPolicy,
+        ...LOCAL_RELAY_ARGS,
+      ]),
+    proxy: (o) =>
+      run(o.name, "proxy", [
+        ...directoriesArgs(o.directories),
+        "--socks", o.socks,
+        "--control", o.control,
+        "--data-dir", o.dataDir,
+        "--allow-same-subnet",
+        "--headless",
+      ]),
+  };
+}
