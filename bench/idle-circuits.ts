@@ -47,8 +47,8 @@ import { decodeRelayMessage, encodeRelayMessage } from "../src/onion/relay-cell.
 import { ClientCircuitCrypto } from "../src/onion/relay-crypto.js";
 import { generateEd25519KeyPair } from "../src/onion/signing.js";
 import type { RelayTarget } from "../src/proxy/circuit.js";
-import { formatLinkAddress } from "../src/link/address.js";
 import { listedTargets } from "../test/helpers/in-process-network.js";
+import { formatHostPort } from "../src/common/host-port.js";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 const PRELOAD = pathToFileURL(join(ROOT, "bench", "mem-preload.mjs")).href;
@@ -213,7 +213,7 @@ class CircuitDriver {
       streamId: 0,
       body: {
         linkSpecifiers: [
-          { specifier: { case: "address", value: formatLinkAddress(next.host, next.port) } },
+          { specifier: { case: "address", value: formatHostPort(next.host, next.port) } },
           { specifier: { case: "identityKey", value: next.identityKey } },
         ],
         create2: { handshakeType: HandshakeType.NTOR, handshakeData: hop2.onionskin },

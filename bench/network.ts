@@ -9,7 +9,8 @@ import { spawn } from "node:child_process";
 import { dirname, join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
-import { parseHostPort, socks5Connect } from "../src/proxy/tui/socks5.js";
+import { parseHostPort } from "../src/common/host-port.js";
+import { socksConnect } from "../src/proxy/socks-client.js";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 const RUNS = 3;
@@ -40,7 +41,8 @@ async function oneRun(processes: boolean): Promise<number> {
       });
     });
     const { host, port } = parseHostPort(ready.echo);
-    const sock = await socks5Connect({ socksAddress: ready.socks, host, port, timeoutMs: 30_000 });
+    const proxy = parseHostPort(ready.socks);
+    const sock = await socksConnect({ proxyHost: proxy.host, proxyPort: proxy.port, host, port, timeoutMs: 30_000 });
     const firstByte = await new Promise<number>((resolve, reject) => {
       sock.once("data", () => resolve(performance.now()));
       sock.once("error", reject);

@@ -18,7 +18,9 @@ import { generatedSha256, CAT_SOUNDS } from "../src/network/destination.js";
 import { startNetwork, type RunningNetwork } from "../src/network/network.js";
 import { App } from "../src/proxy/tui/app.js";
 import { createControlClient } from "../src/proxy/tui/control.js";
-import { exchangeMessage, parseHostPort, socks5Connect, Socks5Error } from "../src/proxy/tui/socks5.js";
+import { parseHostPort } from "../src/common/host-port.js";
+import { SocksError, socksConnect } from "../src/proxy/socks-client.js";
+import { exchangeMessage } from "../src/proxy/tui/exchange.js";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 const READY_DEADLINE_MS = 300_000;
@@ -78,7 +80,8 @@ function curlSha256(args: string[], timeoutMs = 120_000): Promise<{ sha256: stri
 /** GET `path` over a fresh SOCKS5 stream; returns the body's SHA-256 and length. */
 async function socksGet(socks: string, http: string, path: string): Promise<{ sha256: string; bytes: number }> {
   const { host, port } = parseHostPort(new URL(http).host);
-  const sock = await socks5Connect({ socksAddress: socks, host, port, timeoutMs: 60_000 });
+  const proxy = parseHostPort(socks);
+  const sock = await socksConnect({ proxyHost: proxy.host, proxyPort: proxy.port, host, port, timeoutMs: 60_000 });
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     sock.on("data", (d: Buffer) => chunks.push(d));
@@ -177,9 +180,10 @@ describe("meowonion network --headless --processes", () => {
 
   it("answers SOCKS5 reply 0x02 for a destination every exit's policy refuses", async () => {
     // The exits accept only 127.0.0.0/8: they refuse 10.255.255.1 by policy, before connecting.
-    const err = await socks5Connect({ socksAddress: ready.socks, host: "10.255.255.1", port: 80, timeoutMs: 60_000 }).catch((e) => e);
-    expect(err).toBeInstanceOf(Socks5Error);
-    expect((err as Socks5Error).reply).toBe(0x02);
+    const proxy = parseHostPort(ready.socks);
+    const err = await socksConnect({ proxyHost: proxy.host, proxyPort: proxy.port, host: "10.255.255.1", port: 80, timeoutMs: 60_000 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(SocksError);
+    expect((err as SocksError).reply).toBe(0x02);
   }, 70_000);
 
   it("stops every node on SIGTERM, leaving no orphan process", async () => {

@@ -8,9 +8,8 @@ import { perCircuit } from "../idle-circuits.js";
 import { parseStat, parseStatusKb } from "./procs.js";
 import { FIGURES, REQUIRED_KEYS, compare, jsonReport, markdownTable, summarizeSide, type RunValues, type SideResult } from "./report.js";
 import { parseBytesPath, startServers } from "./servers.js";
-import { encodeConnect, socksConnect, SocksError } from "./socks.js";
 import { median, oursWins, percentile, pickBest, ratio, round, summarize } from "./stats.js";
-import { parseNetworkReady, splitHostPort, ourProcessName } from "./targets.js";
+import { parseNetworkReady, ourProcessName } from "./targets.js";
 import { ControlParser, bootstrapProgress, type ControlReply } from "./tor-control.js";
 import { consensusReady } from "./tor-net.js";
 import { CLIENT_ADDRESS, RELAY_ADDRESS, dirAuthorityLine, torrc, type TorNetworkSpec } from "./torrc.js";
@@ -290,9 +289,6 @@ describe("parsers", () => {
     const f = parseNetworkReady("network ready socks=127.0.0.1:9050 control=http://127.0.0.1:9051 http=http://127.0.0.1:8080 echo=127.0.0.1:7");
     expect(f).toEqual({ socks: "127.0.0.1:9050", control: "http://127.0.0.1:9051", http: "http://127.0.0.1:8080", echo: "127.0.0.1:7" });
     expect(parseNetworkReady("relay ready or=1")).toBeUndefined();
-    expect(splitHostPort("127.0.0.1:9050")).toEqual({ host: "127.0.0.1", port: 9050 });
-    expect(splitHostPort("[::1]:80")).toEqual({ host: "::1", port: 80 });
-    expect(() => splitHostPort("nope")).toThrow();
   });
 
   it("names our node processes from their command lines", () => {
@@ -313,109 +309,3 @@ describe("parsers", () => {
   });
 });
 
-/** A minimal SOCKS5 server (no-auth and username/password) that connects for real. */
-function miniSocks(opts: { requireAuth?: boolean; reply?: number } = {}): Promise<{ server: Server; port: number; seen: string[] }> {
-  const seen: string[] = [];
-  const server = createServer((c: Socket) => {
-    let buf = Buffer.alloc(0);
-    let stage = 0;
-    c.on("data", (d: Buffer) => {
-      buf = Buffer.concat([buf, d]);
-      for (;;) {
-        if (stage === 0 && buf.length >= 2 && buf.length >= 2 + buf[1]!) {
-          const methods = [...buf.subarray(2, 2 + buf[1]!)];
-          buf = buf.subarray(2 + buf[1]!);
-          const m = opts.requireAuth ? (methods.includes(2) ? 2 : 0xff) : methods.includes(0) ? 0 : methods[0]!;
-          c.write(Buffer.from([5, m]));
-          stage = m === 2 ? 1 : 2;
-          continue;
-        }
-        if (stage === 1 && buf.length >= 2) {
-          const ul = buf[1]!;
-          if (buf.length < 2 + ul + 1) return;
-          const pl = buf[2 + ul]!;
-          if (buf.length < 3 + ul + pl) return;
-          seen.push(`user=${buf.subarray(2, 2 + ul).toString()}`);
-          buf = buf.subarray(3 + ul + pl);
-          c.write(Buffer.from([1, 0]));
-          stage = 2;
-          continue;
-        }
-        if (stage === 2 && buf.length >= 5) {
-          const atyp = buf[3]!;
-          const alen = atyp === 1 ? 4 : atyp === 4 ? 16 : 1 + buf[4]!;
-          if (buf.length < 4 + alen + 2) return;
-          const port = buf.readUInt16BE(4 + alen);
-          const host = atyp === 1 ? [...buf.subarray(4, 8)].join(".") : buf.subarray(5, 4 + alen).toString();
-          seen.push(`connect=${host}:${port}`);
-          buf = buf.subarray(4 + alen + 2);
-          stage = 3;
-          if (opts.reply) {
-            c.end(Buffer.from([5, opts.reply, 0, 1, 0, 0, 0, 0, 0, 0]));
-            return;
-          }
-          const up = createConnection(host, port, () => {
-            // Reply with a domain-type bound address, and send early data in the same write.
-            c.write(Buffer.concat([Buffer.from([5, 0, 0, 3, 4]), Buffer.from("bind"), Buffer.from([0, 80])]));
-            if (buf.length) up.write(buf);
-            c.pipe(up).pipe(c);
-          });
-          up.on("error", () => c.destroy());
-          return;
-        }
-        return;
-      }
-    });
-    c.on("error", () => undefined);
-  });
-  return new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve({ server, port: (server.address() as AddressInfo).port, seen })));
-}
-function createConnection(host: string, port: number, cb: () => void): Socket {
-  return connect({ host, port }, cb);
-}
-
-describe("SOCKS5 client", () => {
-  const cleanups: (() => Promise<void> | void)[] = [];
-  afterEach(async () => {
-    for (const c of cleanups.splice(0)) await c();
-  });
-
-  it("encodes CONNECT for IPv4, IPv6 and names", () => {
-    expect([...encodeConnect("127.0.0.1", 80)]).toEqual([5, 1, 0, 1, 127, 0, 0, 1, 0, 80]);
-    expect([...encodeConnect("example.com", 443)]).toEqual([5, 1, 0, 3, 11, ...Buffer.from("example.com"), 1, 187]);
-    const v6 = encodeConnect("::1", 1);
-    expect(v6[3]).toBe(4);
-    expect([...v6.subarray(4, 20)]).toEqual([...Array(15).fill(0), 1]);
-  });
-
-  it("connects through a SOCKS5 proxy with a username, and carries a GET", async () => {
-    const servers = await startServers();
-    cleanups.push(() => servers.close());
-    const proxy = await miniSocks({ requireAuth: true });
-    cleanups.push(() => new Promise<void>((r) => proxy.server.close(() => r())));
-    const sock = await socksConnect({
-      proxyHost: "127.0.0.1",
-      proxyPort: proxy.port,
-      host: "127.0.0.1",
-      port: servers.httpPort,
-      username: "iso-1",
-      password: "x",
-      timeoutMs: 5000,
-    });
-    cleanups.push(() => void sock.destroy());
-    const r = await httpGet(sock, 100_000);
-    expect(r.bodyBytes).toBe(100_000);
-    expect(proxy.seen).toEqual(["user=iso-1", `connect=127.0.0.1:${servers.httpPort}`]);
-  });
-
-  it("reports the proxy's refusal", async () => {
-    const proxy = await miniSocks({ reply: 5 });
-    cleanups.push(() => new Promise<void>((r) => proxy.server.close(() => r())));
-    const err = await socksConnect({ proxyHost: "127.0.0.1", proxyPort: proxy.port, host: "127.0.0.1", port: 1 }).catch(
-      (e: unknown) => e,
-    );
-    expect(err).toBeInstanceOf(SocksError);
-    expect((err as SocksError).reply).toBe(5);
-    expect((err as Error).message).toContain("connection refused");
-  });
-});

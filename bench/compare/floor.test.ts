@@ -8,7 +8,7 @@ import { connect, createServer, type AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { floorOnly, FLOOR_FIGURES, startFloor } from "./floor.js";
 import { startServers, type BenchServers } from "./servers.js";
-import { socksConnect, SocksError } from "./socks.js";
+import { socksConnect, SocksError } from "../../src/proxy/socks-client.js";
 import type { NetworkUnderTest } from "./targets.js";
 import { DESTINATION_HOST, roundTrips } from "./workloads.js";
 

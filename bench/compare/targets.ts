@@ -5,6 +5,7 @@
 import { join } from "node:path";
 import { existsSync, readFileSync } from "node:fs";
 import { pathToFileURL } from "node:url";
+import { parseHostPort } from "../../src/common/host-port.js";
 import { measureIdleCircuits } from "../idle-circuits.js";
 import { torIdleCircuits } from "./idle.js";
 import { awaitReadyLine, cmdline, descendants, startProcess, stopProcess } from "./procs.js";
@@ -100,13 +101,6 @@ export function parseNetworkReady(line: string): Record<string, string> | undefi
   return out;
 }
 
-/** "host:port" → parts (IPv6 in brackets allowed). */
-export function splitHostPort(addr: string): { host: string; port: number } {
-  const m = /^\[?([^\]]+?)\]?:(\d+)$/.exec(addr);
-  if (!m) throw new Error(`not HOST:PORT: ${addr}`);
-  return { host: m[1]!, port: Number(m[2]) };
-}
-
 /** A readable name for one of our node processes, from its command line. */
 export function ourProcessName(args: string[], root: boolean): string {
   if (root) return "network";
@@ -198,7 +192,7 @@ export async function startOurs(opts: OursOptions): Promise<NetworkUnderTest & {
     onLine: (line) => opts.log?.(`[ours] ${line}`),
     exited: (message) => new OursUnavailable(message),
   });
-  const socks = splitHostPort(ready.socks ?? "");
+  const socks = parseHostPort(ready.socks ?? "");
   const control = ready.control ?? "";
   const rootPid = child.pid!;
 

@@ -3,7 +3,7 @@
  * client (./socks.ts) against our local servers (./servers.ts).
  */
 import type { Socket } from "node:net";
-import { socksConnect } from "./socks.js";
+import { socksConnect } from "../../src/proxy/socks-client.js";
 import { percentile } from "./stats.js";
 
 export interface SocksTarget {

@@ -2,9 +2,17 @@
  * What every `meowonion` subcommand shares when reading its command line: usage errors
  * (exit status 2 with a hint), `--help`, and HOST:PORT arguments.
  */
+import { MeowOnionError } from "../onion/errors.js";
+import { parseHostPort } from "./host-port.js";
 
 /** A command-line mistake: printed with the usage hint, exit status 2. */
-export class UsageError extends Error {}
+export class UsageError extends MeowOnionError {
+  override readonly name = "UsageError";
+
+  constructor(message: string) {
+    super("invalid-argument", message);
+  }
+}
 
 /**
  * Runs `parse` (which returns undefined for --help). Prints usage or the mistake and returns
@@ -24,10 +32,11 @@ export function parseCommandLine<T>(command: string, usage: string, argv: string
   return parsed;
 }
 
-/** "HOST:PORT" or "[IPv6]:PORT", port 0..65535. */
-export function parseHostPort(flag: string, text: string): { host: string; port: number } {
-  const m = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(text);
-  const port = m === null ? NaN : Number(m[3]);
-  if (m === null || port > 65535) throw new UsageError(`${flag} ${JSON.stringify(text)} must be HOST:PORT (port 0-65535)`);
-  return { host: m[1] ?? m[2], port };
+/** A flag's "HOST:PORT" or "[IPv6]:PORT" value, port 0..65535. */
+export function parseHostPortFlag(flag: string, text: string): { host: string; port: number } {
+  try {
+    return parseHostPort(text);
+  } catch {
+    throw new UsageError(`${flag} ${JSON.stringify(text)} must be HOST:PORT (port 0-65535)`);
+  }
 }

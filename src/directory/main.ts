@@ -13,7 +13,7 @@ import {
   DEFAULT_STABLE_AFTER_MS,
   startDirectory,
 } from "./server.js";
-import { parseCommandLine, parseHostPort, UsageError } from "../common/cli.js";
+import { parseCommandLine, parseHostPortFlag, UsageError } from "../common/cli.js";
 
 const USAGE = `Usage: meowonion directory --listen HOST:PORT --data-dir DIR [options]
 
@@ -77,7 +77,7 @@ function parse(argv: string[]) {
   if (values.help) return undefined;
   if (values.listen === undefined) throw new UsageError("--listen HOST:PORT is required");
   if (values["data-dir"] === undefined) throw new UsageError("--data-dir DIR is required");
-  const { host, port } = parseHostPort("--listen", values.listen);
+  const { host, port } = parseHostPortFlag("--listen", values.listen);
   return {
     host,
     port,

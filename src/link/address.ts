@@ -14,7 +14,3 @@ export function parseLinkAddress(text: string): { host: string; port: number } |
   if (family === 0 || (match[1] !== undefined) !== (family === 6) || port < 1 || port > 65535) return undefined;
   return { host, port };
 }
-
-export function formatLinkAddress(host: string, port: number): string {
-  return net.isIPv6(host) ? `[${host}]:${port}` : `${host}:${port}`;
-}

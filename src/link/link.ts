@@ -11,7 +11,7 @@ import tls from "node:tls";
 import { create } from "@bufbuild/protobuf";
 import { type Frame, FrameSchema, type LinkHello, LinkHelloSchema } from "../../gen/meowonion/v1/link_pb.js";
 import { componentLogger } from "../common/log.js";
-import { OnionError } from "../onion/errors.js";
+import { type ErrorKind, MeowOnionError } from "../onion/errors.js";
 import { FrameDecoder, RELAY_FRAME_WIRE_LEN, encodeFrame, writeRelayFrame } from "../onion/frame.js";
 import { DOMAIN_LINK_AUTH, type Ed25519KeyPair, signWithDomain, verifyWithDomain } from "../onion/signing.js";
 
@@ -48,8 +48,20 @@ export type LinkErrorReason =
   | "closed"
   | "circuit-ids-exhausted";
 
+const LINK_ERROR_KINDS: Record<LinkErrorReason, ErrorKind> = {
+  "connect-failed": "relay-unreachable",
+  // A link not up in time is a relay not reached.
+  timeout: "relay-unreachable",
+  "identity-mismatch": "relay-identity",
+  "bad-proof": "relay-identity",
+  "version-mismatch": "protocol-violation",
+  protocol: "protocol-violation",
+  closed: "circuit-collapsed",
+  "circuit-ids-exhausted": "resource-limit",
+};
+
 /** A link-level failure; `reason` says which. */
-export class LinkError extends Error {
+export class LinkError extends MeowOnionError {
   override readonly name = "LinkError";
 
   constructor(
@@ -57,7 +69,11 @@ export class LinkError extends Error {
     message: string,
     options?: { cause?: unknown },
   ) {
-    super(message, options);
+    super(LINK_ERROR_KINDS[reason], message, options);
+  }
+
+  override get code(): string {
+    return this.reason;
   }
 }
 
@@ -188,7 +204,7 @@ export class Link extends EventEmitter<LinkEvents> {
     if (this.closed) return;
     this.closed = true;
     if (error !== undefined) {
-      log.warn({ peer: peerForLog(this.remoteAddress), reason: (error as LinkError).reason ?? (error as OnionError).reason, err: error.message }, "link closed on error");
+      log.warn({ peer: peerForLog(this.remoteAddress), reason: MeowOnionError.from(error).code, err: error.message }, "link closed on error");
     }
     if (graceful) {
       this.socket.end();
@@ -374,7 +390,7 @@ function readHello(socket: tls.TLSSocket, timeoutMs: number): Promise<{ hello: L
       }
       finish(undefined, { hello: first.command.value, leftover: buffered.subarray(firstFrameEnd(buffered)) });
     };
-    const onClose = () => finish(new LinkError("closed", "link closed during the handshake"));
+    const onClose = () => finish(new LinkError("connect-failed", "link closed during the handshake"));
     const onError = (error: Error) => finish(new LinkError("connect-failed", error.message, { cause: error }));
     const timer = setTimeout(() => finish(new LinkError("timeout", `no LinkHello within ${timeoutMs} ms`)), timeoutMs);
     socket.on("data", onData);
@@ -517,7 +533,7 @@ async function acceptLink(socket: tls.TLSSocket, options: ListenLinksOptions, ti
     socket.write(encodeFrame(helloFrame([LINK_PROTOCOL_VERSION], options.identity, ROLE_RESPONDER, exporter)));
     options.onLink(new Link(socket, false, peer, leftover));
   } catch (error) {
-    log.info({ peer: peerForLog(socket.remoteAddress), reason: (error as LinkError).reason, err: (error as Error).message }, "link handshake refused");
+    log.info({ peer: peerForLog(socket.remoteAddress), reason: MeowOnionError.from(error).code, err: (error as Error).message }, "link handshake refused");
     socket.destroy();
   }
 }

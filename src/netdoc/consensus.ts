@@ -5,20 +5,25 @@
 import { fromBinary } from "@bufbuild/protobuf";
 import { timestampMs } from "@bufbuild/protobuf/wkt";
 import { ConsensusSchema, type Consensus, type SignedConsensus } from "../../gen/meowonion/v1/consensus_pb.js";
+import { MeowOnionError } from "../onion/errors.js";
 import { DOMAIN_CONSENSUS, verifyWithDomain } from "../onion/signing.js";
 
 export const MAX_CONSENSUS_SIGNATURES = 16;
 export type ConsensusErrorReason = "no-pinned-keys" | "malformed" | "not-enough-signatures" | "expired";
 
 /** A consensus the client must not use; `reason` says why. */
-export class ConsensusVerificationError extends Error {
+export class ConsensusVerificationError extends MeowOnionError {
   override readonly name = "ConsensusVerificationError";
 
   constructor(
     readonly reason: ConsensusErrorReason,
     message: string,
   ) {
-    super(message);
+    super("directory-failure", message);
+  }
+
+  override get code(): string {
+    return this.reason;
   }
 }
 

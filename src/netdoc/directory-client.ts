@@ -9,6 +9,7 @@ import { Http2SessionManager, createConnectTransport } from "@connectrpc/connect
 import type { Consensus, SignedConsensus } from "../../gen/meowonion/v1/consensus_pb.js";
 import { DirectoryService } from "../../gen/meowonion/v1/directory_pb.js";
 import { sleep } from "../common/sleep.js";
+import { MeowOnionError } from "../onion/errors.js";
 import { verifySignedConsensus } from "./consensus.js";
 
 // A 10,000-relay consensus is a few MB; votes carry whole descriptors (≤ 8 KiB each).
@@ -42,11 +43,11 @@ export interface FetchedConsensus {
 }
 
 /** Thrown by fetchConsensus when no authority gave a usable consensus; lists each failure. */
-export class DirectoryUnavailableError extends Error {
+export class DirectoryUnavailableError extends MeowOnionError {
   override readonly name = "DirectoryUnavailableError";
 
   constructor(readonly failures: { url: string; error: Error }[]) {
-    super(`no authority gave a valid consensus: ${failures.map((f) => `${f.url}: ${f.error.message}`).join("; ")}`);
+    super("directory-failure", `no authority gave a valid consensus: ${failures.map((f) => `${f.url}: ${f.error.message}`).join("; ")}`);
   }
 }
 

@@ -13,12 +13,17 @@ import {
   type ExitRule,
 } from "../../gen/meowonion/v1/descriptor_pb.js";
 import { WHOLE_FAMILY, parseIp, parsePrefix, type IpRange } from "./ip.js";
+import { MeowOnionError } from "../onion/errors.js";
 
 export const MAX_EXIT_RULES = 256;
 
 /** A malformed exit policy (text or rule); the message says which rule and why. */
-export class ExitPolicyError extends Error {
+export class ExitPolicyError extends MeowOnionError {
   override readonly name = "ExitPolicyError";
+
+  constructor(message: string) {
+    super("invalid-argument", message);
+  }
 }
 
 /** A rule with its address prefix resolved to ranges ("*" covers IPv4 and IPv6). */

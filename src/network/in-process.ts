@@ -3,6 +3,7 @@
  * the proxy run in this process through their library start functions, each reporting the
  * same fields its command prints on its ready line.
  */
+import { parseHostPort } from "../common/host-port.js";
 import { startDirectory } from "../directory/server.js";
 import { startProxy } from "../proxy/proxy.js";
 import { startRelay } from "../relay/relay.js";
@@ -10,16 +11,10 @@ import { LOCAL_TIMING, type Launcher } from "./launcher.js";
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
 
-function splitHostPort(address: string): { host: string; port: number } {
-  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(address);
-  if (!m) throw new Error(`expected HOST:PORT, got '${address}'`);
-  return { host: m[1] ?? m[2], port: Number(m[3]) };
-}
-
 export async function inProcessLauncher(readyTimeoutMs: number): Promise<Launcher> {
   return {
     directory: async (o) => {
-      const { host, port } = splitHostPort(o.listen);
+      const { host, port } = parseHostPort(o.listen);
       const server = await startDirectory({
         host,
         port,
@@ -35,7 +30,7 @@ export async function inProcessLauncher(readyTimeoutMs: number): Promise<Launche
       return { fields: { url: server.url, key: hex(server.publicKey) }, stop: () => server.close() };
     },
     relay: async (o) => {
-      const { host, port } = splitHostPort(o.listen);
+      const { host, port } = parseHostPort(o.listen);
       const relay = await startRelay({
         host,
         port,
@@ -53,8 +48,8 @@ export async function inProcessLauncher(readyTimeoutMs: number): Promise<Launche
     proxy: async (o) => {
       const proxy = await startProxy({
         directories: o.directories.map((d) => ({ url: d.url, key: Buffer.from(d.key, "hex") })),
-        socks: splitHostPort(o.socks),
-        control: splitHostPort(o.control),
+        socks: parseHostPort(o.socks),
+        control: parseHostPort(o.control),
         dataDir: o.dataDir,
         enforceDistinctSubnets: false,
       });

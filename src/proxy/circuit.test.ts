@@ -13,9 +13,10 @@ import { listenLinks } from "../link/link.js";
 import { generateX25519KeyPair, ntorServerRespond, relayIdFromIdentity } from "../onion/ntor.js";
 import { generateEd25519KeyPair } from "../onion/signing.js";
 import { echoServer, listen, sha256Hex } from "../../test/helpers/relay.js";
-import { CircuitError, ClientChannelManager, type ClientCircuit, type RelayTarget, StreamError, buildCircuit } from "./circuit.js";
+import { ClientChannelManager, type ClientCircuit, type RelayTarget, buildCircuit } from "./circuit.js";
 import { Cleanups } from "../../test/helpers/cleanups.js";
 import { LOCAL_EXIT_POLICY, startTestRelay, targetOf } from "../../test/helpers/in-process-network.js";
+import { CircuitError, StreamError } from "../onion/errors.js";
 
 const cleanups = new Cleanups();
 afterEach(() => cleanups.run());

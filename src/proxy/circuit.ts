@@ -11,17 +11,18 @@ import { type MessageInitShape, create } from "@bufbuild/protobuf";
 import { DestroyReason, type Frame, FrameSchema, HandshakeType } from "../../gen/meowonion/v1/link_pb.js";
 import { EndReason, RelayCommand } from "../../gen/meowonion/v1/relay_pb.js";
 import { componentLogger } from "../common/log.js";
-import { type Link, LinkError } from "../link/link.js";
-import { OnionError } from "../onion/errors.js";
+import type { Link } from "../link/link.js";
+import { CircuitError, OnionError, StreamError } from "../onion/errors.js";
+import { toDestroyReason } from "../onion/reasons.js";
 import { CONGESTION_CONTROL_VERSION, type CircuitSendControl, CongestionWindow, ReceiveWindow, SendWindow } from "../onion/flow-control.js";
 import { ntorClientFinish, ntorClientPrecompute, ntorClientStart, relayIdFromIdentity } from "../onion/ntor.js";
 import { type RelayMessage, type RelayMessageInit, decodeRelayMessage, encodeRelayCell, encodeRelayMessage, readRelayCell } from "../onion/relay-cell.js";
 import { ClientCircuitCrypto, RELAY_BODY_LEN, RELAY_DATA_MAX, type RunningDigest, digestBytes } from "../onion/relay-crypto.js";
 import { type Channel, ChannelManager, type DrainWaiter } from "../link/channels.js";
-import { formatLinkAddress } from "../link/address.js";
-import { ClientStream, StreamError, type StreamOwner } from "./stream.js";
+import { ClientStream, type StreamOwner } from "./stream.js";
+import { formatHostPort } from "../common/host-port.js";
 
-export { ClientStream, StreamError } from "./stream.js";
+export { ClientStream } from "./stream.js";
 
 /** A relay to build through, as listed in the consensus. */
 export interface RelayTarget {
@@ -32,20 +33,6 @@ export interface RelayTarget {
   port: number;
   /** The relay lists RELAY_FEATURE_CONGESTION_CONTROL: as the last hop, congestion control is asked for. */
   congestionControl?: boolean;
-}
-
-/** A circuit could not be built (or died while building); `hop` is the 0-based hop that failed. */
-export class CircuitError extends Error {
-  override readonly name = "CircuitError";
-
-  constructor(
-    readonly reason: DestroyReason,
-    readonly hop: number,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-  }
 }
 
 const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
@@ -132,7 +119,7 @@ export async function buildCircuit(
       channel = await Promise.race([channels.channel(path[0]), deadline]);
     } catch (error) {
       if (error instanceof CircuitError) throw error;
-      throw new CircuitError(linkFailureReason(error), 0, `cannot link to ${path[0].nickname}: ${(error as Error).message}`, { cause: error });
+      throw new CircuitError(toDestroyReason(error), 0, `cannot link to ${path[0].nickname}: ${(error as Error).message}`, { cause: error });
     }
     if (channel.link.isClosed) throw new CircuitError(DestroyReason.CHANNEL_CLOSED, 0, `link to ${path[0].nickname} closed`);
     circuit = new ClientCircuit(channel, path);
@@ -147,13 +134,6 @@ export async function buildCircuit(
   } finally {
     clearTimeout(timer);
   }
-}
-
-function linkFailureReason(error: unknown): DestroyReason {
-  const reason = (error as LinkError).reason;
-  if (reason === "identity-mismatch" || reason === "bad-proof") return DestroyReason.OR_IDENTITY;
-  if (reason === "timeout") return DestroyReason.TIMEOUT;
-  return DestroyReason.CONNECTFAILED;
 }
 
 interface Waiter<T> {
@@ -251,7 +231,7 @@ export class ClientCircuit extends EventEmitter<{ close: [reason: DestroyReason]
           this.#sendFrame({ case: "create2", value: create2 });
         } else {
           const linkSpecifiers = [
-            { specifier: { case: "address" as const, value: formatLinkAddress(target.host, target.port) } },
+            { specifier: { case: "address" as const, value: formatHostPort(target.host, target.port) } },
             { specifier: { case: "identityKey" as const, value: target.identityKey } },
           ];
           this.#send({ command: RelayCommand.EXTEND2, streamId: 0, body: { linkSpecifiers, create2 } }, hop - 1, true);

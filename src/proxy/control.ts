@@ -16,28 +16,15 @@ import {
   type WatchEventsResponse,
   WatchEventsResponseSchema,
 } from "../../gen/meowonion/v1/control_pb.js";
+import { toConnectError } from "../common/rpc-errors.js";
 import { startRpcServer, type RpcServer } from "../common/rpc-server.js";
 import { ED25519_KEY_LEN } from "../onion/signing.js";
-import { MAX_HOPS, PathError } from "./path.js";
-import { type CircuitPool, PoolError } from "./pool.js";
+import { MAX_HOPS } from "./path.js";
+import type { CircuitPool } from "./pool.js";
 
 const BANDWIDTH_INTERVAL_MS = 1_000;
 /** Events buffered for one slow watcher before it is cut off. */
 const MAX_QUEUED_EVENTS = 10_000;
-
-const POOL_ERROR_CODES: Record<PoolError["kind"], Code> = {
-  "no-consensus": Code.FailedPrecondition,
-  "unknown-relay": Code.InvalidArgument,
-  "not-found": Code.NotFound,
-  "build-failed": Code.Unavailable,
-  "build-timeout": Code.DeadlineExceeded,
-};
-
-function toConnectError(err: unknown): ConnectError {
-  if (err instanceof PoolError) return new ConnectError(err.message, POOL_ERROR_CODES[err.kind]);
-  if (err instanceof PathError) return new ConnectError(`no path: ${err.message}`, Code.FailedPrecondition);
-  return ConnectError.from(err);
-}
 
 export function registerControlService(router: ConnectRouter, pool: CircuitPool): void {
   router.service(ControlService, {

@@ -9,7 +9,7 @@
 import { parseArgs } from "node:util";
 import { DEFAULT_HOPS, MAX_HOPS } from "./path.js";
 import { type ProxyOptions, startProxy } from "./proxy.js";
-import { parseCommandLine, parseHostPort, UsageError } from "../common/cli.js";
+import { parseCommandLine, parseHostPortFlag, UsageError } from "../common/cli.js";
 
 const DEFAULT_SOCKS = "127.0.0.1:9050";
 const DEFAULT_CONTROL = "127.0.0.1:9051";
@@ -126,8 +126,8 @@ function parse(argv: string[]): Config | undefined {
     headless: values.headless ?? false,
     options: {
       directories,
-      socks: parseHostPort("--socks", values.socks ?? DEFAULT_SOCKS),
-      control: parseHostPort("--control", values.control ?? DEFAULT_CONTROL),
+      socks: parseHostPortFlag("--socks", values.socks ?? DEFAULT_SOCKS),
+      control: parseHostPortFlag("--control", values.control ?? DEFAULT_CONTROL),
       dataDir: values["data-dir"],
       hops,
       enforceDistinctSubnets: !values["allow-same-subnet"],

@@ -170,11 +170,11 @@ describe("selectPath examples", () => {
       relay({ id: 4 }),
     ];
     expect(() => selectPath(relays, { hops: 3, exitTo: { port: 25 }, guards: [], enforceDistinctSubnets: true })).toThrow(
-      expect.objectContaining({ kind: "no-exit" }),
+      expect.objectContaining({ kind: "no-path", missing: "exit" }),
     );
     expect(() =>
       selectPath(relays, { hops: 3, exitTo: { port: 80 }, guards: [], enforceDistinctSubnets: true, excludeExits: [keyOf(1)] }),
-    ).toThrow(expect.objectContaining({ kind: "no-exit" }));
+    ).toThrow(expect.objectContaining({ kind: "no-path", missing: "exit" }));
     expect(selectPath(relays, { hops: 3, exitTo: { port: 80 }, guards: [], enforceDistinctSubnets: true }).relays[2].nickname).toBe("relay1");
   });
 
@@ -220,7 +220,7 @@ describe("selectPath examples", () => {
   it("rejects a bad hop count", () => {
     for (const hops of [0, 9, 2.5]) {
       expect(() => selectPath([relay({ id: 1 })], { hops, guards: [], enforceDistinctSubnets: false })).toThrow(
-        expect.objectContaining({ kind: "bad-hops" }),
+        expect.objectContaining({ kind: "invalid-argument" }),
       );
     }
   });

@@ -9,20 +9,25 @@
 import { randomInt } from "node:crypto";
 import { type ConsensusRelay, RelayFlag } from "../../gen/meowonion/v1/consensus_pb.js";
 import { exitPolicyAcceptsAny, exitPolicyAllows } from "../netdoc/exit-policy.js";
+import { MeowOnionError } from "../onion/errors.js";
 
 export const DEFAULT_HOPS = 3;
 export const MAX_HOPS = 8;
 /** Ports a preemptive circuit's exit should allow (Tor predicts web traffic the same way). */
 const PREDICTED_PORTS = [80, 443];
 
-/** No path fits the constraints; `kind` says which role could not be filled. */
-export class PathError extends Error {
+/** No path fits the constraints; `missing` says which role could not be filled. */
+export class PathError extends MeowOnionError {
   override readonly name = "PathError";
   constructor(
-    readonly kind: "no-exit" | "no-guard" | "no-middle" | "bad-hops",
+    readonly missing: "exit" | "guard" | "middle",
     message: string,
   ) {
-    super(message);
+    super("no-path", message);
+  }
+
+  override get code(): string {
+    return `no-${this.missing}`;
   }
 }
 
@@ -156,14 +161,14 @@ export function selectPath(consensusRelays: readonly ConsensusRelay[], options: 
   const relays = consensusRelays.filter((r) => !avoided.some((k) => sameKey(k, r.identityKey)));
   const random = options.random ?? secureRandom;
   if (!Number.isInteger(hops) || hops < 1 || hops > MAX_HOPS) {
-    throw new PathError("bad-hops", `hop count must be 1..${MAX_HOPS}, got ${hops}`);
+    throw new MeowOnionError("invalid-argument", `hop count must be 1..${MAX_HOPS}, got ${hops}`);
   }
   const excluded = options.excludeExits ?? [];
   let exits = exitCandidates(relays, options.exitTo).filter((r) => !excluded.some((k) => sameKey(k, r.identityKey)));
   if (exits.length === 0) {
     const to = options.exitTo;
     const what = to === undefined ? "any port" : to.address === undefined ? `port ${to.port}` : `${to.address} port ${to.port}`;
-    throw new PathError("no-exit", `no usable exit allows ${what}`);
+    throw new PathError("exit", `no usable exit allows ${what}`);
   }
   const fits = (r: ConsensusRelay, chosen: readonly ConsensusRelay[]) =>
     chosen.every((c) => !conflicts(r, c, enforceDistinctSubnets));
@@ -176,7 +181,7 @@ export function selectPath(consensusRelays: readonly ConsensusRelay[], options: 
 
     const entry = chooseEntry(relays, options.guards, (r) => fits(r, [exit]), random);
     if (!entry) {
-      lastFailure = new PathError("no-guard", "no guard fits with any usable exit");
+      lastFailure = new PathError("guard", "no guard fits with any usable exit");
       continue;
     }
     const chosen = [entry.relay, exit];
@@ -192,12 +197,12 @@ export function selectPath(consensusRelays: readonly ConsensusRelay[], options: 
       chosen.push(middle);
     }
     if (middles.length < hops - 2) {
-      lastFailure = new PathError("no-middle", `not enough distinct relays for ${hops} hops`);
+      lastFailure = new PathError("middle", `not enough distinct relays for ${hops} hops`);
       continue;
     }
     return { relays: [entry.relay, ...middles, exit], entryOutsideGuardSet: entry.fresh };
   }
-  throw lastFailure ?? new PathError("no-exit", "no usable exit");
+  throw lastFailure ?? new PathError("exit", "no usable exit");
 }
 
 /** The first listed guard that is usable and fits; else a fresh weighted guard candidate. */

@@ -27,10 +27,12 @@ import {
 } from "../../gen/meowonion/v1/control_pb.js";
 import { DestroyReason } from "../../gen/meowonion/v1/link_pb.js";
 import { EndReason } from "../../gen/meowonion/v1/relay_pb.js";
+import { formatHostPort } from "../common/host-port.js";
 import { componentLogger } from "../common/log.js";
-import { buildCircuit, CircuitError, type ClientChannelManager, type ClientCircuit, type ClientStream, type RelayTarget, StreamError } from "./circuit.js";
+import { CircuitError, MeowOnionError, StreamError } from "../onion/errors.js";
+import { endReasonName } from "../onion/reasons.js";
+import { buildCircuit, type ClientChannelManager, type ClientCircuit, type ClientStream, type RelayTarget } from "./circuit.js";
 import type { ConsensusFollower } from "./consensus.js";
-import { endReasonName, ProxyStreamError } from "./errors.js";
 import type { GuardStore } from "./guards.js";
 import { canExitTo, DEFAULT_HOPS, type ExitTarget, PathError, sameKey, selectPath } from "./path.js";
 
@@ -63,18 +65,6 @@ export interface PoolOptions {
   backoffInitialMs?: number;
   backoffMaxMs?: number;
   random?: () => number;
-}
-
-/** Why the pool cannot do what the control service asked. */
-export class PoolError extends Error {
-  override readonly name = "PoolError";
-  constructor(
-    readonly kind: "no-consensus" | "unknown-relay" | "not-found" | "build-failed" | "build-timeout",
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-  }
 }
 
 export interface PoolEvents {
@@ -144,11 +134,6 @@ function relayTarget(relay: ConsensusRelay): RelayTarget {
     port: relay.orPort,
     congestionControl: relay.features.includes(RelayFeature.CONGESTION_CONTROL),
   };
-}
-
-/** "host:port", IPv6 in brackets. */
-export function formatHostPort(host: string, port: number): string {
-  return isIP(host) === 6 ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
 export class CircuitPool extends EventEmitter<PoolEvents> {
@@ -254,7 +239,7 @@ export class CircuitPool extends EventEmitter<PoolEvents> {
     if (pathKeys.length > 0) {
       path = pathKeys.map((key, i) => {
         const relay = consensus.relays.find((r) => sameKey(r.identityKey, key));
-        if (!relay) throw new PoolError("unknown-relay", `hop ${i} (${Buffer.from(key).toString("hex").slice(0, 16)}…) is not in the consensus`);
+        if (!relay) throw new MeowOnionError("invalid-argument", `hop ${i} (${Buffer.from(key).toString("hex").slice(0, 16)}…) is not in the consensus`);
         return relay;
       });
     } else {
@@ -262,16 +247,13 @@ export class CircuitPool extends EventEmitter<PoolEvents> {
     }
     const pooled = this.#startBuild(path, undefined);
     await pooled.built;
-    if (pooled.state !== CircuitState.OPEN) {
-      const timeout = pooled.closeReason === DestroyReason.TIMEOUT;
-      throw new PoolError(timeout ? "build-timeout" : "build-failed", this.#failureText(pooled));
-    }
+    if (pooled.state !== CircuitState.OPEN) throw new CircuitError(pooled.closeReason, pooled.failedAtHop ?? 0, this.#failureText(pooled));
     return this.#circuitInfo(pooled);
   }
 
   closeCircuit(id: bigint): void {
     const pooled = this.#circuits.get(id);
-    if (!pooled) throw new PoolError("not-found", `no circuit ${id}`);
+    if (!pooled) throw new MeowOnionError("not-found", `no circuit ${id}`);
     pooled.retired = true;
     pooled.closeRequested = true;
     pooled.circuit?.destroy(DestroyReason.REQUESTED);
@@ -308,19 +290,19 @@ export class CircuitPool extends EventEmitter<PoolEvents> {
     const target: ExitTarget = { address: isIP(host) ? host : undefined, port };
     const failedExits: Uint8Array[] = [];
     const goneRelays: Uint8Array[] = [];
-    let lastError: ProxyStreamError | undefined;
+    let lastError: StreamError | undefined;
 
     for (let attempt = 1; attempt <= this.#options.maxStreamAttempts && !this.#closed; attempt++) {
       let pooled: PooledCircuit;
       try {
         pooled = await this.#acquire(target, isolationKey, failedExits, goneRelays);
       } catch (err) {
-        if (err instanceof ProxyStreamError) lastError = err;
-        else if (!(err instanceof PathError && err.kind === "no-exit")) {
-          lastError = new ProxyStreamError(EndReason.MISC, (err as Error).message, { cause: err });
+        if (err instanceof StreamError) lastError = err;
+        else if (!(err instanceof PathError && err.missing === "exit")) {
+          lastError = new StreamError(EndReason.MISC, (err as Error).message, { cause: err });
         } else if (lastError === undefined) {
           // No exit's policy allows the destination at all: as an exit would answer.
-          lastError = new ProxyStreamError(EndReason.EXITPOLICY, err.message);
+          lastError = new StreamError(EndReason.EXITPOLICY, err.message);
         } // else every exit left already failed: report how the last one did.
         break;
       }
@@ -330,7 +312,7 @@ export class CircuitPool extends EventEmitter<PoolEvents> {
         return this.#opened(record, pooled, stream);
       } catch (err) {
         const reason = err instanceof StreamError ? err.reason : EndReason.MISC;
-        lastError = new ProxyStreamError(reason, `${pooled.path.at(-1)!.nickname}: ${(err as Error).message}`, { cause: err });
+        lastError = new StreamError(reason, `${pooled.path.at(-1)!.nickname}: ${(err as Error).message}`, { cause: err });
         // A circuit that let a BEGIN time out is suspect: no new streams on it (as Tor).
         if (reason === EndReason.TIMEOUT) pooled.retired = true;
         this.#detach(record);
@@ -345,7 +327,7 @@ export class CircuitPool extends EventEmitter<PoolEvents> {
     record.endReason = lastError?.reason ?? EndReason.MISC;
     this.#emitStream(record);
     this.#streams.delete(record.id);
-    throw lastError ?? new ProxyStreamError(EndReason.MISC, "proxy is closing");
+    throw lastError ?? new StreamError(EndReason.MISC, "proxy is closing");
   }
 
   /** Resolves a host name at an exit (SOCKS RESOLVE). */
@@ -354,7 +336,7 @@ export class CircuitPool extends EventEmitter<PoolEvents> {
     try {
       return await pooled.circuit!.resolve(host);
     } catch (err) {
-      throw new ProxyStreamError(err instanceof StreamError ? err.reason : EndReason.MISC, (err as Error).message, { cause: err });
+      throw new StreamError(err instanceof StreamError ? err.reason : EndReason.MISC, (err as Error).message, { cause: err });
     }
   }
 
@@ -410,7 +392,7 @@ export class CircuitPool extends EventEmitter<PoolEvents> {
     await this.#waitForConsensus();
     let builds = 0;
     for (;;) {
-      if (this.#closed) throw new ProxyStreamError(EndReason.MISC, "proxy is closing");
+      if (this.#closed) throw new StreamError(EndReason.MISC, "proxy is closing");
       const fits = (c: PooledCircuit) =>
         this.#fitsStream(c, target, key, failedExits) && !c.path.some((hop) => goneRelays.some((k) => sameKey(k, hop.identityKey)));
       const open = [...this.#circuits.values()].filter((c) => c.state === CircuitState.OPEN && fits(c));
@@ -427,7 +409,7 @@ export class CircuitPool extends EventEmitter<PoolEvents> {
         continue;
       }
       if (builds++ >= this.#options.maxStreamAttempts) {
-        throw new ProxyStreamError(EndReason.MISC, "could not build a circuit for this stream");
+        throw new StreamError(EndReason.MISC, "could not build a circuit for this stream");
       }
       const path = this.#choosePath(this.#requireConsensus(), target, failedExits, goneRelays);
       const build = this.#startBuild(path, key);
@@ -485,7 +467,7 @@ export class CircuitPool extends EventEmitter<PoolEvents> {
 
   #requireConsensus(): Consensus {
     const consensus = this.consensus.current;
-    if (!consensus) throw new PoolError("no-consensus", "no valid consensus yet");
+    if (!consensus) throw new MeowOnionError("no-consensus", "no valid consensus yet");
     return consensus;
   }
 
@@ -495,7 +477,7 @@ export class CircuitPool extends EventEmitter<PoolEvents> {
     try {
       await this.consensus.waitForConsensus(signal);
     } catch (err) {
-      throw new ProxyStreamError(EndReason.MISC, "no valid consensus yet", { cause: err });
+      throw new StreamError(EndReason.MISC, "no valid consensus yet", { cause: err });
     }
   }
 

@@ -15,9 +15,12 @@ import { createClient } from "@connectrpc/connect";
 import { createConnectTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CircuitState, ControlService, StreamState, type StreamInfo, type WatchEventsResponse } from "../../gen/meowonion/v1/control_pb.js";
+import { parseHostPort } from "../common/host-port.js";
+import { Socks5Reply } from "../onion/reasons.js";
 import { tlsCredentials } from "../link/tls-credentials.js";
 import { GUARD_FILE, parseGuardFile } from "./guards.js";
 import { startProxy } from "./proxy.js";
+import { SocksError, socksConnect } from "./socks-client.js";
 import { LOCAL_EXIT_POLICY, type InProcessNetwork, startInProcessNetwork } from "../../test/helpers/in-process-network.js";
 
 const run = promisify(execFile);
@@ -70,33 +73,17 @@ async function untilConsensus(network: InProcessNetwork): Promise<void> {
   while (pool.status().relaysKnown === 0) await new Promise((resolve) => pool.once("status", resolve));
 }
 
-/** A minimal SOCKS5 client (CONNECT by host name, optional username/password): the reply code, and the socket if it succeeded. */
-async function socks5Connect(proxy: string, host: string, port: number, auth?: [string, string]): Promise<{ reply: number; socket: net.Socket }> {
-  const [proxyHost, proxyPort] = proxy.split(":");
-  const socket = net.connect({ host: proxyHost, port: Number(proxyPort) });
-  socket.on("error", () => undefined);
-  let buffered = Buffer.alloc(0);
-  const read = async (n: number) => {
-    while (buffered.length < n) {
-      const chunk = await new Promise<Buffer>((resolve, reject) => {
-        socket.once("data", resolve);
-        socket.once("close", () => reject(new Error("closed")));
-      });
-      buffered = Buffer.concat([buffered, chunk]);
-    }
-    const out = buffered.subarray(0, n);
-    buffered = buffered.subarray(n);
-    return out;
-  };
-  socket.write(Buffer.from(auth ? [5, 1, 2] : [5, 1, 0]));
-  await read(2);
-  if (auth) {
-    socket.write(Buffer.from([1, auth[0].length, ...Buffer.from(auth[0]), auth[1].length, ...Buffer.from(auth[1])]));
-    await read(2);
+/** CONNECT through the SOCKS port: the reply code, and the (flowing) socket if it succeeded. */
+async function socks5Connect(proxy: string, host: string, port: number): Promise<{ reply: number; socket: net.Socket | undefined }> {
+  const { host: proxyHost, port: proxyPort } = parseHostPort(proxy);
+  try {
+    const socket = await socksConnect({ proxyHost, proxyPort, host, port });
+    socket.resume();
+    return { reply: Socks5Reply.SUCCEEDED, socket };
+  } catch (err) {
+    if (err instanceof SocksError && err.reply !== undefined) return { reply: err.reply, socket: undefined };
+    throw err;
   }
-  socket.write(Buffer.from([5, 1, 0, 3, host.length, ...Buffer.from(host), port >> 8, port & 0xff]));
-  const reply = (await read(10))[1];
-  return { reply, socket };
 }
 
 /** Collects pool stream events while `action` runs. */
@@ -198,9 +185,9 @@ describe("through a five-relay network", () => {
           expect(reply).toBe(0);
           const payload = randomBytes(2000 + i);
           const chunks: Buffer[] = [];
-          socket.on("data", (c: Buffer) => chunks.push(c));
-          socket.end(payload);
-          await new Promise((resolve) => socket.on("close", resolve));
+          socket!.on("data", (c: Buffer) => chunks.push(c));
+          socket!.end(payload);
+          await new Promise((resolve) => socket!.on("close", resolve));
           expect(sha256(Buffer.concat(chunks))).toBe(sha256(payload));
         }),
       );
@@ -211,7 +198,7 @@ describe("through a five-relay network", () => {
 
   it("refuses a destination no exit allows with SOCKS reply 0x02 and HTTP 403", async () => {
     const { reply, socket } = await socks5Connect(network.proxy.socksAddress, "10.9.8.7", 80);
-    socket.destroy();
+    socket?.destroy();
     expect(reply).toBe(0x02);
     expect(await httpStatus(["-p", "-x", `http://${network.proxy.socksAddress}`, "http://10.9.8.7/"], "%{http_connect}")).toBe("403");
   });
@@ -222,7 +209,7 @@ describe("through a five-relay network", () => {
     await closeServer(closed);
     const events = await streamsDuring(network, async () => {
       const { reply, socket } = await socks5Connect(network.proxy.socksAddress, "localhost", port);
-      socket.destroy();
+      socket?.destroy();
       expect(reply).toBe(0x05);
     });
     expect(new Set(events.map((e) => e.circuitId).filter((id) => id !== 0n)).size).toBe(1);
@@ -277,8 +264,8 @@ describe("through a five-relay network", () => {
       expect(listed).toMatchObject({ state: "STREAM_STATE_OPEN" });
       expect(network.proxy.pool.circuits().map((c) => String(c.id))).toContain(listed.circuitId);
       const closed = streamsDuring(network, async () => {
-        socket.end();
-        await new Promise((resolve) => socket.on("close", resolve));
+        socket!.end();
+        await new Promise((resolve) => socket!.on("close", resolve));
         while (network.proxy.pool.streams().some((s) => s.id === BigInt(listed.id))) {
           await new Promise((resolve) => network.proxy.pool.once("stream", resolve));
         }
@@ -383,7 +370,7 @@ describe("BEGIN failures", () => {
       await network.proxy.ready;
       const events = await streamsDuring(network, async () => {
         const { reply, socket } = await socks5Connect(network.proxy.socksAddress, "localhost", port);
-        socket.destroy();
+        socket?.destroy();
         expect(reply).toBe(0x02);
       });
       const exits = new Set(

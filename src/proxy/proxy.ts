@@ -10,8 +10,9 @@ import { ConsensusFollower, type ConsensusFollowerOptions, type DirectoryPin } f
 import { startControlServer } from "./control.js";
 import { GuardStore } from "./guards.js";
 import { DEFAULT_HOPS, MAX_HOPS } from "./path.js";
-import { CircuitPool, formatHostPort, type PoolOptions } from "./pool.js";
+import { CircuitPool, type PoolOptions } from "./pool.js";
 import { startSocksServer, type SocksServer } from "./socks.js";
+import { formatHostPort } from "../common/host-port.js";
 
 export interface ProxyOptions {
   /** Directory authorities and their pinned keys; a consensus needs a majority of them. */

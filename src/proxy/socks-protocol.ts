@@ -6,7 +6,7 @@
  * answer) when the input is invalid. Every field is bounded.
  */
 import { isIP } from "node:net";
-import { EndReason } from "../../gen/meowonion/v1/relay_pb.js";
+import { Socks5Reply } from "../onion/reasons.js";
 
 /** Largest HTTP request head (request line and headers) accepted. */
 export const MAX_HTTP_HEAD_BYTES = 16 * 1024;
@@ -27,18 +27,6 @@ export class SocksProtocolError extends Error {
     super(message);
   }
 }
-
-export const Socks5Reply = {
-  SUCCEEDED: 0x00,
-  GENERAL_FAILURE: 0x01,
-  NOT_ALLOWED: 0x02,
-  NETWORK_UNREACHABLE: 0x03,
-  HOST_UNREACHABLE: 0x04,
-  CONNECTION_REFUSED: 0x05,
-  TTL_EXPIRED: 0x06,
-  COMMAND_NOT_SUPPORTED: 0x07,
-  ADDRESS_TYPE_NOT_SUPPORTED: 0x08,
-} as const;
 
 export const Socks5Method = { NO_AUTH: 0x00, USERNAME_PASSWORD: 0x02, NONE_ACCEPTABLE: 0xff } as const;
 /** The commands served: CONNECT, and Tor's RESOLVE extension (BIND, UDP ASSOCIATE get 0x07). */
@@ -185,13 +173,14 @@ export function socks5ResolvedReply(address: string): Buffer {
   const family = isIP(address);
   if (family === 4) return Buffer.from([0x05, 0x00, 0x00, ATYP_IPV4, ...address.split(".").map(Number), 0, 0]);
   if (family === 6) {
-    const bytes = ipv6Bytes(address);
+    const bytes = encodeIpv6(address);
     return Buffer.concat([Buffer.from([0x05, 0x00, 0x00, ATYP_IPV6]), bytes, Buffer.alloc(2)]);
   }
   return socks5Reply(Socks5Reply.HOST_UNREACHABLE);
 }
 
-function ipv6Bytes(address: string): Buffer {
+/** The 16 bytes of an IPv6 address in text form. */
+export function encodeIpv6(address: string): Buffer {
   const [head, tail] = address.includes("::") ? address.split("::") : [address, undefined];
   const left = head ? head.split(":") : [];
   const right = tail ? tail.split(":") : [];
@@ -199,24 +188,6 @@ function ipv6Bytes(address: string): Buffer {
   const out = Buffer.alloc(16);
   groups.forEach((g, i) => out.writeUInt16BE(parseInt(g, 16), 2 * i));
   return out;
-}
-
-/** SOCKS5 reply code for a failed stream (as Tor's stream_end_reason_to_socks5_response). */
-export function socks5ReplyFor(reason: EndReason): number {
-  switch (reason) {
-    case EndReason.EXITPOLICY:
-      return Socks5Reply.NOT_ALLOWED;
-    case EndReason.CONNECTREFUSED:
-    case EndReason.CONNRESET:
-      return Socks5Reply.CONNECTION_REFUSED;
-    case EndReason.RESOLVEFAILED:
-    case EndReason.NOROUTE:
-      return Socks5Reply.HOST_UNREACHABLE;
-    case EndReason.TIMEOUT:
-      return Socks5Reply.TTL_EXPIRED;
-    default:
-      return Socks5Reply.GENERAL_FAILURE;
-  }
 }
 
 // ---------------------------------------------------------------------------- SOCKS4/4a
@@ -333,18 +304,6 @@ export function httpResponse(status: number, body = "", extraHeaders: Record<str
   }
   for (const [name, value] of Object.entries(extraHeaders)) head.push(`${name}: ${value}`);
   return Buffer.from(`${head.join("\r\n")}\r\n\r\n${status === 200 ? "" : body}`);
-}
-
-/** HTTP status for a failed tunnel. */
-export function httpStatusFor(reason: EndReason): number {
-  switch (reason) {
-    case EndReason.EXITPOLICY:
-      return 403;
-    case EndReason.TIMEOUT:
-      return 504;
-    default:
-      return 502;
-  }
 }
 
 const KNOWN_METHODS = new Set(["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "TRACE"]);

@@ -4,7 +4,6 @@ import { PassThrough } from "node:stream";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EndReason } from "../../gen/meowonion/v1/relay_pb.js";
-import { ProxyStreamError } from "./errors.js";
 import { startSocksServer, type SocksServer, type StreamBackend, type StreamRequest } from "./socks.js";
 import {
   isolationKeyFor,
@@ -15,6 +14,7 @@ import {
   SocksProtocolError,
   socks5ResolvedReply,
 } from "./socks-protocol.js";
+import { StreamError } from "../onion/errors.js";
 
 /** A fake backend: every stream is an echo (PassThrough), or fails with the host's reason. */
 class FakeBackend implements StreamBackend {
@@ -26,7 +26,7 @@ class FakeBackend implements StreamBackend {
     const m = /^fail-(\w+)\./.exec(request.host);
     if (m) {
       if (m[1] === "plain") throw new Error("boom");
-      throw new ProxyStreamError(EndReason[m[1].toUpperCase() as keyof typeof EndReason], "refused");
+      throw new StreamError(EndReason[m[1].toUpperCase() as keyof typeof EndReason], "refused");
     }
     return {
       stream: new PassThrough(),
@@ -35,7 +35,7 @@ class FakeBackend implements StreamBackend {
     };
   }
   async resolve(host: string) {
-    if (host.startsWith("fail-")) throw new ProxyStreamError(EndReason.RESOLVEFAILED, "nope");
+    if (host.startsWith("fail-")) throw new StreamError(EndReason.RESOLVEFAILED, "nope");
     return host === "v6.example" ? ["2001:db8::1"] : ["192.0.2.7"];
   }
 }

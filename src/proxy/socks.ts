@@ -7,11 +7,10 @@
 import net from "node:net";
 import type { Duplex } from "node:stream";
 import { componentLogger } from "../common/log.js";
-import { endReasonName, endReasonOf } from "./errors.js";
+import { endReasonName, httpStatusFor, Socks5Reply, socks5ReplyFor, toEndReason } from "../onion/reasons.js";
 import {
   chooseSocks5Method,
   httpResponse,
-  httpStatusFor,
   isolationKeyFor,
   notATunnelResponse,
   parseConnectTarget,
@@ -24,12 +23,10 @@ import {
   type Parsed,
   Socks5Command,
   Socks5Method,
-  Socks5Reply,
   socks4Reply,
   SOCKS4_GRANTED,
   SOCKS4_REJECTED,
   socks5Reply,
-  socks5ReplyFor,
   socks5ResolvedReply,
   SocksProtocolError,
 } from "./socks-protocol.js";
@@ -59,7 +56,7 @@ export interface OpenedStream {
 }
 
 /**
- * What the port needs from the circuit layer. Failures should be ProxyStreamError (their
+ * What the port needs from the circuit layer. Failures should be StreamError (their
  * EndReason picks the reply code); anything else is answered as a general failure.
  */
 export interface StreamBackend {
@@ -215,12 +212,12 @@ async function serveSocks5(socket: net.Socket, reader: HandshakeReader, backend:
       const [address] = await backend.resolve(request.host, isolationKey);
       return answerAndClose(socket, address === undefined ? socks5Reply(Socks5Reply.HOST_UNREACHABLE) : socks5ResolvedReply(address));
     } catch (err) {
-      return answerAndClose(socket, socks5Reply(socks5ReplyFor(endReasonOf(err))));
+      return answerAndClose(socket, socks5Reply(socks5ReplyFor(err)));
     }
   }
   await connectAndPipe(socket, reader, backend, { host: request.host, port: request.port, isolationKey, protocol: "socks5" }, {
     granted: () => socks5Reply(Socks5Reply.SUCCEEDED),
-    refused: (err) => socks5Reply(socks5ReplyFor(endReasonOf(err))),
+    refused: (err) => socks5Reply(socks5ReplyFor(err)),
   });
 }
 
@@ -259,8 +256,7 @@ async function serveHttp(socket: net.Socket, reader: HandshakeReader, backend: S
   await connectAndPipe(socket, reader, backend, { ...target, isolationKey, protocol: "http-connect" }, {
     granted: () => httpResponse(200),
     refused: (err) => {
-      const reason = endReasonOf(err);
-      return httpResponse(httpStatusFor(reason), `MeowOnion could not open the stream: ${endReasonName(reason)}\n`);
+      return httpResponse(httpStatusFor(err), `MeowOnion could not open the stream: ${endReasonName(toEndReason(err))}\n`);
     },
   });
 }

@@ -7,20 +7,8 @@
  */
 import { Duplex } from "node:stream";
 import { EndReason } from "../../gen/meowonion/v1/relay_pb.js";
+import { StreamError } from "../onion/errors.js";
 import { StreamReceiveControl, type StreamSendControl, streamSendControl } from "../onion/flow-control.js";
-
-/** A stream-level failure; `reason` is the END reason (or DESTROY if the circuit died). */
-export class StreamError extends Error {
-  override readonly name = "StreamError";
-
-  constructor(
-    readonly reason: EndReason,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-  }
-}
 
 /** What a stream needs from its circuit. */
 export interface StreamOwner {

@@ -15,7 +15,7 @@ import net from "node:net";
 import { DestroyReason } from "../../gen/meowonion/v1/link_pb.js";
 import { type Begin, EndReason, RelayCommand, type Sendme } from "../../gen/meowonion/v1/relay_pb.js";
 import type { Logger } from "../common/log.js";
-import { OnionError } from "../onion/errors.js";
+import { OnionError, endReasonOfSocketError } from "../onion/errors.js";
 import {
   CONGESTION_CONTROL_VERSION,
   type CircuitSendControl,
@@ -421,7 +421,7 @@ export class ExitEdge implements DrainWaiter {
       this.#signal(s, s.deliver.onDrained());
     });
     socket.on("error", (error: NodeJS.ErrnoException) => {
-      if (this.#streams.get(s.id) === s && !s.sentEnd) this.#end(s, endReasonFor(error), "destination socket error");
+      if (this.#streams.get(s.id) === s && !s.sentEnd) this.#end(s, endReasonOfSocketError(error), "destination socket error");
     });
   }
 
@@ -543,22 +543,5 @@ export class ExitEdge implements DrainWaiter {
     }
     // A half-closed socket we ended keeps flushing on its own; otherwise close it now.
     if (s.socket !== undefined && !(s.receivedEnd && s.sentEnd && s.socket.writableEnded)) s.socket.destroy();
-  }
-}
-
-function endReasonFor(error: NodeJS.ErrnoException): EndReason {
-  switch (error.code) {
-    case "ECONNREFUSED":
-      return EndReason.CONNECTREFUSED;
-    case "ETIMEDOUT":
-      return EndReason.TIMEOUT;
-    case "EHOSTUNREACH":
-    case "ENETUNREACH":
-      return EndReason.NOROUTE;
-    case "ECONNRESET":
-    case "EPIPE":
-      return EndReason.CONNRESET;
-    default:
-      return EndReason.MISC;
   }
 }

@@ -5,7 +5,6 @@
  * Everything else (JSON logs) goes to stderr.
  */
 import { parseArgs } from "node:util";
-import { formatLinkAddress } from "../link/address.js";
 import {
   DEFAULT_BANDWIDTH,
   DEFAULT_EXIT_POLICY,
@@ -15,7 +14,8 @@ import {
   type RelayOptions,
   startRelay,
 } from "./relay.js";
-import { parseCommandLine, parseHostPort, UsageError } from "../common/cli.js";
+import { parseCommandLine, parseHostPortFlag, UsageError } from "../common/cli.js";
+import { formatHostPort } from "../common/host-port.js";
 
 const USAGE = `Usage: meowonion relay --listen HOST:PORT --directory URL --directory-key HEXKEY --data-dir DIR [options]
 
@@ -57,7 +57,7 @@ export async function main(argv: string[]): Promise<void> {
     process.exitCode = 1;
     return;
   }
-  const or = formatLinkAddress(relay.host, relay.port);
+  const or = formatHostPort(relay.host, relay.port);
   process.stdout.write(`relay ready or=${or} identity=${Buffer.from(relay.identityKey).toString("hex")} nickname=${relay.nickname}\n`);
   const signal = await stop;
   process.stderr.write(`meowonion relay: ${signal}, shutting down\n`);
@@ -103,7 +103,7 @@ function parse(argv: string[]): RelayOptions | undefined {
     if (parsed.protocol !== "http:") throw new UsageError(`--directory ${JSON.stringify(url)}: only http:// URLs are supported`);
     return { url: url.replace(/\/+$/, ""), key: Buffer.from(keys[i], "hex") };
   });
-  const listen = parseHostPort("--listen", values.listen);
+  const listen = parseHostPortFlag("--listen", values.listen);
   return {
     host: listen.host,
     port: listen.port,
@@ -113,7 +113,7 @@ function parse(argv: string[]): RelayOptions | undefined {
     nickname: values.nickname,
     exitPolicy: values["exit-policy"],
     bandwidthBytesPerSecond: positive(values.bandwidth, "--bandwidth", true),
-    metrics: values.metrics === undefined ? undefined : parseHostPort("--metrics", values.metrics),
+    metrics: values.metrics === undefined ? undefined : parseHostPortFlag("--metrics", values.metrics),
     onionKeyRotationSeconds: positive(values["onion-key-rotation"], "--onion-key-rotation", false),
     heartbeatSeconds: positive(values.heartbeat, "--heartbeat", false),
   };

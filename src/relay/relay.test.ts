@@ -12,11 +12,12 @@ import { EndReason, RelayCommand } from "../../gen/meowonion/v1/relay_pb.js";
 import { STREAM_HOLD_LIMIT_BYTES, XOFF_BYTES } from "../onion/flow-control.js";
 import { RELAY_BODY_LEN, encodeRelayFrame } from "../onion/frame.js";
 import { encodeRelayMessage } from "../onion/relay-cell.js";
-import { CircuitError, ClientChannelManager, type ClientCircuit, type ClientStream, StreamError, buildCircuit } from "../proxy/circuit.js";
+import { ClientChannelManager, type ClientCircuit, type ClientStream, buildCircuit } from "../proxy/circuit.js";
 import type { RelayHandle } from "./relay.js";
 import { RawCircuit, RawLink, echoServer, listen, sha256Hex, unusedPort } from "../../test/helpers/relay.js";
 import { Cleanups } from "../../test/helpers/cleanups.js";
 import { LOCAL_EXIT_POLICY, consensusTargets, startTestDirectory, startTestRelay, targetOf } from "../../test/helpers/in-process-network.js";
+import { CircuitError, StreamError } from "../onion/errors.js";
 
 const cleanups = new Cleanups();
 afterEach(() => cleanups.run());

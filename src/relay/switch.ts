@@ -13,8 +13,9 @@ import { type MessageInitShape, create } from "@bufbuild/protobuf";
 import { type Create2, type Created2, DestroyReason, type Frame, FrameSchema, HandshakeType } from "../../gen/meowonion/v1/link_pb.js";
 import { type Extend2, RelayCommand } from "../../gen/meowonion/v1/relay_pb.js";
 import type { Logger } from "../common/log.js";
-import { type Link, LinkError } from "../link/link.js";
-import { OnionError } from "../onion/errors.js";
+import type { Link } from "../link/link.js";
+import { MeowOnionError, OnionError } from "../onion/errors.js";
+import { toDestroyReason } from "../onion/reasons.js";
 import { NTOR_ONIONSKIN_LEN, type X25519KeyPair, ntorServerRespond, relayIdFromIdentity } from "../onion/ntor.js";
 import { type RelayMessageInit, decodeRelayMessage, encodeRelayMessage, readRelayCell } from "../onion/relay-cell.js";
 import { RELAY_BODY_LEN, RelayCircuitCrypto, type RunningDigest } from "../onion/relay-crypto.js";
@@ -381,7 +382,7 @@ export class CircuitSwitch {
 
   #onChannelClosed(channel: Ch, error: Error | undefined): void {
     if (error !== undefined) {
-      this.options.metrics.linkErrors.inc({ reason: (error as LinkError).reason ?? (error as OnionError).reason ?? "error" });
+      this.options.metrics.linkErrors.inc({ reason: MeowOnionError.from(error).code });
     }
     for (const c of [...channel.circuits.values()]) {
       if (c.toPrev.channel === channel) {
@@ -427,10 +428,7 @@ export class CircuitSwitch {
       channel = await this.channels.channelTo(identity, host, port);
     } catch (error) {
       if (c.extendAttempt !== attempt || c.closed) return;
-      const reason = error instanceof LinkError && (error.reason === "identity-mismatch" || error.reason === "bad-proof")
-        ? DestroyReason.OR_IDENTITY
-        : DestroyReason.CONNECTFAILED;
-      this.#failExtend(c, reason, `extend: ${(error as LinkError).reason ?? "error"}`);
+      this.#failExtend(c, toDestroyReason(error), `extend: ${MeowOnionError.from(error).code}`);
       return;
     }
     if (c.extendAttempt !== attempt || c.closed) return;

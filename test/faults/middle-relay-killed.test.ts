@@ -12,7 +12,8 @@ import { busyCircuits, hex, recordEvents } from "../helpers/control.js";
 import { type DestServer, expectedSha256, startDestServer } from "../helpers/dest-server.js";
 import { type TestNetwork, startTestNetwork } from "../helpers/network.js";
 import { killAll, removeTempDirs, sleep, waitFor } from "../helpers/procs.js";
-import { type FetchResult, fetchGenerated, readGenerated, socksConnect } from "../helpers/socks-client.js";
+import { type FetchResult, fetchGenerated, readGenerated } from "../helpers/socks-client.js";
+import { socksConnect } from "../../src/proxy/socks-client.js";
 
 describe("fault: middle relay SIGKILLed during 20 transfers", () => {
   let net: TestNetwork;

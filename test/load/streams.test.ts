@@ -12,7 +12,7 @@ import { type DestServer, startDestServer } from "../helpers/dest-server.js";
 import { type TestNetwork, startTestNetwork } from "../helpers/network.js";
 import { snapshot } from "../helpers/proc-stats.js";
 import { killAll, removeTempDirs, sleep, waitFor } from "../helpers/procs.js";
-import { socksConnect } from "../helpers/socks-client.js";
+import { socksConnect } from "../../src/proxy/socks-client.js";
 
 const STREAMS = Number(process.env.LOAD_STREAMS ?? 100);
 const SECONDS = Number(process.env.LOAD_SECONDS ?? 5);

@@ -15,7 +15,7 @@ import type { ControlClient } from "./control.js";
 import { ExchangeLog, Prompt, type Exchange } from "./prompt.js";
 import { applyInput, initialPrompt, type PromptState } from "./prompt-state.js";
 import { circuitRows, type ProxyView } from "./proxy-view.js";
-import { exchangeMessage, type ExchangeResult } from "./socks5.js";
+import { exchangeMessage, type ExchangeResult } from "./exchange.js";
 import { useProxyView } from "./use-proxy-view.js";
 
 export type SendFn = (target: string, message: string) => Promise<ExchangeResult>;

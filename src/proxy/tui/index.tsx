@@ -9,7 +9,7 @@ import { createControlClient } from "./control.js";
 
 export { App, catState, type AppProps, type SendFn } from "./app.js";
 export { createControlClient, type ControlClient } from "./control.js";
-export { exchangeMessage, socks5Connect, Socks5Error, SOCKS5_REPLIES, parseHostPort } from "./socks5.js";
+export { exchangeMessage, type ExchangeResult } from "./exchange.js";
 
 export interface TuiOptions {
   /** The proxy's ControlService, e.g. "http://127.0.0.1:9051". */

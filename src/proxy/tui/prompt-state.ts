@@ -3,7 +3,7 @@
  * terminal. Two fields, destination ("host:port") and message; Tab switches, Enter sends,
  * Ctrl-C quits, and 'q' quits when the field being edited is empty (otherwise it is a letter).
  */
-import { parseHostPort } from "./socks5.js";
+import { parseHostPort } from "../../common/host-port.js";
 
 /** The seed paper's limit: a message of at most 256 bytes. */
 export const MAX_MESSAGE_BYTES = 256;
@@ -46,8 +46,8 @@ export function initialPrompt(destination = ""): PromptState {
 /** Checks a destination; returns an error message or undefined. */
 export function destinationError(destination: string): string | undefined {
   try {
-    parseHostPort(destination.trim());
-    return undefined;
+    const { port } = parseHostPort(destination.trim());
+    return port === 0 ? "the destination port must be 1-65535" : undefined;
   } catch (err) {
     return (err as Error).message;
   }

@@ -17,7 +17,6 @@ import type { ControlClient } from "./control.js";
 import { formatBytes, formatMs, progressBar, sparkline } from "./format.js";
 import { applyInput, applyKey, initialPrompt, MAX_MESSAGE_BYTES } from "./prompt-state.js";
 import { GONE_CIRCUIT_LINGER_MS, initialProxyView, proxyViewReducer, circuitRows } from "./proxy-view.js";
-import { exchangeMessage, parseHostPort, socks5Connect, Socks5Error } from "./socks5.js";
 
 const tick = (ms = 30) => new Promise((r) => setTimeout(r, ms));
 
@@ -232,69 +231,5 @@ describe("App keyboard (fake control, injected send)", () => {
     expect(app.lastFrame()).toContain("purr? meow");
     expect(app.lastFrame()).toContain("purr! a reply came back");
     app.unmount();
-  });
-});
-
-describe("SOCKS5 client", () => {
-  let server: Server | undefined;
-  afterEach(() => server?.close());
-
-  /** A minimal SOCKS5 server: no-auth, CONNECT; refuses port 9 with reply 0x02, echoes otherwise. */
-  async function miniSocks(): Promise<{ address: string; requests: { atyp: number; host: string; port: number }[] }> {
-    const requests: { atyp: number; host: string; port: number }[] = [];
-    server = createServer((sock: Socket) => {
-      let buf = Buffer.alloc(0);
-      let stage = 0;
-      sock.on("data", (d) => {
-        buf = Buffer.concat([buf, d]);
-        if (stage === 0 && buf.length >= 2 + buf[1]) {
-          buf = buf.subarray(2 + buf[1]);
-          sock.write(Buffer.from([5, 0]));
-          stage = 1;
-        }
-        if (stage === 1 && buf.length >= 5 && buf.length >= 7 + buf[4]) {
-          const len = buf[4];
-          const host = buf.subarray(5, 5 + len).toString();
-          const port = buf.readUInt16BE(5 + len);
-          requests.push({ atyp: buf[3], host, port });
-          buf = buf.subarray(7 + len);
-          if (port === 9) {
-            sock.end(Buffer.from([5, 2, 0, 1, 0, 0, 0, 0, 0, 0]));
-            return;
-          }
-          // Success reply with bytes of the stream right behind it, in the same write.
-          sock.write(Buffer.concat([Buffer.from([5, 0, 0, 1, 127, 0, 0, 1, 0, 80]), Buffer.from("hi ")]));
-          stage = 2;
-        }
-        if (stage === 2 && buf.length > 0) {
-          sock.write(buf);
-          buf = Buffer.alloc(0);
-        }
-      });
-    });
-    await new Promise<void>((r) => server!.listen(0, "127.0.0.1", r));
-    return { address: `127.0.0.1:${(server!.address() as AddressInfo).port}`, requests };
-  }
-
-  it("parses HOST:PORT", () => {
-    expect(parseHostPort("127.0.0.1:80")).toEqual({ host: "127.0.0.1", port: 80 });
-    expect(parseHostPort("[::1]:443")).toEqual({ host: "::1", port: 443 });
-    expect(() => parseHostPort("host")).toThrow();
-    expect(() => parseHostPort("host:70000")).toThrow();
-  });
-
-  it("connects with a DOMAINNAME address and keeps early stream bytes", async () => {
-    const s = await miniSocks();
-    const r = await exchangeMessage(s.address, "10.1.2.3:7000", "meow");
-    expect(s.requests).toEqual([{ atyp: 3, host: "10.1.2.3", port: 7000 }]);
-    expect(r.reply).toBe("hi meow\n");
-  });
-
-  it("reports the reply code of a refusal", async () => {
-    const s = await miniSocks();
-    const err = await socks5Connect({ socksAddress: s.address, host: "example.org", port: 9 }).catch((e) => e);
-    expect(err).toBeInstanceOf(Socks5Error);
-    expect((err as Socks5Error).reply).toBe(0x02);
-    expect((err as Error).message).toContain("not allowed by ruleset");
   });
 });
