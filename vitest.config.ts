@@ -3,6 +3,8 @@ import { defineConfig } from "vitest/config";
 export default defineConfig({
   test: {
     include: ["src/**/*.test.ts", "test/**/*.test.ts", "conformance/**/*.test.ts", "bench/**/*.test.ts"],
+    // Nodes started by tests log nothing unless a test asks (MEOWONION_LOG_LEVEL=debug npm test).
+    env: { MEOWONION_LOG_LEVEL: process.env.MEOWONION_LOG_LEVEL ?? "silent" },
     testTimeout: 60_000,
     hookTimeout: 60_000,
   },

@@ -44,7 +44,7 @@ import { type Link, connectLink } from "../src/link/link.js";
 import { type ChildNode, NODE_FLAGS, spawnNode } from "../src/network/child.js";
 import { ntorClientFinish, ntorClientStart, relayIdFromIdentity } from "../src/onion/ntor.js";
 import { decodeRelayMessage, encodeRelayMessage } from "../src/onion/relay-cell.js";
-import { ClientCircuitCrypto } from "../src/onion/relay-crypto.js";
+import { ClientCircuitCrypto, KeystreamPool } from "../src/onion/relay-crypto.js";
 import { generateEd25519KeyPair } from "../src/onion/signing.js";
 import type { RelayTarget } from "../src/proxy/circuit.js";
 import { listedTargets } from "../test/helpers/in-process-network.js";
@@ -205,7 +205,7 @@ class CircuitDriver {
     if (created.command.case !== "created2") throw new Error(`expected CREATED2, got ${created.command.case}`);
     const km = ntorClientFinish(hop1.state, created.command.value.handshakeData);
     if (next === undefined) return { link, id };
-    const crypto = new ClientCircuitCrypto();
+    const crypto = new ClientCircuitCrypto(new KeystreamPool());
     crypto.addHop(km);
     const hop2 = ntorClientStart(relayIdFromIdentity(next.identityKey), next.ntorOnionKey);
     const body = encodeRelayMessage({

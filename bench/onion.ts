@@ -11,11 +11,8 @@ import {
   relayIdFromIdentity,
   KEY_MATERIAL_LEN,
 } from "../src/onion/ntor.js";
-import {
-  ClientCircuitCrypto,
-  RELAY_BODY_LEN,
-  RelayCircuitCrypto,
-} from "../src/onion/relay-crypto.js";
+import { ClientCircuitCrypto, KeystreamPool, RelayCircuitCrypto } from "../src/onion/relay-crypto.js";
+import { RELAY_BODY_LEN } from "../src/onion/frame.js";
 
 const MEASURE_MS = 1000;
 const WARMUP_MS = 150;
@@ -85,7 +82,7 @@ function ntorServer(): Round {
  * for a later hop), re-frame each body into a fresh link frame.
  */
 function relayForward(batch: number): Round {
-  const relay = new RelayCircuitCrypto(randomBytes(KEY_MATERIAL_LEN));
+  const relay = new RelayCircuitCrypto(randomBytes(KEY_MATERIAL_LEN), new KeystreamPool());
   const ring = randomBytes(64 * RELAY_BODY_LEN); // incoming bodies, as parsed from a read buffer
   const batches = Array.from({ length: 64 / batch }, (_, i) =>
     ring.subarray(i * batch * RELAY_BODY_LEN, (i + 1) * batch * RELAY_BODY_LEN),
@@ -121,9 +118,9 @@ function relayForward(batch: number): Round {
 /** An exit's outbound path: every cell is for this hop (strip + SHA-1 digest check). */
 function relayRecognized(): Round {
   const km = randomBytes(KEY_MATERIAL_LEN);
-  const client = new ClientCircuitCrypto();
+  const client = new ClientCircuitCrypto(new KeystreamPool());
   client.addHop(km);
-  const relay = new RelayCircuitCrypto(km);
+  const relay = new RelayCircuitCrypto(km, new KeystreamPool());
   const cells = Array.from({ length: 2048 }, () => Buffer.alloc(RELAY_BODY_LEN));
   return () => {
     for (const cell of cells) {
@@ -139,7 +136,7 @@ function relayRecognized(): Round {
 
 /** A client sending to the exit of a 3-hop circuit: digest + three layers per cell. */
 function client3Hop(): Round {
-  const client = new ClientCircuitCrypto();
+  const client = new ClientCircuitCrypto(new KeystreamPool());
   for (let i = 0; i < 3; i++) client.addHop(randomBytes(KEY_MATERIAL_LEN));
   const plaintext = randomBytes(RELAY_BODY_LEN);
   const body = Buffer.alloc(RELAY_BODY_LEN);

@@ -14,8 +14,10 @@ import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type ChildNode, spawnNode } from "../src/network/child.js";
-import { ClientChannelManager, type ClientStream, buildCircuit } from "../src/proxy/circuit.js";
 import { listedTargets } from "../test/helpers/in-process-network.js";
+import { ClientChannelManager } from "../src/proxy/channels.js";
+import { buildCircuit } from "../src/proxy/build.js";
+import { type ClientStream } from "../src/proxy/stream.js";
 
 const RUNS = 5;
 const BYTES_PER_RUN = 100_000_000;

@@ -11,8 +11,9 @@ import { FrameDecoder, encodeFrame } from "./onion/frame.js";
 import { hkdfSha256 } from "./onion/kdf.js";
 import { ntorClientFinish, ntorClientStart, ntorServerRespond, x25519PublicFromPrivate } from "./onion/ntor.js";
 import { encodeRelayCell, readRelayCell } from "./onion/relay-cell.js";
-import { ClientCircuitCrypto, RELAY_DIGEST_LEN, RELAY_DIGEST_OFFSET, RelayCircuitCrypto } from "./onion/relay-crypto.js";
+import { ClientCircuitCrypto, KeystreamPool, RelayCircuitCrypto } from "./onion/relay-crypto.js";
 import { signWithDomain, verifyWithDomain } from "./onion/signing.js";
+import { RELAY_DIGEST_LEN, RELAY_DIGEST_OFFSET } from "./onion/relay-cell.js";
 
 type Request = Record<string, unknown> & { id: number; op: string };
 
@@ -21,7 +22,7 @@ const bytes = (value: unknown) => new Uint8Array(Buffer.from(String(value ?? "")
 const keyPair = (secret: Uint8Array) => ({ privateKey: secret, publicKey: x25519PublicFromPrivate(secret) });
 
 function clientCrypto(keyMaterials: unknown): ClientCircuitCrypto {
-  const crypto = new ClientCircuitCrypto();
+  const crypto = new ClientCircuitCrypto(new KeystreamPool());
   for (const km of keyMaterials as string[]) crypto.addHop(bytes(km));
   return crypto;
 }
@@ -62,7 +63,7 @@ function answer(request: Request): Record<string, unknown> {
       };
     }
     case "tor1-relay-originate": {
-      const crypto = new RelayCircuitCrypto(bytes(request.key_material));
+      const crypto = new RelayCircuitCrypto(bytes(request.key_material), new KeystreamPool());
       return { cells: (request.bodies as string[]).map((body) => hex(crypto.encryptInbound(bytes(body), true))) };
     }
     case "relay-cell-encode":

@@ -23,7 +23,8 @@ export function parseCommandLine<T>(command: string, usage: string, argv: string
   try {
     parsed = parse(argv);
   } catch (err) {
-    if (!(err instanceof UsageError || (err as NodeJS.ErrnoException).code?.startsWith("ERR_PARSE_ARGS"))) throw err;
+    const usage = (err instanceof MeowOnionError && err.kind === "invalid-argument") || (err as NodeJS.ErrnoException).code?.startsWith("ERR_PARSE_ARGS");
+    if (!usage) throw err;
     process.stderr.write(`meowonion ${command}: ${(err as Error).message}\n(see meowonion ${command} --help)\n`);
     process.exitCode = 2;
     return undefined;

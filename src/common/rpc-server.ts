@@ -28,7 +28,7 @@ import {
   type ServerReflectionRequest,
   type ServerReflectionResponseSchema,
 } from "../../gen/grpc/reflection/v1/reflection_pb.js";
-import { componentLogger } from "./log.js";
+import { componentLogger, type Logger } from "./log.js";
 
 /** The client's IP address, readable by handlers and interceptors (`ctx.values.get(...)`). */
 export const remoteAddressKey = createContextKey<string>("", { description: "remote address" });
@@ -45,6 +45,7 @@ export interface RpcServerOptions {
   interceptors?: Interceptor[];
   /** Concurrent TCP connections allowed from one IP address. Default 256. */
   maxConnectionsPerAddress?: number;
+  log?: Logger;
 }
 
 export interface RpcServer {
@@ -67,9 +68,8 @@ const IDLE_TIMEOUT_MS = 10 * 60_000;
 const CLOSE_GRACE_MS = 2_000;
 const MAX_CONCURRENT_STREAMS = 256;
 
-const log = componentLogger("rpc-server");
-
 export async function startRpcServer(options: RpcServerOptions): Promise<RpcServer> {
+  const log = options.log ?? componentLogger("rpc-server");
   const shutdown = new AbortController();
   // Every in-flight call links its own signal to this one: hundreds of listeners are normal.
   setMaxListeners(0, shutdown.signal);

@@ -13,14 +13,13 @@
 import { crc32 } from "node:zlib";
 import { open, rename, rm, type FileHandle } from "node:fs/promises";
 import { dirname } from "node:path";
-import { componentLogger } from "../common/log.js";
+import { componentLogger, type Logger } from "../common/log.js";
 
 const HEADER_BYTES = 9;
 // Journal records are descriptors (≤ 8 KiB) and heartbeats; anything larger is corruption.
 const MAX_RECORD_BYTES = 1 << 20;
 const MIN_COMPACT_BYTES = 8 << 20;
 
-const log = componentLogger("directory");
 
 export interface JournalRecord {
   type: number;
@@ -36,6 +35,7 @@ export interface JournalOptions {
   onTruncate?: (info: { offset: number; droppedBytes: number }) => void;
   /** Never compact below this size. Default 8 MiB. */
   minCompactBytes?: number;
+  log?: Logger;
 }
 
 interface Pending {
@@ -58,6 +58,7 @@ export class Journal {
     private size: number,
     private readonly snapshot: () => Iterable<JournalRecord>,
     private readonly minCompactBytes: number,
+    private readonly log: Logger,
   ) {
     this.compactAbove = Math.max(minCompactBytes, size * 4);
   }
@@ -87,7 +88,7 @@ export class Journal {
       await fh.sync();
     }
     if (created) await syncDirectory(dirname(path));
-    return new Journal(path, fh, offset, options.snapshot, options.minCompactBytes ?? MIN_COMPACT_BYTES);
+    return new Journal(path, fh, offset, options.snapshot, options.minCompactBytes ?? MIN_COMPACT_BYTES, options.log ?? componentLogger("journal"));
   }
 
   /**
@@ -166,7 +167,7 @@ export class Journal {
       await fh.close();
       await rm(tmp, { force: true });
       // Not fatal: the old journal is intact; try again after more growth.
-      log.warn({ err, path: this.path }, "journal compaction failed; keeping the uncompacted journal");
+      this.log.warn({ err, path: this.path }, "journal compaction failed; keeping the uncompacted journal");
       this.compactAbove = this.size * 2;
       return;
     }

@@ -4,6 +4,7 @@
  * identity key. A relay that lies about its address (nothing there, or someone else) fails.
  * Tests run with bounded concurrency; one relay is never tested twice at once.
  */
+import type { Logger } from "../common/log.js";
 import { connectLink } from "../link/link.js";
 
 export interface ReachTarget {
@@ -22,10 +23,13 @@ export interface ReachResult {
 }
 
 /** The real test: a link handshake with the relay, closed right after the identity proof. */
-export const linkProbe: ReachProbe = async ({ host, port, identityKey, timeoutMs }) => {
-  const link = await connectLink({ host, port, expectedIdentity: identityKey, timeoutMs });
-  link.close();
-};
+/** The real test: open a link to the relay and check that it proves its identity. */
+export function linkProbe(log: Logger): ReachProbe {
+  return async ({ host, port, identityKey, timeoutMs }) => {
+    const link = await connectLink({ host, port, expectedIdentity: identityKey, timeoutMs, log });
+    link.close();
+  };
+}
 
 export class ReachabilityTester {
   private running = 0;

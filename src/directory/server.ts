@@ -6,7 +6,7 @@
 import { mkdir, open, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { file_meowonion_v1_directory } from "../../gen/meowonion/v1/directory_pb.js";
-import { componentLogger } from "../common/log.js";
+import { componentLogger, type Logger } from "../common/log.js";
 import { loadOrCreateKey } from "../common/key-store.js";
 import { startRpcServer } from "../common/rpc-server.js";
 import { ed25519PublicFromPrivate, generateEd25519KeyPair, type Ed25519KeyPair } from "../onion/signing.js";
@@ -49,6 +49,8 @@ export interface DirectoryOptions {
   /** Relays held at most. Default 10,000. */
   maxRelays?: number;
   budget?: BudgetOptions;
+  /** Where the authority logs (default: the process's root logger). */
+  logger?: Logger;
 }
 
 export interface DirectoryServer {
@@ -97,16 +99,16 @@ async function start(options: DirectoryOptions, timing: Timing, unlock: () => Pr
   const { secret, created } = await loadOrCreateKey(keyPath, "ed25519-identity-secret", () => generateEd25519KeyPair().privateKey);
   const identity: Ed25519KeyPair = { publicKey: ed25519PublicFromPrivate(secret), privateKey: secret };
   const peers = checkPeers(options.peers ?? [], identity.publicKey);
-  const log = componentLogger("directory", { authority: hex(identity.publicKey).slice(0, 16) });
+  const log = componentLogger("directory", { authority: hex(identity.publicKey).slice(0, 16) }, options.logger);
 
-  const store = await DirectoryStore.open(options.dataDir, { maxRelays: options.maxRelays });
+  const store = await DirectoryStore.open(options.dataDir, { maxRelays: options.maxRelays, log });
   const verifier = createSignatureVerifier();
   const checker = new VoteDescriptorChecker();
   for (const relay of store.relays.values()) checker.remember(relay.valid);
   let voting: Voting | undefined;
   const registry = new RelayRegistry(store, {
     heartbeatTimeoutMs,
-    probe: options.probe ?? linkProbe,
+    probe: options.probe ?? linkProbe(log),
     verifier,
     log,
     onViewChange: () => voting?.requestRound(),
@@ -123,6 +125,7 @@ async function start(options: DirectoryOptions, timing: Timing, unlock: () => Pr
       files: [file_meowonion_v1_directory],
       register: directoryRoutes(registry, voting),
       interceptors: [budget.interceptor()],
+      log,
     });
   } catch (err) {
     voting.close();

@@ -9,7 +9,7 @@ import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { SignedDescriptorSchema } from "../../gen/meowonion/v1/descriptor_pb.js";
 import { HeartbeatRequestSchema } from "../../gen/meowonion/v1/directory_pb.js";
-import { componentLogger } from "../common/log.js";
+import { componentLogger, type Logger } from "../common/log.js";
 import { checkDescriptorShape, type ValidDescriptor } from "../netdoc/descriptor.js";
 import { decodeHeartbeat, type DecodedHeartbeat } from "../netdoc/heartbeat.js";
 import { Journal, type JournalRecord } from "./journal.js";
@@ -20,7 +20,6 @@ const JOURNAL_FILE = "directory.journal";
 const RECORD_DESCRIPTOR = 1;
 const RECORD_HEARTBEAT = 2;
 
-const log = componentLogger("directory");
 
 /** What the authority holds for one relay. */
 export interface StoredRelay {
@@ -35,16 +34,19 @@ export class DirectoryStore {
   private constructor(
     private readonly maxRelays: number,
     private journal: Journal | undefined,
+    private readonly log: Logger,
   ) {}
 
-  static async open(dataDir: string, options: { maxRelays?: number; nowMs?: number } = {}): Promise<DirectoryStore> {
-    const store = new DirectoryStore(options.maxRelays ?? DEFAULT_MAX_RELAYS, undefined);
+  static async open(dataDir: string, options: { maxRelays?: number; nowMs?: number; log?: Logger } = {}): Promise<DirectoryStore> {
+    const log = options.log ?? componentLogger("directory");
+    const store = new DirectoryStore(options.maxRelays ?? DEFAULT_MAX_RELAYS, undefined, log);
     const now = options.nowMs ?? Date.now();
     const path = join(dataDir, JOURNAL_FILE);
     store.journal = await Journal.open(path, {
       replay: (record) => store.replay(record),
       snapshot: () => store.snapshot(),
       onTruncate: (info) => log.warn({ path, ...info }, "journal had a torn tail (crash mid-write); cut it off"),
+      log,
     });
     // Expired descriptors are gone for good; their entries are not restored.
     for (const [key, relay] of store.relays) {
@@ -147,7 +149,7 @@ export class DirectoryStore {
     } catch (err) {
       // Only our own, CRC-checked writes are here; an unreadable one is logged and skipped
       // rather than keeping the authority from starting.
-      log.warn({ err, type: record.type }, "skipping an unreadable journal record");
+      this.log.warn({ err, type: record.type }, "skipping an unreadable journal record");
     }
   }
 

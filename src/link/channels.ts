@@ -6,6 +6,7 @@
  * table and who waits for the link to drain.
  */
 import { type Link, LinkError, connectLink } from "./link.js";
+import type { Logger } from "../common/log.js";
 import type { Ed25519KeyPair } from "../onion/signing.js";
 
 /** Something blocked on a congested link, resumed on "drain". */
@@ -54,6 +55,8 @@ export interface ChannelManagerOptions<C> {
   onChannel: (channel: Channel<C>) => void;
   /** The link closed: the owner tears down the circuits still on it. */
   onChannelClosed: (channel: Channel<C>, error: Error | undefined) => void;
+  /** For the links it opens. */
+  log?: Logger;
 }
 
 export class ChannelManager<C> {
@@ -98,6 +101,7 @@ export class ChannelManager<C> {
       expectedIdentity: identityKey,
       identity: this.options.identity,
       timeoutMs: this.options.connectTimeoutMs,
+      log: this.options.log,
     }).then((link) => {
       if (this.#closed) {
         link.close();

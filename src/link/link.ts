@@ -2,7 +2,7 @@
  * Links: TLS 1.3 connections carrying size-delimited frames (proto/meowonion/v1/link.proto).
  * This module owns the link handshake (LinkHello and the identity proof bound to the TLS
  * exporter), frame I/O with write coalescing and backpressure, and circuit id allocation.
- * It knows nothing of circuits: owners receive frames through the "frame" event.
+ * It knows nothing of circuits: owners receive the frames of each socket read through onFrames.
  */
 import { EventEmitter } from "node:events";
 import { randomInt } from "node:crypto";
@@ -10,7 +10,7 @@ import net from "node:net";
 import tls from "node:tls";
 import { create } from "@bufbuild/protobuf";
 import { type Frame, FrameSchema, type LinkHello, LinkHelloSchema } from "../../gen/meowonion/v1/link_pb.js";
-import { componentLogger } from "../common/log.js";
+import { componentLogger, type Logger } from "../common/log.js";
 import { type ErrorKind, MeowOnionError } from "../onion/errors.js";
 import { FrameDecoder, RELAY_FRAME_WIRE_LEN, encodeFrame, writeRelayFrame } from "../onion/frame.js";
 import { DOMAIN_LINK_AUTH, type Ed25519KeyPair, signWithDomain, verifyWithDomain } from "../onion/signing.js";
@@ -35,8 +35,6 @@ const MAX_SPARE_OUTPUTS = 4;
 const SMALL_WRITE_BYTES = 4 * 1024;
 /** How long a closed link may take to flush its last frames before its socket is destroyed. */
 const GRACEFUL_CLOSE_MS = 2_000;
-
-const log = componentLogger("link");
 
 export type LinkErrorReason =
   | "connect-failed"
@@ -78,15 +76,14 @@ export class LinkError extends MeowOnionError {
 }
 
 export interface LinkEvents {
-  frame: [frame: Frame];
   drain: [];
   close: [error: Error | undefined];
 }
 
 /**
- * An authenticated link. Events: "frame" for every frame after the handshake, "drain" when
- * the socket can take more after `congested` was true, "close" once (with the error that
- * closed it, if any).
+ * An authenticated link. Its owner sets `onFrames` as soon as it has the link; events:
+ * "drain" when the socket can take more after `congested` was true, "close" once (with the
+ * error that closed it, if any).
  */
 export class Link extends EventEmitter<LinkEvents> {
   private output: Buffer = Buffer.allocUnsafe(OUTPUT_BUFFER_BYTES);
@@ -102,11 +99,12 @@ export class Link extends EventEmitter<LinkEvents> {
   congested = false;
   lastActivity = Date.now();
   /**
-   * When set, receives the frames of each socket read together (in order) instead of one
-   * "frame" event each, so owners can batch the cells of one circuit (relay crypto is cheaper
-   * per cell over several cells at once).
+   * Receives the frames of each socket read together, in order, so that owners can batch the
+   * cells of one circuit (relay crypto is cheaper per cell over several cells at once).
+   * Frames read before an owner set it are dropped (owners set it when they get the link,
+   * before its first read is handled).
    */
-  onFrames: ((frames: Frame[]) => void) | undefined;
+  onFrames: (frames: Frame[]) => void = () => undefined;
 
   constructor(
     private readonly socket: tls.TLSSocket,
@@ -115,6 +113,7 @@ export class Link extends EventEmitter<LinkEvents> {
     /** The peer's proven Ed25519 identity; undefined for an anonymous client. */
     readonly peerIdentity: Uint8Array | undefined,
     leftover: Uint8Array,
+    private readonly log: Logger,
   ) {
     super();
     socket.on("data", (chunk: Buffer) => this.receive(chunk));
@@ -204,7 +203,7 @@ export class Link extends EventEmitter<LinkEvents> {
     if (this.closed) return;
     this.closed = true;
     if (error !== undefined) {
-      log.warn({ peer: peerForLog(this.remoteAddress), reason: MeowOnionError.from(error).code, err: error.message }, "link closed on error");
+      this.log.warn({ peer: peerForLog(this.log, this.remoteAddress), reason: MeowOnionError.from(error).code, err: error.message }, "link closed on error");
     }
     if (graceful) {
       this.socket.end();
@@ -239,14 +238,7 @@ export class Link extends EventEmitter<LinkEvents> {
       if (frame.command.case !== "padding") delivered.push(frame);
     }
     // Frames before a bad one were valid: deliver them, then close.
-    if (this.onFrames !== undefined) {
-      if (delivered.length > 0) this.onFrames(delivered);
-    } else {
-      for (const frame of delivered) {
-        if (this.closed) return;
-        this.emit("frame", frame);
-      }
-    }
+    if (delivered.length > 0) this.onFrames(delivered);
     if (violation !== undefined) this.destroy(violation);
   }
 
@@ -324,7 +316,7 @@ export class Link extends EventEmitter<LinkEvents> {
 }
 
 /** A peer's address is user data (a client's IP): logged only at debug level, as Tor's SafeLogging. */
-function peerForLog(address: string | undefined): string | undefined {
+function peerForLog(log: Logger, address: string | undefined): string | undefined {
   return log.isLevelEnabled("debug") ? address : undefined;
 }
 
@@ -417,6 +409,7 @@ export interface ConnectLinkOptions {
   /** Our identity if we are a relay; omitted by anonymous clients. */
   identity?: Ed25519KeyPair;
   timeoutMs?: number;
+  log?: Logger;
 }
 
 /** Open a link to a relay and check that it proves `expectedIdentity`. */
@@ -457,7 +450,7 @@ export async function connectLink(options: ConnectLinkOptions): Promise<Link> {
     if (!Buffer.from(identity).equals(Buffer.from(options.expectedIdentity))) {
       throw new LinkError("identity-mismatch", `${options.host}:${options.port} proved a different identity than expected`);
     }
-    return new Link(socket, true, identity, leftover);
+    return new Link(socket, true, identity, leftover, options.log ?? componentLogger("link"));
   } catch (error) {
     socket.destroy();
     throw error instanceof LinkError ? error : new LinkError("protocol", (error as Error).message, { cause: error });
@@ -473,6 +466,7 @@ export interface ListenLinksOptions {
   /** Called before the TLS handshake; return false to refuse the connection (rate limits). */
   accept?: (remoteAddress: string) => boolean;
   handshakeTimeoutMs?: number;
+  log?: Logger;
 }
 
 export interface LinkListener {
@@ -488,6 +482,7 @@ export async function listenLinks(options: ListenLinksOptions): Promise<LinkList
   const { tlsCredentials } = await import("./tls-credentials.js");
   const { key, cert } = await tlsCredentials();
   const timeoutMs = options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
+  const log = options.log ?? componentLogger("link");
   const sockets = new Set<net.Socket>();
   const server = tls.createServer({ key, cert, minVersion: "TLSv1.3" });
   server.on("connection", (raw: net.Socket) => {
@@ -501,7 +496,7 @@ export async function listenLinks(options: ListenLinksOptions): Promise<LinkList
   server.on("tlsClientError", () => undefined);
   server.on("secureConnection", (socket: tls.TLSSocket) => {
     socket.setNoDelay(true);
-    void acceptLink(socket, options, timeoutMs);
+    void acceptLink(socket, options, timeoutMs, log);
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
@@ -522,7 +517,7 @@ export async function listenLinks(options: ListenLinksOptions): Promise<LinkList
   };
 }
 
-async function acceptLink(socket: tls.TLSSocket, options: ListenLinksOptions, timeoutMs: number): Promise<void> {
+async function acceptLink(socket: tls.TLSSocket, options: ListenLinksOptions, timeoutMs: number, log: Logger): Promise<void> {
   try {
     const exporter = exporterOf(socket);
     const { hello, leftover } = await readHello(socket, timeoutMs);
@@ -531,9 +526,9 @@ async function acceptLink(socket: tls.TLSSocket, options: ListenLinksOptions, ti
     }
     const peer = checkHello(hello, ROLE_INITIATOR, exporter, false);
     socket.write(encodeFrame(helloFrame([LINK_PROTOCOL_VERSION], options.identity, ROLE_RESPONDER, exporter)));
-    options.onLink(new Link(socket, false, peer, leftover));
+    options.onLink(new Link(socket, false, peer, leftover, log));
   } catch (error) {
-    log.info({ peer: peerForLog(socket.remoteAddress), reason: MeowOnionError.from(error).code, err: (error as Error).message }, "link handshake refused");
+    log.info({ peer: peerForLog(log, socket.remoteAddress), reason: MeowOnionError.from(error).code, err: (error as Error).message }, "link handshake refused");
     socket.destroy();
   }
 }

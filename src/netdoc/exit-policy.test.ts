@@ -8,6 +8,7 @@ import {
   ExitPolicyError,
   exitPolicyAcceptsAny,
   exitPolicyAllows,
+  exitPolicyAllowsAddress,
   formatExitPolicy,
   parseExitPolicy,
 } from "./exit-policy.js";
@@ -112,6 +113,38 @@ describe("exitPolicyAcceptsAny (the Exit flag)", () => {
         let brute = false;
         for (let a = 0; a < 8 && !brute; a++) for (let port = 1; port <= 8 && !brute; port++) brute = exitPolicyAllows(policy, `10.0.0.${a}`, port);
         expect(exitPolicyAcceptsAny(policy)).toBe(brute);
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
+
+describe("exitPolicyAllowsAddress (what RESOLVE may answer)", () => {
+  it("is true when some port is allowed for that address", () => {
+    const loopback = parseExitPolicy("accept 127.0.0.0/8:*,reject *:*");
+    expect(exitPolicyAllowsAddress(loopback, "127.0.0.1")).toBe(true);
+    expect(exitPolicyAllowsAddress(loopback, "93.184.216.34")).toBe(false);
+    expect(exitPolicyAllowsAddress(loopback, "not an address")).toBe(false);
+    const web = parseExitPolicy("reject 10.0.0.0/8:80,accept *:80,reject *:*");
+    expect(exitPolicyAllowsAddress(web, "10.1.2.3")).toBe(false);
+    expect(exitPolicyAllowsAddress(web, "192.0.2.1")).toBe(true);
+    expect(exitPolicyAllowsAddress(web, "::1")).toBe(true);
+  });
+
+  it("agrees with brute force over the ports (addresses 10.0.0.0-7, ports 1-8)", () => {
+    const rule = fc.record({
+      accept: fc.boolean(),
+      prefix: fc.constantFrom("10.0.0.0/29", "10.0.0.0/30", "10.0.0.4/30", "10.0.0.3", "10.0.0.6/31"),
+      lo: fc.integer({ min: 1, max: 8 }),
+      len: fc.integer({ min: 0, max: 7 }),
+    });
+    fc.assert(
+      fc.property(fc.array(rule, { maxLength: 6 }), fc.integer({ min: 0, max: 7 }), (rules, a) => {
+        const text = [...rules.map((r) => `${r.accept ? "accept" : "reject"} ${r.prefix}:${r.lo}-${Math.min(8, r.lo + r.len)}`), "reject *:*"].join(",");
+        const policy = parseExitPolicy(text);
+        let brute = false;
+        for (let port = 1; port <= 8 && !brute; port++) brute = exitPolicyAllows(policy, `10.0.0.${a}`, port);
+        expect(exitPolicyAllowsAddress(policy, `10.0.0.${a}`)).toBe(brute);
       }),
       { numRuns: 300 },
     );

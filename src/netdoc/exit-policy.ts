@@ -139,6 +139,20 @@ export function exitPolicyAllows(policy: ExitPolicy | undefined, address: string
   return false;
 }
 
+/**
+ * Whether the policy lets a stream out to `address` on at least one port: what an exit may
+ * tell a client about through RESOLVE.
+ */
+export function exitPolicyAllowsAddress(policy: ExitPolicy | undefined, address: string): boolean {
+  const ip = parseIp(address);
+  if (ip === undefined) return false;
+  const single: IpRange = { family: ip.family, low: ip.value, high: ip.value };
+  const rules = compile(policy).flatMap((rule) =>
+    rule.ranges.some((r) => r.family === ip.family && r.low <= ip.value && ip.value <= r.high) ? [{ ...rule, ranges: [single] }] : [],
+  );
+  return acceptsSomewhere(rules, 1, 65535);
+}
+
 /** Whether the policy accepts at least one address and port: the Exit flag's rule. */
 export function exitPolicyAcceptsAny(policy: ExitPolicy | undefined): boolean {
   return acceptsSomewhere(compile(policy), 1, 65535);

@@ -204,3 +204,25 @@ function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
   out.set(b, a.length);
   return out;
 }
+
+function isRelayFrame(frame: Frame): boolean {
+  return frame.command.case === "relay" || frame.command.case === "relayEarly";
+}
+
+/**
+ * Splits the frames of one link read into runs for their circuits: each maximal run of
+ * consecutive RELAY/RELAY_EARLY frames of one circuit (crypted as one batch), and every other
+ * frame alone. Calls `visit(from, to, relay)` for frames[from..to) in order.
+ */
+export function forEachCircuitRun(frames: readonly Frame[], visit: (from: number, to: number, relay: boolean) => void): void {
+  for (let from = 0; from < frames.length; ) {
+    const relay = isRelayFrame(frames[from]);
+    let to = from + 1;
+    if (relay) {
+      const circuitId = frames[from].circuitId;
+      while (to < frames.length && frames[to].circuitId === circuitId && isRelayFrame(frames[to])) to++;
+    }
+    visit(from, to, relay);
+    from = to;
+  }
+}

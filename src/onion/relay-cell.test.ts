@@ -3,7 +3,8 @@ import { describe, expect, it } from "vitest";
 import { EndReason, RelayCommand } from "../../gen/meowonion/v1/relay_pb.js";
 import { OnionError } from "./errors.js";
 import { decodeRelayMessage, encodeRelayMessage, readRelayCell } from "./relay-cell.js";
-import { RELAY_BODY_LEN, RELAY_DATA_MAX } from "./relay-crypto.js";
+import { RELAY_BODY_LEN } from "./frame.js";
+import { RELAY_DATA_MAX } from "./relay-cell.js";
 
 describe("relay cells", () => {
   it("lays out Tor's header: command, recognized 0, stream id, digest 0, length", () => {

@@ -24,14 +24,17 @@ import {
   XonSchema,
 } from "../../gen/meowonion/v1/relay_pb.js";
 import { OnionError } from "./errors.js";
-import {
-  RELAY_BODY_LEN,
-  RELAY_DATA_MAX,
-  RELAY_DATA_OFFSET,
-  RELAY_LENGTH_OFFSET,
-  RELAY_RECOGNIZED_OFFSET,
-  RELAY_STREAM_ID_OFFSET,
-} from "./relay-crypto.js";
+import { RELAY_BODY_LEN } from "./frame.js";
+
+/** Relay body: command 1 | recognized 2 | stream id 2 | digest 4 | length 2 | data 498 (then padding). */
+export const RELAY_COMMAND_OFFSET = 0;
+export const RELAY_RECOGNIZED_OFFSET = 1;
+export const RELAY_STREAM_ID_OFFSET = 3;
+export const RELAY_DIGEST_OFFSET = 5;
+export const RELAY_DIGEST_LEN = 4;
+export const RELAY_LENGTH_OFFSET = 9;
+export const RELAY_DATA_OFFSET = 11;
+export const RELAY_DATA_MAX = 498;
 
 const ZERO_PADDING = 4;
 /**

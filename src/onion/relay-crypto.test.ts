@@ -4,18 +4,11 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { OnionError, type OnionErrorReason } from "./errors.js";
 import { KEY_MATERIAL_LEN } from "./ntor.js";
-import {
-  ClientCircuitCrypto,
-  DirectionCrypto,
-  RELAY_BODY_LEN,
-  RELAY_DATA_MAX,
-  RELAY_DATA_OFFSET,
-  RELAY_DIGEST_OFFSET,
-  RelayCircuitCrypto,
-  digestBytes,
-  hopCryptoFromKeyMaterial,
-  setKeystreamBudget,
-} from "./relay-crypto.js";
+import { ClientCircuitCrypto, DirectionCrypto, KeystreamPool, RelayCircuitCrypto, digestBytes, hopCryptoFromKeyMaterial } from "./relay-crypto.js";
+
+const pool = new KeystreamPool();
+import { RELAY_BODY_LEN } from "./frame.js";
+import { RELAY_DATA_MAX, RELAY_DATA_OFFSET, RELAY_DIGEST_OFFSET } from "./relay-cell.js";
 
 const vector = JSON.parse(
   readFileSync(
@@ -60,14 +53,14 @@ function withoutDigest(body: Uint8Array): string {
 }
 
 function circuit(keyMaterials: Uint8Array[]) {
-  const client = new ClientCircuitCrypto();
+  const client = new ClientCircuitCrypto(pool);
   for (const km of keyMaterials) client.addHop(km);
-  return { client, relays: keyMaterials.map((km) => new RelayCircuitCrypto(km)) };
+  return { client, relays: keyMaterials.map((km) => new RelayCircuitCrypto(km, pool)) };
 }
 
 describe("tor1 test vector (C tor cells via Arti)", () => {
   it("reproduces all recorded cells of a 3-hop outbound stream byte for byte", () => {
-    const client = new ClientCircuitCrypto();
+    const client = new ClientCircuitCrypto(pool);
     for (const km of vector.hop_key_material_92) client.addHop(Buffer.from(km, "hex"));
     expect(client.hopCount).toBe(3);
     const cells = 51;
@@ -233,8 +226,8 @@ describe("tor1 circuits (properties)", () => {
           const cells = sends.map(([forUs, data]) =>
             client.encryptOutbound(plaintextBody(data), forUs ? 0 : 1),
           );
-          const perCell = new RelayCircuitCrypto(km0);
-          const batched = new RelayCircuitCrypto(km0);
+          const perCell = new RelayCircuitCrypto(km0, pool);
+          const batched = new RelayCircuitCrypto(km0, pool);
           const wantOut = cells.map((c) => {
             const copy = Buffer.from(c);
             return { result: perCell.decryptOutbound(copy), bytes: hex(copy) };
@@ -257,8 +250,8 @@ describe("tor1 circuits (properties)", () => {
           }
 
           // Inbound, originated or forwarded.
-          const inPerCell = new RelayCircuitCrypto(km1);
-          const inBatched = new RelayCircuitCrypto(km1);
+          const inPerCell = new RelayCircuitCrypto(km1, pool);
+          const inBatched = new RelayCircuitCrypto(km1, pool);
           const plains = sends.map(([, data]) => plaintextBody(data));
           const wantIn = plains.map((p) =>
             hex(inPerCell.encryptInbound(Buffer.from(p), originate)),
@@ -295,7 +288,7 @@ describe("tor1 circuits (properties)", () => {
           const data = Buffer.alloc(total + shift).subarray(shift);
           data.set(randomBytes(total));
           const want = createCipheriv("aes-128-ctr", key, Buffer.alloc(16)).update(data);
-          const dir = new DirectionCrypto(key, Buffer.alloc(20));
+          const dir = new DirectionCrypto(key, Buffer.alloc(20), pool);
           let off = 0;
           for (const size of sizes) {
             dir.crypt(data.subarray(off, off + size));
@@ -311,15 +304,14 @@ describe("tor1 circuits (properties)", () => {
 
 describe("keystream memory policy", () => {
   it("stays one continuous stream when directions are released and regenerated (budget 0)", () => {
-    const previous = setKeystreamBudget(0);
-    try {
-      fc.assert(
+    const noBudget = new KeystreamPool(0);
+    fc.assert(
         fc.property(
           fc.array(fc.uint8Array({ minLength: 16, maxLength: 16 }), { minLength: 1, maxLength: 4 }),
           fc.array(fc.tuple(fc.nat(3), fc.integer({ min: 0, max: 20000 })), { minLength: 1, maxLength: 40 }),
           (keys, steps) => {
             // Several directions interleaved: with no budget, each warm refill releases the others.
-            const dirs = keys.map((k) => new DirectionCrypto(k, Buffer.alloc(20)));
+            const dirs = keys.map((k) => new DirectionCrypto(k, Buffer.alloc(20), noBudget));
             const refs = keys.map((k) => createCipheriv("aes-128-ctr", k, Buffer.alloc(16)));
             for (const [which, size] of steps) {
               const i = which % keys.length;
@@ -332,15 +324,12 @@ describe("keystream memory policy", () => {
         ),
         { numRuns: 40 },
       );
-    } finally {
-      setKeystreamBudget(previous);
-    }
   });
 
   it("cold directions crypt cell by cell, across the switch to a warm cipher", () => {
     const key = randomBytes(16);
     const ref = createCipheriv("aes-128-ctr", key, Buffer.alloc(16));
-    const dir = new DirectionCrypto(key, Buffer.alloc(20));
+    const dir = new DirectionCrypto(key, Buffer.alloc(20), pool);
     for (let cell = 0; cell < 200; cell++) {
       const body = randomBytes(cell % 7 === 6 ? 3 * RELAY_BODY_LEN : RELAY_BODY_LEN);
       const want = ref.update(body);
@@ -353,8 +342,8 @@ describe("keystream memory policy", () => {
 describe("tor1 recognition details", () => {
   it("a digest mismatch leaves the running digest untouched", () => {
     const seed = randomBytes(20);
-    const sender = new DirectionCrypto(randomBytes(16), seed);
-    const receiver = new DirectionCrypto(randomBytes(16), seed);
+    const sender = new DirectionCrypto(randomBytes(16), seed, pool);
+    const receiver = new DirectionCrypto(randomBytes(16), seed, pool);
     const bogus = plaintextBody(Buffer.from("not stamped"));
     bogus[RELAY_DIGEST_OFFSET] = 0x55;
     const before = hex(bogus);
@@ -367,7 +356,7 @@ describe("tor1 recognition details", () => {
 
   it("recognizes the same cells with the in-place digest of a last hop", () => {
     const seed = randomBytes(20);
-    const [sender, onCopy, inPlace] = [0, 1, 2].map(() => new DirectionCrypto(randomBytes(16), seed));
+    const [sender, onCopy, inPlace] = [0, 1, 2].map(() => new DirectionCrypto(randomBytes(16), seed, pool));
     for (let i = 0; i < 5; i++) {
       const body = plaintextBody(Buffer.from(`cell ${i}`));
       const digest = sender.stamp(body);
@@ -379,8 +368,8 @@ describe("tor1 recognition details", () => {
 
   it("the recognized field must be zero", () => {
     const seed = randomBytes(20);
-    const sender = new DirectionCrypto(randomBytes(16), seed);
-    const receiver = new DirectionCrypto(randomBytes(16), seed);
+    const sender = new DirectionCrypto(randomBytes(16), seed, pool);
+    const receiver = new DirectionCrypto(randomBytes(16), seed, pool);
     const body = plaintextBody(Buffer.from("x"));
     body[1] = 1;
     sender.stamp(body);
@@ -400,7 +389,7 @@ describe("tor1 recognition details", () => {
     expectOnionError(() => relays[0].decryptOutbound(Buffer.alloc(0)), "cell-malformed");
     expectOnionError(() => relays[0].decryptOutboundMany(Buffer.alloc(1018 + 1)), "cell-malformed");
     expectOnionError(() => relays[0].encryptInboundMany(Buffer.alloc(0), false), "cell-malformed");
-    expectOnionError(() => hopCryptoFromKeyMaterial(km.subarray(0, 72)), "bad-key");
+    expectOnionError(() => hopCryptoFromKeyMaterial(km.subarray(0, 72), pool), "bad-key");
     expect(() => client.encryptOutbound(Buffer.alloc(RELAY_BODY_LEN), 1)).toThrow(RangeError);
     expect(client.lastOutboundDigest(0)).toBeUndefined();
   });

@@ -7,18 +7,9 @@
  */
 import { createCipheriv, createHash, type Cipher, type Hash } from "node:crypto";
 import { OnionError } from "./errors.js";
+import { RELAY_BODY_LEN } from "./frame.js";
 import { KEY_MATERIAL_LEN } from "./ntor.js";
-
-/** Relay body: command 1 | recognized 2 | stream id 2 | digest 4 | length 2 | data 498. */
-export const RELAY_BODY_LEN = 509;
-export const RELAY_COMMAND_OFFSET = 0;
-export const RELAY_RECOGNIZED_OFFSET = 1;
-export const RELAY_STREAM_ID_OFFSET = 3;
-export const RELAY_DIGEST_OFFSET = 5;
-export const RELAY_DIGEST_LEN = 4;
-export const RELAY_LENGTH_OFFSET = 9;
-export const RELAY_DATA_OFFSET = 11;
-export const RELAY_DATA_MAX = 498;
+import { RELAY_DIGEST_LEN, RELAY_DIGEST_OFFSET, RELAY_RECOGNIZED_OFFSET } from "./relay-cell.js";
 
 const D = RELAY_DIGEST_OFFSET;
 const R = RELAY_RECOGNIZED_OFFSET;
@@ -35,9 +26,9 @@ const R = RELAY_RECOGNIZED_OFFSET;
  * KEYSTREAM_COLD_BYTES of a direction (a circuit's build and first cells) are crypted with a
  * throwaway cipher that generates just the bytes needed, and nothing stays behind. After that
  * the direction keeps a cipher and a keystream chunk that grows to KEYSTREAM_MAX_CHUNK. These
- * warm directions share a budget (keystreamBudget); past it, the least recently refilled give
- * their chunk and cipher back (circuits gone idle after a burst, or closed) and regenerate from
- * their position at their next cell.
+ * warm directions share the budget of their KeystreamPool (one per relay or client); past it,
+ * the least recently refilled give their chunk and cipher back (circuits gone idle after a
+ * burst, or closed) and regenerate from their position at their next cell.
  */
 /** Two cells: what a 3-hop circuit's build crypts at its first hop (EXTEND2, EXTENDED2 twice each way). */
 const KEYSTREAM_COLD_BYTES = 2 * RELAY_BODY_LEN;
@@ -52,11 +43,24 @@ const EMPTY_KEYSTREAM = Buffer.alloc(0);
 const DIRECT_CRYPT_BYTES = 16 * RELAY_BODY_LEN;
 /** The IV of a cipher starting at some block (copied by createCipheriv). */
 const blockIv = Buffer.alloc(16);
-/** Keystream bytes all warm directions of this process may hold together. */
-let keystreamBudget = 8 * 1024 * 1024;
-/** Warm directions, least recently refilled first, with the keystream bytes each holds. */
-const warm = new Map<WeakRef<DirectionCrypto>, number>();
-let warmBytes = 0;
+/** Keystream bytes the warm directions of one relay or client may hold together, by default. */
+export const DEFAULT_KEYSTREAM_BUDGET = 8 * 1024 * 1024;
+
+/**
+ * The keystream made ahead by the warm directions of one relay or client, within a byte
+ * budget (0 makes every direction give its keystream back at once), and the scratch their
+ * XOR uses. Shared by every circuit of its owner, which runs on one thread.
+ */
+export class KeystreamPool {
+  /** Warm directions, least recently refilled first, with the keystream bytes each holds. */
+  readonly warm = new Map<WeakRef<DirectionCrypto>, number>();
+  warmBytes = 0;
+  /** Scratch for xorInto; a refill never yields more than KEYSTREAM_MAX_CHUNK bytes at once. */
+  readonly scratchBytes = new Uint8Array(KEYSTREAM_MAX_CHUNK);
+  readonly scratchWords = new Int32Array(this.scratchBytes.buffer);
+
+  constructor(readonly budget = DEFAULT_KEYSTREAM_BUDGET) {}
+}
 
 /** What a warm direction keeps: its cipher and the keystream made ahead. */
 interface WarmKeystream {
@@ -69,16 +73,6 @@ interface WarmKeystream {
   chunk: number;
   /** The direction's key in `warm`. */
   ref: WeakRef<DirectionCrypto>;
-}
-
-/**
- * Set the keystream budget of warm directions (bytes; tests use 0 to force every release);
- * returns the previous one.
- */
-export function setKeystreamBudget(bytes: number): number {
-  const previous = keystreamBudget;
-  keystreamBudget = bytes;
-  return previous;
 }
 
 /**
@@ -102,8 +96,10 @@ export class DirectionCrypto {
   #base = 0;
   /** Only while warm (see above): an idle direction is just its key, digest and position. */
   #warm: WarmKeystream | undefined;
+  readonly #pool: KeystreamPool;
 
-  constructor(aesKey: Uint8Array, digestSeed: Uint8Array) {
+  constructor(aesKey: Uint8Array, digestSeed: Uint8Array, pool: KeystreamPool) {
+    this.#pool = pool;
     if (aesKey.length !== 16) throw new OnionError("bad-key", "AES-128 key must be 16 bytes");
     this.#key = Buffer.from(aesKey).toString("latin1");
     this.#digest = createHash("sha1").update(digestSeed);
@@ -118,7 +114,7 @@ export class DirectionCrypto {
       if (at + n <= KEYSTREAM_COLD_BYTES) {
         // Cold: a throwaway cipher makes just these bytes (n <= KEYSTREAM_COLD_BYTES, so one update).
         const skip = at % 16;
-        xorInto(data, 0, this.#cipherAt(at - skip).update(ZEROS.subarray(0, skip + n)), skip, n);
+        xorInto(data, 0, this.#cipherAt(at - skip).update(ZEROS.subarray(0, skip + n)), skip, n, this.#pool);
         this.#base = at + n;
         return;
       }
@@ -134,7 +130,7 @@ export class DirectionCrypto {
         this.#refill(w);
       }
       const len = Math.min(n - i, w.keystream.length - w.pos);
-      xorInto(data, i, w.keystream, w.pos, len);
+      xorInto(data, i, w.keystream, w.pos, len, this.#pool);
       w.pos += len;
       i += len;
     }
@@ -231,13 +227,15 @@ export class DirectionCrypto {
   #touch(w: WarmKeystream): void {
     const ref = w.ref;
     const bytes = w.keystream.length;
-    warmBytes += bytes - (warm.get(ref) ?? 0);
+    const pool = this.#pool;
+    const warm = pool.warm;
+    pool.warmBytes += bytes - (warm.get(ref) ?? 0);
     warm.delete(ref);
     warm.set(ref, bytes);
     for (const [other, held] of warm) {
-      if (warmBytes <= keystreamBudget || other === ref) break;
+      if (pool.warmBytes <= pool.budget || other === ref) break;
       warm.delete(other);
-      warmBytes -= held;
+      pool.warmBytes -= held;
       const direction = other.deref();
       if (direction !== undefined) direction.#release();
     }
@@ -252,21 +250,17 @@ export class DirectionCrypto {
   }
 }
 
-// Scratch for xorInto; a refill never yields more than KEYSTREAM_MAX_CHUNK bytes at once.
-const scratch = new ArrayBuffer(KEYSTREAM_MAX_CHUNK);
-const scratchBytes = new Uint8Array(scratch);
-const scratchWords = new Int32Array(scratch);
-
 /**
  * data[at..at+len) ^= ks[from..from+len). Why not a plain byte loop: XORing 32-bit words is
  * ~3x faster, and copying the keystream into an aligned scratch (a memcpy) makes it line up
  * with whatever word alignment the caller's body has.
  */
-function xorInto(data: Uint8Array, at: number, ks: Uint8Array, from: number, len: number): void {
+function xorInto(data: Uint8Array, at: number, ks: Uint8Array, from: number, len: number, pool: KeystreamPool): void {
   const head = Math.min(len, (4 - ((data.byteOffset + at) & 3)) & 3);
   for (let i = 0; i < head; i++) data[at + i] ^= ks[from + i];
   const words = (len - head) >> 2;
   if (words > 0) {
+    const { scratchBytes, scratchWords } = pool;
     scratchBytes.set(ks.subarray(from + head, from + head + words * 4));
     const view = new Int32Array(data.buffer, data.byteOffset + at + head, words);
     for (let w = 0; w < words; w++) view[w] ^= scratchWords[w];
@@ -275,7 +269,7 @@ function xorInto(data: Uint8Array, at: number, ks: Uint8Array, from: number, len
 }
 
 /** Splits ntor key material (Df 20 | Db 20 | Kf 16 | Kb 16 | nonce 20) into both directions. */
-export function hopCryptoFromKeyMaterial(km: Uint8Array): {
+export function hopCryptoFromKeyMaterial(km: Uint8Array, pool: KeystreamPool): {
   forward: DirectionCrypto;
   backward: DirectionCrypto;
 } {
@@ -283,8 +277,8 @@ export function hopCryptoFromKeyMaterial(km: Uint8Array): {
     throw new OnionError("bad-key", `key material must be ${KEY_MATERIAL_LEN} bytes`);
   }
   return {
-    forward: new DirectionCrypto(km.subarray(40, 56), km.subarray(0, 20)),
-    backward: new DirectionCrypto(km.subarray(56, 72), km.subarray(20, 40)),
+    forward: new DirectionCrypto(km.subarray(40, 56), km.subarray(0, 20), pool),
+    backward: new DirectionCrypto(km.subarray(56, 72), km.subarray(20, 40), pool),
   };
 }
 
@@ -312,8 +306,10 @@ export class ClientCircuitCrypto {
   readonly #hops: { forward: DirectionCrypto; backward: DirectionCrypto }[] = [];
   readonly #lastOutbound: (RunningDigest | undefined)[] = [];
 
+  constructor(private readonly pool: KeystreamPool) {}
+
   addHop(km: Uint8Array): void {
-    this.#hops.push(hopCryptoFromKeyMaterial(km));
+    this.#hops.push(hopCryptoFromKeyMaterial(km, this.pool));
     this.#lastOutbound.push(undefined);
   }
 
@@ -413,8 +409,8 @@ export class RelayCircuitCrypto {
   readonly #backward: DirectionCrypto;
   #lastInbound: RunningDigest | undefined;
 
-  constructor(km: Uint8Array) {
-    const { forward, backward } = hopCryptoFromKeyMaterial(km);
+  constructor(km: Uint8Array, pool: KeystreamPool) {
+    const { forward, backward } = hopCryptoFromKeyMaterial(km, pool);
     this.#forward = forward;
     this.#backward = backward;
   }

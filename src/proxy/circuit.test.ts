@@ -13,10 +13,12 @@ import { listenLinks } from "../link/link.js";
 import { generateX25519KeyPair, ntorServerRespond, relayIdFromIdentity } from "../onion/ntor.js";
 import { generateEd25519KeyPair } from "../onion/signing.js";
 import { echoServer, listen, sha256Hex } from "../../test/helpers/relay.js";
-import { ClientChannelManager, type ClientCircuit, type RelayTarget, buildCircuit } from "./circuit.js";
+import { type ClientCircuit, type RelayTarget } from "./circuit.js";
 import { Cleanups } from "../../test/helpers/cleanups.js";
 import { LOCAL_EXIT_POLICY, startTestRelay, targetOf } from "../../test/helpers/in-process-network.js";
 import { CircuitError, StreamError } from "../onion/errors.js";
+import { ClientChannelManager } from "./channels.js";
+import { buildCircuit } from "./build.js";
 
 const cleanups = new Cleanups();
 afterEach(() => cleanups.run());
@@ -47,12 +49,14 @@ async function silentRelay(answerCreate: boolean): Promise<RelayTarget> {
     identity,
     onLink: (link) => {
       cleanups.add(() => link.close());
-      link.on("frame", (frame) => {
-        if (answerCreate && frame.command.case === "create2") {
-          const { reply } = ntorServerRespond(frame.command.value.handshakeData, relayIdFromIdentity(identity.publicKey), [onion]);
-          link.send(create(FrameSchema, { circuitId: frame.circuitId, command: { case: "created2", value: { handshakeData: reply } } }));
+      link.onFrames = (frames) => {
+        for (const frame of frames) {
+          if (answerCreate && frame.command.case === "create2") {
+            const { reply } = ntorServerRespond(frame.command.value.handshakeData, relayIdFromIdentity(identity.publicKey), [onion]);
+            link.send(create(FrameSchema, { circuitId: frame.circuitId, command: { case: "created2", value: { handshakeData: reply } } }));
+          }
         }
-      });
+      };
     },
   });
   cleanups.add(() => server.close());

@@ -1,28 +1,27 @@
 /**
- * The client's circuit engine: anonymous links to relays (one per relay, reused), circuit
- * building (CREATE2 to the first hop, then EXTEND2 in RELAY_EARLY hop by hop, ntor each time),
- * and streams over the last hop with circuit and stream windows and authenticated SENDMEs.
+ * A client circuit: its id on the link to the first hop, its layers of relay crypto, the
+ * handshake replies its builder waits for (build.ts), and the streams over its last hop with
+ * circuit and stream flow control and authenticated SENDMEs. Stream bytes are packaged by the
+ * shared StreamScheduler (onion/streams.ts), as at the exit.
  *
- * All network I/O goes through the Link of the first hop: frames come in through one handler
- * per link that dispatches by circuit id, cells go out through Link.sendRelay.
+ * All network I/O goes through the link of the first hop: its channel hands the circuit the
+ * frames of each read (receive), cells go out through Link.sendRelay.
  */
 import { EventEmitter } from "node:events";
 import { type MessageInitShape, create } from "@bufbuild/protobuf";
 import { DestroyReason, type Frame, FrameSchema, HandshakeType } from "../../gen/meowonion/v1/link_pb.js";
 import { EndReason, RelayCommand } from "../../gen/meowonion/v1/relay_pb.js";
-import { componentLogger } from "../common/log.js";
-import type { Link } from "../link/link.js";
-import { CircuitError, OnionError, StreamError } from "../onion/errors.js";
-import { toDestroyReason } from "../onion/reasons.js";
-import { CONGESTION_CONTROL_VERSION, type CircuitSendControl, CongestionWindow, ReceiveWindow, SendWindow } from "../onion/flow-control.js";
-import { ntorClientFinish, ntorClientPrecompute, ntorClientStart, relayIdFromIdentity } from "../onion/ntor.js";
-import { type RelayMessage, type RelayMessageInit, decodeRelayMessage, encodeRelayCell, encodeRelayMessage, readRelayCell } from "../onion/relay-cell.js";
-import { ClientCircuitCrypto, RELAY_BODY_LEN, RELAY_DATA_MAX, type RunningDigest, digestBytes } from "../onion/relay-crypto.js";
-import { type Channel, ChannelManager, type DrainWaiter } from "../link/channels.js";
-import { ClientStream, type StreamOwner } from "./stream.js";
 import { formatHostPort } from "../common/host-port.js";
-
-export { ClientStream } from "./stream.js";
+import type { Logger } from "../common/log.js";
+import type { Channel, DrainWaiter } from "../link/channels.js";
+import { CircuitError, OnionError, StreamError } from "../onion/errors.js";
+import { CONGESTION_CONTROL_VERSION, type CircuitSendControl, CongestionWindow, ReceiveWindow, SendWindow } from "../onion/flow-control.js";
+import { RELAY_BODY_LEN } from "../onion/frame.js";
+import { type RelayMessage, type RelayMessageInit, decodeRelayMessage, encodeRelayMessage, readRelayCell } from "../onion/relay-cell.js";
+import { ClientCircuitCrypto, type KeystreamPool, type RunningDigest, digestBytes } from "../onion/relay-crypto.js";
+import { destroyReasonName, endReasonName } from "../onion/reasons.js";
+import { type CellSink, StreamScheduler } from "../onion/streams.js";
+import { ClientStream, type StreamOwner } from "./stream.js";
 
 /** A relay to build through, as listed in the consensus. */
 export interface RelayTarget {
@@ -35,104 +34,37 @@ export interface RelayTarget {
   congestionControl?: boolean;
 }
 
-const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
-const DEFAULT_BUILD_TIMEOUT_MS = 30_000;
-const DEFAULT_STREAM_TIMEOUT_MS = 30_000;
-/** Client links without circuits close after this long (Tor closes idle client channels after minutes too). */
-const CLIENT_LINK_IDLE_MS = 300_000;
-/** Streams take turns of this many cells (8 KB) on a circuit, as at the exit. */
-const STREAM_TURN_CELLS = 16;
-/** At most 8 RELAY_EARLY cells per circuit (link.proto): one per EXTEND2. */
-const MAX_HOPS = 9;
-
-const log = componentLogger("circuit");
-// Module-private entry points of ClientCircuit (for buildCircuit and the channel manager).
-const kFrames = Symbol("frames");
-const kChannelClosed = Symbol("channelClosed");
-const kBuild = Symbol("build");
-const kRequestCongestionControl = Symbol("requestCongestionControl");
-
-/** One anonymous link per relay, shared by every circuit through it. */
-export class ClientChannelManager {
-  readonly #manager: ChannelManager<ClientCircuit>;
-
-  constructor(options: { connectTimeoutMs?: number } = {}) {
-    this.#manager = new ChannelManager<ClientCircuit>({
-      identity: undefined,
-      idleTimeoutMs: CLIENT_LINK_IDLE_MS,
-      connectTimeoutMs: options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
-      onChannel: (channel) => {
-        channel.link.onFrames = (frames) => {
-          for (let from = 0; from < frames.length; ) {
-            const circuitId = frames[from].circuitId;
-            let to = from + 1;
-            while (to < frames.length && frames[to].circuitId === circuitId) to++;
-            channel.circuits.get(circuitId)?.[kFrames](frames, from, to);
-            from = to;
-          }
-        };
-      },
-      onChannelClosed: (channel) => {
-        for (const circuit of [...channel.circuits.values()]) circuit[kChannelClosed]();
-      },
-    });
-  }
-
-  /** The link to `target` (opened and checked against its identity key if there is none). */
-  async getLink(target: RelayTarget): Promise<Link> {
-    return (await this.channel(target)).link;
-  }
-
-  /** The channel to `target`: its link plus the circuit table buildCircuit registers in. */
-  channel(target: RelayTarget): Promise<Channel<ClientCircuit>> {
-    return this.#manager.channelTo(target.identityKey, target.host, target.port);
-  }
-
-  /** Close every link; their circuits close with CHANNEL_CLOSED. */
-  close(): void {
-    this.#manager.close();
-  }
-}
+/** How long a stream may wait for CONNECTED (or RESOLVED), as Tor's first attempt. */
+export const DEFAULT_STREAM_TIMEOUT_MS = 10_000;
 
 /**
- * Build a circuit through `path` (first hop first). Rejects with a CircuitError naming the hop
- * that failed and why (OR_IDENTITY, CONNECTFAILED, TIMEOUT, PROTOCOL, or the reason a relay gave).
+ * What the circuits of one client share: their logger, their keystream pool, and scratch
+ * buffers (everything runs on one thread, and no circuit holds a buffer across a yield).
  */
-export async function buildCircuit(
-  channels: ClientChannelManager,
-  path: RelayTarget[],
-  options: { timeoutMs?: number; congestionControl?: boolean } = {},
-): Promise<ClientCircuit> {
-  if (path.length === 0 || path.length > MAX_HOPS) {
-    throw new CircuitError(DestroyReason.INTERNAL, 0, `a path has 1..${MAX_HOPS} hops, got ${path.length}`);
+export class CircuitContext {
+  /** A plaintext cell being sent: laid out, encrypted in place, copied into the link's output. */
+  readonly cell = new Uint8Array(RELAY_BODY_LEN);
+  readonly keystreams: KeystreamPool;
+  #inbound = new Uint8Array(32 * RELAY_BODY_LEN);
+  #nextCircuitId = 1;
+
+  constructor(
+    readonly log: Logger,
+    keystreams: KeystreamPool,
+  ) {
+    this.keystreams = keystreams;
   }
-  const started = performance.now();
-  const timeoutMs = options.timeoutMs ?? DEFAULT_BUILD_TIMEOUT_MS;
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new CircuitError(DestroyReason.TIMEOUT, 0, `first hop not reached within ${timeoutMs} ms`)), timeoutMs);
-  });
-  let circuit: ClientCircuit | undefined;
-  try {
-    let channel: Channel<ClientCircuit>;
-    try {
-      channel = await Promise.race([channels.channel(path[0]), deadline]);
-    } catch (error) {
-      if (error instanceof CircuitError) throw error;
-      throw new CircuitError(toDestroyReason(error), 0, `cannot link to ${path[0].nickname}: ${(error as Error).message}`, { cause: error });
-    }
-    if (channel.link.isClosed) throw new CircuitError(DestroyReason.CHANNEL_CLOSED, 0, `link to ${path[0].nickname} closed`);
-    circuit = new ClientCircuit(channel, path);
-    clearTimeout(timer);
-    await circuit[kBuild](started, started + timeoutMs);
-    if ((options.congestionControl ?? true) && path[path.length - 1].congestionControl === true) circuit[kRequestCongestionControl]();
-    return circuit;
-  } catch (error) {
-    circuit?.destroy(error instanceof CircuitError && error.reason === DestroyReason.TIMEOUT ? DestroyReason.TIMEOUT : DestroyReason.PROTOCOL);
-    if (error instanceof CircuitError) throw error;
-    throw new CircuitError(DestroyReason.INTERNAL, circuit?.hopCount ?? 0, (error as Error).message, { cause: error });
-  } finally {
-    clearTimeout(timer);
+
+  /** Room for the bodies of `cells` inbound cells, decrypted together (valid until the next call). */
+  inbound(cells: number): Uint8Array {
+    const bytes = cells * RELAY_BODY_LEN;
+    if (this.#inbound.length < bytes) this.#inbound = new Uint8Array(bytes);
+    return this.#inbound.subarray(0, bytes);
+  }
+
+  /** A local circuit id, unique among these circuits (not the id on the wire). */
+  nextCircuitId(): number {
+    return this.#nextCircuitId++;
   }
 }
 
@@ -141,32 +73,25 @@ interface Waiter<T> {
   reject(error: Error): void;
 }
 
-interface PendingResolve extends Waiter<string[]> {
+interface Pending<T> extends Waiter<T> {
   timer: NodeJS.Timeout;
 }
-
-interface PendingOpen extends Waiter<ClientStream> {
-  timer: NodeJS.Timeout;
-}
-
-let nextLocalId = 1;
-/** Plaintext cell being sent; encrypted in place and copied into the link's output (single-threaded, never shared across a yield). */
-const scratch = new Uint8Array(RELAY_BODY_LEN);
-/** Bodies of a run of inbound cells, decrypted together (same single-threaded rule; grows as needed). */
-let inboundBatch = new Uint8Array(32 * RELAY_BODY_LEN);
 
 export class ClientCircuit extends EventEmitter<{ close: [reason: DestroyReason] }> {
-  /** Local id, unique in this process, never reused (not the id on the wire). */
-  readonly id = nextLocalId++;
+  /** Local id, unique among the circuits of one client, never reused (not the id on the wire). */
+  readonly id: number;
   readonly createdAt = new Date();
   bytesSent = 0;
   bytesReceived = 0;
   readonly #channel: Channel<ClientCircuit>;
+  readonly #context: CircuitContext;
   readonly #circuitId: number;
-  readonly #crypto = new ClientCircuitCrypto();
+  readonly #crypto: ClientCircuitCrypto;
+  /** The hops reached, first hop first. */
+  readonly #path: RelayTarget[] = [];
   readonly #streams = new Map<number, ClientStream>();
-  readonly #opening = new Map<number, PendingOpen>();
-  readonly #resolving = new Map<number, PendingResolve>();
+  readonly #opening = new Map<number, Pending<ClientStream>>();
+  readonly #resolving = new Map<number, Pending<string[]>>();
   #package: CircuitSendControl = SendWindow.circuit();
   #deliver = ReceiveWindow.circuit();
   /** CONGESTION_CONTROL_REQUEST sent, its response not yet in. */
@@ -175,27 +100,47 @@ export class ClientCircuit extends EventEmitter<{ close: [reason: DestroyReason]
   #congestionControl = false;
   /** Streams holding DATA of the current link read for their reader (see #flushDelivered). */
   readonly #delivering: ClientStream[] = [];
-  /** Streams with bytes (or an END) to package, served round robin. */
-  #ready: ClientStream[] = [];
-  #cursor = 0;
-  /** Cells the stream at the cursor has had in its current turn. */
-  #turn = 0;
+  readonly #scheduler = new StreamScheduler<ClientStream>();
+  /** Where the scheduler puts DATA cells: encrypted for the last hop and sent on the first hop's link. */
+  readonly #sink: CellSink;
   #pumping = false;
-  #hops = 0;
   #buildMs = 0;
-  #step: Waiter<Uint8Array> | undefined;
+  #handshake: Waiter<Uint8Array> | undefined;
   #truncating: Waiter<void> | undefined;
   #closed = false;
   #nextStreamId = 1;
 
-  constructor(
-    channel: Channel<ClientCircuit>,
-    readonly path: RelayTarget[],
-  ) {
+  constructor(channel: Channel<ClientCircuit>, context: CircuitContext) {
     super();
     this.#channel = channel;
+    this.#context = context;
+    this.id = context.nextCircuitId();
+    this.#crypto = new ClientCircuitCrypto(context.keystreams);
     this.#circuitId = channel.link.allocateCircuitId((id) => channel.circuits.has(id));
     channel.circuits.set(this.#circuitId, this);
+    const link = channel.link;
+    this.#sink = {
+      get writable() {
+        return !link.congested;
+      },
+      nextCell: () => context.cell,
+      commit: (dataBytes) => {
+        this.#crypto.encryptOutbound(context.cell, this.hopCount - 1);
+        link.sendRelay(this.#circuitId, context.cell);
+        this.bytesSent += dataBytes;
+      },
+      lastDigest: () => this.#crypto.lastOutboundDigest(this.hopCount - 1)!,
+    };
+  }
+
+  /** The hops the circuit reaches, first hop first. */
+  get path(): readonly RelayTarget[] {
+    return this.#path;
+  }
+
+  /** Hops the circuit currently reaches. */
+  get hopCount(): number {
+    return this.#path.length;
   }
 
   /** Milliseconds the build took (0 until built). */
@@ -211,64 +156,60 @@ export class ClientCircuit extends EventEmitter<{ close: [reason: DestroyReason]
     return this.#streams.size + this.#opening.size + this.#resolving.size;
   }
 
-  /** Hops the circuit currently reaches (path.length once built, fewer after truncate()). */
-  get hopCount(): number {
-    return this.#hops;
-  }
-
-  /** Extend hop by hop until the whole path is built (or fail with a CircuitError). */
-  async [kBuild](started: number, deadline: number): Promise<void> {
-    const timer = setTimeout(() => this.#failStep(new CircuitError(DestroyReason.TIMEOUT, this.#hops, "circuit build timed out")), Math.max(0, deadline - performance.now()));
-    const startHop = (target: RelayTarget) => ntorClientStart(relayIdFromIdentity(target.identityKey), target.ntorOnionKey);
-    try {
-      let next = startHop(this.path[0]);
-      for (let hop = 0; hop < this.path.length; hop++) {
-        const target = this.path[hop];
-        const { state, onionskin } = next;
-        const create2 = { handshakeType: HandshakeType.NTOR, handshakeData: onionskin };
-        const reply = this.#awaitStep();
-        if (hop === 0) {
-          this.#sendFrame({ case: "create2", value: create2 });
-        } else {
-          const linkSpecifiers = [
-            { specifier: { case: "address" as const, value: formatHostPort(target.host, target.port) } },
-            { specifier: { case: "identityKey" as const, value: target.identityKey } },
-          ];
-          this.#send({ command: RelayCommand.EXTEND2, streamId: 0, body: { linkSpecifiers, create2 } }, hop - 1, true);
-        }
-        this.#channel.link.flush();
-        // While the onionskin travels: this hop's half of the ntor work and the next hop's start.
-        ntorClientPrecompute(state);
-        if (hop + 1 < this.path.length) next = startHop(this.path[hop + 1]);
-        const handshake = await reply;
-        let keyMaterial: Uint8Array;
-        try {
-          keyMaterial = ntorClientFinish(state, handshake);
-        } catch (error) {
-          throw new CircuitError(DestroyReason.PROTOCOL, hop, `ntor with ${target.nickname} failed: ${(error as Error).message}`, { cause: error });
-        }
-        this.#crypto.addHop(keyMaterial);
-        this.#hops = hop + 1;
-      }
-      this.#buildMs = performance.now() - started;
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-
   /** Whether the last hop adopted congestion control (relay.proto, CONGESTION CONTROL). */
   get congestionControlled(): boolean {
     return this.#congestionControl;
+  }
+
+  // ------------------------------------------------------------------ building (build.ts)
+
+  /**
+   * Send a handshake to `target` as the next hop: CREATE2 to the first hop, else EXTEND2 in
+   * RELAY_EARLY to the last hop. Resolves with the reply (CREATED2 / EXTENDED2); rejects with
+   * a CircuitError if the circuit dies first.
+   */
+  handshake(target: RelayTarget, onionskin: Uint8Array): Promise<Uint8Array> {
+    if (this.#closed) return Promise.reject(new CircuitError(DestroyReason.FINISHED, this.hopCount, "circuit is closed"));
+    if (this.#handshake !== undefined) return Promise.reject(new RangeError("a handshake is already in progress"));
+    const reply = new Promise<Uint8Array>((resolve, reject) => {
+      this.#handshake = { resolve, reject };
+    });
+    const create2 = { handshakeType: HandshakeType.NTOR, handshakeData: onionskin };
+    if (this.hopCount === 0) {
+      this.#sendFrame({ case: "create2", value: create2 });
+    } else {
+      const linkSpecifiers = [
+        { specifier: { case: "address" as const, value: formatHostPort(target.host, target.port) } },
+        { specifier: { case: "identityKey" as const, value: target.identityKey } },
+      ];
+      this.#send({ command: RelayCommand.EXTEND2, streamId: 0, body: { linkSpecifiers, create2 } }, this.hopCount - 1, true);
+    }
+    // The peer waits for it: out now, not when the event loop gets to it.
+    this.#channel.link.flush();
+    return reply;
+  }
+
+  /** The handshake with `target` completed: its layer of crypto becomes the last hop. */
+  addHop(target: RelayTarget, keyMaterial: Uint8Array): void {
+    this.#crypto.addHop(keyMaterial);
+    this.#path.push(target);
+  }
+
+  /** The builder is done: the build took `ms`. */
+  markBuilt(ms: number): void {
+    this.#buildMs = ms;
   }
 
   /**
    * Ask the last hop for congestion control, before any stream. Not waited for: the response
    * arrives before any CONNECTED, and streams take their flow control at CONNECTED.
    */
-  [kRequestCongestionControl](): void {
+  requestCongestionControl(): void {
     this.#congestionControlAsked = true;
-    this.#send({ command: RelayCommand.CONGESTION_CONTROL_REQUEST, streamId: 0, body: { version: CONGESTION_CONTROL_VERSION } }, this.#hops - 1);
+    this.#send({ command: RelayCommand.CONGESTION_CONTROL_REQUEST, streamId: 0, body: { version: CONGESTION_CONTROL_VERSION } }, this.hopCount - 1);
   }
+
+  // ------------------------------------------------------------------ streams
 
   /** Open a TCP stream from the exit to host:port (resolved at the exit). */
   openStream(host: string, port: number, options: { timeoutMs?: number } = {}): Promise<ClientStream> {
@@ -283,13 +224,13 @@ export class ClientCircuit extends EventEmitter<{ close: [reason: DestroyReason]
       const timer = setTimeout(() => {
         this.#opening.delete(streamId);
         this.#streams.delete(streamId);
-        this.#send({ command: RelayCommand.END, streamId, body: { reason: EndReason.TIMEOUT } }, this.#hops - 1);
+        this.#send({ command: RelayCommand.END, streamId, body: { reason: EndReason.TIMEOUT } }, this.hopCount - 1);
         stream.destroy();
         reject(new StreamError(EndReason.TIMEOUT, `no CONNECTED within ${timeoutMs} ms`));
       }, timeoutMs);
       this.#streams.set(streamId, stream);
       this.#opening.set(streamId, { resolve, reject, timer });
-      this.#send({ command: RelayCommand.BEGIN, streamId, body: { host, port } }, this.#hops - 1);
+      this.#send({ command: RelayCommand.BEGIN, streamId, body: { host, port } }, this.hopCount - 1);
     });
   }
 
@@ -307,7 +248,7 @@ export class ClientCircuit extends EventEmitter<{ close: [reason: DestroyReason]
         reject(new StreamError(EndReason.TIMEOUT, `no RESOLVED within ${timeoutMs} ms`));
       }, timeoutMs);
       this.#resolving.set(streamId, { resolve, reject, timer });
-      this.#send({ command: RelayCommand.RESOLVE, streamId, body: { host } }, this.#hops - 1);
+      this.#send({ command: RelayCommand.RESOLVE, streamId, body: { host } }, this.hopCount - 1);
     });
   }
 
@@ -317,13 +258,13 @@ export class ClientCircuit extends EventEmitter<{ close: [reason: DestroyReason]
    */
   truncate(hops: number): Promise<void> {
     if (this.#closed) return Promise.reject(new CircuitError(DestroyReason.FINISHED, hops, "circuit is closed"));
-    if (!Number.isInteger(hops) || hops < 1 || hops >= this.#hops || this.#truncating !== undefined) {
-      return Promise.reject(new RangeError(`cannot truncate a ${this.#hops}-hop circuit to ${hops}`));
+    if (!Number.isInteger(hops) || hops < 1 || hops >= this.hopCount || this.#truncating !== undefined) {
+      return Promise.reject(new RangeError(`cannot truncate a ${this.hopCount}-hop circuit to ${hops}`));
     }
     return new Promise((resolve, reject) => {
       this.#truncating = { resolve, reject };
       this.#send({ command: RelayCommand.TRUNCATE, streamId: 0, body: {} }, hops - 1);
-      this.#hops = hops;
+      this.#path.length = hops;
       this.#closeStreams(new StreamError(EndReason.DESTROY, "circuit truncated"));
     });
   }
@@ -332,12 +273,12 @@ export class ClientCircuit extends EventEmitter<{ close: [reason: DestroyReason]
   destroy(reason: DestroyReason = DestroyReason.FINISHED): void {
     if (this.#closed) return;
     this.#sendFrame({ case: "destroy", value: { reason } });
-    this.#teardown(reason, `destroyed locally (${DestroyReason[reason]})`);
+    this.#teardown(reason, `destroyed locally (${destroyReasonName(reason)})`);
   }
 
   /** What this circuit's streams call (kept off the public API). */
   readonly #owner: StreamOwner = {
-    pump: (stream) => this.#pumpStream(stream),
+    wake: (stream) => this.#wake(stream),
     readMore: (stream) => this.#readMore(stream),
     abort: (stream) => this.#abort(stream),
   };
@@ -345,20 +286,37 @@ export class ClientCircuit extends EventEmitter<{ close: [reason: DestroyReason]
   /** Resumes packaging when the first hop's link can take more. */
   readonly #drainWaiter: DrainWaiter = { onDrain: () => this.#pump() };
 
-  #pumpStream(stream: ClientStream): void {
-    if (!stream.sentEnd && this.#streams.get(stream.streamId) === stream && !stream.ready) {
-      stream.ready = true;
-      this.#ready.push(stream);
-    }
+
+  #wake(stream: ClientStream): void {
+    if (!stream.sentEnd && this.#streams.get(stream.streamId) === stream) this.#scheduler.wake(stream);
     this.#pump();
+  }
+
+  /** Package waiting stream bytes into DATA cells while the windows and the link allow; END streams that are done. */
+  #pump(): void {
+    if (this.#pumping || this.#closed) return;
+    this.#pumping = true;
+    const link = this.#channel.link;
+    const emptied = this.#scheduler.pump(this.#package, this.#sink, performance.now());
+    this.#pumping = false;
+    for (const stream of emptied) {
+      if (stream.endDue && this.#streams.get(stream.streamId) === stream) this.#sendEnd(stream);
+    }
+    if (this.#scheduler.pending && link.congested && !this.#closed) this.#channel.waitForDrain(this.#drainWaiter);
+  }
+
+  #sendEnd(stream: ClientStream): void {
+    this.#send({ command: RelayCommand.END, streamId: stream.streamId, body: { reason: EndReason.DONE } }, this.hopCount - 1);
+    stream.markEndSent();
+    if (stream.receivedEnd) this.#forgetStream(stream);
   }
 
   #readMore(stream: ClientStream): void {
     if (this.#closed || this.#streams.get(stream.streamId) !== stream) return;
-    for (let n = stream.deliver.takeSendmes(); n > 0; n--) {
-      this.#send({ command: RelayCommand.SENDME, streamId: stream.streamId, body: { version: 0 } }, this.#hops - 1);
+    for (let n = stream.receiveControl.takeSendmes(); n > 0; n--) {
+      this.#send({ command: RelayCommand.SENDME, streamId: stream.streamId, body: { version: 0 } }, this.hopCount - 1);
     }
-    if (stream.deliver.onDrained() === "xon") this.#send({ command: RelayCommand.XON, streamId: stream.streamId, body: {} }, this.#hops - 1);
+    if (stream.receiveControl.onDrained() === "xon") this.#send({ command: RelayCommand.XON, streamId: stream.streamId, body: {} }, this.hopCount - 1);
   }
 
   #abort(stream: ClientStream): void {
@@ -366,30 +324,29 @@ export class ClientCircuit extends EventEmitter<{ close: [reason: DestroyReason]
     this.#forgetStream(stream);
     // END with a reason other than DONE closes both directions at the exit.
     if (!this.#closed && !(stream.sentEnd && stream.receivedEnd)) {
-      this.#send({ command: RelayCommand.END, streamId: stream.streamId, body: { reason: EndReason.MISC } }, this.#hops - 1);
+      this.#send({ command: RelayCommand.END, streamId: stream.streamId, body: { reason: EndReason.MISC } }, this.hopCount - 1);
     }
   }
 
-  /** A run of frames for this circuit from one read of its link. */
-  [kFrames](frames: Frame[], from: number, to: number): void {
-    for (let i = from; i < to && !this.#closed; ) {
-      if (frames[i].command.case !== "relay") {
-        this.#onFrame(frames[i++]);
-        continue;
-      }
-      let end = i + 1;
-      while (end < to && frames[end].command.case === "relay") end++;
-      this.#onRelayRun(frames, i, end);
-      i = end;
-    }
+  // ------------------------------------------------------------------ from the channel
+
+  /** Frames [from, to) of one link read, all for this circuit: a run of relay cells, or one other frame. */
+  receive(frames: readonly Frame[], from: number, to: number, relay: boolean): void {
+    if (this.#closed) return;
+    if (relay) this.#onRelayRun(frames, from, to);
+    else this.#onFrame(frames[from]);
     this.#flushDelivered();
   }
 
+  /** The link carrying this circuit closed. */
+  channelClosed(): void {
+    this.#teardown(DestroyReason.CHANNEL_CLOSED, "link to the first hop closed");
+  }
+
   /** Consecutive RELAY frames (one or more): decrypted as one batch, then handled in order. */
-  #onRelayRun(frames: Frame[], from: number, to: number): void {
+  #onRelayRun(frames: readonly Frame[], from: number, to: number): void {
     const n = to - from;
-    if (inboundBatch.length < n * RELAY_BODY_LEN) inboundBatch = new Uint8Array(n * RELAY_BODY_LEN);
-    const cells = inboundBatch.subarray(0, n * RELAY_BODY_LEN);
+    const cells = this.#context.inbound(n);
     for (let k = 0; k < n; k++) cells.set(frames[from + k].command.value as Uint8Array, k * RELAY_BODY_LEN);
     try {
       const batch = this.#crypto.decryptInboundMany(cells);
@@ -400,7 +357,7 @@ export class ClientCircuit extends EventEmitter<{ close: [reason: DestroyReason]
     } catch (error) {
       this.#onError(error);
     }
-    // DATA views point into the shared batch buffer: the readers get them before it is reused.
+    // DATA views point into the shared inbound buffer: the readers get them before it is reused.
     this.#flushDelivered();
   }
 
@@ -408,12 +365,12 @@ export class ClientCircuit extends EventEmitter<{ close: [reason: DestroyReason]
     try {
       switch (frame.command.case) {
         case "created2":
-          if (this.#hops !== 0 || this.#step === undefined) throw new OnionError("cell-malformed", "unexpected CREATED2");
-          this.#resolveStep(frame.command.value.handshakeData);
+          if (this.hopCount !== 0 || this.#handshake === undefined) throw new OnionError("cell-malformed", "unexpected CREATED2");
+          this.#handshakeDone(frame.command.value.handshakeData);
           return;
         case "destroy": {
           const reason = frame.command.value.reason;
-          this.#failStep(new CircuitError(reason, this.#hops, `hop ${this.#hops} refused or lost: ${DestroyReason[reason] ?? reason}`));
+          this.#failHandshake(new CircuitError(reason, this.hopCount, `hop ${this.hopCount} refused or lost: ${destroyReasonName(reason)}`));
           this.#teardown(reason, "DESTROY from the first hop");
           return;
         }
@@ -425,24 +382,18 @@ export class ClientCircuit extends EventEmitter<{ close: [reason: DestroyReason]
     }
   }
 
-  /** A bad cell (OnionError) or a bug: the circuit is destroyed, a build in progress fails. */
+  /** A bad cell (OnionError) or a bug: the circuit is destroyed, a handshake in progress fails. */
   #onError(error: unknown): void {
     if (this.#closed) return;
-    const why = error instanceof OnionError ? `${error.reason}: ${error.message}` : (error as Error).message;
-    if (!(error instanceof OnionError)) log.error({ err: error }, "internal error on a circuit");
-    this.#failStep(new CircuitError(DestroyReason.PROTOCOL, this.#hops, why));
-    this.destroy(error instanceof OnionError ? DestroyReason.PROTOCOL : DestroyReason.INTERNAL);
-  }
-
-  /** The link carrying this circuit closed. */
-  [kChannelClosed](): void {
-    this.#failStep(new CircuitError(DestroyReason.CHANNEL_CLOSED, this.#hops, "link to the first hop closed"));
-    this.#teardown(DestroyReason.CHANNEL_CLOSED, "link closed");
+    if (!(error instanceof OnionError)) this.#context.log.error({ err: error }, "internal error on a circuit");
+    const reason = error instanceof OnionError ? DestroyReason.PROTOCOL : DestroyReason.INTERNAL;
+    this.#failHandshake(new CircuitError(reason, this.hopCount, error instanceof OnionError ? `${error.reason}: ${error.message}` : (error as Error).message));
+    this.destroy(reason);
   }
 
   /** A decrypted cell from `hop`; `body` and views into it are valid during the call only. */
   #onCell(body: Uint8Array, hop: number, digest: RunningDigest): void {
-    if (hop >= this.#hops) throw new OnionError("cell-unrecognized", `cell from hop ${hop} beyond the circuit`);
+    if (hop >= this.hopCount) throw new OnionError("cell-unrecognized", `cell from hop ${hop} beyond the circuit`);
     if (body[0] === RelayCommand.DATA) {
       const cell = readRelayCell(body);
       this.#onData(hop, cell.streamId, cell.data, digest);
@@ -454,7 +405,7 @@ export class ClientCircuit extends EventEmitter<{ close: [reason: DestroyReason]
   }
 
   #onData(hop: number, streamId: number, data: Uint8Array, digest: RunningDigest): void {
-    if (hop !== this.#hops - 1 || data.length === 0) throw new OnionError("cell-malformed", "DATA not from the last hop, or empty");
+    if (hop !== this.hopCount - 1 || data.length === 0) throw new OnionError("cell-malformed", "DATA not from the last hop, or empty");
     if (this.#deliver.onReceived()) {
       this.#send({ command: RelayCommand.SENDME, streamId: 0, body: { version: 1, digest: digestBytes(digest) } }, hop);
     }
@@ -462,7 +413,7 @@ export class ClientCircuit extends EventEmitter<{ close: [reason: DestroyReason]
     const stream = this.#streams.get(streamId);
     // DATA may cross our END on the wire: drop it.
     if (stream === undefined || stream.receivedEnd || this.#opening.has(streamId)) return;
-    stream.deliver.onReceived();
+    stream.receiveControl.onReceived();
     if (stream.stageDelivery(data)) this.#delivering.push(stream);
   }
 
@@ -479,13 +430,13 @@ export class ClientCircuit extends EventEmitter<{ close: [reason: DestroyReason]
 
   /** The reader is behind with this stream's data: XOFF, or END once it is far past it. */
   #held(stream: ClientStream): void {
-    const signal = stream.deliver.onHeld(stream.readableLength);
-    if (signal === "xoff") this.#send({ command: RelayCommand.XOFF, streamId: stream.streamId, body: {} }, this.#hops - 1);
+    const signal = stream.receiveControl.onHeld(stream.readableLength);
+    if (signal === "xoff") this.#send({ command: RelayCommand.XOFF, streamId: stream.streamId, body: {} }, this.hopCount - 1);
     else if (signal === "end") stream.destroy(new StreamError(EndReason.RESOURCELIMIT, "the exit ignored XOFF"));
   }
 
   #onCongestionControlResponse(hop: number, version: number): void {
-    if (!this.#congestionControlAsked || hop !== this.#hops - 1) throw new OnionError("cell-malformed", "unexpected CONGESTION_CONTROL_RESPONSE");
+    if (!this.#congestionControlAsked || hop !== this.hopCount - 1) throw new OnionError("cell-malformed", "unexpected CONGESTION_CONTROL_RESPONSE");
     this.#congestionControlAsked = false;
     if (version === 0) return;
     if (version !== CONGESTION_CONTROL_VERSION) throw new OnionError("cell-malformed", `congestion control version ${version} was not asked for`);
@@ -497,8 +448,8 @@ export class ClientCircuit extends EventEmitter<{ close: [reason: DestroyReason]
   #onMessage(hop: number, message: RelayMessage): void {
     switch (message.command) {
       case RelayCommand.EXTENDED2:
-        if (this.#step === undefined || hop !== this.#hops - 1) throw new OnionError("cell-malformed", "unexpected EXTENDED2");
-        this.#resolveStep(message.body.handshakeData);
+        if (this.#handshake === undefined || hop !== this.hopCount - 1) throw new OnionError("cell-malformed", "unexpected EXTENDED2");
+        this.#handshakeDone(message.body.handshakeData);
         return;
       case RelayCommand.TRUNCATED:
         this.#onTruncated(hop, message.body.reason);
@@ -511,12 +462,12 @@ export class ClientCircuit extends EventEmitter<{ close: [reason: DestroyReason]
     }
     if (message.streamId === 0) {
       if (message.command !== RelayCommand.SENDME) throw new OnionError("cell-malformed", `${RelayCommand[message.command]} on stream 0`);
-      if (message.body.version !== 1 || hop !== this.#hops - 1) throw new OnionError("flow-control", "bad circuit SENDME");
+      if (message.body.version !== 1 || hop !== this.hopCount - 1) throw new OnionError("flow-control", "bad circuit SENDME");
       this.#package.onSendme(message.body.digest, performance.now());
       this.#pump();
       return;
     }
-    if (hop !== this.#hops - 1) throw new OnionError("cell-malformed", "stream cell not from the last hop");
+    if (hop !== this.hopCount - 1) throw new OnionError("cell-malformed", "stream cell not from the last hop");
     const streamId = message.streamId;
     switch (message.command) {
       case RelayCommand.CONNECTED: {
@@ -540,19 +491,19 @@ export class ClientCircuit extends EventEmitter<{ close: [reason: DestroyReason]
           return;
         }
         if (message.command === RelayCommand.XOFF) {
-          stream.package.onXoff();
+          stream.sendControl.onXoff();
           return;
         }
-        stream.package.onXon();
-        this.#pumpStream(stream);
+        stream.sendControl.onXon();
+        this.#wake(stream);
         return;
       }
       case RelayCommand.SENDME: {
         if (message.body.version !== 0) throw new OnionError("flow-control", "stream SENDME with a version");
         const stream = this.#streams.get(streamId);
         if (stream === undefined) return;
-        stream.package.onSendme();
-        this.#pumpStream(stream);
+        stream.sendControl.onSendme();
+        this.#wake(stream);
         return;
       }
       case RelayCommand.RESOLVED: {
@@ -575,7 +526,7 @@ export class ClientCircuit extends EventEmitter<{ close: [reason: DestroyReason]
     if (resolving !== undefined) {
       this.#resolving.delete(streamId);
       clearTimeout(resolving.timer);
-      resolving.reject(new StreamError(reason, `RESOLVE refused: ${EndReason[reason] ?? reason}`));
+      resolving.reject(new StreamError(reason, `RESOLVE refused: ${endReasonName(reason)}`));
       return;
     }
     const stream = this.#streams.get(streamId);
@@ -586,7 +537,7 @@ export class ClientCircuit extends EventEmitter<{ close: [reason: DestroyReason]
       clearTimeout(opening.timer);
       this.#forgetStream(stream);
       stream.destroy();
-      opening.reject(new StreamError(reason, `stream refused by the exit: ${EndReason[reason] ?? reason}`));
+      opening.reject(new StreamError(reason, `stream refused by the exit: ${endReasonName(reason)}`));
       return;
     }
     if (reason !== EndReason.DONE || stream.sentEnd) this.#forgetStream(stream);
@@ -595,81 +546,18 @@ export class ClientCircuit extends EventEmitter<{ close: [reason: DestroyReason]
 
   #onTruncated(hop: number, reason: DestroyReason): void {
     const truncating = this.#truncating;
-    if (truncating !== undefined && hop === this.#hops - 1) {
+    if (truncating !== undefined && hop === this.hopCount - 1) {
       this.#truncating = undefined;
       truncating.resolve();
       return;
     }
     // Unasked: an extension failed at `hop` (the relay destroys the circuit right after).
-    this.#failStep(new CircuitError(reason, hop + 1, `extending beyond hop ${hop} failed: ${DestroyReason[reason] ?? reason}`));
+    this.#failHandshake(new CircuitError(reason, hop + 1, `extending beyond hop ${hop} failed: ${destroyReasonName(reason)}`));
     this.destroy(DestroyReason.REQUESTED);
   }
 
-  /** Package pending stream bytes into DATA cells while the windows and the link allow. */
-  #pump(): void {
-    if (this.#pumping || this.#closed) return;
-    this.#pumping = true;
-    const link = this.#channel.link;
-    const last = this.#hops - 1;
-    const now = performance.now();
-    // Streams blocked only by the circuit window stay queued; stop after a pass without progress.
-    let idle = 0;
-    while (this.#ready.length > idle && !link.congested && !this.#closed) {
-      if (this.#cursor >= this.#ready.length) this.#cursor = 0;
-      const stream = this.#ready[this.#cursor];
-      if (this.#canSendData(stream)) {
-        const data = stream.takePending(RELAY_DATA_MAX);
-        encodeRelayCell(RelayCommand.DATA, stream.streamId, data, scratch);
-        this.#crypto.encryptOutbound(scratch, last);
-        stream.package.onSent();
-        this.#package.onSent(this.#package.needsDigest ? this.#crypto.lastOutboundDigest(last) : undefined, now);
-        link.sendRelay(this.#circuitId, scratch);
-        this.bytesSent += data.length;
-        idle = 0;
-        if (this.#canSendData(stream)) {
-          if (++this.#turn === STREAM_TURN_CELLS) {
-            this.#turn = 0;
-            this.#cursor++;
-          }
-          continue;
-        }
-      }
-      this.#turn = 0;
-      if (stream.pendingBytes === 0) {
-        if (stream.endCallback !== undefined && !stream.sentEnd) this.#sendEnd(stream);
-        this.#unready(stream); // until the next write
-      } else if (stream.package.available === 0) {
-        this.#unready(stream); // until a stream SENDME
-      } else {
-        idle++;
-        this.#cursor++;
-      }
-    }
-    this.#pumping = false;
-    if (this.#ready.length > idle && link.congested && !this.#closed) this.#channel.waitForDrain(this.#drainWaiter);
-  }
-
-  #canSendData(stream: ClientStream): boolean {
-    return stream.pendingBytes > 0 && stream.package.available > 0 && this.#package.available > 0;
-  }
-
-  #sendEnd(stream: ClientStream): void {
-    stream.sentEnd = true;
-    this.#send({ command: RelayCommand.END, streamId: stream.streamId, body: { reason: EndReason.DONE } }, this.#hops - 1);
-    if (stream.receivedEnd) this.#forgetStream(stream);
-    const done = stream.endCallback!;
-    stream.endCallback = undefined;
-    done();
-  }
-
-  #unready(stream: ClientStream): void {
-    stream.ready = false;
-    const index = this.#ready.indexOf(stream);
-    if (index >= 0) this.#ready.splice(index, 1);
-  }
-
   #allocateStreamId(): number | undefined {
-    if (this.#closed || this.#hops === 0) return undefined;
+    if (this.#closed || this.hopCount === 0) return undefined;
     for (let tries = 0; tries < 0xffff; tries++) {
       const id = this.#nextStreamId;
       this.#nextStreamId = id === 0xffff ? 1 : id + 1;
@@ -680,31 +568,25 @@ export class ClientCircuit extends EventEmitter<{ close: [reason: DestroyReason]
 
   #forgetStream(stream: ClientStream): void {
     if (this.#streams.get(stream.streamId) === stream) this.#streams.delete(stream.streamId);
-    if (stream.ready) this.#unready(stream);
+    this.#scheduler.remove(stream);
   }
 
-  #awaitStep(): Promise<Uint8Array> {
-    return new Promise((resolve, reject) => {
-      this.#step = { resolve, reject };
-    });
+  #handshakeDone(reply: Uint8Array): void {
+    const waiter = this.#handshake;
+    this.#handshake = undefined;
+    waiter?.resolve(Uint8Array.from(reply));
   }
 
-  #resolveStep(handshake: Uint8Array): void {
-    const step = this.#step;
-    this.#step = undefined;
-    step?.resolve(Uint8Array.from(handshake));
-  }
-
-  #failStep(error: CircuitError): void {
-    const step = this.#step;
-    this.#step = undefined;
-    step?.reject(error);
+  #failHandshake(error: CircuitError): void {
+    const waiter = this.#handshake;
+    this.#handshake = undefined;
+    waiter?.reject(error);
   }
 
   /** Encrypt a relay message for `hop` and send it (RELAY_EARLY only for EXTEND2). */
   #send(message: RelayMessageInit, hop: number, early = false): void {
     if (this.#closed) return;
-    const body = encodeRelayMessage(message, scratch);
+    const body = encodeRelayMessage(message, this.#context.cell);
     this.#crypto.encryptOutbound(body, hop);
     this.#channel.link.sendRelay(this.#circuitId, body, early);
   }
@@ -745,11 +627,11 @@ export class ClientCircuit extends EventEmitter<{ close: [reason: DestroyReason]
     this.#closed = true;
     this.#channel.circuits.delete(this.#circuitId);
     this.#channel.cancelWait(this.#drainWaiter);
-    this.#failStep(new CircuitError(reason, this.#hops, why));
-    this.#truncating?.reject(new CircuitError(reason, this.#hops, why));
+    this.#failHandshake(new CircuitError(reason, this.hopCount, why));
+    this.#truncating?.reject(new CircuitError(reason, this.hopCount, why));
     this.#truncating = undefined;
-    this.#closeStreams(new StreamError(EndReason.DESTROY, `circuit closed: ${DestroyReason[reason] ?? reason}`));
-    log.debug({ circuit: this.id, reason: DestroyReason[reason], why }, "circuit closed");
+    this.#closeStreams(new StreamError(EndReason.DESTROY, `circuit closed: ${destroyReasonName(reason)}`));
+    this.#context.log.debug({ circuit: this.id, reason: destroyReasonName(reason), why }, "circuit closed");
     this.emit("close", reason);
   }
 }

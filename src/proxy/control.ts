@@ -19,7 +19,7 @@ import {
 import { toConnectError } from "../common/rpc-errors.js";
 import { startRpcServer, type RpcServer } from "../common/rpc-server.js";
 import { ED25519_KEY_LEN } from "../onion/signing.js";
-import { MAX_HOPS } from "./path.js";
+import { checkHopCount } from "../onion/circuit-limits.js";
 import type { CircuitPool } from "./pool.js";
 
 const BANDWIDTH_INTERVAL_MS = 1_000;
@@ -32,7 +32,13 @@ export function registerControlService(router: ConnectRouter, pool: CircuitPool)
     listCircuits: () => ({ circuits: pool.circuits() }),
     listStreams: () => ({ streams: pool.streams() }),
     buildCircuit: async (req) => {
-      if (req.path.length > MAX_HOPS) throw new ConnectError(`a path has at most ${MAX_HOPS} hops`, Code.InvalidArgument);
+      if (req.path.length > 0) {
+        try {
+          checkHopCount(req.path.length);
+        } catch (err) {
+          throw toConnectError(err);
+        }
+      }
       const bad = req.path.findIndex((k) => k.length !== ED25519_KEY_LEN);
       if (bad >= 0) throw new ConnectError(`path[${bad}] is not a ${ED25519_KEY_LEN}-byte identity key`, Code.InvalidArgument);
       try {

@@ -91,7 +91,7 @@ describe("meowonion proxy", () => {
     [["--directory", "http://127.0.0.1:1"], "needs its --directory-key"],
     [["--directory", "http://127.0.0.1:1", "--directory-key", "abcd"], "64 hex"],
     [["--directory", "ftp://x", "--directory-key", "a".repeat(64)], "http:// URL"],
-    [["--directory", "http://127.0.0.1:1", "--directory-key", "a".repeat(64), "--hops", "9"], "--hops"],
+    [["--directory", "http://127.0.0.1:1", "--directory-key", "a".repeat(64), "--hops", "10"], "--hops"],
     [["--directory", "http://127.0.0.1:1", "--directory-key", "a".repeat(64), "--socks", "nope"], "HOST:PORT"],
     [["--bogus"], "bogus"],
   ])("refuses %j with exit status 2", async (args, message) => {

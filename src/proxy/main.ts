@@ -7,7 +7,8 @@
  * Logs go to stderr.
  */
 import { parseArgs } from "node:util";
-import { DEFAULT_HOPS, MAX_HOPS } from "./path.js";
+import { checkHopCount, MAX_HOPS } from "../onion/circuit-limits.js";
+import { DEFAULT_HOPS } from "./path.js";
 import { type ProxyOptions, startProxy } from "./proxy.js";
 import { parseCommandLine, parseHostPortFlag, UsageError } from "../common/cli.js";
 
@@ -119,8 +120,12 @@ function parse(argv: string[]): Config | undefined {
   });
   let hops = DEFAULT_HOPS;
   if (values.hops !== undefined) {
-    hops = Number(values.hops);
-    if (!/^\d+$/.test(values.hops) || hops < 1 || hops > MAX_HOPS) throw new UsageError(`--hops must be 1..${MAX_HOPS}`);
+    hops = /^\d+$/.test(values.hops) ? Number(values.hops) : NaN;
+    try {
+      checkHopCount(hops);
+    } catch (err) {
+      throw new UsageError(`--hops: ${(err as Error).message}`);
+    }
   }
   return {
     headless: values.headless ?? false,

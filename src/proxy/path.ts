@@ -9,10 +9,10 @@
 import { randomInt } from "node:crypto";
 import { type ConsensusRelay, RelayFlag } from "../../gen/meowonion/v1/consensus_pb.js";
 import { exitPolicyAcceptsAny, exitPolicyAllows } from "../netdoc/exit-policy.js";
+import { checkHopCount } from "../onion/circuit-limits.js";
 import { MeowOnionError } from "../onion/errors.js";
 
 export const DEFAULT_HOPS = 3;
-export const MAX_HOPS = 8;
 /** Ports a preemptive circuit's exit should allow (Tor predicts web traffic the same way). */
 const PREDICTED_PORTS = [80, 443];
 
@@ -46,7 +46,7 @@ export interface ExitTarget {
 }
 
 export interface PathOptions {
-  /** Number of relays, 1..MAX_HOPS (1 = the exit alone, which is then also the entry). */
+  /** Number of relays, 1..MAX_HOPS (onion/circuit-limits.ts; 1 = the exit alone, which is then also the entry). */
   hops: number;
   /** Undefined for a preemptive circuit. */
   exitTo?: ExitTarget;
@@ -160,9 +160,7 @@ export function selectPath(consensusRelays: readonly ConsensusRelay[], options: 
   const avoided = options.avoidRelays ?? [];
   const relays = consensusRelays.filter((r) => !avoided.some((k) => sameKey(k, r.identityKey)));
   const random = options.random ?? secureRandom;
-  if (!Number.isInteger(hops) || hops < 1 || hops > MAX_HOPS) {
-    throw new MeowOnionError("invalid-argument", `hop count must be 1..${MAX_HOPS}, got ${hops}`);
-  }
+  checkHopCount(hops);
   const excluded = options.excludeExits ?? [];
   let exits = exitCandidates(relays, options.exitTo).filter((r) => !excluded.some((k) => sameKey(k, r.identityKey)));
   if (exits.length === 0) {

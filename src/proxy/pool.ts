@@ -31,10 +31,13 @@ import { formatHostPort } from "../common/host-port.js";
 import { componentLogger } from "../common/log.js";
 import { CircuitError, MeowOnionError, StreamError } from "../onion/errors.js";
 import { endReasonName } from "../onion/reasons.js";
-import { buildCircuit, type ClientChannelManager, type ClientCircuit, type ClientStream, type RelayTarget } from "./circuit.js";
+import { type ClientCircuit, type RelayTarget } from "./circuit.js";
 import type { ConsensusFollower } from "./consensus.js";
 import type { GuardStore } from "./guards.js";
 import { canExitTo, DEFAULT_HOPS, type ExitTarget, PathError, sameKey, selectPath } from "./path.js";
+import { type ClientChannelManager } from "./channels.js";
+import { buildCircuit } from "./build.js";
+import { type ClientStream } from "./stream.js";
 
 export interface PoolOptions {
   hops?: number;

@@ -5,14 +5,15 @@
  */
 import type { RpcServer } from "../common/rpc-server.js";
 import { ED25519_KEY_LEN } from "../onion/signing.js";
-import { ClientChannelManager } from "./circuit.js";
 import { ConsensusFollower, type ConsensusFollowerOptions, type DirectoryPin } from "./consensus.js";
 import { startControlServer } from "./control.js";
 import { GuardStore } from "./guards.js";
-import { DEFAULT_HOPS, MAX_HOPS } from "./path.js";
+import { checkHopCount } from "../onion/circuit-limits.js";
+import { DEFAULT_HOPS } from "./path.js";
 import { CircuitPool, type PoolOptions } from "./pool.js";
 import { startSocksServer, type SocksServer } from "./socks.js";
 import { formatHostPort } from "../common/host-port.js";
+import { ClientChannelManager } from "./channels.js";
 
 export interface ProxyOptions {
   /** Directory authorities and their pinned keys; a consensus needs a majority of them. */
@@ -23,7 +24,7 @@ export interface ProxyOptions {
   control?: { host: string; port: number };
   /** Guard state lives here; in memory only when undefined. */
   dataDir?: string;
-  /** Relays per circuit, 1..8. Default 3. */
+  /** Relays per circuit, 1..MAX_HOPS (9). Default 3. */
   hops?: number;
   /** Refuse two relays of one IPv4 /16 in a circuit. Default true; off for loopback networks. */
   enforceDistinctSubnets?: boolean;
@@ -49,7 +50,7 @@ export interface ProxyHandle {
 
 export async function startProxy(options: ProxyOptions): Promise<ProxyHandle> {
   const hops = options.hops ?? DEFAULT_HOPS;
-  if (!Number.isInteger(hops) || hops < 1 || hops > MAX_HOPS) throw new RangeError(`hops must be 1..${MAX_HOPS}, got ${hops}`);
+  checkHopCount(hops);
   for (const { url, key } of options.directories) {
     if (!URL.canParse(url) || new URL(url).protocol !== "http:") throw new TypeError(`directory URL ${JSON.stringify(url)} must be http://HOST:PORT`);
     if (key.length !== ED25519_KEY_LEN) throw new TypeError(`directory key for ${url} must be ${ED25519_KEY_LEN} bytes`);

@@ -6,6 +6,7 @@
  * answer) when the input is invalid. Every field is bounded.
  */
 import { isIP } from "node:net";
+import { isValidBeginHost } from "../netdoc/stream-target.js";
 import { Socks5Reply } from "../onion/reasons.js";
 
 /** Largest HTTP request head (request line and headers) accepted. */
@@ -36,12 +37,6 @@ const ATYP_DOMAIN = 0x03;
 const ATYP_IPV6 = 0x04;
 export const SOCKS4_GRANTED = 0x5a;
 export const SOCKS4_REJECTED = 0x5b;
-
-/** Host names as the spec's Begin.host allows them, or an IP literal. */
-export function isValidHost(host: string): boolean {
-  if (isIP(host) !== 0) return true;
-  return /^[A-Za-z0-9.-]{1,255}$/.test(host) && /[A-Za-z0-9]/.test(host);
-}
 
 function validPort(port: number): boolean {
   return Number.isInteger(port) && port >= 1 && port <= 65535;
@@ -131,7 +126,7 @@ export function parseSocks5Request(buf: Buffer): Parsed<SocksRequest> | undefine
       if (buf.length < 5 + len + 2) return undefined;
       host = buf.toString("latin1", 5, 5 + len);
       offset = 5 + len;
-      if (!isValidHost(host)) throw new SocksProtocolError("malformed host name", { socks5Reply: Socks5Reply.GENERAL_FAILURE });
+      if (!isValidBeginHost(host)) throw new SocksProtocolError("malformed host name", { socks5Reply: Socks5Reply.GENERAL_FAILURE });
       break;
     }
     default:
@@ -222,7 +217,7 @@ export function parseSocks4Request(buf: Buffer): Parsed<Socks4Request> | undefin
     host = buf.toString("latin1", used, hostEnd);
     used = hostEnd + 1;
   }
-  if (!isValidHost(host) || host === "0.0.0.0" || !validPort(port)) {
+  if (!isValidBeginHost(host) || host === "0.0.0.0" || !validPort(port)) {
     throw new SocksProtocolError("bad SOCKS4 destination", { socks4Reply: SOCKS4_REJECTED });
   }
   return { value: { command, host, port, userId }, used };
@@ -271,8 +266,8 @@ export function parseConnectTarget(target: string): { host: string; port: number
   const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(target);
   const host = m?.[1] ?? m?.[2];
   const port = Number(m?.[3]);
-  if (host === undefined || !validPort(port) || !isValidHost(host) || (m?.[1] !== undefined && isIP(host) !== 6)) {
-    throw new SocksProtocolError("CONNECT target must be host:port", { httpStatus: 400 });
+  if (host === undefined || !validPort(port) || !isValidBeginHost(host) || (m?.[1] !== undefined && isIP(host) !== 6)) {
+    throw new SocksProtocolError("CONNECT target must be host:port, with a valid host name or IP address", { httpStatus: 400 });
   }
   return { host, port };
 }

@@ -15,6 +15,7 @@ import {
   socks5ResolvedReply,
 } from "./socks-protocol.js";
 import { StreamError } from "../onion/errors.js";
+import { Socks5Reply } from "../onion/reasons.js";
 
 /** A fake backend: every stream is an echo (PassThrough), or fails with the host's reason. */
 class FakeBackend implements StreamBackend {
@@ -360,6 +361,13 @@ describe("parsers", () => {
 
   it("reject malformed host names and targets", () => {
     expect(() => parseSocks5Request(Buffer.from(socks5Domain("bad host", 80)))).toThrow(SocksProtocolError);
+    // Names an exit would refuse with a final TORPROTOCOL: refused here, before any circuit.
+    for (const name of ["a..b", ".a", "a..", "a b.test"]) {
+      expect(() => parseSocks5Request(Buffer.from(socks5Domain(name, 80))), name).toThrow(
+        expect.objectContaining({ answer: { socks5Reply: Socks5Reply.GENERAL_FAILURE } }),
+      );
+      expect(() => parseConnectTarget(`${name}:80`), name).toThrow(expect.objectContaining({ answer: { httpStatus: 400 } }));
+    }
     expect(() => parseConnectTarget("[127.0.0.1]:80")).toThrow(SocksProtocolError);
     expect(() => parseConnectTarget("a.test:99999")).toThrow(SocksProtocolError);
     expect(parseConnectTarget("a.test:65535")).toEqual({ host: "a.test", port: 65535 });

@@ -1,20 +1,23 @@
 /**
- * A client stream over a circuit, as a node:stream Duplex. Writes are packaged into DATA cells
- * by the circuit (the write callback fires once a chunk is in cells, so a full window or a
- * congested link is backpressure on the writer); received DATA is pushed to the reader, and
- * stream SENDMEs are held back while the reader does not keep up. end() sends END DONE
- * (half-close); END from the exit ends the readable side.
+ * A client stream over a circuit, as a node:stream Duplex. Writes wait in the stream's
+ * ByteQueue until the circuit packages them into DATA cells (the write callback fires once a
+ * chunk is in cells, so a full window or a congested link is backpressure on the writer);
+ * received DATA is pushed to the reader, and the stream's flow control holds SENDMEs back (or
+ * sends XOFF) while the reader does not keep up. end() sends END DONE (half-close); END from
+ * the exit ends the readable side.
  */
 import { Duplex } from "node:stream";
 import { EndReason } from "../../gen/meowonion/v1/relay_pb.js";
 import { StreamError } from "../onion/errors.js";
 import { StreamReceiveControl, type StreamSendControl, streamSendControl } from "../onion/flow-control.js";
+import { endReasonName } from "../onion/reasons.js";
+import { ByteQueue, type ScheduledStream } from "../onion/streams.js";
 
 /** What a stream needs from its circuit. */
 export interface StreamOwner {
-  /** New bytes (or an END request) are waiting in `stream`: package what the windows allow. */
-  pump(stream: ClientStream): void;
-  /** The reader took data: stream SENDMEs held back may go now. */
+  /** New bytes (or an END request) wait in `stream`: package what the windows allow. */
+  wake(stream: ClientStream): void;
+  /** The reader took data: stream SENDMEs held back (or an XON) may go now. */
   readMore(stream: ClientStream): void;
   /** The stream was destroyed locally: tell the exit unless both sides already ended. */
   abort(stream: ClientStream): void;
@@ -22,27 +25,18 @@ export interface StreamOwner {
 
 const HIGH_WATER_MARK = 64 * 1024;
 
-interface PendingWrite {
-  /** A plain Uint8Array view of the written Buffer: its subarray() is cheaper than Buffer's. */
-  chunk: Uint8Array;
-  callback: (error?: Error | null) => void;
-}
-
-export class ClientStream extends Duplex {
+export class ClientStream extends Duplex implements ScheduledStream {
+  readonly queue = new ByteQueue();
   /** Fixed stream windows until adoptFlowControl() says otherwise (at CONNECTED, before any DATA). */
-  package: StreamSendControl = streamSendControl(false);
-  deliver = new StreamReceiveControl(false);
-  sentEnd = false;
-  receivedEnd = false;
-  /** In the circuit's round-robin list of streams with something to send. */
-  ready = false;
-  /** Set by end(): END DONE goes out once the pending bytes are in cells. */
-  endCallback: ((error?: Error | null) => void) | undefined;
-  readonly #writes: PendingWrite[] = [];
+  #sendControl: StreamSendControl = streamSendControl(false);
+  #receiveControl = new StreamReceiveControl(false);
+  #sentEnd = false;
+  #receivedEnd = false;
+  /** Set by end(): END DONE goes out once the queued bytes are in cells. */
+  #endCallback: ((error?: Error | null) => void) | undefined;
+  /** DATA of the current link read, held for one push (see stageDelivery). */
   readonly #staged: Uint8Array[] = [];
   #stagedBytes = 0;
-  #offset = 0;
-  #pendingBytes = 0;
 
   constructor(
     readonly streamId: number,
@@ -51,39 +45,41 @@ export class ClientStream extends Duplex {
     super({ readableHighWaterMark: HIGH_WATER_MARK, writableHighWaterMark: HIGH_WATER_MARK, allowHalfOpen: true });
   }
 
+  get sendControl(): StreamSendControl {
+    return this.#sendControl;
+  }
+
+  get receiveControl(): StreamReceiveControl {
+    return this.#receiveControl;
+  }
+
+  /** END went to the exit. */
+  get sentEnd(): boolean {
+    return this.#sentEnd;
+  }
+
+  /** END came from the exit. */
+  get receivedEnd(): boolean {
+    return this.#receivedEnd;
+  }
+
+  /** The writer ended and every byte it wrote is in cells: END DONE is due. */
+  get endDue(): boolean {
+    return this.#endCallback !== undefined && !this.#sentEnd && this.queue.length === 0;
+  }
+
   /** The circuit's flow control for this stream: fixed windows, or XOFF/XON under congestion control. */
   adoptFlowControl(congestionControlled: boolean): void {
-    this.package = streamSendControl(congestionControlled);
-    this.deliver = new StreamReceiveControl(congestionControlled);
+    this.#sendControl = streamSendControl(congestionControlled);
+    this.#receiveControl = new StreamReceiveControl(congestionControlled);
   }
 
-  /** Bytes written but not yet packaged into cells. */
-  get pendingBytes(): number {
-    return this.#pendingBytes;
-  }
-
-  /** Take up to `max` pending bytes: a view when they lie in one chunk. Finished writes are acknowledged. */
-  takePending(max: number): Uint8Array {
-    const n = Math.min(max, this.#pendingBytes);
-    const first = this.#writes[0];
-    let out: Uint8Array;
-    if (first.chunk.length - this.#offset >= n) {
-      out = first.chunk.subarray(this.#offset, this.#offset + n);
-      this.#offset += n;
-    } else {
-      out = new Uint8Array(n);
-      for (let filled = 0; filled < n; ) {
-        const { chunk } = this.#writes[0];
-        const part = Math.min(n - filled, chunk.length - this.#offset);
-        out.set(chunk.subarray(this.#offset, this.#offset + part), filled);
-        filled += part;
-        this.#offset += part;
-        if (this.#offset === chunk.length) this.#completeWrite();
-      }
-    }
-    if (this.#writes.length > 0 && this.#offset === this.#writes[0].chunk.length) this.#completeWrite();
-    this.#pendingBytes -= n;
-    return out;
+  /** The circuit sent END (DONE after end(), or another reason when the stream was aborted). */
+  markEndSent(): void {
+    this.#sentEnd = true;
+    const done = this.#endCallback;
+    this.#endCallback = undefined;
+    done?.();
   }
 
   /**
@@ -110,33 +106,19 @@ export class ClientStream extends Duplex {
 
   /** END from the exit (DONE: the readable side ends; anything else: the stream fails). */
   remoteEnd(reason: EndReason): void {
-    this.receivedEnd = true;
+    this.#receivedEnd = true;
     if (reason === EndReason.DONE) this.push(null);
-    else this.destroy(new StreamError(reason, `stream ended by the exit: ${EndReason[reason] ?? reason}`));
-  }
-
-  /** Fail every write still pending (the stream or circuit is gone). */
-  failWrites(error: Error): void {
-    for (const write of this.#writes.splice(0)) write.callback(error);
-    this.#offset = 0;
-    this.#pendingBytes = 0;
-    this.endCallback?.(error);
-    this.endCallback = undefined;
+    else this.destroy(new StreamError(reason, `stream ended by the exit: ${endReasonName(reason)}`));
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
-    if (chunk.length === 0) {
-      callback();
-      return;
-    }
-    this.#writes.push({ chunk: new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength), callback });
-    this.#pendingBytes += chunk.length;
-    this.owner.pump(this);
+    this.queue.push(chunk, 0, callback);
+    if (chunk.length > 0) this.owner.wake(this);
   }
 
   override _final(callback: (error?: Error | null) => void): void {
-    this.endCallback = callback;
-    this.owner.pump(this);
+    this.#endCallback = callback;
+    this.owner.wake(this);
   }
 
   override _read(): void {
@@ -145,13 +127,10 @@ export class ClientStream extends Duplex {
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
     this.owner.abort(this);
-    this.failWrites(error ?? new StreamError(EndReason.MISC, "stream destroyed"));
+    const failure = error ?? new StreamError(EndReason.MISC, "stream destroyed");
+    this.queue.clear(failure);
+    this.#endCallback?.(failure);
+    this.#endCallback = undefined;
     callback(error);
-  }
-
-  #completeWrite(): void {
-    const write = this.#writes.shift()!;
-    this.#offset = 0;
-    write.callback();
   }
 }

@@ -3,18 +3,22 @@
  * here, checks the exit policy against the resolved address, connects over TCP and answers
  * CONNECTED or END; DATA flows both ways under circuit and stream windows (authenticated
  * circuit SENDMEs); END DONE is a half-close mapped to TCP FIN in both directions; RESOLVE
- * answers RESOLVED.
+ * answers RESOLVED with the addresses the exit policy would let a stream reach.
  *
- * Backpressure: a destination socket is paused while its bytes cannot be packaged (a window
- * is empty or the link towards the client is congested), so at most one socket read per
- * stream waits here; stream SENDMEs for the client's DATA are held back while the
- * destination socket does not take bytes as fast as they come.
+ * Destination bytes wait in each stream's ByteQueue and are packaged by the shared
+ * StreamScheduler (onion/streams.ts), as at the client. Backpressure: a destination socket is
+ * paused while its bytes cannot be packaged (a window is empty or the link towards the client
+ * is congested), so at most one socket read per stream waits here; stream SENDMEs for the
+ * client's DATA are held back while the destination socket does not take bytes as fast as
+ * they come.
  */
 import { lookup } from "node:dns/promises";
 import net from "node:net";
 import { DestroyReason } from "../../gen/meowonion/v1/link_pb.js";
 import { type Begin, EndReason, RelayCommand, type Sendme } from "../../gen/meowonion/v1/relay_pb.js";
 import type { Logger } from "../common/log.js";
+import type { DrainWaiter } from "../link/channels.js";
+import { isValidBeginHost } from "../netdoc/stream-target.js";
 import { OnionError, endReasonOfSocketError } from "../onion/errors.js";
 import {
   CONGESTION_CONTROL_VERSION,
@@ -27,9 +31,11 @@ import {
   type StreamSignal,
   streamSendControl,
 } from "../onion/flow-control.js";
-import { type RelayMessageInit, encodeRelayCell } from "../onion/relay-cell.js";
-import { RELAY_BODY_LEN, RELAY_DATA_MAX, type RunningDigest, digestBytes } from "../onion/relay-crypto.js";
-import type { DrainWaiter } from "../link/channels.js";
+import { RELAY_BODY_LEN } from "../onion/frame.js";
+import type { RelayMessageInit } from "../onion/relay-cell.js";
+import { type RunningDigest, digestBytes } from "../onion/relay-crypto.js";
+import { endReasonName } from "../onion/reasons.js";
+import { ByteQueue, type CellSink, type ScheduledStream, StreamScheduler } from "../onion/streams.js";
 import type { RelayLimits } from "./limits.js";
 import type { RelayMetrics } from "./metrics.js";
 
@@ -38,6 +44,8 @@ export interface ExitPolicyCheck {
   /** False if the policy rejects everything (the relay is not an exit). */
   readonly isExit: boolean;
   allows(address: string, port: number): boolean;
+  /** Whether some port of `address` is allowed (what RESOLVE may answer with). */
+  allowsAddress(address: string): boolean;
 }
 
 /** The circuit, as seen from its exit edge. */
@@ -64,91 +72,36 @@ export interface EdgeContext {
   log: Logger;
 }
 
+/** Cells encrypted and sent together. */
 const BATCH_CELLS = 32;
-/**
- * Streams take turns of this many cells (8 KB), as Tor gives each stream its share of the
- * window in one go: the client then gets each stream's data in larger pieces (fewer writes to
- * its applications) while no stream waits long behind another.
- */
-const STREAM_TURN_CELLS = 16;
 const STAGE_BYTES = 64 * 1024;
 const MAX_SPARE_STAGES = 2;
-const HOSTNAME = /^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.?$/;
 const MAX_ANSWERS = 16;
 const NAME_TTL_SECONDS = 60;
 
 /** A stream id is taken while resolving/connecting/open; END both ways frees it. */
-class ExitStream {
+class ExitStream implements ScheduledStream {
   socket: net.Socket | undefined;
-  readonly package: StreamSendControl;
-  readonly deliver: StreamReceiveControl;
-  readonly #pending: Buffer[] = [];
-  #offset = 0;
-  pendingBytes = 0;
-  pendingSince = 0;
+  /** Destination bytes waiting to be packaged. */
+  readonly queue = new ByteQueue();
+  readonly sendControl: StreamSendControl;
+  readonly receiveControl: StreamReceiveControl;
   paused = false;
   /** DATA for the destination gathered during this tick: one socket write per read of cells. */
   staged: Buffer | undefined;
   stagedBytes = 0;
-  /** The destination sent FIN: END DONE goes out once pending bytes are packaged. */
+  /** The destination sent FIN: END DONE goes out once the queue is packaged. */
   finReceived = false;
   sentEnd = false;
   receivedEnd = false;
-  ready = false;
   timer: NodeJS.Timeout | undefined;
 
   constructor(
-    readonly id: number,
+    readonly streamId: number,
     congestionControlled: boolean,
   ) {
-    this.package = streamSendControl(congestionControlled);
-    this.deliver = new StreamReceiveControl(congestionControlled);
-  }
-
-  push(chunk: Buffer): void {
-    if (this.pendingBytes === 0) this.pendingSince = Date.now();
-    this.#pending.push(chunk);
-    this.pendingBytes += chunk.length;
-  }
-
-  /** Up to `max` pending bytes: a view when they lie in one chunk, else a copy. */
-  take(max: number): Uint8Array {
-    const first = this.#pending[0];
-    const n = Math.min(max, this.pendingBytes);
-    let out: Uint8Array;
-    if (first.length - this.#offset >= n) {
-      out = first.subarray(this.#offset, this.#offset + n);
-      this.#offset += n;
-      if (this.#offset === first.length) {
-        this.#pending.shift();
-        this.#offset = 0;
-      }
-    } else {
-      out = new Uint8Array(n);
-      for (let filled = 0; filled < n; ) {
-        const chunk = this.#pending[0];
-        const part = Math.min(n - filled, chunk.length - this.#offset);
-        out.set(chunk.subarray(this.#offset, this.#offset + part), filled);
-        filled += part;
-        this.#offset += part;
-        if (this.#offset === chunk.length) {
-          this.#pending.shift();
-          this.#offset = 0;
-        }
-      }
-    }
-    this.pendingBytes -= n;
-    if (this.pendingBytes === 0) this.pendingSince = 0;
-    return out;
-  }
-
-  dropPending(): number {
-    const bytes = this.pendingBytes;
-    this.#pending.length = 0;
-    this.#offset = 0;
-    this.pendingBytes = 0;
-    this.pendingSince = 0;
-    return bytes;
+    this.sendControl = streamSendControl(congestionControlled);
+    this.receiveControl = new StreamReceiveControl(congestionControlled);
   }
 }
 
@@ -160,13 +113,11 @@ export class ExitEdge implements DrainWaiter {
   #congestionControl = false;
   /** A request was answered, or a stream was opened: no (further) negotiation. */
   #negotiationClosed = false;
-  /** Streams with pending bytes, served round robin. */
-  #ready: ExitStream[] = [];
-  #cursor = 0;
-  /** Cells the stream at the cursor has had in its current turn. */
-  #turn = 0;
+  readonly #scheduler = new StreamScheduler<ExitStream>();
   /** Plaintext cells being packaged (Uint8Array, not Buffer: its fill() is much cheaper). */
-  #batch = new Uint8Array(BATCH_CELLS * RELAY_BODY_LEN);
+  readonly #batch = new Uint8Array(BATCH_CELLS * RELAY_BODY_LEN);
+  #batched = 0;
+  readonly #sink: CellSink;
   /** Staging buffers whose write completed, reused. */
   readonly #spareStages: Buffer[] = [];
   #pumping = false;
@@ -175,7 +126,23 @@ export class ExitEdge implements DrainWaiter {
   constructor(
     private readonly host: EdgeHost,
     private readonly ctx: EdgeContext,
-  ) {}
+  ) {
+    const edge = this;
+    this.#sink = {
+      get writable() {
+        return host.writable && !edge.#closed;
+      },
+      nextCell: () => this.#batch.subarray(this.#batched * RELAY_BODY_LEN, (this.#batched + 1) * RELAY_BODY_LEN),
+      commit: (dataBytes) => {
+        host.queued(-dataBytes);
+        if (++this.#batched === BATCH_CELLS) this.#sendBatch();
+      },
+      lastDigest: () => {
+        this.#sendBatch(); // the digest after this very cell
+        return host.lastSentDigest();
+      },
+    };
+  }
 
   get streamCount(): number {
     return this.#streams.size;
@@ -184,14 +151,17 @@ export class ExitEdge implements DrainWaiter {
   /** Oldest unpackaged stream bytes (for the out-of-memory policy), 0 if none. */
   get pendingSince(): number {
     let oldest = 0;
-    for (const s of this.#streams.values()) if (s.pendingSince !== 0 && (oldest === 0 || s.pendingSince < oldest)) oldest = s.pendingSince;
+    for (const s of this.#streams.values()) {
+      const since = s.queue.since;
+      if (since !== 0 && (oldest === 0 || since < oldest)) oldest = since;
+    }
     return oldest;
   }
 
   /** Unpackaged stream bytes held here. */
   get pendingBytes(): number {
     let bytes = 0;
-    for (const s of this.#streams.values()) bytes += s.pendingBytes;
+    for (const s of this.#streams.values()) bytes += s.queue.length;
     return bytes;
   }
 
@@ -209,7 +179,7 @@ export class ExitEdge implements DrainWaiter {
       this.#end(s, EndReason.TORPROTOCOL, "DATA before CONNECTED");
       return;
     }
-    s.deliver.onReceived();
+    s.receiveControl.onReceived();
     this.ctx.metrics.exitBytesOut += data.length;
     if (s.staged !== undefined && s.stagedBytes + data.length > STAGE_BYTES) this.#flushStaged(s);
     if (s.staged === undefined) {
@@ -232,13 +202,13 @@ export class ExitEdge implements DrainWaiter {
       if (this.#spareStages.length < MAX_SPARE_STAGES) this.#spareStages.push(staged);
     });
     if (!socket.writableNeedDrain) this.#payOwedSendmes(s);
-    else this.#signal(s, s.deliver.onHeld(socket.writableLength));
+    else this.#signal(s, s.receiveControl.onHeld(socket.writableLength));
   }
 
   /** Tell the client what the stream's receive control asks for. */
   #signal(s: ExitStream, signal: StreamSignal): void {
-    if (signal === "xoff") this.host.sendMessage({ command: RelayCommand.XOFF, streamId: s.id, body: {} });
-    else if (signal === "xon") this.host.sendMessage({ command: RelayCommand.XON, streamId: s.id, body: {} });
+    if (signal === "xoff") this.host.sendMessage({ command: RelayCommand.XOFF, streamId: s.streamId, body: {} });
+    else if (signal === "xon") this.host.sendMessage({ command: RelayCommand.XON, streamId: s.streamId, body: {} });
     else if (signal === "end") this.#end(s, EndReason.RESOURCELIMIT, "client ignored XOFF");
   }
 
@@ -250,8 +220,8 @@ export class ExitEdge implements DrainWaiter {
       if (sendme.version !== 0) throw new OnionError("flow-control", `stream SENDME version ${sendme.version}`);
       const s = this.#streams.get(streamId);
       if (s === undefined) return;
-      s.package.onSendme();
-      if (s.pendingBytes > 0) this.#markReady(s);
+      s.sendControl.onSendme();
+      if (s.queue.length > 0) this.#scheduler.wake(s);
     }
     this.#pump();
   }
@@ -265,11 +235,11 @@ export class ExitEdge implements DrainWaiter {
       return;
     }
     if (!on) {
-      s.package.onXoff();
+      s.sendControl.onXoff();
       return;
     }
-    s.package.onXon();
-    if (s.pendingBytes > 0) this.#markReady(s);
+    s.sendControl.onXon();
+    if (s.queue.length > 0) this.#scheduler.wake(s);
     this.#pump();
   }
 
@@ -289,10 +259,8 @@ export class ExitEdge implements DrainWaiter {
   }
 
   onBegin(streamId: number, begin: Begin): void {
-    if (!this.#claim(streamId, "BEGIN")) return;
-    const s = new ExitStream(streamId, this.#congestionControl);
-    this.#streams.set(streamId, s);
-    this.ctx.metrics.streams++;
+    const s = this.#open(streamId, "BEGIN");
+    if (s === undefined) return;
     const refusal = this.#refusal(begin.host, begin.port);
     if (refusal !== undefined) {
       this.#end(s, refusal, "BEGIN refused");
@@ -316,12 +284,15 @@ export class ExitEdge implements DrainWaiter {
     if (s.sentEnd) this.#free(s);
   }
 
+  /**
+   * RESOLVE: the host's addresses that the exit policy lets a stream reach (on some port),
+   * so that an exit tells a client nothing about addresses it would not connect it to; END
+   * EXITPOLICY when the name resolves only to others, an empty RESOLVED when it does not resolve.
+   */
   onResolve(streamId: number, host: string): void {
-    if (!this.#claim(streamId, "RESOLVE")) return;
-    const s = new ExitStream(streamId, this.#congestionControl);
-    this.#streams.set(streamId, s);
-    this.ctx.metrics.streams++;
-    const refusal = this.#refusal(host, 1);
+    const s = this.#open(streamId, "RESOLVE");
+    if (s === undefined) return;
+    const refusal = this.#refusal(host, undefined);
     if (refusal !== undefined) {
       this.#end(s, refusal, "RESOLVE refused");
       return;
@@ -330,7 +301,12 @@ export class ExitEdge implements DrainWaiter {
       .catch(() => [] as string[]) // RESOLVED with no answers: the name did not resolve
       .then((addresses) => {
         if (this.#streams.get(streamId) !== s) return;
-        const answers = addresses.slice(0, MAX_ANSWERS).map((address) => ({ address, ttlSeconds: NAME_TTL_SECONDS }));
+        const allowed = addresses.filter((address) => this.ctx.policy.allowsAddress(address));
+        if (addresses.length > 0 && allowed.length === 0) {
+          this.#end(s, EndReason.EXITPOLICY, "RESOLVE answers outside the exit policy");
+          return;
+        }
+        const answers = allowed.slice(0, MAX_ANSWERS).map((address) => ({ address, ttlSeconds: NAME_TTL_SECONDS }));
         this.host.sendMessage({ command: RelayCommand.RESOLVED, streamId, body: { answers } });
         this.#free(s);
       })
@@ -352,25 +328,31 @@ export class ExitEdge implements DrainWaiter {
     for (const s of [...this.#streams.values()]) this.#free(s);
   }
 
-  /** False (after destroying the circuit) for a stream id that is 0 or already in use. */
-  #claim(streamId: number, what: string): boolean {
+  /**
+   * A new stream for BEGIN or RESOLVE; undefined (after destroying the circuit, or refusing
+   * with END RESOURCELIMIT) for a stream id that is 0 or in use, or one stream too many.
+   */
+  #open(streamId: number, what: string): ExitStream | undefined {
     this.#negotiationClosed = true;
     if (streamId === 0 || this.#streams.has(streamId)) {
       this.host.fail(DestroyReason.PROTOCOL, `${what} on stream id ${streamId === 0 ? "0" : "in use"}`);
-      return false;
+      return undefined;
     }
     if (this.#streams.size >= this.ctx.limits.maxStreamsPerCircuit) {
       this.host.sendMessage({ command: RelayCommand.END, streamId, body: { reason: EndReason.RESOURCELIMIT } });
       this.ctx.metrics.ended(EndReason.RESOURCELIMIT);
-      return false;
+      return undefined;
     }
-    return true;
+    const s = new ExitStream(streamId, this.#congestionControl);
+    this.#streams.set(streamId, s);
+    this.ctx.metrics.streams++;
+    return s;
   }
 
-  /** Why a BEGIN/RESOLVE must be refused before any DNS work, if it must. */
-  #refusal(host: string, port: number): EndReason | undefined {
-    if (!Number.isInteger(port) || port < 1 || port > 65535) return EndReason.TORPROTOCOL;
-    if (net.isIP(host) === 0 && (host.length === 0 || host.length > 255 || !HOSTNAME.test(host))) return EndReason.TORPROTOCOL;
+  /** Why a BEGIN (with its port) or a RESOLVE (no port) must be refused before any DNS work, if it must. */
+  #refusal(host: string, port: number | undefined): EndReason | undefined {
+    if (port !== undefined && (!Number.isInteger(port) || port < 1 || port > 65535)) return EndReason.TORPROTOCOL;
+    if (!isValidBeginHost(host)) return EndReason.TORPROTOCOL;
     if (!this.ctx.policy.isExit) return EndReason.EXITPOLICY;
     return undefined;
   }
@@ -386,10 +368,10 @@ export class ExitEdge implements DrainWaiter {
     try {
       addresses = await this.#resolve(host);
     } catch {
-      if (this.#streams.get(s.id) === s) this.#end(s, EndReason.RESOLVEFAILED, "resolve failed");
+      if (this.#streams.get(s.streamId) === s) this.#end(s, EndReason.RESOLVEFAILED, "resolve failed");
       return;
     }
-    if (this.#streams.get(s.id) !== s) return;
+    if (this.#streams.get(s.streamId) !== s) return;
     const address = addresses.find((a) => this.ctx.policy.allows(a, port));
     if (address === undefined) {
       this.#end(s, EndReason.EXITPOLICY, "exit policy");
@@ -400,10 +382,10 @@ export class ExitEdge implements DrainWaiter {
     s.socket = socket;
     socket.once("connect", () => {
       clearTimeout(s.timer);
-      if (this.#streams.get(s.id) !== s) return;
+      if (this.#streams.get(s.streamId) !== s) return;
       this.ctx.metrics.streamsOpened.inc();
       const ttlSeconds = net.isIP(host) === 0 ? NAME_TTL_SECONDS : 0;
-      this.host.sendMessage({ command: RelayCommand.CONNECTED, streamId: s.id, body: { address, ttlSeconds } });
+      this.host.sendMessage({ command: RelayCommand.CONNECTED, streamId: s.streamId, body: { address, ttlSeconds } });
     });
     socket.on("data", (chunk: Buffer) => {
       try {
@@ -414,102 +396,64 @@ export class ExitEdge implements DrainWaiter {
     });
     socket.on("end", () => {
       s.finReceived = true;
-      if (s.pendingBytes === 0) this.#sendEndDone(s);
+      if (s.queue.length === 0) this.#sendEndDone(s);
     });
     socket.on("drain", () => {
       this.#payOwedSendmes(s);
-      this.#signal(s, s.deliver.onDrained());
+      this.#signal(s, s.receiveControl.onDrained());
     });
     socket.on("error", (error: NodeJS.ErrnoException) => {
-      if (this.#streams.get(s.id) === s && !s.sentEnd) this.#end(s, endReasonOfSocketError(error), "destination socket error");
+      if (this.#streams.get(s.streamId) === s && !s.sentEnd) this.#end(s, endReasonOfSocketError(error), "destination socket error");
     });
   }
 
   #onSocketData(s: ExitStream, chunk: Buffer): void {
     if (this.#closed || s.sentEnd) return;
     this.ctx.metrics.exitBytesIn += chunk.length;
-    s.push(chunk);
+    s.queue.push(chunk, Date.now());
     this.host.queued(chunk.length);
-    this.#markReady(s);
+    this.#scheduler.wake(s);
     this.#pump();
-    if (s.pendingBytes > 0 && !s.paused) {
+    if (s.queue.length > 0 && !s.paused) {
       s.paused = true;
       s.socket?.pause();
     }
   }
 
-  #markReady(s: ExitStream): void {
-    if (s.ready) return;
-    s.ready = true;
-    this.#ready.push(s);
-  }
-
-  /** Package pending stream bytes into DATA cells while every window and the link allow. */
+  /** Package waiting stream bytes into DATA cells while every window and the link allow. */
   #pump(): void {
     if (this.#pumping || this.#closed) return;
     this.#pumping = true;
-    const finished: ExitStream[] = [];
-    const now = performance.now();
-    let n = 0;
-    const flush = (): void => {
-      if (n === 0) return;
-      this.host.sendCells(this.#batch.subarray(0, n * RELAY_BODY_LEN));
-      n = 0;
-    };
-    while (this.#ready.length > 0 && this.#package.available > 0 && this.host.writable && !this.#closed) {
-      if (this.#cursor >= this.#ready.length) this.#cursor = 0;
-      const s = this.#ready[this.#cursor];
-      if (s.pendingBytes === 0 || s.package.available === 0) {
-        s.ready = false;
-        this.#ready.splice(this.#cursor, 1);
-        this.#turn = 0;
-        continue;
-      }
-      const data = s.take(RELAY_DATA_MAX);
-      this.host.queued(-data.length);
-      encodeRelayCell(RelayCommand.DATA, s.id, data, this.#batch.subarray(n * RELAY_BODY_LEN, (n + 1) * RELAY_BODY_LEN));
-      n++;
-      s.package.onSent();
-      if (this.#package.needsDigest) {
-        flush(); // the digest after this very cell
-        this.#package.onSent(this.host.lastSentDigest(), now);
-      } else {
-        this.#package.onSent(undefined, now);
-      }
-      if (n === BATCH_CELLS) flush();
-      if (s.pendingBytes === 0) {
-        finished.push(s);
-        s.ready = false;
-        this.#ready.splice(this.#cursor, 1);
-        this.#turn = 0;
-      } else if (++this.#turn === STREAM_TURN_CELLS) {
-        this.#turn = 0;
-        this.#cursor++;
-      }
-    }
-    flush();
+    const emptied = this.#scheduler.pump(this.#package, this.#sink, performance.now());
+    this.#sendBatch();
     this.#pumping = false;
-    for (const s of finished) {
-      if (this.#streams.get(s.id) !== s) continue;
+    for (const s of emptied) {
+      if (this.#streams.get(s.streamId) !== s) continue;
       if (s.finReceived) this.#sendEndDone(s);
       else if (s.paused) {
         s.paused = false;
         s.socket?.resume();
       }
     }
-    if (this.#ready.length > 0 && !this.host.writable) this.host.waitWritable(this);
+    if (this.#scheduler.pending && !this.host.writable) this.host.waitWritable(this);
+  }
+
+  #sendBatch(): void {
+    if (this.#batched === 0) return;
+    this.host.sendCells(this.#batch.subarray(0, this.#batched * RELAY_BODY_LEN));
+    this.#batched = 0;
   }
 
   #payOwedSendmes(s: ExitStream): void {
-    for (let n = s.deliver.takeSendmes(); n > 0; n--) {
-      this.host.sendMessage({ command: RelayCommand.SENDME, streamId: s.id, body: { version: 0 } });
+    for (let n = s.receiveControl.takeSendmes(); n > 0; n--) {
+      this.host.sendMessage({ command: RelayCommand.SENDME, streamId: s.streamId, body: { version: 0 } });
     }
   }
 
   #sendEndDone(s: ExitStream): void {
-    if (s.sentEnd || this.#streams.get(s.id) !== s) return;
+    if (s.sentEnd || this.#streams.get(s.streamId) !== s) return;
     s.sentEnd = true;
-    this.host.sendMessage({ command: RelayCommand.END, streamId: s.id, body: { reason: EndReason.DONE } });
+    this.host.sendMessage({ command: RelayCommand.END, streamId: s.streamId, body: { reason: EndReason.DONE } });
     this.ctx.metrics.ended(EndReason.DONE);
     if (s.receivedEnd) this.#free(s);
   }
@@ -518,9 +462,9 @@ export class ExitEdge implements DrainWaiter {
   #end(s: ExitStream, reason: EndReason, why: string): void {
     if (!s.sentEnd) {
       s.sentEnd = true;
-      this.host.sendMessage({ command: RelayCommand.END, streamId: s.id, body: { reason } });
+      this.host.sendMessage({ command: RelayCommand.END, streamId: s.streamId, body: { reason } });
       this.ctx.metrics.ended(reason);
-      this.ctx.log.debug({ stream: s.id, reason: EndReason[reason], why }, "stream ended");
+      this.ctx.log.debug({ stream: s.streamId, reason: endReasonName(reason), why }, "stream ended");
     }
     this.#free(s);
   }
@@ -528,19 +472,16 @@ export class ExitEdge implements DrainWaiter {
   /** A bug, not bad input: log it and end the stream (never let it escape as an unhandled rejection). */
   #internalError(s: ExitStream, error: unknown): void {
     this.ctx.log.error({ err: error }, "internal error on an exit stream");
-    if (this.#streams.get(s.id) === s) this.#end(s, EndReason.INTERNAL, "internal error");
+    if (this.#streams.get(s.streamId) === s) this.#end(s, EndReason.INTERNAL, "internal error");
   }
 
   #free(s: ExitStream): void {
-    if (this.#streams.get(s.id) !== s) return;
-    this.#streams.delete(s.id);
+    if (this.#streams.get(s.streamId) !== s) return;
+    this.#streams.delete(s.streamId);
     this.ctx.metrics.streams--;
     clearTimeout(s.timer);
-    this.host.queued(-s.dropPending());
-    if (s.ready) {
-      s.ready = false;
-      this.#ready.splice(this.#ready.indexOf(s), 1);
-    }
+    this.host.queued(-s.queue.clear(new Error("stream closed")));
+    this.#scheduler.remove(s);
     // A half-closed socket we ended keeps flushing on its own; otherwise close it now.
     if (s.socket !== undefined && !(s.receivedEnd && s.sentEnd && s.socket.writableEnded)) s.socket.destroy();
   }

@@ -5,10 +5,11 @@
 import { once } from "node:events";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { DestroyReason } from "../../gen/meowonion/v1/link_pb.js";
-import { ClientChannelManager, buildCircuit } from "../proxy/circuit.js";
 import { echoServer } from "../../test/helpers/relay.js";
 import { Cleanups, tempDir } from "../../test/helpers/cleanups.js";
 import { LOCAL_EXIT_POLICY, consensusTargets, startTestDirectory, startTestRelay, targetOf } from "../../test/helpers/in-process-network.js";
+import { ClientChannelManager } from "../proxy/channels.js";
+import { buildCircuit } from "../proxy/build.js";
 
 const cleanups = new Cleanups();
 afterEach(() => cleanups.run());
@@ -96,13 +97,13 @@ describe("relay lifecycle", () => {
     ];
     const channels = clientChannels();
     const circuit = await buildCircuit(channels, relays.map(targetOf));
-    const link = await channels.getLink(targetOf(relays[0]));
+    const link = (await channels.channel(targetOf(relays[0]))).link;
     const linkClosed = once(link, "close");
     circuit.destroy();
     await linkClosed;
     // The next circuit opens a fresh link.
     const again = await buildCircuit(channels, relays.map(targetOf));
-    expect(await channels.getLink(targetOf(relays[0]))).not.toBe(link);
+    expect((await channels.channel(targetOf(relays[0]))).link).not.toBe(link);
     again.destroy();
   });
 
@@ -110,9 +111,9 @@ describe("relay lifecycle", () => {
     const relays = [await startTestRelay(cleanups), await startTestRelay(cleanups)];
     const channels = clientChannels();
     const a = await buildCircuit(channels, relays.map(targetOf));
-    const link = await channels.getLink(targetOf(relays[0]));
+    const link = (await channels.channel(targetOf(relays[0]))).link;
     const b = await buildCircuit(channels, relays.map(targetOf));
-    expect(await channels.getLink(targetOf(relays[0]))).toBe(link);
+    expect((await channels.channel(targetOf(relays[0]))).link).toBe(link);
     expect(a.id).not.toBe(b.id);
     expect(relays[0].linkCount).toBe(2); // from the client, to the second relay
     expect(relays[1].linkCount).toBe(1); // both circuits share the first relay's link

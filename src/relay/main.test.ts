@@ -10,11 +10,12 @@ import { afterEach, describe, expect, it } from "vitest";
 import { DestroyReason } from "../../gen/meowonion/v1/link_pb.js";
 import { EndReason } from "../../gen/meowonion/v1/relay_pb.js";
 import { CLI_PATH, PACKAGE_ROOT, spawnNode, type ChildNode } from "../network/child.js";
-import { ClientChannelManager, buildCircuit } from "../proxy/circuit.js";
 import { echoServer } from "../../test/helpers/relay.js";
 import { Cleanups, tempDir } from "../../test/helpers/cleanups.js";
 import { LOCAL_EXIT_POLICY, listedTargets } from "../../test/helpers/in-process-network.js";
 import { type StreamError } from "../onion/errors.js";
+import { ClientChannelManager } from "../proxy/channels.js";
+import { buildCircuit } from "../proxy/build.js";
 
 const cleanups = new Cleanups();
 afterEach(() => cleanups.run());

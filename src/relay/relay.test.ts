@@ -12,12 +12,15 @@ import { EndReason, RelayCommand } from "../../gen/meowonion/v1/relay_pb.js";
 import { STREAM_HOLD_LIMIT_BYTES, XOFF_BYTES } from "../onion/flow-control.js";
 import { RELAY_BODY_LEN, encodeRelayFrame } from "../onion/frame.js";
 import { encodeRelayMessage } from "../onion/relay-cell.js";
-import { ClientChannelManager, type ClientCircuit, type ClientStream, buildCircuit } from "../proxy/circuit.js";
+import { type ClientCircuit } from "../proxy/circuit.js";
 import type { RelayHandle } from "./relay.js";
 import { RawCircuit, RawLink, echoServer, listen, sha256Hex, unusedPort } from "../../test/helpers/relay.js";
 import { Cleanups } from "../../test/helpers/cleanups.js";
 import { LOCAL_EXIT_POLICY, consensusTargets, startTestDirectory, startTestRelay, targetOf } from "../../test/helpers/in-process-network.js";
 import { CircuitError, StreamError } from "../onion/errors.js";
+import { ClientChannelManager } from "../proxy/channels.js";
+import { buildCircuit } from "../proxy/build.js";
+import { type ClientStream } from "../proxy/stream.js";
 
 const cleanups = new Cleanups();
 afterEach(() => cleanups.run());
@@ -73,7 +76,7 @@ describe("circuits through a directory and three relays", () => {
     expect(path.map((t) => t.nickname)).toEqual(["Guard", "Middle", "Exit"]);
     const circuit = await buildCircuit(clientChannels(), path);
     cleanups.add(() => circuit.destroy());
-    expect(circuit.path).toBe(path);
+    expect(circuit.path).toEqual(path);
     expect(circuit.buildMs).toBeGreaterThan(0);
 
     // The server sends its own 500 KB per connection and checks what it received.
@@ -142,11 +145,19 @@ describe("circuits through a directory and three relays", () => {
     expect((await reply).toString()).toBe("ok");
   });
 
-  it("resolves names at the exit", async () => {
-    const circuit = await circuitThrough(await threeRelays());
+  it("resolves names at the exit, answering only with addresses its exit policy lets a stream reach", async () => {
+    const relays = await threeRelays();
+    const circuit = await circuitThrough(relays);
     expect(await circuit.resolve("127.0.0.1")).toEqual(["127.0.0.1"]);
-    expect(await circuit.resolve("localhost")).toContain("127.0.0.1");
+    // localhost is also ::1, which the loopback IPv4 policy does not reach: not told.
+    expect(await circuit.resolve("localhost")).toEqual(["127.0.0.1"]);
     await expect(circuit.resolve("no-such-host.invalid")).rejects.toMatchObject({ reason: EndReason.RESOLVEFAILED });
+    await expect(circuit.resolve("192.0.2.1")).rejects.toMatchObject({ reason: EndReason.EXITPOLICY });
+    await expect(circuit.resolve("a..b")).rejects.toMatchObject({ reason: EndReason.TORPROTOCOL });
+    // A non-exit answers no RESOLVE.
+    const twoHop = await circuitThrough(relays.slice(0, 2));
+    await expect(twoHop.resolve("127.0.0.1")).rejects.toMatchObject({ reason: EndReason.EXITPOLICY });
+    expect(circuit.isClosed).toBe(false);
   });
 
   it("refuses EXTEND2 to a relay with another identity (OR_IDENTITY) and to itself", async () => {
@@ -169,7 +180,7 @@ describe("circuits through a directory and three relays", () => {
     const channels = clientChannels();
     const circuit = await buildCircuit(channels, relays.map(targetOf));
     const stream = await circuit.openStream("127.0.0.1", await echoServer(cleanups));
-    const link = await channels.getLink(targetOf(relays[0]));
+    const link = (await channels.channel(targetOf(relays[0]))).link;
     const sendRelay = link.sendRelay.bind(link);
     link.sendRelay = (id, body, early) => {
       body[200] ^= 0x10; // in the data area: only the exit's digest check can notice

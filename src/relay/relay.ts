@@ -6,9 +6,9 @@
  */
 import net from "node:net";
 import type { ExitPolicy } from "../../gen/meowonion/v1/descriptor_pb.js";
-import { componentLogger } from "../common/log.js";
+import { componentLogger, type Logger } from "../common/log.js";
 import { listenLinks } from "../link/link.js";
-import { exitPolicyAcceptsAny, exitPolicyAllows, parseExitPolicy } from "../netdoc/exit-policy.js";
+import { exitPolicyAcceptsAny, exitPolicyAllows, exitPolicyAllowsAddress, parseExitPolicy } from "../netdoc/exit-policy.js";
 import { fingerprintHex } from "../onion/keys.js";
 import type { Ed25519KeyPair } from "../onion/signing.js";
 import { OnionKeyRing, loadIdentity } from "./keys.js";
@@ -47,6 +47,8 @@ export interface RelayOptions {
   onionKeyRotationSeconds?: number;
   heartbeatSeconds?: number;
   limits?: Partial<RelayLimits>;
+  /** Where the relay logs (default: the process's root logger). */
+  logger?: Logger;
 }
 
 export interface RelayHandle {
@@ -88,7 +90,7 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
 
   const { identity } = await loadIdentity(options.dataDir);
   const onionKeys = await OnionKeyRing.load(options.dataDir, rotationMs);
-  const log = componentLogger("relay", { relay: fingerprintHex(identity.publicKey).slice(0, 16) });
+  const log = componentLogger("relay", { relay: fingerprintHex(identity.publicKey).slice(0, 16) }, options.logger);
   const metrics = new RelayMetrics();
   const relaySwitch = new CircuitSwitch({
     identity,
@@ -98,6 +100,7 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
     policy: {
       isExit: exitPolicyAcceptsAny(exitPolicy),
       allows: (address, port) => exitPolicyAllows(exitPolicy, address, port),
+      allowsAddress: (address) => exitPolicyAllowsAddress(exitPolicy, address),
     },
     log,
   });
@@ -107,6 +110,7 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
     port: options.port,
     identity,
     onLink: (link) => relaySwitch.accept(link),
+    log,
   });
   const cleanups: (() => Promise<void> | void)[] = [() => listener.close(), () => relaySwitch.close()];
   const closeAll = async () => {

@@ -14,11 +14,12 @@ import { type Create2, type Created2, DestroyReason, type Frame, FrameSchema, Ha
 import { type Extend2, RelayCommand } from "../../gen/meowonion/v1/relay_pb.js";
 import type { Logger } from "../common/log.js";
 import type { Link } from "../link/link.js";
+import { MAX_RELAY_EARLY } from "../onion/circuit-limits.js";
 import { MeowOnionError, OnionError } from "../onion/errors.js";
 import { toDestroyReason } from "../onion/reasons.js";
 import { NTOR_ONIONSKIN_LEN, type X25519KeyPair, ntorServerRespond, relayIdFromIdentity } from "../onion/ntor.js";
 import { type RelayMessageInit, decodeRelayMessage, encodeRelayMessage, readRelayCell } from "../onion/relay-cell.js";
-import { RELAY_BODY_LEN, RelayCircuitCrypto, type RunningDigest } from "../onion/relay-crypto.js";
+import { KeystreamPool, RelayCircuitCrypto, type RunningDigest } from "../onion/relay-crypto.js";
 import type { Ed25519KeyPair } from "../onion/signing.js";
 import { type Channel, ChannelManager, type DrainWaiter } from "../link/channels.js";
 import { HopWriter, type QueueAccounting, RelayCircuit } from "./circuit.js";
@@ -26,9 +27,8 @@ import { type EdgeHost, ExitEdge, type ExitPolicyCheck } from "./exit.js";
 import { parseLinkAddress } from "../link/address.js";
 import { RateLimiter, type RelayLimits, oomVictims } from "./limits.js";
 import type { RelayMetrics } from "./metrics.js";
+import { RELAY_BODY_LEN, forEachCircuitRun } from "../onion/frame.js";
 
-/** Tor's limit of RELAY_EARLY cells per circuit (link.proto). */
-export const MAX_RELAY_EARLY = 8;
 /** Memory is freed down to this fraction of the ceiling once it is exceeded (as Tor does). */
 const OOM_TARGET = 0.9;
 
@@ -52,6 +52,7 @@ export class CircuitSwitch {
   readonly #createLimiter: RateLimiter;
   readonly #accounting: QueueAccounting;
   readonly #log: Logger;
+  readonly #keystreams = new KeystreamPool();
   /** Contiguous bodies of one circuit's run of cells, for the batched crypto calls. */
   #scratch = new Uint8Array(32 * RELAY_BODY_LEN);
   #nextTag = 1;
@@ -78,6 +79,7 @@ export class CircuitSwitch {
         channel.link.onFrames = (frames) => this.#onFrames(channel, frames);
       },
       onChannelClosed: (channel, error) => this.#onChannelClosed(channel, error),
+      log: options.log,
     });
   }
 
@@ -101,28 +103,24 @@ export class CircuitSwitch {
 
   #onFrames(channel: Ch, frames: Frame[]): void {
     this.options.metrics.cellsIn += frames.length;
-    for (let i = 0; i < frames.length; ) {
+    // A run of consecutive cells of one circuit is crypted in one batch.
+    forEachCircuitRun(frames, (from, to, relay) => {
       if (channel.link.isClosed) return;
-      const frame = frames[i];
-      const command = frame.command;
-      if (command.case === "relay" || command.case === "relayEarly") {
-        // A run of consecutive cells of one circuit is crypted in one batch.
-        let j = i + 1;
-        while (j < frames.length && frames[j].circuitId === frame.circuitId && isRelay(frames[j])) j++;
-        this.#onRelayRun(channel, frames, i, j);
-        i = j;
-        continue;
-      }
-      try {
-        if (command.case === "create2") this.#onCreate2(channel, frame.circuitId, command.value);
-        else if (command.case === "created2") this.#onCreated2(channel, frame.circuitId, command.value);
-        else if (command.case === "destroy") this.#onDestroy(channel, frame.circuitId, command.value.reason);
-      } catch (error) {
-        const c = channel.circuits.get(frame.circuitId);
-        if (c !== undefined) this.#failOnError(c, error);
-        else this.#log.error({ err: error }, `internal error handling ${command.case}`);
-      }
-      i++;
+      if (relay) this.#onRelayRun(channel, frames, from, to);
+      else this.#onControlFrame(channel, frames[from]);
+    });
+  }
+
+  #onControlFrame(channel: Ch, frame: Frame): void {
+    const command = frame.command;
+    try {
+      if (command.case === "create2") this.#onCreate2(channel, frame.circuitId, command.value);
+      else if (command.case === "created2") this.#onCreated2(channel, frame.circuitId, command.value);
+      else if (command.case === "destroy") this.#onDestroy(channel, frame.circuitId, command.value.reason);
+    } catch (error) {
+      const c = channel.circuits.get(frame.circuitId);
+      if (c !== undefined) this.#failOnError(c, error);
+      else this.#log.error({ err: error }, `internal error handling ${command.case}`);
     }
   }
 
@@ -166,7 +164,7 @@ export class CircuitSwitch {
         else this.#forward(c, body, early);
       }
     }
-    if (c.earlyCells > MAX_RELAY_EARLY && !c.closed) this.#fail(c, DestroyReason.PROTOCOL, "more than 8 RELAY_EARLY cells");
+    if (c.earlyCells > MAX_RELAY_EARLY && !c.closed) this.#fail(c, DestroyReason.PROTOCOL, `more than ${MAX_RELAY_EARLY} RELAY_EARLY cells`);
   }
 
   /** Cells from the next hop: add our layer and pass them towards the client. */
@@ -335,7 +333,7 @@ export class CircuitSwitch {
     this.#sendFrame(link, id, { case: "created2", value: { handshakeData: handshake.reply } });
     link.flush();
     metrics.handshakes.inc({ result: "ok" });
-    const c = new RelayCircuit({ channel, id }, new RelayCircuitCrypto(handshake.keyMaterial), this.#accounting, limits.maxQueuedCellsPerCircuit, this.#nextTag++);
+    const c = new RelayCircuit({ channel, id }, new RelayCircuitCrypto(handshake.keyMaterial, this.#keystreams), this.#accounting, limits.maxQueuedCellsPerCircuit, this.#nextTag++);
     channel.circuits.set(id, c);
     this.#circuits.add(c);
     metrics.circuits++;
@@ -543,8 +541,4 @@ export class CircuitSwitch {
     for (const c of victims) this.#fail(c, DestroyReason.RESOURCELIMIT, "out of memory: oldest queued data");
     this.#log.warn({ before, after: metrics.queuedBytes, killed: victims.length }, "memory ceiling reached: circuits killed");
   }
-}
-
-function isRelay(frame: Frame): boolean {
-  return frame.command.case === "relay" || frame.command.case === "relayEarly";
 }

@@ -72,10 +72,12 @@ describe("floods from one address", () => {
     flood = await linkFrom(FLOODER, entry.ipv4Address, entry.orPort, entry.identityKey);
     const created = new Set<number>();
     const refused = new Map<number, DestroyReason>();
-    flood.on("frame", (frame) => {
-      if (frame.command.case === "created2") created.add(frame.circuitId);
-      if (frame.command.case === "destroy") refused.set(frame.circuitId, frame.command.value.reason);
-    });
+    flood.onFrames = (frames) => {
+      for (const frame of frames) {
+        if (frame.command.case === "created2") created.add(frame.circuitId);
+        if (frame.command.case === "destroy") refused.set(frame.circuitId, frame.command.value.reason);
+      }
+    };
 
     // CREATE2 flood: 400 valid ntor onionskins as fast as the link takes them.
     const relayId = relayIdFromIdentity(entry.identityKey);

@@ -12,8 +12,9 @@ import { type TestNetwork, fetchConsensusFrom, startTestNetwork } from "../helpe
 import { rssKiB } from "../helpers/proc-stats.js";
 import { killAll, removeTempDirs, sleep, waitFor } from "../helpers/procs.js";
 import { ClientChannelManager, relayByIdentity, socketOf } from "../helpers/raw-client.js";
-import { buildCircuit, type ClientCircuit } from "../../src/proxy/circuit.js";
+import { type ClientCircuit } from "../../src/proxy/circuit.js";
 import { fetchGenerated } from "../helpers/socks-client.js";
+import { buildCircuit } from "../../src/proxy/build.js";
 
 const CEILING = 2 * 1024 * 1024;
 const CIRCUITS = 150;
@@ -82,7 +83,7 @@ describe("fault: a link stalls (peer stops reading)", () => {
       )
     ).flat();
     // Stop reading the link, then ask every stream for data: what the exits send piles up at the guard.
-    socketOf(await channels.getLink(path[0])).pause();
+    socketOf((await channels.channel(path[0])).link).pause();
     for (const [i, s] of streams.entries()) s.write(`GEN ${64 * 1024 * 1024} stall-${i}\n`);
 
     let peakRss = rssBefore;
@@ -108,7 +109,7 @@ describe("fault: a link stalls (peer stops reading)", () => {
       await sleep(100);
     }
     // Resume reading: the client learns why its circuits died.
-    socketOf(await channels.getLink(path[0])).resume();
+    socketOf((await channels.channel(path[0])).link).resume();
     await waitFor("DESTROY RESOURCELIMIT seen by the stalled client", 30_000, () => (closeReasons.includes(DestroyReason.RESOURCELIMIT) ? true : undefined));
     console.log(
       `link-stall fault: guard RSS ${Math.round(rssBefore / 1024)} MiB before, peak ${Math.round(peakRss / 1024)} MiB during the stall; ` +

@@ -3,8 +3,9 @@
  * tests that need to misbehave below SOCKS: stop reading a link, flood it, hold circuits.
  */
 import type { Consensus, ConsensusRelay } from "../../gen/meowonion/v1/consensus_pb.js";
-import { ClientChannelManager, type RelayTarget } from "../../src/proxy/circuit.js";
+import { type RelayTarget } from "../../src/proxy/circuit.js";
 import type { Link } from "../../src/link/link.js";
+import { ClientChannelManager } from "../../src/proxy/channels.js";
 
 export function relayTargetOf(r: ConsensusRelay): RelayTarget {
   return { nickname: r.nickname, identityKey: r.identityKey, ntorOnionKey: r.ntorOnionKey, host: r.ipv4Address, port: r.orPort };

@@ -15,7 +15,7 @@ import { startDirectory, type DirectoryServer } from "../../src/directory/server
 import { FrameDecoder, encodeFrame, encodeRelayFrame } from "../../src/onion/frame.js";
 import { ntorClientFinish, ntorClientStart, relayIdFromIdentity } from "../../src/onion/ntor.js";
 import { type RelayMessage, type RelayMessageInit, decodeRelayMessage, encodeRelayMessage } from "../../src/onion/relay-cell.js";
-import { ClientCircuitCrypto } from "../../src/onion/relay-crypto.js";
+import { ClientCircuitCrypto, KeystreamPool } from "../../src/onion/relay-crypto.js";
 import type { RelayTarget } from "../../src/proxy/circuit.js";
 import { type RelayHandle, type RelayOptions, startRelay } from "../../src/relay/relay.js";
 import { type Cleanups, tempDir } from "./cleanups.js";
@@ -136,7 +136,7 @@ function structuredCloneFrame(frame: Frame): Frame {
 
 /** A one-hop circuit built by hand on a RawLink, for exact-cell tests. */
 export class RawCircuit {
-  readonly crypto = new ClientCircuitCrypto();
+  readonly crypto = new ClientCircuitCrypto(new KeystreamPool());
 
   private constructor(
     readonly link: RawLink,

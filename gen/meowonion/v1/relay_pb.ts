@@ -139,7 +139,10 @@ export const file_meowonion_v1_relay: GenFile = /*@__PURE__*/
  */
 export type Begin = Message<"meowonion.v1.Begin"> & {
   /**
-   * DNS name (1..255 bytes, letters, digits, '-', '.') or an IPv4/IPv6 literal (no brackets).
+   * An IPv4/IPv6 literal (no brackets), or a DNS name of 1..255 bytes: labels of letters,
+   * digits and '-' joined by single dots, at most one dot at the end (no empty label: "a..b"
+   * is not a name). Anything else gets END (TORPROTOCOL); a client should refuse such a name
+   * itself, before it builds anything.
    *
    * @generated from field: string host = 1;
    */
@@ -381,13 +384,16 @@ export const DropSchema: GenMessage<Drop> = /*@__PURE__*/
   messageDesc(file_meowonion_v1_relay, 9);
 
 /**
- * RESOLVE: resolve a hostname at the exit (like BEGIN without connecting).
+ * RESOLVE: resolve a hostname at the exit (like BEGIN without connecting). A relay whose exit
+ * policy accepts nothing answers END (EXITPOLICY). The exit answers only with the addresses
+ * its exit policy lets a stream reach on some port (it tells a client nothing about addresses
+ * it would not connect it to); when the name resolves only to others, END (EXITPOLICY).
  *
  * @generated from message meowonion.v1.Resolve
  */
 export type Resolve = Message<"meowonion.v1.Resolve"> & {
   /**
-   * DNS name, 1..255 bytes.
+   * As Begin.host: a DNS name or an IP literal; anything else gets END (TORPROTOCOL).
    *
    * @generated from field: string host = 1;
    */

@@ -29,11 +29,12 @@ import {
   relayIdFromIdentity,
 } from "../../../src/onion/ntor.js";
 import { decodeRelayMessage, encodeRelayCell } from "../../../src/onion/relay-cell.js";
-import { ClientCircuitCrypto, RELAY_DATA_MAX, RelayCircuitCrypto } from "../../../src/onion/relay-crypto.js";
+import { ClientCircuitCrypto, KeystreamPool, RelayCircuitCrypto } from "../../../src/onion/relay-crypto.js";
 import { generateEd25519KeyPair, verifyWithDomain } from "../../../src/onion/signing.js";
 import type { FuzzTarget } from "../harness.js";
 import { chunk, concatBytes, hostileBytes, mutated } from "../mutate.js";
 import { protoWire, varint } from "../protowire.js";
+import { RELAY_DATA_MAX } from "../../../src/onion/relay-cell.js";
 
 const isOnionError = (error: unknown): boolean => error instanceof OnionError;
 
@@ -230,9 +231,9 @@ export const clientCryptoTarget: FuzzTarget<Uint8Array> = {
     invariant(result.hop >= 0 && result.hop < 3 && result.digest.length === 20, "bad recognized cell");
   },
   async setup() {
-    const client = new ClientCircuitCrypto();
+    const client = new ClientCircuitCrypto(new KeystreamPool());
     for (let i = 0; i < 3; i++) client.addHop(keyMaterial());
-    cryptoState = { client, relay: new RelayCircuitCrypto(keyMaterial()) };
+    cryptoState = { client, relay: new RelayCircuitCrypto(keyMaterial(), new KeystreamPool()) };
   },
   typed: isOnionError,
 };

@@ -7,21 +7,10 @@
  * values are within the spec's bounds (valid host, port 1..65535 for CONNECT).
  */
 import fc from "fast-check";
-import {
-  MAX_HTTP_HEAD_BYTES,
-  type Parsed,
-  SocksProtocolError,
-  isValidHost,
-  parseConnectTarget,
-  parseHttpHead,
-  parseSocks4Request,
-  parseSocks5Auth,
-  parseSocks5Greeting,
-  parseSocks5Request,
-  proxyCredentials,
-} from "../../../src/proxy/socks-protocol.js";
+import { MAX_HTTP_HEAD_BYTES, type Parsed, SocksProtocolError, parseConnectTarget, parseHttpHead, parseSocks4Request, parseSocks5Auth, parseSocks5Greeting, parseSocks5Request, proxyCredentials } from "../../../src/proxy/socks-protocol.js";
 import type { FuzzTarget } from "../harness.js";
 import { chunk, concatBytes, mutated } from "../mutate.js";
+import { isValidBeginHost } from "../../../src/netdoc/stream-target.js";
 
 class InvariantError extends Error {
   override readonly name = "InvariantError";
@@ -131,14 +120,14 @@ export const socksTarget: FuzzTarget<SocksInput> = {
       }
       const request = parseStreaming(parseSocks5Request, rest, cuts);
       if (request === undefined) return;
-      invariant(isValidHost(request.value.host), `invalid host accepted: ${JSON.stringify(request.value.host)}`);
+      invariant(isValidBeginHost(request.value.host), `invalid host accepted: ${JSON.stringify(request.value.host)}`);
       if (request.value.command === 1) invariant(request.value.port >= 1 && request.value.port <= 65535, "bad port accepted");
       return;
     }
     if (protocol === "socks4") {
       const request = parseStreaming(parseSocks4Request, wire, cuts);
       if (request === undefined) return;
-      invariant(isValidHost(request.value.host) && request.value.host !== "0.0.0.0", `invalid host accepted: ${JSON.stringify(request.value.host)}`);
+      invariant(isValidBeginHost(request.value.host) && request.value.host !== "0.0.0.0", `invalid host accepted: ${JSON.stringify(request.value.host)}`);
       invariant(request.value.port >= 1 && request.value.port <= 65535, "bad port accepted");
       return;
     }
@@ -149,7 +138,7 @@ export const socksTarget: FuzzTarget<SocksInput> = {
     }
     proxyCredentials(head.value.headers);
     const target = parseConnectTarget(head.value.target);
-    invariant(isValidHost(target.host) && target.port >= 1 && target.port <= 65535, "bad CONNECT target accepted");
+    invariant(isValidBeginHost(target.host) && target.port >= 1 && target.port <= 65535, "bad CONNECT target accepted");
   },
   typed: (error) => error instanceof SocksProtocolError,
 };

@@ -1,0 +1,93 @@
+/**
+ * Building a client circuit: a link to the first hop, then CREATE2 to it and EXTEND2 hop by hop,
+ * an ntor handshake each time, all within one deadline. While a handshake travels, the client
+ * does the half of its ntor work that does not need the reply, and starts the next hop's.
+ */
+import { DestroyReason } from "../../gen/meowonion/v1/link_pb.js";
+import { checkHopCount } from "../onion/circuit-limits.js";
+import { CircuitError } from "../onion/errors.js";
+import { type NtorClientState, ntorClientFinish, ntorClientPrecompute, ntorClientStart, relayIdFromIdentity } from "../onion/ntor.js";
+import { toDestroyReason } from "../onion/reasons.js";
+import type { ClientChannelManager } from "./channels.js";
+import { ClientCircuit, type RelayTarget } from "./circuit.js";
+
+/** How long a whole build may take. */
+export const DEFAULT_BUILD_TIMEOUT_MS = 10_000;
+
+export interface BuildOptions {
+  timeoutMs?: number;
+  /** Ask a last hop that offers it for congestion control. Default true. */
+  congestionControl?: boolean;
+}
+
+/**
+ * Build a circuit through `path` (first hop first). Rejects with a CircuitError naming the hop
+ * that failed and why (OR_IDENTITY, CONNECTFAILED, TIMEOUT, PROTOCOL, or the reason a relay gave).
+ */
+export async function buildCircuit(channels: ClientChannelManager, path: RelayTarget[], options: BuildOptions = {}): Promise<ClientCircuit> {
+  try {
+    checkHopCount(path.length);
+  } catch (error) {
+    throw new CircuitError(DestroyReason.INTERNAL, 0, (error as Error).message, { cause: error });
+  }
+  const started = performance.now();
+  const timeoutMs = options.timeoutMs ?? DEFAULT_BUILD_TIMEOUT_MS;
+  const deadline = started + timeoutMs;
+  let circuit: ClientCircuit | undefined;
+  try {
+    const channel = await beforeDeadline(channels.channel(path[0]), deadline, () => new CircuitError(DestroyReason.TIMEOUT, 0, `first hop not reached within ${timeoutMs} ms`)).catch(
+      (error: unknown) => {
+        if (error instanceof CircuitError) throw error;
+        throw new CircuitError(toDestroyReason(error), 0, `cannot link to ${path[0].nickname}: ${(error as Error).message}`, { cause: error });
+      },
+    );
+    if (channel.link.isClosed) throw new CircuitError(DestroyReason.CHANNEL_CLOSED, 0, `link to ${path[0].nickname} closed`);
+    circuit = new ClientCircuit(channel, channels.context);
+    let next = startHandshake(path[0]);
+    for (let hop = 0; hop < path.length; hop++) {
+      const { state, onionskin } = next;
+      const reply = circuit.handshake(path[hop], onionskin);
+      // While the onionskin travels: this hop's half of the ntor work and the next hop's start.
+      ntorClientPrecompute(state);
+      if (hop + 1 < path.length) next = startHandshake(path[hop + 1]);
+      const handshake = await beforeDeadline(reply, deadline, () => new CircuitError(DestroyReason.TIMEOUT, hop, "circuit build timed out"));
+      circuit.addHop(path[hop], finishHandshake(state, handshake, path[hop], hop));
+    }
+    circuit.markBuilt(performance.now() - started);
+    if ((options.congestionControl ?? true) && path[path.length - 1].congestionControl === true) circuit.requestCongestionControl();
+    return circuit;
+  } catch (error) {
+    circuit?.destroy(error instanceof CircuitError && error.reason === DestroyReason.TIMEOUT ? DestroyReason.TIMEOUT : DestroyReason.PROTOCOL);
+    if (error instanceof CircuitError) throw error;
+    throw new CircuitError(DestroyReason.INTERNAL, circuit?.hopCount ?? 0, (error as Error).message, { cause: error });
+  }
+}
+
+function startHandshake(target: RelayTarget): { state: NtorClientState; onionskin: Uint8Array } {
+  return ntorClientStart(relayIdFromIdentity(target.identityKey), target.ntorOnionKey);
+}
+
+function finishHandshake(state: NtorClientState, reply: Uint8Array, target: RelayTarget, hop: number): Uint8Array {
+  try {
+    return ntorClientFinish(state, reply);
+  } catch (error) {
+    throw new CircuitError(DestroyReason.PROTOCOL, hop, `ntor with ${target.nickname} failed: ${(error as Error).message}`, { cause: error });
+  }
+}
+
+/** `promise`, or the error `late()` makes if it has not settled by `deadline` (performance.now() time). */
+function beforeDeadline<T>(promise: Promise<T>, deadline: number, late: () => Error): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(late()), Math.max(0, deadline - performance.now()));
+    promise.then(
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (error: unknown) => {
+        clearTimeout(timer);
+        reject(error);
+      },
+    );
+  });
+}
