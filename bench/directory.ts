@@ -26,6 +26,7 @@ import { rootLogger } from "../src/common/log.js";
 import { createDirectoryClient, type DirectoryClient } from "../src/netdoc/directory-client.js";
 import { buildSignedDescriptor } from "../src/netdoc/descriptor.js";
 import { parseExitPolicy } from "../src/netdoc/exit-policy.js";
+import { LOCAL_EXIT_POLICY } from "../src/network/launcher.js";
 import { signHeartbeat } from "../src/netdoc/heartbeat.js";
 import { startDirectory } from "../src/directory/server.js";
 import { generateEd25519KeyPair, type Ed25519KeyPair } from "../src/onion/signing.js";
@@ -45,7 +46,7 @@ export async function benchDirectory(): Promise<Record<string, number>> {
 }
 
 function makeRelays(n: number): { identity: Ed25519KeyPair; signed: SignedDescriptor }[] {
-  const policy = parseExitPolicy("accept 127.0.0.0/8:*,reject *:*");
+  const policy = parseExitPolicy(LOCAL_EXIT_POLICY);
   const now = Date.now();
   return Array.from({ length: n }, (_, i) => {
     const identity = generateEd25519KeyPair();

@@ -14,10 +14,11 @@ import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type ChildNode, spawnNode } from "../src/network/child.js";
+import { LOCAL_EXIT_POLICY } from "../src/network/launcher.js";
 import { listedTargets } from "../test/helpers/in-process-network.js";
 import { ClientChannelManager } from "../src/proxy/channels.js";
 import { buildCircuit } from "../src/proxy/build.js";
-import { type ClientStream } from "../src/proxy/stream.js";
+import type { ClientStream } from "../src/proxy/stream.js";
 
 const RUNS = 5;
 const BYTES_PER_RUN = 100_000_000;
@@ -41,7 +42,7 @@ export async function benchRelay(): Promise<Record<string, number>> {
     const pins = ["--directory", directory.fields.url, "--directory-key", directory.fields.key];
     const relay = (nickname: string, extra: string[] = []) =>
       start("relay", nickname, ["--listen", "127.0.0.1:0", ...pins, "--data-dir", join(dir, nickname), "--nickname", nickname, "--heartbeat", "1", ...extra]);
-    const relays = await Promise.all([relay("BenchGuard"), relay("BenchMiddle"), relay("BenchExit", ["--exit-policy", "accept 127.0.0.0/8:*,reject *:*"])]);
+    const relays = await Promise.all([relay("BenchGuard"), relay("BenchMiddle"), relay("BenchExit", ["--exit-policy", LOCAL_EXIT_POLICY])]);
     const hex = (text: string) => Buffer.from(text, "hex");
     const path = await listedTargets(directory.fields.url, hex(directory.fields.key), relays.map((r) => hex(r.fields.identity)), [], READY_TIMEOUT_MS);
 

@@ -16,6 +16,11 @@ export function rootLogger(): Logger {
   return root;
 }
 
+/** A logger that writes nothing (a terminal UI owns the screen). */
+export function silentLogger(): Logger {
+  return pino({ level: "silent" });
+}
+
 /** A logger for one component ("relay", "directory", "link", ...): a child of `parent` (default: the root logger). */
 export function componentLogger(component: string, bindings: Record<string, unknown> = {}, parent: Logger = rootLogger()): Logger {
   return parent.child({ component, ...bindings });

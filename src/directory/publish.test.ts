@@ -2,7 +2,7 @@
  * PublishDescriptor and GetDescriptor over real HTTP/2: every refusal with its Code, and the
  * rule that only a relay's own key can replace its entry.
  */
-import { create, toBinary } from "@bufbuild/protobuf";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { Code } from "@connectrpc/connect";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -151,8 +151,12 @@ describe("PublishDescriptor", () => {
     expect(await codeOf(publish(short))).toBe(Code.InvalidArgument);
   });
 
-  it("accepts an IPv6-only relay with RFC 5952 text", async () => {
-    await publishWith({ ipv4Address: "", ipv6Address: "2001:db8::1" });
+  it("accepts an IPv6-only relay with RFC 5952 text, and refuses the same address in other text", async () => {
+    const signed = relay.descriptor({ ipv4Address: "", ipv6Address: "2001:db8::1" });
+    expect((await publish(signed)).descriptorDigest).toBe(hex(sha256(signed.descriptor)));
+    const got = await client.rpc.getDescriptor({ identityKey: relay.identity.publicKey });
+    expect(fromBinary(RelayDescriptorSchema, got.descriptor!.descriptor)).toMatchObject({ ipv4Address: "", ipv6Address: "2001:db8::1" });
+    expect(await codeOf(publishWith({ ipv4Address: "", ipv6Address: "2001:DB8:0::1" }))).toBe(Code.InvalidArgument);
   });
 });
 

@@ -4,6 +4,7 @@ import { once } from "node:events";
 import { create } from "@bufbuild/protobuf";
 import { afterEach, describe, expect, it } from "vitest";
 import { type Frame, FrameSchema } from "../../gen/meowonion/v1/link_pb.js";
+import { OnionError } from "../onion/errors.js";
 import { RELAY_BODY_LEN } from "../onion/frame.js";
 import { generateEd25519KeyPair } from "../onion/signing.js";
 import { type Link, LinkError, type LinkListener, connectLink, listenLinks } from "./link.js";
@@ -97,7 +98,9 @@ describe("links", () => {
     const closed = once(badRelaySide, "close");
     (bad as unknown as { socket: tls.TLSSocket }).socket.write(Buffer.from([0xff, 0xff, 0xff, 0xff, 1, 2, 3]));
     const [error] = (await closed) as [Error];
-    expect(error).toBeDefined();
+    // A length prefix beyond the frame limit: the link says why it closed.
+    expect(error).toBeInstanceOf(OnionError);
+    expect(error).toMatchObject({ kind: "protocol-violation", reason: "frame-too-large" });
     const received = nextFrame(goodRelaySide);
     good.sendRelay(0x80000002, new Uint8Array(RELAY_BODY_LEN));
     expect((await received).circuitId).toBe(0x80000002);

@@ -478,7 +478,7 @@ export interface LinkListener {
 /** Accept links, proving `identity` to every initiator. */
 export async function listenLinks(options: ListenLinksOptions): Promise<LinkListener> {
   // Loaded here, not at the top: only listeners need a certificate, and the X.509 library
-  // costs an anonymous client (the proxy) about 13 MB of memory it would never use.
+  // costs an anonymous client (the proxy) memory it would never use (docs/bench-compare.md).
   const { tlsCredentials } = await import("./tls-credentials.js");
   const { key, cert } = await tlsCredentials();
   const timeoutMs = options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;

@@ -28,13 +28,12 @@ const EXIT_WITH_PARENT = pathToFileURL(join(PACKAGE_ROOT, "src", "network", `exi
  * --initial-old-space-size in NODE_OPTIONS); `npm start` and bin/meowonion.js pass the same.
  *
  * Why: after a process's first full collection V8 sets the old generation's limit just above
- * its live size (≈ 13 MB here), and the external memory (Buffer contents) allocated between
- * two scavenges counts against that limit. From then on a relay or the proxy ran a full
- * collection every ≈ 50 ms instead of scavenges (20–50 per 100 MB) and spent about twice the
- * CPU per MB for the rest of its life; on this machine that began after 0.4–3 GB of traffic.
- * A configured initial size is also V8's floor for that limit: with 64 MB no process fell into
- * it over 4 GB. Semi-spaces stay at V8's starting 8 MB (it grows them to 16): fewer external
- * bytes between scavenges, which made the fall come sooner, and 16 MB less memory per process.
+ * its live size, and the external memory (Buffer contents) allocated between two scavenges
+ * counts against that limit. From then on a relay or the proxy ran full collections instead
+ * of scavenges and spent about twice the CPU per MB for the rest of its life. A configured
+ * initial size is also V8's floor for that limit. Semi-spaces stay at V8's starting size
+ * instead of doubling: fewer external bytes between scavenges, which made that fall come
+ * sooner, and less memory per process. The measurements: docs/bench-compare.md.
  */
 export const NODE_FLAGS: readonly string[] = ["--max-semi-space-size=8", "--initial-old-space-size=64"];
 

@@ -4,6 +4,7 @@
  * same fields its command prints on its ready line.
  */
 import { parseHostPort } from "../common/host-port.js";
+import type { Logger } from "../common/log.js";
 import { startDirectory } from "../directory/server.js";
 import { startProxy } from "../proxy/proxy.js";
 import { startRelay } from "../relay/relay.js";
@@ -11,7 +12,7 @@ import { LOCAL_TIMING, type Launcher } from "./launcher.js";
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
 
-export async function inProcessLauncher(readyTimeoutMs: number): Promise<Launcher> {
+export function inProcessLauncher(readyTimeoutMs: number, logger?: Logger): Launcher {
   return {
     directory: async (o) => {
       const { host, port } = parseHostPort(o.listen);
@@ -26,6 +27,7 @@ export async function inProcessLauncher(readyTimeoutMs: number): Promise<Launche
         intervalMs: LOCAL_TIMING.intervalS * 1000,
         heartbeatTimeoutMs: LOCAL_TIMING.heartbeatTimeoutS * 1000,
         stableAfterMs: LOCAL_TIMING.stableAfterS * 1000,
+        logger,
       });
       return { fields: { url: server.url, key: hex(server.publicKey) }, stop: () => server.close() };
     },
@@ -39,6 +41,7 @@ export async function inProcessLauncher(readyTimeoutMs: number): Promise<Launche
         nickname: o.nickname,
         exitPolicy: o.exitPolicy,
         heartbeatSeconds: LOCAL_TIMING.relayHeartbeatS,
+        logger,
       });
       return {
         fields: { or: `${relay.host}:${relay.port}`, identity: hex(relay.identityKey), nickname: relay.nickname },
@@ -52,6 +55,7 @@ export async function inProcessLauncher(readyTimeoutMs: number): Promise<Launche
         control: parseHostPort(o.control),
         dataDir: o.dataDir,
         enforceDistinctSubnets: false,
+        logger,
       });
       // Ready, like the command's ready line, once the first circuit is open.
       let timer: NodeJS.Timeout | undefined;

@@ -7,6 +7,7 @@
  */
 import { createServer } from "node:net";
 import { parseArgs } from "node:util";
+import { rootLogger, silentLogger } from "../common/log.js";
 import { liveChildren } from "./child.js";
 import { generatedSha256 } from "./destination.js";
 import {
@@ -114,7 +115,7 @@ export async function main(argv: string[]): Promise<void> {
   // Nodes log JSON lines to stderr, which would scribble over the terminal UI: under the UI,
   // this process logs nothing (node processes still log, to DATA/logs/ with --processes).
   const childEnv = { MEOWONION_LOG_LEVEL: process.env.MEOWONION_LOG_LEVEL ?? "info" };
-  if (tui) process.env.MEOWONION_LOG_LEVEL = "silent";
+  const logger = tui ? silentLogger() : rootLogger();
 
   let net: RunningNetwork | undefined;
   let starting: Promise<RunningNetwork> | undefined;
@@ -156,6 +157,7 @@ export async function main(argv: string[]): Promise<void> {
       processes: values.processes,
       dataDir: values["data-dir"],
       childEnv,
+      logger,
       signal: abortStart.signal,
       onProgress: say,
     }));

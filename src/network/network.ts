@@ -12,12 +12,12 @@
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { Logger } from "../common/log.js";
 import { startDestination, type Destination } from "./destination.js";
+import { inProcessLauncher } from "./in-process.js";
 import { type Launcher, LOCAL_EXIT_POLICY, type NodeHandle } from "./launcher.js";
 import { processLauncher } from "./process-launcher.js";
 import { awaitUsableRelays } from "../proxy/consensus.js";
-// The node modules (directory, relay, proxy) are imported only when used: they create their
-// loggers at import, and `meowonion network` sets the log level first (silent under the UI).
 
 export const DEFAULT_RELAYS = 5;
 export const DEFAULT_AUTHORITIES = 1;
@@ -51,6 +51,8 @@ export interface NetworkOptions {
   readyTimeoutMs?: number;
   /** Extra environment for node processes (with `processes`). */
   childEnv?: NodeJS.ProcessEnv;
+  /** Where nodes in this process log (default: the process's root logger). */
+  logger?: Logger;
   /** Aborting stops starting: what was started is stopped and startNetwork rejects. */
   signal?: AbortSignal;
   /** Progress lines ("starting 5 relays…"). */
@@ -129,7 +131,7 @@ export async function startNetwork(options: NetworkOptions = {}): Promise<Runnin
   if (processes) await mkdir(logDir, { recursive: true });
   const launcher = processes
     ? processLauncher(logDir, readyTimeoutMs, options.childEnv)
-    : await (await import("./in-process.js")).inProcessLauncher(readyTimeoutMs);
+    : inProcessLauncher(readyTimeoutMs, options.logger);
 
   // Tiers in the order started (destination, authorities, relays, proxy). Closing stops the
   // proxy first (so it does not rebuild circuits as relays go), then all the rest at once:

@@ -201,7 +201,7 @@ interface Ephemeral {
 
 /**
  * A fresh ephemeral. Only its public key is encoded (as JWK, see generateJwk); the private key
- * stays the KeyObject the generation made, never exported, so no import is needed (~30 µs).
+ * stays the KeyObject the generation made, never exported, so no import is needed.
  */
 function fresh(): Ephemeral {
   const { publicKey, privateKey } = (generateKeyPairSync as unknown as EphemeralGenerator)("x25519", {
@@ -216,8 +216,8 @@ type EphemeralGenerator = (
 ) => { publicKey: JsonWebKey; privateKey: KeyObject };
 
 /*
- * Ephemerals made ahead. Making one (a key generation, ~50 µs) is a third or more of a
- * handshake's work on either side, so a handshake takes a spare and the spares are made again
+ * Ephemerals made ahead. Making one (a key generation) is a large share of a handshake's work
+ * on either side, so a handshake takes a spare and the spares are made again
  * once the event loop has sent what that handshake produced: off the path a build waits on.
  * Each spare is used once, then dropped.
  */

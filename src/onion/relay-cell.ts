@@ -38,8 +38,8 @@ export const RELAY_DATA_MAX = 498;
 
 const ZERO_PADDING = 4;
 /**
- * Padding bytes come from a pool of CSPRNG output refilled 64 KiB at a time: one
- * randomFillSync costs ≈ 6 µs whatever its size, more than the rest of a SENDME's encoding.
+ * Padding bytes come from a pool of CSPRNG output refilled 64 KiB at a time: a randomFillSync
+ * call costs about the same whatever its size, more than the rest of a SENDME's encoding.
  */
 const RANDOM_POOL_BYTES = 64 * 1024;
 const randomPool = new Uint8Array(RANDOM_POOL_BYTES);

@@ -16,13 +16,14 @@ const R = RELAY_RECOGNIZED_OFFSET;
 
 /*
  * Keystream is produced ahead in chunks and XORed in JS. Why: every cipher.update() allocates a
- * fresh ArrayBuffer for its output (~2-3 µs on Node 20, more than the AES work for 509 bytes),
- * so one update per cell caps a relay below ~300k cells/s. The bytes are exactly those of the
- * one continuous AES-128-CTR cipher (the counter is the block number, from a zero IV).
+ * fresh ArrayBuffer for its output, which costs more than the AES work for 509 bytes, so one
+ * update per cell would cap a relay's cell rate (see docs/bench-compare.md). The bytes are
+ * exactly those of the one continuous AES-128-CTR cipher (the counter is the block number,
+ * from a zero IV).
  *
  * Memory: a relay keeps both directions of every circuit for its whole life, and most circuits
- * are idle most of the time. A node Cipher holds ~1.2 KB of native memory, so a direction keeps
- * none while cold: CTR can start at any block (IV = its number), so the first
+ * are idle most of the time. A node Cipher holds about a kilobyte of native memory, so a
+ * direction keeps none while cold: CTR can start at any block (IV = its number), so the first
  * KEYSTREAM_COLD_BYTES of a direction (a circuit's build and first cells) are crypted with a
  * throwaway cipher that generates just the bytes needed, and nothing stays behind. After that
  * the direction keeps a cipher and a keystream chunk that grows to KEYSTREAM_MAX_CHUNK. These
@@ -77,7 +78,7 @@ interface WarmKeystream {
 
 /**
  * A 20-byte running digest as the latin1 string of node's `digest("binary")`. Why not bytes:
- * every cell needs one, and a digest() Buffer (a fresh ArrayBuffer) costs ~2.5 µs more than the
+ * every cell needs one, and a digest() Buffer (a fresh ArrayBuffer) costs more than the whole
  * string; only the few that go into SENDMEs are turned into bytes (digestBytes).
  */
 export type RunningDigest = string;

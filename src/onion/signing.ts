@@ -92,8 +92,8 @@ function domainSeparated(domain: string, message: Uint8Array): Buffer {
 }
 
 /**
- * DER import costs ~0.5 ms on Node 20 / OpenSSL 3 (signing itself ~30 µs), and a relay signs
- * with one long-lived identity key, so keep the KeyObject per seed array. The stored copy is
+ * A DER import costs many times what signing does, and a relay signs with one long-lived
+ * identity key, so keep the KeyObject per seed array. The stored copy is
  * re-checked so a caller reusing the array for another key never gets a stale KeyObject.
  */
 const privateKeyCache = new WeakMap<Uint8Array, { seed: Buffer; key: KeyObject }>();

@@ -9,6 +9,8 @@
  */
 import { EventEmitter } from "node:events";
 import { type MessageInitShape, create } from "@bufbuild/protobuf";
+import type { ConsensusRelay } from "../../gen/meowonion/v1/consensus_pb.js";
+import { RelayFeature } from "../../gen/meowonion/v1/descriptor_pb.js";
 import { DestroyReason, type Frame, FrameSchema, HandshakeType } from "../../gen/meowonion/v1/link_pb.js";
 import { EndReason, RelayCommand } from "../../gen/meowonion/v1/relay_pb.js";
 import { formatHostPort } from "../common/host-port.js";
@@ -32,6 +34,18 @@ export interface RelayTarget {
   port: number;
   /** The relay lists RELAY_FEATURE_CONGESTION_CONTROL: as the last hop, congestion control is asked for. */
   congestionControl?: boolean;
+}
+
+/** A relay of the consensus as a hop to build through. */
+export function relayTargetOf(relay: ConsensusRelay): RelayTarget {
+  return {
+    nickname: relay.nickname,
+    identityKey: relay.identityKey,
+    ntorOnionKey: relay.ntorOnionKey,
+    host: relay.ipv4Address || relay.ipv6Address,
+    port: relay.orPort,
+    congestionControl: relay.features.includes(RelayFeature.CONGESTION_CONTROL),
+  };
 }
 
 /** How long a stream may wait for CONNECTED (or RESOLVED), as Tor's first attempt. */

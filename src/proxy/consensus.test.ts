@@ -10,6 +10,7 @@ import { timestampMs } from "@bufbuild/protobuf/wkt";
 import { afterEach, describe, expect, it } from "vitest";
 import type { Consensus } from "../../gen/meowonion/v1/consensus_pb.js";
 import { startDirectory } from "../directory/server.js";
+import { fetchConsensus } from "../netdoc/directory-client.js";
 import { ConsensusFollower } from "./consensus.js";
 
 const cleanups: (() => Promise<unknown> | void)[] = [];
@@ -69,7 +70,11 @@ describe("ConsensusFollower", () => {
     );
     cleanups.push(() => follower.close());
     follower.start();
-    await expect(follower.waitForConsensus()).resolves.toBeDefined();
+    const consensus = await follower.waitForConsensus();
+    // One the reachable authority signed: the same as it serves now, or an earlier one.
+    const served = await fetchConsensus([server.url], [server.publicKey]);
+    expect(timestampMs(consensus.validAfter!)).toBeLessThanOrEqual(timestampMs(served.consensus.validAfter!));
+    expect(follower.current).toBe(consensus);
   });
 
   it("never uses a consensus without a majority of pinned signatures", async () => {

@@ -9,7 +9,8 @@
 import { EventEmitter } from "node:events";
 import { timestampMs } from "@bufbuild/protobuf/wkt";
 import type { Consensus } from "../../gen/meowonion/v1/consensus_pb.js";
-import { componentLogger } from "../common/log.js";
+import { Backoff } from "../common/backoff.js";
+import { componentLogger, type Logger } from "../common/log.js";
 import { createDirectoryClient, type DirectoryClient } from "../netdoc/directory-client.js";
 import { sleep } from "../common/sleep.js";
 import { verifySignedConsensus } from "../netdoc/consensus.js";
@@ -27,15 +28,15 @@ export interface ConsensusFollowerOptions {
   /** Default 60 s. */
   backoffMaxMs?: number;
   now?: () => number;
+  log?: Logger;
 }
-
-const log = componentLogger("proxy", { part: "consensus" });
 
 export class ConsensusFollower extends EventEmitter<{ consensus: [consensus: Consensus] }> {
   #latest: Consensus | undefined;
   #latestBytes: Uint8Array | undefined;
   readonly #abort = new AbortController();
   readonly #now: () => number;
+  readonly #log: Logger;
   #running = false;
 
   constructor(
@@ -45,6 +46,7 @@ export class ConsensusFollower extends EventEmitter<{ consensus: [consensus: Con
     super();
     if (directories.length === 0) throw new Error("at least one directory authority is needed");
     this.#now = options.now ?? Date.now;
+    this.#log = options.log ?? componentLogger("proxy", { part: "consensus" });
   }
 
   /** The newest valid consensus while it is still usable (now < valid_until). */
@@ -90,19 +92,16 @@ export class ConsensusFollower extends EventEmitter<{ consensus: [consensus: Con
 
   async #follow(): Promise<void> {
     const signal = this.#abort.signal;
-    const initial = this.options.backoffInitialMs ?? 1_000;
-    const max = this.options.backoffMaxMs ?? 60_000;
-    let backoff = initial;
+    const backoff = new Backoff({ initialMs: this.options.backoffInitialMs ?? 1_000, maxMs: this.options.backoffMaxMs ?? 60_000 });
     let failuresInARow = 0;
     for (let i = 0; !signal.aborted; i++) {
       const pin = this.directories[i % this.directories.length];
       if (await this.#watch(pin, signal)) {
         failuresInARow = 0;
-        backoff = initial;
+        backoff.reset();
       } else if (++failuresInARow % this.directories.length === 0) {
-        // Every authority failed in a row: wait before the next round, with jitter.
-        await sleep(backoff * (0.75 + Math.random() / 2), signal);
-        backoff = Math.min(backoff * 2, max);
+        // Every authority failed in a row: wait before the next round.
+        await sleep(backoff.fail(), signal);
       }
     }
   }
@@ -113,7 +112,7 @@ export class ConsensusFollower extends EventEmitter<{ consensus: [consensus: Con
     try {
       client = createDirectoryClient(pin.url);
     } catch (err) {
-      log.warn({ url: pin.url, err: (err as Error).message }, "bad directory URL");
+      this.#log.warn({ url: pin.url, err: (err as Error).message }, "bad directory URL");
       return false;
     }
     const stream = new AbortController();
@@ -137,7 +136,7 @@ export class ConsensusFollower extends EventEmitter<{ consensus: [consensus: Con
             new Date(this.#now()),
           );
         } catch (err) {
-          log.warn({ url: pin.url, err: (err as Error).message }, "refused a consensus");
+          this.#log.warn({ url: pin.url, err: (err as Error).message }, "refused a consensus");
           continue;
         }
         if (!this.#accept(consensus, update.consensus.consensus)) continue;
@@ -150,7 +149,7 @@ export class ConsensusFollower extends EventEmitter<{ consensus: [consensus: Con
         watchdog = setTimeout(stop, Math.max(1_000, fresh + period - this.#now()));
       }
     } catch (err) {
-      if (!outer.aborted) log.warn({ url: pin.url, err: (err as Error).message }, "consensus stream failed");
+      if (!outer.aborted) this.#log.warn({ url: pin.url, err: (err as Error).message }, "consensus stream failed");
     } finally {
       clearTimeout(watchdog);
       outer.removeEventListener("abort", stop);
@@ -165,7 +164,7 @@ export class ConsensusFollower extends EventEmitter<{ consensus: [consensus: Con
     if (held && timestampMs(consensus.validAfter!) < timestampMs(held.validAfter!)) return false;
     this.#latest = consensus;
     this.#latestBytes = bytes;
-    log.info({ relays: consensus.relays.length, validAfter: new Date(timestampMs(consensus.validAfter!)).toISOString() }, "consensus");
+    this.#log.info({ relays: consensus.relays.length, validAfter: new Date(timestampMs(consensus.validAfter!)).toISOString() }, "consensus");
     this.emit("consensus", consensus);
     return true;
   }

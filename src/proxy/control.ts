@@ -16,6 +16,7 @@ import {
   type WatchEventsResponse,
   WatchEventsResponseSchema,
 } from "../../gen/meowonion/v1/control_pb.js";
+import type { Logger } from "../common/log.js";
 import { toConnectError } from "../common/rpc-errors.js";
 import { startRpcServer, type RpcServer } from "../common/rpc-server.js";
 import { ED25519_KEY_LEN } from "../onion/signing.js";
@@ -110,11 +111,12 @@ async function* watchEvents(pool: CircuitPool, ctx: HandlerContext): AsyncGenera
   }
 }
 
-export function startControlServer(options: { host: string; port: number; pool: CircuitPool }): Promise<RpcServer> {
+export function startControlServer(options: { host: string; port: number; pool: CircuitPool; log?: Logger }): Promise<RpcServer> {
   return startRpcServer({
     host: options.host,
     port: options.port,
     register: (router) => registerControlService(router, options.pool),
     files: [file_meowonion_v1_control],
+    log: options.log,
   });
 }

@@ -8,7 +8,7 @@ import { randomBytes } from "node:crypto";
 import { mkdir, open, readFile, rename, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import type { ConsensusRelay } from "../../gen/meowonion/v1/consensus_pb.js";
-import { componentLogger } from "../common/log.js";
+import { componentLogger, type Logger } from "../common/log.js";
 import { conflicts, guardCandidates, sameKey, secureRandom, weightedChoice } from "./path.js";
 
 export const GUARD_FILE = "guards.json";
@@ -21,8 +21,6 @@ export const GUARD_RETRY_MS = 60_000;
 /** Bound on remembered guards that are currently unlisted. */
 const MAX_REMEMBERED = 20;
 const MAX_FILE_BYTES = 256 * 1024;
-
-const log = componentLogger("proxy", { part: "guards" });
 
 export interface GuardEntry {
   /** Hex of the Ed25519 identity key. */
@@ -122,14 +120,16 @@ export class GuardStore {
     private entries: GuardEntry[],
     private readonly path: string | undefined,
     private readonly options: { target: number; enforceDistinctSubnets: boolean },
+    private readonly log: Logger,
   ) {}
 
   static async open(
     dataDir: string | undefined,
-    options: { target?: number; enforceDistinctSubnets: boolean },
+    options: { target?: number; enforceDistinctSubnets: boolean; log?: Logger },
   ): Promise<GuardStore> {
     const settings = { target: options.target ?? DEFAULT_GUARD_COUNT, enforceDistinctSubnets: options.enforceDistinctSubnets };
-    if (dataDir === undefined) return new GuardStore([], undefined, settings);
+    const log = options.log ?? componentLogger("proxy", { part: "guards" });
+    if (dataDir === undefined) return new GuardStore([], undefined, settings, log);
     await mkdir(dataDir, { recursive: true, mode: 0o700 });
     const path = join(dataDir, GUARD_FILE);
     let entries: GuardEntry[] = [];
@@ -141,7 +141,7 @@ export class GuardStore {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
     }
-    return new GuardStore(entries, path, settings);
+    return new GuardStore(entries, path, settings, log);
   }
 
   get list(): readonly GuardEntry[] {
@@ -153,7 +153,7 @@ export class GuardStore {
     const next = refreshGuards(this.entries, relays, { ...this.options, now });
     if (JSON.stringify(next) !== JSON.stringify(this.entries)) {
       const added = next.filter((e) => !this.entries.some((o) => o.identityKey === e.identityKey));
-      if (added.length > 0) log.info({ guards: added.map((e) => e.nickname) }, "new entry guards");
+      if (added.length > 0) this.log.info({ guards: added.map((e) => e.nickname) }, "new entry guards");
       this.setEntries(next);
     }
   }
@@ -202,7 +202,7 @@ export class GuardStore {
     // Writes are chained so the file always ends with the newest state.
     this.writing = this.writing
       .then(() => writeFileAtomic(path, `${JSON.stringify(contents, null, 2)}\n`))
-      .catch((err: unknown) => log.warn({ err, path }, "could not save guard state"));
+      .catch((err: unknown) => this.log.warn({ err, path }, "could not save guard state"));
   }
 }
 

@@ -259,6 +259,9 @@ describe("weightedChoice", () => {
     for (let i = 0; i < 100; i++) seen.add(weightedChoice(relays, random)!.nickname);
     expect(seen.size).toBe(2);
     expect(weightedChoice([], random)).toBeUndefined();
-    expect(weightedChoice(relays, () => 0.999999999)).toBeDefined();
+    expect(weightedChoice(relays, () => 0.999999999)?.nickname).toBe("relay2");
+    // Floating-point leftovers land on the last relay with weight.
+    const weighted = [relay({ id: 1, bandwidth: 5 }), relay({ id: 2, bandwidth: 3 }), relay({ id: 3, bandwidth: 0 })];
+    expect(weightedChoice(weighted, () => 1 - Number.EPSILON)?.nickname).toBe("relay2");
   });
 });

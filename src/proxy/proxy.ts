@@ -3,6 +3,7 @@
  * SOCKS/HTTP CONNECT port and the optional ControlService. `startProxy` is the library entry
  * (in-process networks, tests, benchmarks); src/proxy/main.ts wraps it for the command line.
  */
+import { componentLogger, type Logger } from "../common/log.js";
 import type { RpcServer } from "../common/rpc-server.js";
 import { ED25519_KEY_LEN } from "../onion/signing.js";
 import { ConsensusFollower, type ConsensusFollowerOptions, type DirectoryPin } from "./consensus.js";
@@ -31,6 +32,8 @@ export interface ProxyOptions {
   /** Circuit and stream timing (build/stream timeouts, dirtiness, backoff, preemptive count). */
   circuits?: Omit<PoolOptions, "hops" | "enforceDistinctSubnets">;
   consensus?: ConsensusFollowerOptions;
+  /** Where the proxy logs (default: the process's root logger). */
+  logger?: Logger;
 }
 
 export interface ProxyHandle {
@@ -56,10 +59,11 @@ export async function startProxy(options: ProxyOptions): Promise<ProxyHandle> {
     if (key.length !== ED25519_KEY_LEN) throw new TypeError(`directory key for ${url} must be ${ED25519_KEY_LEN} bytes`);
   }
   const enforceDistinctSubnets = options.enforceDistinctSubnets ?? true;
-  const guards = await GuardStore.open(options.dataDir, { enforceDistinctSubnets });
-  const follower = new ConsensusFollower(options.directories, options.consensus);
-  const channels = new ClientChannelManager();
-  const pool = new CircuitPool(follower, guards, channels, { ...options.circuits, hops, enforceDistinctSubnets });
+  const log = componentLogger("proxy", {}, options.logger);
+  const guards = await GuardStore.open(options.dataDir, { enforceDistinctSubnets, log: log.child({ part: "guards" }) });
+  const follower = new ConsensusFollower(options.directories, { ...options.consensus, log: log.child({ part: "consensus" }) });
+  const channels = new ClientChannelManager({ log: log.child({ part: "circuit" }) });
+  const pool = new CircuitPool(follower, guards, channels, { ...options.circuits, hops, enforceDistinctSubnets, log: log.child({ part: "pool" }) });
 
   let socks: SocksServer | undefined;
   let control: RpcServer | undefined;
@@ -84,9 +88,10 @@ export async function startProxy(options: ProxyOptions): Promise<ProxyHandle> {
         openStream: (req) => pool.openStream(req.host, req.port, req.isolationKey),
         resolve: (host, isolationKey) => pool.resolve(host, isolationKey),
       },
+      log: log.child({ part: "socks" }),
     });
     pool.socksAddress = formatHostPort(socks.host, socks.port);
-    if (options.control) control = await startControlServer({ ...options.control, pool });
+    if (options.control) control = await startControlServer({ ...options.control, pool, log: log.child({ part: "control" }) });
   } catch (err) {
     await close();
     throw err;

@@ -323,8 +323,13 @@ describe("HTTP CONNECT", () => {
 describe("robustness", () => {
   it("closes a client that sends nothing after the handshake timeout", async () => {
     const client = new RawClient(server.port);
+    const opened = performance.now();
     client.write([5]);
     await client.untilClosed();
+    // Closed by the 300 ms timeout: not before it, and not much after.
+    const waited = performance.now() - opened;
+    expect(waited).toBeGreaterThanOrEqual(250);
+    expect(waited).toBeLessThan(3_000);
   });
 
   it("survives arbitrary bytes and keeps serving", async () => {

@@ -6,7 +6,7 @@
  */
 import net from "node:net";
 import type { Duplex } from "node:stream";
-import { componentLogger } from "../common/log.js";
+import { componentLogger, type Logger } from "../common/log.js";
 import { endReasonName, httpStatusFor, Socks5Reply, socks5ReplyFor, toEndReason } from "../onion/reasons.js";
 import {
   chooseSocks5Method,
@@ -34,8 +34,6 @@ import {
 const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
 /** Bytes a client may send beyond a complete request before the stream opens. */
 const MAX_EARLY_DATA = 64 * 1024;
-
-const log = componentLogger("proxy", { part: "socks" });
 
 export type ClientProtocol = "socks5" | "socks4" | "http-connect";
 
@@ -70,6 +68,7 @@ export interface SocksServerOptions {
   backend: StreamBackend;
   /** Time allowed from accept to a complete request. */
   handshakeTimeoutMs?: number;
+  log?: Logger;
 }
 
 export interface SocksServer {
@@ -81,11 +80,12 @@ export interface SocksServer {
 }
 
 export async function startSocksServer(options: SocksServerOptions): Promise<SocksServer> {
+  const log = options.log ?? componentLogger("proxy", { part: "socks" });
   const sockets = new Set<net.Socket>();
   const server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
     sockets.add(socket);
     socket.on("close", () => sockets.delete(socket));
-    void serveClient(socket, options);
+    void serveClient(socket, options, log);
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
@@ -154,7 +154,7 @@ class HandshakeReader {
   }
 }
 
-async function serveClient(socket: net.Socket, options: SocksServerOptions): Promise<void> {
+async function serveClient(socket: net.Socket, options: SocksServerOptions, log: Logger): Promise<void> {
   socket.on("error", (err) => log.debug({ err }, "client socket error"));
   const timer = setTimeout(() => {
     log.debug("client handshake timed out");
@@ -163,9 +163,9 @@ async function serveClient(socket: net.Socket, options: SocksServerOptions): Pro
   const reader = new HandshakeReader(socket);
   try {
     const first = await reader.read((buf) => (buf.length > 0 ? { value: buf[0], used: 0 } : undefined));
-    if (first === 0x05) await serveSocks5(socket, reader, options.backend, timer);
-    else if (first === 0x04) await serveSocks4(socket, reader, options.backend, timer);
-    else if ((first >= 0x41 && first <= 0x5a) || (first >= 0x61 && first <= 0x7a)) await serveHttp(socket, reader, options.backend, timer);
+    if (first === 0x05) await serveSocks5(socket, reader, options.backend, timer, log);
+    else if (first === 0x04) await serveSocks4(socket, reader, options.backend, timer, log);
+    else if ((first >= 0x41 && first <= 0x5a) || (first >= 0x61 && first <= 0x7a)) await serveHttp(socket, reader, options.backend, timer, log);
     else {
       log.debug({ first }, "unknown client protocol");
       socket.destroy();
@@ -187,7 +187,7 @@ function answerAndClose(socket: net.Socket, bytes: Buffer): void {
   setTimeout(() => socket.destroy(), 2000).unref();
 }
 
-async function serveSocks5(socket: net.Socket, reader: HandshakeReader, backend: StreamBackend, timer: NodeJS.Timeout): Promise<void> {
+async function serveSocks5(socket: net.Socket, reader: HandshakeReader, backend: StreamBackend, timer: NodeJS.Timeout, log: Logger): Promise<void> {
   const method = chooseSocks5Method(await reader.read(parseSocks5Greeting));
   socket.write(Buffer.from([0x05, method]));
   if (method === Socks5Method.NONE_ACCEPTABLE) return answerAndClose(socket, Buffer.alloc(0));
@@ -215,13 +215,13 @@ async function serveSocks5(socket: net.Socket, reader: HandshakeReader, backend:
       return answerAndClose(socket, socks5Reply(socks5ReplyFor(err)));
     }
   }
-  await connectAndPipe(socket, reader, backend, { host: request.host, port: request.port, isolationKey, protocol: "socks5" }, {
+  await connectAndPipe(log, socket, reader, backend, { host: request.host, port: request.port, isolationKey, protocol: "socks5" }, {
     granted: () => socks5Reply(Socks5Reply.SUCCEEDED),
     refused: (err) => socks5Reply(socks5ReplyFor(err)),
   });
 }
 
-async function serveSocks4(socket: net.Socket, reader: HandshakeReader, backend: StreamBackend, timer: NodeJS.Timeout): Promise<void> {
+async function serveSocks4(socket: net.Socket, reader: HandshakeReader, backend: StreamBackend, timer: NodeJS.Timeout, log: Logger): Promise<void> {
   let request;
   try {
     request = await reader.read(parseSocks4Request);
@@ -232,13 +232,13 @@ async function serveSocks4(socket: net.Socket, reader: HandshakeReader, backend:
   }
   clearTimeout(timer);
   const isolationKey = isolationKeyFor(request.userId, "");
-  await connectAndPipe(socket, reader, backend, { host: request.host, port: request.port, isolationKey, protocol: "socks4" }, {
+  await connectAndPipe(log, socket, reader, backend, { host: request.host, port: request.port, isolationKey, protocol: "socks4" }, {
     granted: () => socks4Reply(SOCKS4_GRANTED),
     refused: () => socks4Reply(SOCKS4_REJECTED),
   });
 }
 
-async function serveHttp(socket: net.Socket, reader: HandshakeReader, backend: StreamBackend, timer: NodeJS.Timeout): Promise<void> {
+async function serveHttp(socket: net.Socket, reader: HandshakeReader, backend: StreamBackend, timer: NodeJS.Timeout, log: Logger): Promise<void> {
   let head;
   let target;
   try {
@@ -253,7 +253,7 @@ async function serveHttp(socket: net.Socket, reader: HandshakeReader, backend: S
   clearTimeout(timer);
   const credentials = proxyCredentials(head.headers);
   const isolationKey = credentials ? isolationKeyFor(credentials.username, credentials.password) : "";
-  await connectAndPipe(socket, reader, backend, { ...target, isolationKey, protocol: "http-connect" }, {
+  await connectAndPipe(log, socket, reader, backend, { ...target, isolationKey, protocol: "http-connect" }, {
     granted: () => httpResponse(200),
     refused: (err) => {
       return httpResponse(httpStatusFor(err), `MeowOnion could not open the stream: ${endReasonName(toEndReason(err))}\n`);
@@ -262,6 +262,7 @@ async function serveHttp(socket: net.Socket, reader: HandshakeReader, backend: S
 }
 
 async function connectAndPipe(
+  log: Logger,
   socket: net.Socket,
   reader: HandshakeReader,
   backend: StreamBackend,
@@ -281,14 +282,14 @@ async function connectAndPipe(
     return;
   }
   socket.write(answers.granted());
-  pipeBothWays(socket, opened, early);
+  pipeBothWays(socket, opened, early, log);
 }
 
 /**
  * socket ⇄ stream with backpressure (pipe pauses the faster side). An end on either side
  * is forwarded as a half-close; an error on either side tears down both.
  */
-function pipeBothWays(socket: net.Socket, opened: OpenedStream, early: Buffer): void {
+function pipeBothWays(socket: net.Socket, opened: OpenedStream, early: Buffer, log: Logger): void {
   const { stream } = opened;
   if (early.length > 0) {
     opened.countSent?.(early.length);

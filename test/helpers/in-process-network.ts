@@ -4,12 +4,10 @@
  * consensus entries of relays as circuit targets. Everything started is stopped by the
  * Cleanups it was registered with (or the network's close()).
  */
-import type { ConsensusRelay } from "../../gen/meowonion/v1/consensus_pb.js";
-import { RelayFeature } from "../../gen/meowonion/v1/descriptor_pb.js";
 import { type DirectoryOptions, type DirectoryServer, startDirectory } from "../../src/directory/server.js";
 import { createDirectoryClient, type DirectoryClient, watchConsensus } from "../../src/netdoc/directory-client.js";
 import { LOCAL_EXIT_POLICY } from "../../src/network/launcher.js";
-import type { RelayTarget } from "../../src/proxy/circuit.js";
+import { type RelayTarget, relayTargetOf } from "../../src/proxy/circuit.js";
 import { awaitUsableRelays } from "../../src/proxy/consensus.js";
 import { type ProxyHandle, type ProxyOptions, startProxy } from "../../src/proxy/proxy.js";
 import { type RelayHandle, type RelayOptions, startRelay } from "../../src/relay/relay.js";
@@ -40,17 +38,6 @@ export function targetOf(relay: RelayHandle): RelayTarget {
   return { nickname: relay.nickname, identityKey: relay.identityKey, ntorOnionKey: relay.ntorOnionKey, host: relay.host, port: relay.port };
 }
 
-export function targetFromConsensus(entry: ConsensusRelay): RelayTarget {
-  return {
-    nickname: entry.nickname,
-    identityKey: entry.identityKey,
-    ntorOnionKey: entry.ntorOnionKey,
-    host: entry.ipv4Address,
-    port: entry.orPort,
-    congestionControl: entry.features.includes(RelayFeature.CONGESTION_CONTROL),
-  };
-}
-
 /** A relay on 127.0.0.1:0 with its own temporary data directory, closed on cleanup. */
 export async function startTestRelay(cleanups: Cleanups, options: Partial<RelayOptions> = {}): Promise<RelayHandle> {
   const relay = await startRelay({
@@ -78,7 +65,7 @@ export async function listedTargets(
     for await (const { consensus } of watchConsensus([url], [key], { signal: abort.signal })) {
       const entries = identities.map((id) => consensus.relays.find((e) => Buffer.from(e.identityKey).equals(id)));
       const current = entries.every((e, i) => e !== undefined && (onionKeys[i] === undefined || Buffer.from(e.ntorOnionKey).equals(onionKeys[i])));
-      if (current) return entries.map((e) => targetFromConsensus(e!));
+      if (current) return entries.map((e) => relayTargetOf(e!));
     }
   } finally {
     clearTimeout(timer);
