@@ -80,7 +80,7 @@ export function encodeConnectRequest(host: string, port: number): Buffer {
 export async function socksConnect(options: SocksConnectOptions): Promise<Socket> {
   const request = encodeConnectRequest(options.host, options.port);
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-  const socket = connect({ host: options.proxyHost, port: options.proxyPort, localAddress: options.localAddress, allowHalfOpen: true });
+  const socket = connect({ host: options.proxyHost, port: options.proxyPort, localAddress: options.localAddress });
   socket.setNoDelay(true);
   socket.pause();
   const stop = (error: Error) => socket.destroy(error);

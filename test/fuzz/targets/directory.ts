@@ -14,6 +14,7 @@ import { validateSignedDescriptor } from "../../../src/netdoc/descriptor.js";
 import { ExitPolicyError, exitPolicyAcceptsAny, exitPolicyAllows, formatExitPolicy, parseExitPolicy, validateExitPolicy } from "../../../src/netdoc/exit-policy.js";
 import { checkHeartbeatTime, decodeHeartbeat, verifyHeartbeatSignature } from "../../../src/netdoc/heartbeat.js";
 import { DOMAIN_CONSENSUS, DOMAIN_DESCRIPTOR, DOMAIN_HEARTBEAT, generateEd25519KeyPair, signWithDomain } from "../../../src/onion/signing.js";
+import { MeowOnionError } from "../../../src/onion/errors.js";
 import { PathError, exitCandidates, selectPath } from "../../../src/proxy/path.js";
 import type { FuzzTarget } from "../harness.js";
 import { mutated } from "../mutate.js";
@@ -256,7 +257,8 @@ export const consensusTarget: FuzzTarget<{ consensus: Uint8Array; signatures: { 
     const path = selectPath(verified.relays, { hops, exitTo: { port, address: port % 3 === 0 ? address : undefined }, guards: verified.relays.slice(0, 1).map((r) => r.identityKey), enforceDistinctSubnets: port % 2 === 0 });
     if (path.relays.length !== hops) throw new InvariantError(`path of ${path.relays.length} relays for ${hops} hops`);
   },
-  typed: (error) => error instanceof ConsensusVerificationError || error instanceof PathError,
+  // A refused consensus, no path, or a hop count no circuit can have.
+  typed: (error) => error instanceof ConsensusVerificationError || error instanceof PathError || (error instanceof MeowOnionError && error.kind === "invalid-argument"),
 };
 
 export const directoryTargets: FuzzTarget<any>[] = [descriptorTarget, heartbeatTarget, exitPolicyTarget, consensusTarget];
