@@ -2,11 +2,11 @@
  * Key files on disk: load the existing key, or create it once. A key file is never replaced:
  * a malformed or group/other-accessible file is refused so the operator looks at it.
  */
-import { randomBytes } from "node:crypto";
-import { link, mkdir, open, unlink } from "node:fs/promises";
+import { mkdir, open } from "node:fs/promises";
 import { dirname } from "node:path";
 import { OnionError } from "../onion/errors.js";
 import { decodeKeyFile, encodeKeyFile, type KeyKind } from "../onion/keys.js";
+import { writeFileAtomic } from "./files.js";
 
 // A key file is one short line; anything much bigger is not ours.
 const MAX_KEY_FILE_BYTES = 4096;
@@ -21,26 +21,14 @@ export async function loadOrCreateKey(
   if (existing) return { secret: existing, created: false };
 
   const secret = generate();
-  const text = encodeKeyFile(kind, secret);
-  const tmp = `${path}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`;
   try {
-    const fh = await open(tmp, "wx", 0o600);
-    try {
-      await fh.writeFile(text);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    // link(), unlike rename(), fails if the key file appeared meanwhile (another process
-    // created it): publishing stays atomic and never replaces an existing key.
-    await link(tmp, path);
+    // Never replaces a key: if another process created the file meanwhile, use theirs.
+    await writeFileAtomic(path, encodeKeyFile(kind, secret), { replace: false });
   } catch (err) {
     if (errorCode(err) !== "EEXIST") throw err;
     const theirs = await readKeyFile(path, kind);
     if (!theirs) throw err;
     return { secret: theirs, created: false };
-  } finally {
-    await unlink(tmp).catch(() => undefined); // best effort: the temp name is unique and inert
   }
   return { secret, created: true };
 }

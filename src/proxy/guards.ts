@@ -4,10 +4,10 @@
  * running a few relays cannot eventually be the first hop of most of a user's circuits.
  * Circuits use the first guard of the list that is listed, usable and not marked unreachable.
  */
-import { randomBytes } from "node:crypto";
-import { mkdir, open, readFile, rename, unlink } from "node:fs/promises";
+import { mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { ConsensusRelay } from "../../gen/meowonion/v1/consensus_pb.js";
+import { writeFileAtomic } from "../common/files.js";
 import { componentLogger, type Logger } from "../common/log.js";
 import { conflicts, guardCandidates, sameKey, secureRandom, weightedChoice } from "./path.js";
 
@@ -201,25 +201,7 @@ export class GuardStore {
     const contents: GuardFileContents = { version: 1, guards: entries };
     // Writes are chained so the file always ends with the newest state.
     this.writing = this.writing
-      .then(() => writeFileAtomic(path, `${JSON.stringify(contents, null, 2)}\n`))
+      .then(() => writeFileAtomic(path, `${JSON.stringify(contents, null, 2)}\n`, { replace: true }))
       .catch((err: unknown) => this.log.warn({ err, path }, "could not save guard state"));
-  }
-}
-
-/** Write to a unique temporary file, fsync, then rename over the target. */
-async function writeFileAtomic(path: string, text: string): Promise<void> {
-  const tmp = `${path}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`;
-  try {
-    const fh = await open(tmp, "wx", 0o600);
-    try {
-      await fh.writeFile(text);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, path);
-  } catch (err) {
-    await unlink(tmp).catch(() => undefined);
-    throw err;
   }
 }
