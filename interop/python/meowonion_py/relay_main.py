@@ -1,6 +1,7 @@
 """`meowonion_py relay`: run a relay until SIGINT/SIGTERM; prints one ready line on stdout."""
 import argparse
 import asyncio
+import os
 import signal
 
 from . import exit_policy
@@ -39,6 +40,23 @@ async def run(args: argparse.Namespace) -> None:
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+    watcher = asyncio.get_running_loop().create_task(_stop_with_parent(stop))
     await stop.wait()
+    watcher.cancel()
     publisher.cancel()
     await relay.close()
+
+
+async def _stop_with_parent(stop: asyncio.Event) -> None:
+    """Test harnesses set MEOWONION_TEST_PARENT_PID: if that process disappears without
+    stopping us (killed, crashed), stop within a second rather than run on as an orphan."""
+    parent = int(os.environ.get("MEOWONION_TEST_PARENT_PID", "0"))
+    if parent <= 1:
+        return
+    while True:
+        try:
+            os.kill(parent, 0)
+        except ProcessLookupError:
+            stop.set()
+            return
+        await asyncio.sleep(1)
