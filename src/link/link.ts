@@ -111,9 +111,9 @@ export class Link extends EventEmitter<LinkEvents> {
     socket.on("end", () => {
       try {
         this.decoder.end();
-        this.destroy(undefined);
+        this.destroy(undefined, true);
       } catch (error) {
-        this.destroy(error as Error);
+        this.destroy(error as Error, true);
       }
     });
     if (leftover.length > 0) queueMicrotask(() => this.receive(leftover));
@@ -181,8 +181,9 @@ export class Link extends EventEmitter<LinkEvents> {
   }
 
   /**
-   * Mark the link closed and tell the owner. `graceful`: frames already written (DESTROY on
-   * shutdown) still reach the peer: end the socket and destroy it only if it lingers.
+   * Mark the link closed and tell the owner. `graceful` (the socket still works): TLS close,
+   * then TCP close, as link.proto says, so frames already written (DESTROY on shutdown) still
+   * reach the peer; otherwise (a socket error) the socket is destroyed at once.
    */
   private destroy(error: Error | undefined, graceful = false): void {
     if (this.closed) return;
@@ -191,8 +192,7 @@ export class Link extends EventEmitter<LinkEvents> {
       log.warn({ peer: peerForLog(this.remoteAddress), reason: (error as LinkError).reason ?? (error as OnionError).reason, err: error.message }, "link closed on error");
     }
     if (graceful) {
-      this.socket.end();
-      setTimeout(() => this.socket.destroy(), GRACEFUL_CLOSE_MS).unref();
+      closeTls(this.socket);
     } else {
       this.socket.destroy();
     }
@@ -206,7 +206,7 @@ export class Link extends EventEmitter<LinkEvents> {
     try {
       frames = this.decode(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
     } catch (error) {
-      this.destroy(error as Error);
+      this.destroy(error as Error, true);
       return;
     }
     const delivered: Frame[] = [];
@@ -231,7 +231,7 @@ export class Link extends EventEmitter<LinkEvents> {
         this.emit("frame", frame);
       }
     }
-    if (violation !== undefined) this.destroy(violation);
+    if (violation !== undefined) this.destroy(violation, true);
   }
 
   /**
@@ -443,7 +443,7 @@ export async function connectLink(options: ConnectLinkOptions): Promise<Link> {
     }
     return new Link(socket, true, identity, leftover);
   } catch (error) {
-    socket.destroy();
+    closeTls(socket);
     throw error instanceof LinkError ? error : new LinkError("protocol", (error as Error).message, { cause: error });
   }
 }
@@ -518,6 +518,15 @@ async function acceptLink(socket: tls.TLSSocket, options: ListenLinksOptions, ti
     options.onLink(new Link(socket, false, peer, leftover));
   } catch (error) {
     log.info({ peer: peerForLog(socket.remoteAddress), reason: (error as LinkError).reason, err: (error as Error).message }, "link handshake refused");
-    socket.destroy();
+    closeTls(socket);
   }
+}
+
+/**
+ * Close a link's socket as link.proto says: TLS close (close_notify), then TCP close. A peer
+ * that lingers without closing its side is cut off after GRACEFUL_CLOSE_MS.
+ */
+function closeTls(socket: tls.TLSSocket): void {
+  socket.end();
+  setTimeout(() => socket.destroy(), GRACEFUL_CLOSE_MS).unref();
 }

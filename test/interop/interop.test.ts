@@ -6,6 +6,8 @@
  * missing, except in CI, where scripts/ensure-python-deps.sh installed them.
  */
 import { spawnSync } from "node:child_process";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { killAll } from "../helpers/procs.js";
 import { curlThroughPath, startInteropNetwork, type InteropNetwork } from "./network.js";
@@ -50,6 +52,13 @@ describe.skipIf(unavailable !== undefined)(`Python implementation${unavailable ?
       const got = await pythonFetch(net.dir, net.dest.url(BYTES), { path: ["TsGuard", "TsMiddle", "TsExit"].map((n) => net.identity(n)) });
       expect(got.sha256).toBe(net.dest.sha256(BYTES));
     }, 120_000);
+
+    it("relays of both implementations close a link on a protocol error with TLS close_notify", () => {
+      for (const relay of [...net.ts, ...net.py]) {
+        const run = spawnSync("/usr/bin/python3", ["close_notify_probe.py", relay.or], { cwd: path.dirname(fileURLToPath(import.meta.url)), encoding: "utf8", timeout: 20_000 });
+        expect(`${relay.nickname}: ${run.stdout.trim()}`, run.stderr).toBe(`${relay.nickname}: close_notify`);
+      }
+    });
 
     it("the Python client chooses its own path in the mixed consensus", async () => {
       const got = await pythonFetch(net.dir, net.dest.url(100_000));
