@@ -42,31 +42,46 @@ def _ports(text: str) -> tuple[int, int]:
     return lo, hi
 
 
-def _matches_address(prefix: str, address) -> bool:
+def _networks(prefix: str) -> list:
     if prefix == "*":
-        return True
-    network = ipaddress.ip_network(prefix, strict=False)
-    return network.version == address.version and address in network
+        return [ipaddress.ip_network("0.0.0.0/0"), ipaddress.ip_network("::/0")]
+    return [ipaddress.ip_network(prefix, strict=False)]
 
 
 def allows(policy: d.ExitPolicy, address: str, port: int) -> bool:
     """First rule matching address and port decides; none matching rejects."""
     addr = ipaddress.ip_address(address)
     for rule in policy.rules:
-        if rule.port_min <= port <= rule.port_max and _matches_address(rule.address_prefix, addr):
+        if rule.port_min <= port <= rule.port_max and any(n.version == addr.version and addr in n for n in _networks(rule.address_prefix)):
             return rule.action == ACCEPT
     return False
 
 
+def _minus(networks: list, taken) -> list:
+    """The parts of `networks` outside `taken`."""
+    left = []
+    for n in networks:
+        if n.version != taken.version or not n.overlaps(taken):
+            left.append(n)
+        elif n.prefixlen < taken.prefixlen:
+            left.extend(n.address_exclude(taken))
+    return left
+
+
 def may_allow_port(policy: d.ExitPolicy, port: int) -> bool:
     """Whether some address may be reached on `port` (for a host name the exit resolves):
-    an accept rule covering the port that no earlier reject of every address shadows."""
+    an address whose first matching rule for the port is an accept."""
+    earlier: list = []
     for rule in policy.rules:
-        if rule.port_min <= port <= rule.port_max:
-            if rule.action == ACCEPT:
+        if not rule.port_min <= port <= rule.port_max:
+            continue
+        if rule.action == ACCEPT:
+            left = _networks(rule.address_prefix)
+            for taken in earlier:
+                left = _minus(left, taken)
+            if left:
                 return True
-            if rule.address_prefix == "*":
-                return False
+        earlier.extend(_networks(rule.address_prefix))
     return False
 
 

@@ -27,6 +27,9 @@ class ExitPolicyTest(unittest.TestCase):
         self.assertTrue(exit_policy.may_allow_port(exit_policy.parse("accept 127.0.0.0/8:*,reject *:*"), 8080))
         self.assertFalse(exit_policy.may_allow_port(exit_policy.parse("reject *:*"), 80))
         self.assertFalse(exit_policy.may_allow_port(exit_policy.parse("reject *:80,accept *:*"), 80))
+        self.assertFalse(exit_policy.may_allow_port(exit_policy.parse("reject 127.0.0.0/8:*,accept 127.0.0.1:*"), 80))
+        self.assertTrue(exit_policy.may_allow_port(exit_policy.parse("reject 127.0.0.0/9:*,accept 127.0.0.0/8:*"), 80))
+        self.assertTrue(exit_policy.may_allow_port(exit_policy.parse("reject 0.0.0.0/0:*,accept *:80"), 80))
         self.assertFalse(exit_policy.accepts_anything(exit_policy.parse("reject *:*")))
 
     def test_refuses_nonsense(self):
