@@ -5,6 +5,7 @@
  */
 import http from "node:http";
 import type net from "node:net";
+import { Readable } from "node:stream";
 import { expectedSha256, streamOf } from "../helpers/dest-server.js";
 
 const SEED = "interop";
@@ -15,6 +16,11 @@ export interface HttpDestination {
   close(): Promise<void>;
 }
 
+function* generated(bytes: number): Generator<Buffer> {
+  const next = streamOf(SEED);
+  for (let left = bytes; left > 0; left -= 65536) yield next(Math.min(65536, left));
+}
+
 export async function startHttpDestination(): Promise<HttpDestination> {
   const server = http.createServer((req, res) => {
     const m = /^\/bytes\/(\d+)$/.exec(req.url ?? "");
@@ -22,21 +28,9 @@ export async function startHttpDestination(): Promise<HttpDestination> {
       res.writeHead(404).end();
       return;
     }
-    let left = Number(m[1]);
-    const next = streamOf(SEED);
-    res.writeHead(200, { "content-type": "application/octet-stream", "content-length": String(left) });
-    const pump = () => {
-      while (left > 0) {
-        const size = Math.min(65536, left);
-        left -= size;
-        if (!res.write(next(size))) {
-          res.once("drain", pump);
-          return;
-        }
-      }
-      res.end();
-    };
-    pump();
+    const bytes = Number(m[1]);
+    res.writeHead(200, { "content-type": "application/octet-stream", "content-length": String(bytes) });
+    Readable.from(generated(bytes)).pipe(res);
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const { port } = server.address() as net.AddressInfo;

@@ -69,7 +69,10 @@ def select_path(relays: list, host: str, port: int, hops: int = 3, distinct_subn
         exit_relay = weighted_choice(exits)
         exits.remove(exit_relay)
         chosen = [exit_relay]
-        fits = lambda r: all(not conflicts(r, x, distinct_subnets) for x in chosen)  # noqa: E731
+
+        def fits(relay) -> bool:
+            return all(not conflicts(relay, x, distinct_subnets) for x in chosen)
+
         entry = weighted_choice([r for r in entry_candidates(relays) if fits(r)]) if hops > 1 else None
         if hops > 1 and entry is None:
             continue

@@ -35,7 +35,7 @@ class Relay:
     async def _accept(self, reader, writer) -> None:
         try:
             tls = await asyncio.wait_for(TlsStream.accept(reader, writer, self._tls), HANDSHAKE_TIMEOUT_S)
-        except Exception as e:  # noqa: BLE001 (any failed TLS handshake just drops the connection)
+        except Exception as e:  # any failed TLS handshake just drops the connection
             log.debug("TLS handshake failed: %s", e)
             writer.close()
             return
@@ -92,14 +92,14 @@ class Relay:
             circuit.from_next(command, value)
 
     def _create2(self, link: Link, circuit_id: int, create2) -> None:
-        refuse = lambda: link.send(circuit_id, "destroy", l.Destroy(reason=l.DESTROY_REASON_PROTOCOL))  # noqa: E731
-        if not link.is_peer_allocated(circuit_id) or create2.handshake_type != l.HANDSHAKE_TYPE_NTOR:
-            return refuse()
         try:
+            if not link.is_peer_allocated(circuit_id) or create2.handshake_type != l.HANDSHAKE_TYPE_NTOR:
+                raise ntor.HandshakeError("circuit id of the wrong side, or not an ntor handshake")
             reply, keys = ntor.server_handshake(self.relay_id, self.onion_keys, create2.handshake_data)
         except ntor.HandshakeError as e:
             log.info("CREATE2 refused: %s", e)
-            return refuse()
+            link.send(circuit_id, "destroy", l.Destroy(reason=l.DESTROY_REASON_PROTOCOL))
+            return
         self.circuits.add(RelayCircuit(self, link, circuit_id, keys))
         link.send(circuit_id, "created2", l.Created2(handshake_data=reply))
 
