@@ -126,9 +126,9 @@ export class Link extends EventEmitter<LinkEvents> {
     socket.on("end", () => {
       try {
         this.decoder.end();
-        this.destroy(undefined);
+        this.destroy(undefined, true);
       } catch (error) {
-        this.destroy(error as Error);
+        this.destroy(error as Error, true);
       }
     });
     if (leftover.length > 0) queueMicrotask(() => this.receive(leftover));
@@ -196,8 +196,9 @@ export class Link extends EventEmitter<LinkEvents> {
   }
 
   /**
-   * Mark the link closed and tell the owner. `graceful`: frames already written (DESTROY on
-   * shutdown) still reach the peer: end the socket and destroy it only if it lingers.
+   * Mark the link closed and tell the owner. `graceful` (the socket still works): TLS close,
+   * then TCP close, as link.proto says, so frames already written (DESTROY on shutdown) still
+   * reach the peer; otherwise (a socket error) the socket is destroyed at once.
    */
   private destroy(error: Error | undefined, graceful = false): void {
     if (this.closed) return;
@@ -206,8 +207,7 @@ export class Link extends EventEmitter<LinkEvents> {
       this.log.warn({ peer: peerForLog(this.log, this.remoteAddress), reason: MeowOnionError.from(error).code, err: error.message }, "link closed on error");
     }
     if (graceful) {
-      this.socket.end();
-      setTimeout(() => this.socket.destroy(), GRACEFUL_CLOSE_MS).unref();
+      closeTls(this.socket);
     } else {
       this.socket.destroy();
     }
@@ -221,7 +221,7 @@ export class Link extends EventEmitter<LinkEvents> {
     try {
       frames = this.decode(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
     } catch (error) {
-      this.destroy(error as Error);
+      this.destroy(error as Error, true);
       return;
     }
     const delivered: Frame[] = [];
@@ -239,7 +239,7 @@ export class Link extends EventEmitter<LinkEvents> {
     }
     // Frames before a bad one were valid: deliver them, then close.
     if (delivered.length > 0) this.onFrames(delivered);
-    if (violation !== undefined) this.destroy(violation);
+    if (violation !== undefined) this.destroy(violation, true);
   }
 
   /**
@@ -452,7 +452,7 @@ export async function connectLink(options: ConnectLinkOptions): Promise<Link> {
     }
     return new Link(socket, true, identity, leftover, options.log ?? componentLogger("link"));
   } catch (error) {
-    socket.destroy();
+    closeTls(socket);
     throw error instanceof LinkError ? error : new LinkError("protocol", (error as Error).message, { cause: error });
   }
 }
@@ -529,6 +529,15 @@ async function acceptLink(socket: tls.TLSSocket, options: ListenLinksOptions, ti
     options.onLink(new Link(socket, false, peer, leftover, log));
   } catch (error) {
     log.info({ peer: peerForLog(log, socket.remoteAddress), reason: MeowOnionError.from(error).code, err: (error as Error).message }, "link handshake refused");
-    socket.destroy();
+    closeTls(socket);
   }
+}
+
+/**
+ * Close a link's socket as link.proto says: TLS close (close_notify), then TCP close. A peer
+ * that lingers without closing its side is cut off after GRACEFUL_CLOSE_MS.
+ */
+function closeTls(socket: tls.TLSSocket): void {
+  socket.end();
+  setTimeout(() => socket.destroy(), GRACEFUL_CLOSE_MS).unref();
 }

@@ -2,6 +2,34 @@
 // gRPC-Web on HTTP/2 (h2c) and HTTP/1.1. Also serves gRPC server reflection
 // (grpc.reflection.v1) so tools such as `buf curl` need no schema.
 //
+// HOW TO CALL IT (Connect protocol, unary; all a relay or client needs, in any language)
+//   An authority is named by a base URL "http://HOST:PORT" (plain HTTP: no TLS; what is
+//   signed is authenticated by its signature, not by the transport). A unary RPC is one HTTP
+//   request, HTTP/1.1 or HTTP/2 without TLS (h2c, prior knowledge):
+//     POST {base}/meowonion.v1.DirectoryService/{Method}
+//     Content-Type: application/proto     body: the request message, protobuf binary
+//                   application/json      body: the request in proto3 JSON
+//     Connect-Protocol-Version: 1         clients SHOULD send it; authorities do not require it
+//   Success: HTTP 200 with the same Content-Type and the response message as the body
+//   (a response equal to its defaults may be an empty body).
+//   Failure: an HTTP status other than 200, Content-Type application/json, body
+//     {"code": "<code>", "message": "<text>"}
+//   where code is the lower-case snake_case name of the error Code ("invalid_argument",
+//   "not_found", "already_exists", "unauthenticated", "out_of_range", "failed_precondition",
+//   "resource_exhausted", "unavailable", "internal"); clients decide on `code`, not on the
+//   HTTP status, which only follows Connect's mapping (400 for invalid_argument, 404 for
+//   not_found, ...). A path naming no method gets 404 and a Content-Type other than the two
+//   above 415, both without a JSON body.
+//   RPCs marked NO_SIDE_EFFECTS may also be called with GET (cacheable):
+//     GET {base}/meowonion.v1.DirectoryService/{Method}?connect=v1&encoding=proto&base64=1&message={m}
+//   m = the request in protobuf binary, base64url (RFC 4648 section 5, padding optional);
+//   every request here without fields encodes as the empty string, so
+//   "?connect=v1&encoding=proto&base64=1&message=" fetches the consensus. encoding=json takes
+//   the request as URL-encoded proto3 JSON ("%7B%7D" for {}). The answer is as for POST.
+//   WatchConsensus is a server stream: Connect streaming (application/connect+proto, each
+//   message prefixed by a flag byte and a 4-byte big-endian length), gRPC or gRPC-Web; a
+//   client may instead poll GetConsensus, e.g. once per voting interval.
+//
 // ERRORS
 //   Every refusal is a Connect/gRPC error with one of the Codes named on each RPC and a
 //   message that says what was wrong. Common to all RPCs:

@@ -4,6 +4,23 @@
 //   A link is one TLS 1.3 connection over TCP. Certificates are self-signed and are NOT used
 //   for authentication: identity comes from the LinkHello proof below. TCP_NODELAY is set on
 //   both ends (cells are latency sensitive and writes are already coalesced by the sender).
+//   TLS parameters: TLS 1.3 is required (a peer offering only older versions fails the TLS
+//   handshake). Any TLS 1.3 cipher suite the two libraries agree on is fine; none is required
+//   or forbidden. The initiator does not verify the certificate (any key type, any name) and
+//   sends no SNI for an IP address; a responder ignores SNI. No ALPN is sent or required; a
+//   responder ignores one that is offered. Client certificates are neither requested nor sent.
+//   The TLS exporter (below) is REQUIRED: a TLS library without RFC 8446 section 7.5 exporters
+//   cannot implement this protocol. Python's `ssl` module, .NET's SslStream and Java's JSSE
+//   lack it; pyOpenSSL (Connection.export_keying_material), Go's crypto/tls
+//   (ConnectionState.ExportKeyingMaterial), rustls, BouncyCastle, OpenSSL and Node's
+//   tls.TLSSocket.exportKeyingMaterial have it.
+//
+// CLOSING
+//   A link is closed by a TLS close (close_notify), then a TCP close (FIN); frames written
+//   before still reach the peer. A peer MUST treat a TCP close without close_notify (a crash,
+//   a reset, a TLS library that omits it) exactly as a close: the link is gone and its
+//   circuits are destroyed with reason CHANNEL_CLOSED. A side that closed may reset the TCP
+//   connection if the peer does not close its side within a few seconds.
 //
 // FRAMING
 //   The byte stream in each direction is a sequence of frames. A frame is one `Frame` message
@@ -13,7 +30,7 @@
 //   MAX_FRAME_SIZE = 1024 bytes (message bytes). A receiver that reads a length above
 //   MAX_FRAME_SIZE, a frame that does not decode, a frame whose `command` is unset or unknown,
 //   or a frame that is not allowed in the link's current state closes the link at once
-//   (TLS close, then TCP close) without answering; every circuit on it is then treated as
+//   (see CLOSING) without answering; every circuit on it is then treated as
 //   destroyed with reason CHANNEL_CLOSED. The event is logged once. A truncated frame (EOF in
 //   the middle of a frame) is a protocol error too.
 //
@@ -297,11 +314,32 @@ export enum HandshakeType {
   UNSPECIFIED = 0,
 
   /**
-   * ntor (tor-spec 5.1.4): handshake_data is ID(20) | B(32) | X(32) = 84 bytes; the reply is
-   * Y(32) | AUTH(32) = 64 bytes. ID is the relay id: the first 20 bytes of
-   * SHA-256(Ed25519 identity key of the relay). B is the relay's current (or previous, during
-   * the rotation grace period) ntor onion key from its descriptor. Key material: HKDF-SHA256
-   * expands to Df(20) | Db(20) | Kf(16) | Kb(16) | nonce(20) = 92 bytes (see relay.proto).
+   * ntor (Tor's tor-spec 5.1.4, proposal 216), complete here:
+   *   Client → relay, handshake_data = ID(20) | B(32) | X(32) = 84 bytes:
+   *     ID = the relay id: the first 20 bytes of SHA-256(Ed25519 identity key of the relay);
+   *     B  = the relay's current (or previous, during the rotation grace period) ntor onion
+   *          key from its descriptor, an X25519 public key;
+   *     X  = the client's fresh X25519 ephemeral public key (secret x).
+   *   Relay → client, handshake_data = Y(32) | AUTH(32) = 64 bytes (Y: the relay's fresh
+   *   ephemeral public key, secret y). With EXP(P, s) = X25519(s, P) (RFC 7748, 32 bytes) and
+   *   H(m, t) = HMAC-SHA256(key = t, message = m):
+   *     PROTOID  = "ntor-curve25519-sha256-1"          (ASCII, no terminator)
+   *     t_mac    = PROTOID | ":mac"
+   *     t_key    = PROTOID | ":key_extract"
+   *     t_verify = PROTOID | ":verify"
+   *     m_expand = PROTOID | ":key_expand"
+   *     secret_input = EXP(X, y) | EXP(X, b) | ID | B | X | Y | PROTOID   (the relay's view)
+   *                  = EXP(Y, x) | EXP(B, x) | ID | B | X | Y | PROTOID   (the client's view)
+   *     verify     = H(secret_input, t_verify)
+   *     auth_input = verify | ID | B | Y | X | PROTOID | "Server"
+   *     AUTH       = H(auth_input, t_mac)
+   *     key material = HKDF-SHA256 (RFC 5869) with salt = t_key, IKM = secret_input,
+   *                    info = m_expand, L = 92 bytes
+   *                  = Df(20) | Db(20) | Kf(16) | Kb(16) | nonce(20)   (used: relay.proto)
+   *   (Tor writes the extract step as KEY_SEED = H(secret_input, t_key): the same PRK.)
+   *   The relay refuses (DESTROY PROTOCOL) an ID that is not its own, a B it does not hold,
+   *   and an all-zero EXP result (X of low order). The client compares AUTH in constant time
+   *   and refuses an all-zero EXP result likewise. Test vector: conformance/vectors/ntor-v1.json.
    *
    * @generated from enum value: HANDSHAKE_TYPE_NTOR = 2;
    */
@@ -343,7 +381,8 @@ export enum DestroyReason {
   INTERNAL = 2,
 
   /**
-   * The client asked for it (a TRUNCATE, or the originator closing its circuit).
+   * Closed on an explicit request: a TRUNCATE, or the user or controller of the originator
+   * asking to close this circuit (ControlService CloseCircuit, shutting the client down).
    *
    * @generated from enum value: DESTROY_REASON_REQUESTED = 3;
    */
@@ -385,7 +424,12 @@ export enum DestroyReason {
   CHANNEL_CLOSED = 8,
 
   /**
-   * The circuit expired or was closed because it was finished.
+   * The originator closed its circuit on its own because it is done with it: it expired (max
+   * dirtiness), sat idle, or its last stream ended. A client closing its own circuit sends
+   * FINISHED, or REQUESTED when someone asked for that close; relays treat both alike (they
+   * only forward DESTROYED). Open streams need no END first: DESTROY ends them all. A client
+   * need not answer an exit's END DONE with its own END DONE before a DESTROY (it may, to
+   * free the stream id on a circuit it keeps).
    *
    * @generated from enum value: DESTROY_REASON_FINISHED = 9;
    */

@@ -31,6 +31,17 @@
 //   - a running SHA-1 digest, initialised by hashing Df (forward) or Db (backward), then
 //     updated with each 509-byte body that the hop originates or recognizes, taken with its
 //     digest field set to zero.
+//   "The running digest" as a value (the 4 bytes in a cell, the 20 bytes of a SENDME) is the
+//   finished SHA-1 output (FIPS 180-4 padding and length included) of a COPY of the running
+//   hash: the running hash itself is never finished and goes on absorbing bodies.
+//   Portability: 509 is not a multiple of AES's 16-byte block, so one cell ends inside a block
+//   and the next continues in that same block's key stream; an AES-CTR implementation must
+//   continue at any byte offset (a streaming CTR cipher object does; an API that restarts at a
+//   block boundary per call does not). The running SHA-1 must be copyable (hashlib's copy(),
+//   Go's hash state marshalling, Node's Hash.copy(), Java's MessageDigest.clone()), or be
+//   re-implemented so that a copy can be finished without finishing the original.
+//   Test vectors: conformance/vectors/tor1-relay-crypto.json (C tor's cells) and
+//   tor1-inbound.json.
 //   Outbound (client → hop k of n): the client sets recognized = 0, computes hop k's forward
 //   digest over the body with digest zeroed, writes its first 4 bytes at offset 5, then
 //   encrypts with Kf of hop k, then hop k-1, ..., then hop 1. Each relay decrypts one layer
@@ -59,10 +70,14 @@
 //   the window), or that receives a SENDME that would push a package window above its initial
 //   value, destroys the circuit (PROTOCOL).
 //   Circuit SENDMEs are authenticated (version 1): the SENDME carries the 20-byte running
-//   digest value (the full SHA-1 state output, not only 4 bytes) of the DATA cell that made
-//   the receiver send it (the 100th, 200th, ... DATA cell received on that hop). The DATA
-//   sender remembers the digest of every 100th DATA cell it sends and checks that each SENDME
-//   carries the oldest remembered one; a mismatch destroys the circuit (PROTOCOL).
+//   digest value (see CRYPTOGRAPHY: the finished SHA-1 of a copy of the running hash, all 20
+//   bytes, not only the 4 in the cell) right after the DATA cell that made the receiver send
+//   it (the 100th, 200th, ... DATA cell received on that hop) was added to the hash with its
+//   digest field zeroed; at the receiver that is the hash of the recognizing hop's direction
+//   towards it, at the sender the hash it sealed that cell with, so both compute the same
+//   value. The DATA sender remembers the digest of every 100th DATA cell it sends and checks
+//   that each SENDME carries the oldest remembered one; a mismatch destroys the circuit
+//   (PROTOCOL).
 //   Stream SENDMEs carry no digest.
 //
 // CONGESTION CONTROL (proposal 324, TOR_VEGAS; stream flow control by XON/XOFF as proposal 344)

@@ -1,0 +1,1 @@
+"""MeowOnion's second implementation: a relay and a client written from proto/ alone."""
