@@ -142,7 +142,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file meowonion/v1/relay.proto.
  */
 export const file_meowonion_v1_relay: GenFile = /*@__PURE__*/
-  fileDesc("ChhtZW93b25pb24vdjEvcmVsYXkucHJvdG8SDG1lb3dvbmlvbi52MSIjCgVCZWdpbhIMCgRob3N0GAEgASgJEgwKBHBvcnQYAiABKA0iMQoJQ29ubmVjdGVkEg8KB2FkZHJlc3MYASABKAkSEwoLdHRsX3NlY29uZHMYAiABKA0iLgoDRW5kEicKBnJlYXNvbhgBIAEoDjIXLm1lb3dvbmlvbi52MS5FbmRSZWFzb24iKQoGU2VuZG1lEg8KB3ZlcnNpb24YASABKA0SDgoGZGlnZXN0GAIgASgMIkcKDUxpbmtTcGVjaWZpZXISEQoHYWRkcmVzcxgBIAEoCUgAEhYKDGlkZW50aXR5X2tleRgCIAEoDEgAQgsKCXNwZWNpZmllciJnCgdFeHRlbmQyEjQKD2xpbmtfc3BlY2lmaWVycxgBIAMoCzIbLm1lb3dvbmlvbi52MS5MaW5rU3BlY2lmaWVyEiYKB2NyZWF0ZTIYAiABKAsyFS5tZW93b25pb24udjEuQ3JlYXRlMiIjCglFeHRlbmRlZDISFgoOaGFuZHNoYWtlX2RhdGEYASABKAwiCgoIVHJ1bmNhdGUiOAoJVHJ1bmNhdGVkEisKBnJlYXNvbhgBIAEoDjIbLm1lb3dvbmlvbi52MS5EZXN0cm95UmVhc29uIgYKBERyb3AiFwoHUmVzb2x2ZRIMCgRob3N0GAEgASgJIjYKDlJlc29sdmVkQW5zd2VyEg8KB2FkZHJlc3MYASABKAkSEwoLdHRsX3NlY29uZHMYAiABKA0iOQoIUmVzb2x2ZWQSLQoHYW5zd2VycxgBIAMoCzIcLm1lb3dvbmlvbi52MS5SZXNvbHZlZEFuc3dlciIGCgRYb2ZmIgUKA1hvbiIrChhDb25nZXN0aW9uQ29udHJvbFJlcXVlc3QSDwoHdmVyc2lvbhgBIAEoDSIsChlDb25nZXN0aW9uQ29udHJvbFJlc3BvbnNlEg8KB3ZlcnNpb24YASABKA0q+AMKDFJlbGF5Q29tbWFuZBIdChlSRUxBWV9DT01NQU5EX1VOU1BFQ0lGSUVEEAASFwoTUkVMQVlfQ09NTUFORF9CRUdJThABEhYKElJFTEFZX0NPTU1BTkRfREFUQRACEhUKEVJFTEFZX0NPTU1BTkRfRU5EEAMSGwoXUkVMQVlfQ09NTUFORF9DT05ORUNURUQQBBIYChRSRUxBWV9DT01NQU5EX1NFTkRNRRAFEhoKFlJFTEFZX0NPTU1BTkRfVFJVTkNBVEUQCBIbChdSRUxBWV9DT01NQU5EX1RSVU5DQVRFRBAJEhYKElJFTEFZX0NPTU1BTkRfRFJPUBAKEhkKFVJFTEFZX0NPTU1BTkRfUkVTT0xWRRALEhoKFlJFTEFZX0NPTU1BTkRfUkVTT0xWRUQQDBIZChVSRUxBWV9DT01NQU5EX0VYVEVORDIQDhIbChdSRUxBWV9DT01NQU5EX0VYVEVOREVEMhAPEhYKElJFTEFZX0NPTU1BTkRfWE9GRhArEhUKEVJFTEFZX0NPTU1BTkRfWE9OECwSLAooUkVMQVlfQ09NTUFORF9DT05HRVNUSU9OX0NPTlRST0xfUkVRVUVTVBAtEi0KKVJFTEFZX0NPTU1BTkRfQ09OR0VTVElPTl9DT05UUk9MX1JFU1BPTlNFEC4qlwMKCUVuZFJlYXNvbhIaChZFTkRfUkVBU09OX1VOU1BFQ0lGSUVEEAASEwoPRU5EX1JFQVNPTl9NSVNDEAESHAoYRU5EX1JFQVNPTl9SRVNPTFZFRkFJTEVEEAISHQoZRU5EX1JFQVNPTl9DT05ORUNUUkVGVVNFRBADEhkKFUVORF9SRUFTT05fRVhJVFBPTElDWRAEEhYKEkVORF9SRUFTT05fREVTVFJPWRAFEhMKD0VORF9SRUFTT05fRE9ORRAGEhYKEkVORF9SRUFTT05fVElNRU9VVBAHEhYKEkVORF9SRUFTT05fTk9ST1VURRAIEhoKFkVORF9SRUFTT05fSElCRVJOQVRJTkcQCRIXChNFTkRfUkVBU09OX0lOVEVSTkFMEAoSHAoYRU5EX1JFQVNPTl9SRVNPVVJDRUxJTUlUEAsSGAoURU5EX1JFQVNPTl9DT05OUkVTRVQQDBIaChZFTkRfUkVBU09OX1RPUlBST1RPQ09MEA0SGwoXRU5EX1JFQVNPTl9OT1RESVJFQ1RPUlkQDmIGcHJvdG8z", [file_meowonion_v1_link]);
+  fileDesc("ChhtZW93b25pb24vdjEvcmVsYXkucHJvdG8SDG1lb3dvbmlvbi52MSIjCgVCZWdpbhIMCgRob3N0GAEgASgJEgwKBHBvcnQYAiABKA0iCgoIQmVnaW5EaXIiMQoJQ29ubmVjdGVkEg8KB2FkZHJlc3MYASABKAkSEwoLdHRsX3NlY29uZHMYAiABKA0iLgoDRW5kEicKBnJlYXNvbhgBIAEoDjIXLm1lb3dvbmlvbi52MS5FbmRSZWFzb24iKQoGU2VuZG1lEg8KB3ZlcnNpb24YASABKA0SDgoGZGlnZXN0GAIgASgMIkcKDUxpbmtTcGVjaWZpZXISEQoHYWRkcmVzcxgBIAEoCUgAEhYKDGlkZW50aXR5X2tleRgCIAEoDEgAQgsKCXNwZWNpZmllciJnCgdFeHRlbmQyEjQKD2xpbmtfc3BlY2lmaWVycxgBIAMoCzIbLm1lb3dvbmlvbi52MS5MaW5rU3BlY2lmaWVyEiYKB2NyZWF0ZTIYAiABKAsyFS5tZW93b25pb24udjEuQ3JlYXRlMiIjCglFeHRlbmRlZDISFgoOaGFuZHNoYWtlX2RhdGEYASABKAwiCgoIVHJ1bmNhdGUiOAoJVHJ1bmNhdGVkEisKBnJlYXNvbhgBIAEoDjIbLm1lb3dvbmlvbi52MS5EZXN0cm95UmVhc29uIgYKBERyb3AiFwoHUmVzb2x2ZRIMCgRob3N0GAEgASgJIjYKDlJlc29sdmVkQW5zd2VyEg8KB2FkZHJlc3MYASABKAkSEwoLdHRsX3NlY29uZHMYAiABKA0iOQoIUmVzb2x2ZWQSLQoHYW5zd2VycxgBIAMoCzIcLm1lb3dvbmlvbi52MS5SZXNvbHZlZEFuc3dlciIGCgRYb2ZmIgUKA1hvbiIrChhDb25nZXN0aW9uQ29udHJvbFJlcXVlc3QSDwoHdmVyc2lvbhgBIAEoDSIsChlDb25nZXN0aW9uQ29udHJvbFJlc3BvbnNlEg8KB3ZlcnNpb24YASABKA0qygYKDFJlbGF5Q29tbWFuZBIdChlSRUxBWV9DT01NQU5EX1VOU1BFQ0lGSUVEEAASFwoTUkVMQVlfQ09NTUFORF9CRUdJThABEhYKElJFTEFZX0NPTU1BTkRfREFUQRACEhUKEVJFTEFZX0NPTU1BTkRfRU5EEAMSGwoXUkVMQVlfQ09NTUFORF9DT05ORUNURUQQBBIYChRSRUxBWV9DT01NQU5EX1NFTkRNRRAFEhoKFlJFTEFZX0NPTU1BTkRfVFJVTkNBVEUQCBIbChdSRUxBWV9DT01NQU5EX1RSVU5DQVRFRBAJEhYKElJFTEFZX0NPTU1BTkRfRFJPUBAKEhkKFVJFTEFZX0NPTU1BTkRfUkVTT0xWRRALEhoKFlJFTEFZX0NPTU1BTkRfUkVTT0xWRUQQDBIbChdSRUxBWV9DT01NQU5EX0JFR0lOX0RJUhANEhkKFVJFTEFZX0NPTU1BTkRfRVhURU5EMhAOEhsKF1JFTEFZX0NPTU1BTkRfRVhURU5ERUQyEA8SIQodUkVMQVlfQ09NTUFORF9FU1RBQkxJU0hfSU5UUk8QIBImCiJSRUxBWV9DT01NQU5EX0VTVEFCTElTSF9SRU5ERVpWT1VTECESHAoYUkVMQVlfQ09NTUFORF9JTlRST0RVQ0UxECISHAoYUkVMQVlfQ09NTUFORF9JTlRST0RVQ0UyECMSHQoZUkVMQVlfQ09NTUFORF9SRU5ERVpWT1VTMRAkEh0KGVJFTEFZX0NPTU1BTkRfUkVOREVaVk9VUzIQJRIjCh9SRUxBWV9DT01NQU5EX0lOVFJPX0VTVEFCTElTSEVEECYSKAokUkVMQVlfQ09NTUFORF9SRU5ERVpWT1VTX0VTVEFCTElTSEVEECcSHwobUkVMQVlfQ09NTUFORF9JTlRST0RVQ0VfQUNLECgSFgoSUkVMQVlfQ09NTUFORF9YT0ZGECsSFQoRUkVMQVlfQ09NTUFORF9YT04QLBIsCihSRUxBWV9DT01NQU5EX0NPTkdFU1RJT05fQ09OVFJPTF9SRVFVRVNUEC0SLQopUkVMQVlfQ09NTUFORF9DT05HRVNUSU9OX0NPTlRST0xfUkVTUE9OU0UQLiqXAwoJRW5kUmVhc29uEhoKFkVORF9SRUFTT05fVU5TUEVDSUZJRUQQABITCg9FTkRfUkVBU09OX01JU0MQARIcChhFTkRfUkVBU09OX1JFU09MVkVGQUlMRUQQAhIdChlFTkRfUkVBU09OX0NPTk5FQ1RSRUZVU0VEEAMSGQoVRU5EX1JFQVNPTl9FWElUUE9MSUNZEAQSFgoSRU5EX1JFQVNPTl9ERVNUUk9ZEAUSEwoPRU5EX1JFQVNPTl9ET05FEAYSFgoSRU5EX1JFQVNPTl9USU1FT1VUEAcSFgoSRU5EX1JFQVNPTl9OT1JPVVRFEAgSGgoWRU5EX1JFQVNPTl9ISUJFUk5BVElORxAJEhcKE0VORF9SRUFTT05fSU5URVJOQUwQChIcChhFTkRfUkVBU09OX1JFU09VUkNFTElNSVQQCxIYChRFTkRfUkVBU09OX0NPTk5SRVNFVBAMEhoKFkVORF9SRUFTT05fVE9SUFJPVE9DT0wQDRIbChdFTkRfUkVBU09OX05PVERJUkVDVE9SWRAOYgZwcm90bzM", [file_meowonion_v1_link]);
 
 /**
  * BEGIN: open a TCP stream from the exit to host:port. The exit resolves `host` itself (the
@@ -179,6 +179,21 @@ export const BeginSchema: GenMessage<Begin> = /*@__PURE__*/
   messageDesc(file_meowonion_v1_relay, 0);
 
 /**
+ * BEGIN_DIR: open a directory stream to the recognizing hop. No fields.
+ *
+ * @generated from message meowonion.v1.BeginDir
+ */
+export type BeginDir = Message<"meowonion.v1.BeginDir"> & {
+};
+
+/**
+ * Describes the message meowonion.v1.BeginDir.
+ * Use `create(BeginDirSchema)` to create a new message.
+ */
+export const BeginDirSchema: GenMessage<BeginDir> = /*@__PURE__*/
+  messageDesc(file_meowonion_v1_relay, 1);
+
+/**
  * CONNECTED: the exit's TCP connection is open; DATA may flow both ways.
  *
  * @generated from message meowonion.v1.Connected
@@ -205,7 +220,7 @@ export type Connected = Message<"meowonion.v1.Connected"> & {
  * Use `create(ConnectedSchema)` to create a new message.
  */
 export const ConnectedSchema: GenMessage<Connected> = /*@__PURE__*/
-  messageDesc(file_meowonion_v1_relay, 1);
+  messageDesc(file_meowonion_v1_relay, 2);
 
 /**
  * END: the sender will send no more DATA on this stream. After END in both directions, or
@@ -226,7 +241,7 @@ export type End = Message<"meowonion.v1.End"> & {
  * Use `create(EndSchema)` to create a new message.
  */
 export const EndSchema: GenMessage<End> = /*@__PURE__*/
-  messageDesc(file_meowonion_v1_relay, 2);
+  messageDesc(file_meowonion_v1_relay, 3);
 
 /**
  * SENDME (see SENDME AND FLOW CONTROL above).
@@ -254,7 +269,7 @@ export type Sendme = Message<"meowonion.v1.Sendme"> & {
  * Use `create(SendmeSchema)` to create a new message.
  */
 export const SendmeSchema: GenMessage<Sendme> = /*@__PURE__*/
-  messageDesc(file_meowonion_v1_relay, 3);
+  messageDesc(file_meowonion_v1_relay, 4);
 
 /**
  * One way to reach the next relay, in EXTEND2.
@@ -289,7 +304,7 @@ export type LinkSpecifier = Message<"meowonion.v1.LinkSpecifier"> & {
  * Use `create(LinkSpecifierSchema)` to create a new message.
  */
 export const LinkSpecifierSchema: GenMessage<LinkSpecifier> = /*@__PURE__*/
-  messageDesc(file_meowonion_v1_relay, 4);
+  messageDesc(file_meowonion_v1_relay, 5);
 
 /**
  * EXTEND2: ask the last hop to extend the circuit to another relay. The extending relay
@@ -323,7 +338,7 @@ export type Extend2 = Message<"meowonion.v1.Extend2"> & {
  * Use `create(Extend2Schema)` to create a new message.
  */
 export const Extend2Schema: GenMessage<Extend2> = /*@__PURE__*/
-  messageDesc(file_meowonion_v1_relay, 5);
+  messageDesc(file_meowonion_v1_relay, 6);
 
 /**
  * EXTENDED2: the CREATED2 reply of the new hop, relayed to the client.
@@ -344,7 +359,7 @@ export type Extended2 = Message<"meowonion.v1.Extended2"> & {
  * Use `create(Extended2Schema)` to create a new message.
  */
 export const Extended2Schema: GenMessage<Extended2> = /*@__PURE__*/
-  messageDesc(file_meowonion_v1_relay, 6);
+  messageDesc(file_meowonion_v1_relay, 7);
 
 /**
  * TRUNCATE: tear down the circuit beyond the recognizing hop (which sends DESTROY REQUESTED
@@ -360,7 +375,7 @@ export type Truncate = Message<"meowonion.v1.Truncate"> & {
  * Use `create(TruncateSchema)` to create a new message.
  */
 export const TruncateSchema: GenMessage<Truncate> = /*@__PURE__*/
-  messageDesc(file_meowonion_v1_relay, 7);
+  messageDesc(file_meowonion_v1_relay, 8);
 
 /**
  * TRUNCATED: the circuit now ends at the sending hop.
@@ -381,7 +396,7 @@ export type Truncated = Message<"meowonion.v1.Truncated"> & {
  * Use `create(TruncatedSchema)` to create a new message.
  */
 export const TruncatedSchema: GenMessage<Truncated> = /*@__PURE__*/
-  messageDesc(file_meowonion_v1_relay, 8);
+  messageDesc(file_meowonion_v1_relay, 9);
 
 /**
  * DROP: padding cell, discarded by the hop that recognizes it.
@@ -396,7 +411,7 @@ export type Drop = Message<"meowonion.v1.Drop"> & {
  * Use `create(DropSchema)` to create a new message.
  */
 export const DropSchema: GenMessage<Drop> = /*@__PURE__*/
-  messageDesc(file_meowonion_v1_relay, 9);
+  messageDesc(file_meowonion_v1_relay, 10);
 
 /**
  * RESOLVE: resolve a hostname at the exit (like BEGIN without connecting). A relay whose exit
@@ -420,7 +435,7 @@ export type Resolve = Message<"meowonion.v1.Resolve"> & {
  * Use `create(ResolveSchema)` to create a new message.
  */
 export const ResolveSchema: GenMessage<Resolve> = /*@__PURE__*/
-  messageDesc(file_meowonion_v1_relay, 10);
+  messageDesc(file_meowonion_v1_relay, 11);
 
 /**
  * One answer in RESOLVED.
@@ -448,7 +463,7 @@ export type ResolvedAnswer = Message<"meowonion.v1.ResolvedAnswer"> & {
  * Use `create(ResolvedAnswerSchema)` to create a new message.
  */
 export const ResolvedAnswerSchema: GenMessage<ResolvedAnswer> = /*@__PURE__*/
-  messageDesc(file_meowonion_v1_relay, 11);
+  messageDesc(file_meowonion_v1_relay, 12);
 
 /**
  * RESOLVED: the answers to RESOLVE. Empty `answers` means the name did not resolve.
@@ -469,7 +484,7 @@ export type Resolved = Message<"meowonion.v1.Resolved"> & {
  * Use `create(ResolvedSchema)` to create a new message.
  */
 export const ResolvedSchema: GenMessage<Resolved> = /*@__PURE__*/
-  messageDesc(file_meowonion_v1_relay, 12);
+  messageDesc(file_meowonion_v1_relay, 13);
 
 /**
  * XOFF: stop sending DATA on this stream until XON (see CONGESTION CONTROL).
@@ -484,7 +499,7 @@ export type Xoff = Message<"meowonion.v1.Xoff"> & {
  * Use `create(XoffSchema)` to create a new message.
  */
 export const XoffSchema: GenMessage<Xoff> = /*@__PURE__*/
-  messageDesc(file_meowonion_v1_relay, 13);
+  messageDesc(file_meowonion_v1_relay, 14);
 
 /**
  * XON: resume sending DATA on this stream.
@@ -499,7 +514,7 @@ export type Xon = Message<"meowonion.v1.Xon"> & {
  * Use `create(XonSchema)` to create a new message.
  */
 export const XonSchema: GenMessage<Xon> = /*@__PURE__*/
-  messageDesc(file_meowonion_v1_relay, 14);
+  messageDesc(file_meowonion_v1_relay, 15);
 
 /**
  * CONGESTION_CONTROL_REQUEST: the client asks the last hop for congestion control.
@@ -520,7 +535,7 @@ export type CongestionControlRequest = Message<"meowonion.v1.CongestionControlRe
  * Use `create(CongestionControlRequestSchema)` to create a new message.
  */
 export const CongestionControlRequestSchema: GenMessage<CongestionControlRequest> = /*@__PURE__*/
-  messageDesc(file_meowonion_v1_relay, 15);
+  messageDesc(file_meowonion_v1_relay, 16);
 
 /**
  * CONGESTION_CONTROL_RESPONSE: the version the last hop adopted, 1, or 0 (declined).
@@ -539,7 +554,7 @@ export type CongestionControlResponse = Message<"meowonion.v1.CongestionControlR
  * Use `create(CongestionControlResponseSchema)` to create a new message.
  */
 export const CongestionControlResponseSchema: GenMessage<CongestionControlResponse> = /*@__PURE__*/
-  messageDesc(file_meowonion_v1_relay, 16);
+  messageDesc(file_meowonion_v1_relay, 17);
 
 /**
  * Relay commands; numbers are Tor's (tor-spec 6.1). The name says which body follows.
@@ -623,6 +638,15 @@ export enum RelayCommand {
   RESOLVED = 12,
 
   /**
+   * BeginDir, client → the hop itself, stream_id nonzero and new: a directory stream to the
+   * recognizing relay (onion_service.proto: HsDirRequest/HsDirResponse). CONNECTED (empty
+   * address) or END NOTDIRECTORY if the relay is not an HSDir.
+   *
+   * @generated from enum value: RELAY_COMMAND_BEGIN_DIR = 13;
+   */
+  BEGIN_DIR = 13,
+
+  /**
    * Extend2, client → last hop, stream_id 0, only in RELAY_EARLY frames.
    *
    * @generated from enum value: RELAY_COMMAND_EXTEND2 = 14;
@@ -635,6 +659,70 @@ export enum RelayCommand {
    * @generated from enum value: RELAY_COMMAND_EXTENDED2 = 15;
    */
   EXTENDED2 = 15,
+
+  /**
+   * The onion-service messages (onion_service.proto), all stream_id 0. EstablishIntro, service
+   * → intro point.
+   *
+   * @generated from enum value: RELAY_COMMAND_ESTABLISH_INTRO = 32;
+   */
+  ESTABLISH_INTRO = 32,
+
+  /**
+   * EstablishRendezvous, client → rendezvous point.
+   *
+   * @generated from enum value: RELAY_COMMAND_ESTABLISH_RENDEZVOUS = 33;
+   */
+  ESTABLISH_RENDEZVOUS = 33,
+
+  /**
+   * Introduce1, client → intro point.
+   *
+   * @generated from enum value: RELAY_COMMAND_INTRODUCE1 = 34;
+   */
+  INTRODUCE1 = 34,
+
+  /**
+   * Introduce1 relayed unchanged, intro point → service.
+   *
+   * @generated from enum value: RELAY_COMMAND_INTRODUCE2 = 35;
+   */
+  INTRODUCE2 = 35,
+
+  /**
+   * Rendezvous1, service → rendezvous point.
+   *
+   * @generated from enum value: RELAY_COMMAND_RENDEZVOUS1 = 36;
+   */
+  RENDEZVOUS1 = 36,
+
+  /**
+   * Rendezvous2, rendezvous point → client.
+   *
+   * @generated from enum value: RELAY_COMMAND_RENDEZVOUS2 = 37;
+   */
+  RENDEZVOUS2 = 37,
+
+  /**
+   * IntroEstablished, intro point → service.
+   *
+   * @generated from enum value: RELAY_COMMAND_INTRO_ESTABLISHED = 38;
+   */
+  INTRO_ESTABLISHED = 38,
+
+  /**
+   * RendezvousEstablished, rendezvous point → client.
+   *
+   * @generated from enum value: RELAY_COMMAND_RENDEZVOUS_ESTABLISHED = 39;
+   */
+  RENDEZVOUS_ESTABLISHED = 39,
+
+  /**
+   * IntroduceAck, intro point → client.
+   *
+   * @generated from enum value: RELAY_COMMAND_INTRODUCE_ACK = 40;
+   */
+  INTRODUCE_ACK = 40,
 
   /**
    * Xoff, either end → the other, stream_id set: stop sending DATA on this stream (see
