@@ -216,6 +216,9 @@ class ExitEdge:
                 if not data:
                     break
                 for i in range(0, len(data), MAX_DATA):
+                    # Other streams' pumps may have used the circuit window while this one
+                    # was reading or waiting: check it again before every cell.
+                    await self._packagable(stream)
                     self._send_data(stream, data[i:i + MAX_DATA])
         except ConnectionResetError:
             reason = r.END_REASON_CONNRESET
@@ -227,10 +230,14 @@ class ExitEdge:
             self._forget(stream)
 
     async def _packagable(self, stream: ExitStream) -> None:
-        while stream.windows.package <= 0 or self.windows.package <= 0:
-            self._window_opened.clear()
-            await self._window_opened.wait()
-        await self.circuit.towards_client_writable()
+        """Returns when a DATA cell may go now: both windows open and the link writable."""
+        while True:
+            while stream.windows.package <= 0 or self.windows.package <= 0:
+                self._window_opened.clear()
+                await self._window_opened.wait()
+            await self.circuit.towards_client_writable()
+            if stream.windows.package > 0 and self.windows.package > 0:
+                return
 
     def _send_data(self, stream: ExitStream, chunk: bytes) -> None:
         stream.windows.package -= 1
