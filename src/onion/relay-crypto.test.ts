@@ -4,7 +4,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { OnionError, type OnionErrorReason } from "./errors.js";
 import { KEY_MATERIAL_LEN } from "./ntor.js";
-import { ClientCircuitCrypto, DirectionCrypto, KeystreamPool, RelayCircuitCrypto, digestBytes, hopCryptoFromKeyMaterial } from "./relay-crypto.js";
+import { ClientCircuitCrypto, DirectionCrypto, KeystreamPool, RelayCircuitCrypto, digestBytes, hopCryptoFromKeyMaterial, onionServiceHopCrypto } from "./relay-crypto.js";
 
 const pool = new KeystreamPool();
 import { RELAY_BODY_LEN } from "./frame.js";
@@ -392,5 +392,52 @@ describe("tor1 recognition details", () => {
     expectOnionError(() => hopCryptoFromKeyMaterial(km.subarray(0, 72), pool), "bad-key");
     expect(() => client.encryptOutbound(Buffer.alloc(RELAY_BODY_LEN), 1)).toThrow(RangeError);
     expect(client.lastOutboundDigest(0)).toBeUndefined();
+  });
+});
+
+describe("an onion service's end-to-end hop (SHA3-256, AES-256-CTR)", () => {
+  const km = randomBytes(128);
+  const [df, db, kf, kb] = [0, 32, 64, 96].map((at) => km.subarray(at, at + 32));
+
+  function ends() {
+    const client = new ClientCircuitCrypto(pool);
+    client.addHopCrypto(onionServiceHopCrypto(km, pool, "client"));
+    const service = new ClientCircuitCrypto(pool);
+    service.addHopCrypto(onionServiceHopCrypto(km, pool, "service"));
+    return { client, service };
+  }
+
+  it("seals client → service with Kf and Df as Tor's hs relay crypto does", () => {
+    const { client, service } = ends();
+    const plain = new Uint8Array(RELAY_BODY_LEN);
+    plain.set(randomBytes(100), RELAY_DATA_OFFSET);
+    const sealed = client.encryptOutbound(Uint8Array.from(plain), 0);
+    const digest = createHash("sha3-256").update(df).update(plain).digest();
+    const expected = Uint8Array.from(plain);
+    expected.set(digest.subarray(0, 4), RELAY_DIGEST_OFFSET);
+    expect(hex(sealed)).toBe(hex(createCipheriv("aes-256-ctr", kf, Buffer.alloc(16)).update(expected)));
+    const opened = service.decryptInbound(sealed);
+    expect(opened.hop).toBe(0);
+    expect(withoutDigest(opened.body)).toBe(withoutDigest(plain));
+    // A SENDME carries the first 20 bytes of the SHA3-256 running digest.
+    expect(hex(digestBytes(opened.digest))).toBe(hex(digest.subarray(0, 20)));
+  });
+
+  it("seals service → client with Kb and Db, and refuses a flipped bit", () => {
+    const { client, service } = ends();
+    const plain = new Uint8Array(RELAY_BODY_LEN);
+    plain.set(randomBytes(RELAY_DATA_MAX), RELAY_DATA_OFFSET);
+    const sealed = service.encryptOutbound(Uint8Array.from(plain), 0);
+    const expected = Uint8Array.from(plain);
+    expected.set(createHash("sha3-256").update(db).update(plain).digest().subarray(0, 4), RELAY_DIGEST_OFFSET);
+    expect(hex(sealed)).toBe(hex(createCipheriv("aes-256-ctr", kb, Buffer.alloc(16)).update(expected)));
+    expect(withoutDigest(client.decryptInbound(sealed).body)).toBe(withoutDigest(plain));
+    const next = service.encryptOutbound(new Uint8Array(RELAY_BODY_LEN), 0);
+    next[200] ^= 1;
+    expectOnionError(() => client.decryptInbound(next), "cell-unrecognized");
+  });
+
+  it("refuses key material of the wrong length", () => {
+    expectOnionError(() => onionServiceHopCrypto(km.subarray(0, 92), pool, "client"), "bad-key");
   });
 });

@@ -1,7 +1,8 @@
 /**
  * "tor1" relay crypto (tor-spec 0.3/5.5): per hop and direction, AES-128-CTR with a zero IV and
  * one keystream for the circuit's whole life, plus a running SHA-1 over every relay body that
- * hop originated or recognized (seeded with Df forward, Db backward).
+ * hop originated or recognized (seeded with Df forward, Db backward). An onion service's
+ * end-to-end hop (onion_service.proto) is the same with AES-256-CTR and SHA3-256.
  *
  * All body operations work IN PLACE on the caller's 509-byte body (or N*509-byte batch).
  */
@@ -83,14 +84,23 @@ interface WarmKeystream {
  */
 export type RunningDigest = string;
 
-/** The 20 bytes of a running digest. */
+/** Bytes of a running digest an authenticated SENDME carries (relay.proto: 20). */
+export const SENDME_DIGEST_LEN = 20;
+
+/** The SENDME bytes of a running digest: all 20 of SHA-1's, the first 20 of SHA3-256's (as Tor). */
 export function digestBytes(digest: RunningDigest): Uint8Array {
-  return Buffer.from(digest, "latin1");
+  return Buffer.from(digest.length === SENDME_DIGEST_LEN ? digest : digest.slice(0, SENDME_DIGEST_LEN), "latin1");
 }
+
+/** The running digest of one direction: tor1's SHA-1, or SHA3-256 for an onion service's hop. */
+export type RunningDigestAlgorithm = "sha1" | "sha3-256";
 
 /** One hop, one direction: the continuous CTR keystream and the running digest. */
 export class DirectionCrypto {
-  /** The AES key as a latin1 string: 32 bytes of heap, where a 16-byte Buffer costs ~100. */
+  /**
+   * The AES key as a latin1 string (a Buffer costs several times its bytes of heap); its
+   * length says the cipher: 16 bytes AES-128-CTR (tor1), 32 AES-256-CTR (onion services).
+   */
   readonly #key: string;
   #digest: Hash;
   /** Keystream bytes used so far; while warm, the position of #warm.keystream[0] instead. */
@@ -99,11 +109,11 @@ export class DirectionCrypto {
   #warm: WarmKeystream | undefined;
   readonly #pool: KeystreamPool;
 
-  constructor(aesKey: Uint8Array, digestSeed: Uint8Array, pool: KeystreamPool) {
+  constructor(aesKey: Uint8Array, digestSeed: Uint8Array, pool: KeystreamPool, digest: RunningDigestAlgorithm = "sha1") {
     this.#pool = pool;
-    if (aesKey.length !== 16) throw new OnionError("bad-key", "AES-128 key must be 16 bytes");
+    if (aesKey.length !== 16 && aesKey.length !== 32) throw new OnionError("bad-key", "an AES key is 16 or 32 bytes");
     this.#key = Buffer.from(aesKey).toString("latin1");
-    this.#digest = createHash("sha1").update(digestSeed);
+    this.#digest = createHash(digest).update(digestSeed);
   }
 
   /** Adds or strips this layer (CTR is its own inverse) over the next data.length bytes. */
@@ -184,7 +194,7 @@ export class DirectionCrypto {
   #cipherAt(start: number): Cipher {
     blockIv.writeUInt32BE(Math.floor(start / 0x1000000000), 8); // block number = start / 16
     blockIv.writeUInt32BE((start / 16) >>> 0, 12);
-    return createCipheriv("aes-128-ctr", Buffer.from(this.#key, "latin1"), blockIv);
+    return createCipheriv(this.#key.length === 16 ? "aes-128-ctr" : "aes-256-ctr", Buffer.from(this.#key, "latin1"), blockIv);
   }
 
   /** Become warm at keystream position `at`, with at least `need` bytes ready. */
@@ -269,11 +279,14 @@ function xorInto(data: Uint8Array, at: number, ks: Uint8Array, from: number, len
   for (let i = head + words * 4; i < len; i++) data[at + i] ^= ks[from + i];
 }
 
-/** Splits ntor key material (Df 20 | Db 20 | Kf 16 | Kb 16 | nonce 20) into both directions. */
-export function hopCryptoFromKeyMaterial(km: Uint8Array, pool: KeystreamPool): {
+/** One hop's two directions: forward is away from the circuit's originator, backward towards it. */
+export interface HopCrypto {
   forward: DirectionCrypto;
   backward: DirectionCrypto;
-} {
+}
+
+/** Splits ntor key material (Df 20 | Db 20 | Kf 16 | Kb 16 | nonce 20) into both directions. */
+export function hopCryptoFromKeyMaterial(km: Uint8Array, pool: KeystreamPool): HopCrypto {
   if (km.length !== KEY_MATERIAL_LEN) {
     throw new OnionError("bad-key", `key material must be ${KEY_MATERIAL_LEN} bytes`);
   }
@@ -281,6 +294,23 @@ export function hopCryptoFromKeyMaterial(km: Uint8Array, pool: KeystreamPool): {
     forward: new DirectionCrypto(km.subarray(40, 56), km.subarray(0, 20), pool),
     backward: new DirectionCrypto(km.subarray(56, 72), km.subarray(20, 40), pool),
   };
+}
+
+/** Bytes of an onion service's end-to-end key material: Df 32 | Db 32 | Kf 32 | Kb 32. */
+export const ONION_SERVICE_KEY_MATERIAL_LEN = 128;
+
+/**
+ * The end-to-end hop of a rendezvous circuit (onion_service.proto HS-NTOR): SHA3-256 digests
+ * and AES-256-CTR. Forward is client → service; the service, which originates the other way,
+ * sends with Kb/Db and receives with Kf/Df.
+ */
+export function onionServiceHopCrypto(km: Uint8Array, pool: KeystreamPool, side: "client" | "service"): HopCrypto {
+  if (km.length !== ONION_SERVICE_KEY_MATERIAL_LEN) {
+    throw new OnionError("bad-key", `onion-service key material must be ${ONION_SERVICE_KEY_MATERIAL_LEN} bytes`);
+  }
+  const toService = new DirectionCrypto(km.subarray(64, 96), km.subarray(0, 32), pool, "sha3-256");
+  const toClient = new DirectionCrypto(km.subarray(96, 128), km.subarray(32, 64), pool, "sha3-256");
+  return side === "client" ? { forward: toService, backward: toClient } : { forward: toClient, backward: toService };
 }
 
 export interface InboundCell {
@@ -304,13 +334,19 @@ export interface InboundBatch {
 
 /** The circuit originator's (client's) view: one forward and one backward layer per hop. */
 export class ClientCircuitCrypto {
-  readonly #hops: { forward: DirectionCrypto; backward: DirectionCrypto }[] = [];
+  readonly #hops: HopCrypto[] = [];
   readonly #lastOutbound: (RunningDigest | undefined)[] = [];
 
   constructor(private readonly pool: KeystreamPool) {}
 
+  /** A hop reached with ntor: tor1 keys from its key material. */
   addHop(km: Uint8Array): void {
-    this.#hops.push(hopCryptoFromKeyMaterial(km, this.pool));
+    this.addHopCrypto(hopCryptoFromKeyMaterial(km, this.pool));
+  }
+
+  /** A hop with keys made otherwise (an onion service's end-to-end hop). */
+  addHopCrypto(hop: HopCrypto): void {
+    this.#hops.push(hop);
     this.#lastOutbound.push(undefined);
   }
 

@@ -257,7 +257,8 @@ export type Sendme = Message<"meowonion.v1.Sendme"> & {
   version: number;
 
   /**
-   * Version 1: the 20-byte running digest of the DATA cell that triggered this SENDME.
+   * Version 1: the running digest of the DATA cell that triggered this SENDME, 20 bytes (all
+   * of tor1's SHA-1; the first 20 of an onion service hop's SHA3-256, as Tor).
    *
    * @generated from field: bytes digest = 2;
    */
