@@ -2,7 +2,7 @@
  * THE RULE of src/: layers, lowest first, each importing only from layers below it and from
  * its own folder:
  *
- *   onion ← common ← link ← netdoc ← { relay, proxy, directory } ← network ← cli
+ *   onion ← common ← link ← netdoc ← edge ← { relay, proxy, directory } ← network ← cli
  *
  * The three roles sit side by side and never import each other; the onion core imports no
  * module that does I/O. Tests (*.test.ts) are exempt: they may drive any layer. The import
@@ -15,7 +15,7 @@ import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { sourceImports } from "../conformance/lib/isolation.js";
 
-const LAYERS: readonly (readonly string[])[] = [["onion"], ["common"], ["link"], ["netdoc"], ["relay", "proxy", "directory"], ["network"], ["cli"]];
+const LAYERS: readonly (readonly string[])[] = [["onion"], ["common"], ["link"], ["netdoc"], ["edge"], ["relay", "proxy", "directory"], ["network"], ["cli"]];
 /** Node modules that do I/O: the onion core (codecs and crypto) must not need them. */
 const IO_MODULES = ["net", "tls", "fs", "fs/promises", "http", "http2", "https", "dgram", "dns", "dns/promises", "child_process", "worker_threads"];
 

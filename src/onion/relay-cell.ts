@@ -6,6 +6,17 @@
 import { randomFillSync } from "node:crypto";
 import { type DescMessage, type MessageInitShape, type MessageShape, create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import {
+  EstablishIntroSchema,
+  EstablishRendezvousSchema,
+  Introduce1Schema,
+  IntroduceAckSchema,
+  IntroEstablishedSchema,
+  Rendezvous1Schema,
+  Rendezvous2Schema,
+  RendezvousEstablishedSchema,
+} from "../../gen/meowonion/v1/onion_service_pb.js";
+import {
+  BeginDirSchema,
   BeginSchema,
   CongestionControlRequestSchema,
   CongestionControlResponseSchema,
@@ -72,6 +83,16 @@ const bodySchemas = {
   [RelayCommand.XON]: XonSchema,
   [RelayCommand.CONGESTION_CONTROL_REQUEST]: CongestionControlRequestSchema,
   [RelayCommand.CONGESTION_CONTROL_RESPONSE]: CongestionControlResponseSchema,
+  [RelayCommand.BEGIN_DIR]: BeginDirSchema,
+  [RelayCommand.ESTABLISH_INTRO]: EstablishIntroSchema,
+  [RelayCommand.ESTABLISH_RENDEZVOUS]: EstablishRendezvousSchema,
+  [RelayCommand.INTRODUCE1]: Introduce1Schema,
+  [RelayCommand.INTRODUCE2]: Introduce1Schema,
+  [RelayCommand.RENDEZVOUS1]: Rendezvous1Schema,
+  [RelayCommand.RENDEZVOUS2]: Rendezvous2Schema,
+  [RelayCommand.INTRO_ESTABLISHED]: IntroEstablishedSchema,
+  [RelayCommand.RENDEZVOUS_ESTABLISHED]: RendezvousEstablishedSchema,
+  [RelayCommand.INTRODUCE_ACK]: IntroduceAckSchema,
 } as const satisfies Partial<Record<RelayCommand, DescMessage>>;
 
 type BodyCommand = keyof typeof bodySchemas;

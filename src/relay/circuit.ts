@@ -6,7 +6,7 @@
 import { RELAY_BODY_LEN } from "../onion/frame.js";
 import type { RelayCircuitCrypto } from "../onion/relay-crypto.js";
 import type { Channel, DrainWaiter } from "../link/channels.js";
-import type { ExitEdge } from "./exit.js";
+import type { StreamEdge } from "../edge/stream-edge.js";
 import type { QueueHolder } from "./limits.js";
 
 export interface Hop {
@@ -137,7 +137,7 @@ export class RelayCircuit implements QueueHolder {
   /** RELAY_EARLY frames received from the client side (at most 8). */
   earlyCells = 0;
   closed = false;
-  edge: ExitEdge | undefined;
+  edge: StreamEdge | undefined;
 
   constructor(
     prev: Hop,

@@ -9,14 +9,15 @@ import type { AddressInfo } from "node:net";
 import { Counter, Gauge, Registry } from "prom-client";
 import { DestroyReason } from "../../gen/meowonion/v1/link_pb.js";
 import { EndReason } from "../../gen/meowonion/v1/relay_pb.js";
+import type { EdgeCounters } from "../edge/stream-edge.js";
 
-export class RelayMetrics {
+export class RelayMetrics implements EdgeCounters {
   readonly registry = new Registry();
   cellsIn = 0;
   cellsOut = 0;
   /** Stream payload bytes at this exit: from destinations, to destinations. */
-  exitBytesIn = 0;
-  exitBytesOut = 0;
+  bytesFromTargets = 0;
+  bytesToTargets = 0;
   circuits = 0;
   streams = 0;
   /** Reads the number of open links (set by the relay). */
@@ -63,8 +64,8 @@ export class RelayMetrics {
   constructor() {
     this.#lazyCounter("meowonion_relay_cells_in_total", "Link frames received (all circuits)", () => this.cellsIn);
     this.#lazyCounter("meowonion_relay_cells_out_total", "RELAY frames sent", () => this.cellsOut);
-    this.#lazyCounter("meowonion_relay_exit_bytes_read_total", "Bytes read from exit destinations", () => this.exitBytesIn);
-    this.#lazyCounter("meowonion_relay_exit_bytes_written_total", "Bytes written to exit destinations", () => this.exitBytesOut);
+    this.#lazyCounter("meowonion_relay_exit_bytes_read_total", "Bytes read from exit destinations", () => this.bytesFromTargets);
+    this.#lazyCounter("meowonion_relay_exit_bytes_written_total", "Bytes written to exit destinations", () => this.bytesToTargets);
     this.#gauge("meowonion_relay_links", "Links open", () => this.links());
     this.#gauge("meowonion_relay_circuits", "Circuits open", () => this.circuits);
     this.#gauge("meowonion_relay_streams", "Exit streams open", () => this.streams);
@@ -74,6 +75,10 @@ export class RelayMetrics {
 
   destroyed(reason: DestroyReason): void {
     this.circuitsDestroyed.inc({ reason: DestroyReason[reason] ?? String(reason) });
+  }
+
+  opened(): void {
+    this.streamsOpened.inc();
   }
 
   ended(reason: EndReason): void {

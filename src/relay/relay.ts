@@ -8,9 +8,10 @@ import net from "node:net";
 import type { ExitPolicy } from "../../gen/meowonion/v1/descriptor_pb.js";
 import { componentLogger, type Logger } from "../common/log.js";
 import { listenLinks } from "../link/link.js";
-import { exitPolicyAcceptsAny, exitPolicyAllows, exitPolicyAllowsAddress, parseExitPolicy } from "../netdoc/exit-policy.js";
+import { exitPolicyAcceptsAny, parseExitPolicy } from "../netdoc/exit-policy.js";
 import { fingerprintHex } from "../onion/keys.js";
 import type { Ed25519KeyPair } from "../onion/signing.js";
+import { exitTargets } from "./exit-targets.js";
 import { OnionKeyRing, loadIdentity } from "./keys.js";
 import { DEFAULT_LIMITS, type RelayLimits } from "./limits.js";
 import { RelayMetrics, serveMetrics } from "./metrics.js";
@@ -97,11 +98,7 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
     onionKeys: () => onionKeys.keys(),
     limits,
     metrics,
-    policy: {
-      isExit: exitPolicyAcceptsAny(exitPolicy),
-      allows: (address, port) => exitPolicyAllows(exitPolicy, address, port),
-      allowsAddress: (address) => exitPolicyAllowsAddress(exitPolicy, address),
-    },
+    targets: exitTargets(exitPolicy, () => undefined),
     log,
   });
   metrics.links = () => relaySwitch.channels.size;

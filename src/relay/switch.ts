@@ -2,7 +2,7 @@
  * The circuit switch: every frame a relay receives on any link ends up here. It answers
  * CREATE2 with the ntor handshake, strips or adds its layer on RELAY cells and either handles
  * them (recognized) or forwards them, serves EXTEND2/TRUNCATE, and tears circuits down with
- * DESTROY in both directions. Streams that end here live in the circuit's ExitEdge.
+ * DESTROY in both directions. Streams that end here live in the circuit's StreamEdge.
  *
  * Circuit table: each Channel maps its own circuit ids to circuits; a circuit is in the map of
  * its prev channel (under the id the client side chose) and, once extended, of its next
@@ -23,7 +23,7 @@ import { KeystreamPool, RelayCircuitCrypto, type RunningDigest } from "../onion/
 import type { Ed25519KeyPair } from "../onion/signing.js";
 import { type Channel, ChannelManager, type DrainWaiter } from "../link/channels.js";
 import { HopWriter, type QueueAccounting, RelayCircuit } from "./circuit.js";
-import { type EdgeHost, ExitEdge, type ExitPolicyCheck } from "./exit.js";
+import { type EdgeHost, StreamEdge, type StreamTargets } from "../edge/stream-edge.js";
 import { parseLinkAddress } from "../link/address.js";
 import { RateLimiter, type RelayLimits, oomVictims } from "./limits.js";
 import type { RelayMetrics } from "./metrics.js";
@@ -38,7 +38,8 @@ export interface SwitchOptions {
   onionKeys: () => readonly X25519KeyPair[];
   limits: RelayLimits;
   metrics: RelayMetrics;
-  policy: ExitPolicyCheck;
+  /** Where streams that end at this relay go (its exit policy, its descriptor store). */
+  targets: StreamTargets;
   log: Logger;
 }
 
@@ -230,6 +231,9 @@ export class CircuitSwitch {
       case RelayCommand.RESOLVE:
         this.#edge(c).onResolve(message.streamId, message.body.host);
         return;
+      case RelayCommand.BEGIN_DIR:
+        this.#edge(c).onBeginDir(message.streamId);
+        return;
       case RelayCommand.EXTEND2:
         if (!early || message.streamId !== 0) this.#fail(c, DestroyReason.PROTOCOL, "EXTEND2 outside RELAY_EARLY or on a stream");
         else this.#extend(c, message.body);
@@ -253,7 +257,7 @@ export class CircuitSwitch {
     }
   }
 
-  #edge(c: RelayCircuit): ExitEdge {
+  #edge(c: RelayCircuit): StreamEdge {
     if (c.edge !== undefined) return c.edge;
     const host: EdgeHost = {
       sendCells: (cells) => {
@@ -274,10 +278,11 @@ export class CircuitSwitch {
       fail: (reason, why) => this.#fail(c, reason, why),
       queued: (delta) => this.#queued(delta),
     };
-    c.edge = new ExitEdge(host, {
-      policy: this.options.policy,
-      limits: this.options.limits,
-      metrics: this.options.metrics,
+    c.edge = new StreamEdge(host, {
+      targets: this.options.targets,
+      connectTimeoutMs: this.options.limits.exitConnectTimeoutMs,
+      maxStreamsPerCircuit: this.options.limits.maxStreamsPerCircuit,
+      counters: this.options.metrics,
       log: this.#log.child({ circuit: c.tag }),
     });
     return c.edge;

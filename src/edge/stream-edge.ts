@@ -1,25 +1,23 @@
 /**
- * The exit edge of one circuit: the streams that end at this relay. BEGIN resolves the host
- * here, checks the exit policy against the resolved address, connects over TCP and answers
- * CONNECTED or END; DATA flows both ways under circuit and stream windows (authenticated
- * circuit SENDMEs); END DONE is a half-close mapped to TCP FIN in both directions; RESOLVE
- * answers RESOLVED with the addresses the exit policy would let a stream reach.
+ * The stream edge of one circuit: the streams that end at this hop, at an exit relay, at an
+ * HSDir (BEGIN_DIR) or at an onion service. Where a stream goes is the StreamTargets' affair
+ * (an exit's DNS, exit policy and TCP; a service's port map; an HSDir's directory); the edge
+ * runs the protocol: BEGIN answered with CONNECTED or END, DATA both ways under circuit and
+ * stream flow control (authenticated circuit SENDMEs, or congestion control), END DONE as a
+ * half-close mapped to the target's FIN both ways, RESOLVE answered with RESOLVED.
  *
- * Destination bytes wait in each stream's ByteQueue and are packaged by the shared
- * StreamScheduler (onion/streams.ts), as at the client. Backpressure: a destination socket is
- * paused while its bytes cannot be packaged (a window is empty or the link towards the client
- * is congested), so at most one socket read per stream waits here; stream SENDMEs for the
- * client's DATA are held back while the destination socket does not take bytes as fast as
- * they come.
+ * Target bytes wait in each stream's ByteQueue and are packaged by the shared StreamScheduler
+ * (onion/streams.ts), as at the client. Backpressure: a target is paused while its bytes cannot
+ * be packaged (a window is empty or the link towards the client is congested), so at most one
+ * read per stream waits here; stream SENDMEs for the client's DATA are held back while the
+ * target does not take bytes as fast as they come.
  */
-import { lookup } from "node:dns/promises";
-import net from "node:net";
+import type { Duplex } from "node:stream";
 import { DestroyReason } from "../../gen/meowonion/v1/link_pb.js";
 import { type Begin, EndReason, RelayCommand, type Sendme } from "../../gen/meowonion/v1/relay_pb.js";
 import type { Logger } from "../common/log.js";
 import type { DrainWaiter } from "../link/channels.js";
-import { isValidBeginHost } from "../netdoc/stream-target.js";
-import { OnionError, endReasonOfSocketError } from "../onion/errors.js";
+import { OnionError, endReasonOfSocketError, StreamError } from "../onion/errors.js";
 import {
   CONGESTION_CONTROL_VERSION,
   type CircuitSendControl,
@@ -36,19 +34,49 @@ import type { RelayMessageInit } from "../onion/relay-cell.js";
 import { type RunningDigest, digestBytes } from "../onion/relay-crypto.js";
 import { endReasonName } from "../onion/reasons.js";
 import { ByteQueue, type CellSink, type ScheduledStream, StreamScheduler } from "../onion/streams.js";
-import type { RelayLimits } from "./limits.js";
-import type { RelayMetrics } from "./metrics.js";
 
-/** What the exit needs from an exit policy. */
-export interface ExitPolicyCheck {
-  /** False if the policy rejects everything (the relay is not an exit). */
-  readonly isExit: boolean;
-  allows(address: string, port: number): boolean;
-  /** Whether some port of `address` is allowed (what RESOLVE may answer with). */
-  allowsAddress(address: string): boolean;
+/** A stream's other end at this hop: a TCP socket, or any Duplex that behaves like one. */
+export type TargetSocket = Duplex & { readonly writableNeedDrain: boolean };
+
+/** An opened BEGIN target: the socket once connected, and what CONNECTED tells the client. */
+export interface OpenedTarget {
+  socket: TargetSocket;
+  /** The address connected to ("" to reveal none). */
+  address: string;
+  /** How long the client may cache the name → address mapping, seconds. */
+  ttlSeconds: number;
 }
 
-/** The circuit, as seen from its exit edge. */
+/** Where the streams of one edge go (an exit's, a service's, an HSDir's). */
+export interface StreamTargets {
+  /** Why BEGIN to host:port must be refused before any work (END with it), if it must. */
+  refuseBegin(host: string, port: number): EndReason | undefined;
+  /**
+   * Connect for BEGIN; rejects with a StreamError (its END reason) or a socket's error (by its
+   * code). `signal` aborts when the stream is gone before the connection is up.
+   */
+  open(host: string, port: number, signal: AbortSignal): Promise<OpenedTarget>;
+  /** Why RESOLVE must be refused before any work, if it must. */
+  refuseResolve(host: string): EndReason | undefined;
+  /** RESOLVE's answers (empty: the name did not resolve); rejects with a StreamError to END. */
+  resolve(host: string): Promise<string[]>;
+  /** A directory stream for BEGIN_DIR, or undefined when this hop serves none (END NOTDIRECTORY). */
+  openDirectory(): TargetSocket | undefined;
+}
+
+/** The counters an edge keeps (a relay's metrics, or a service's). */
+export interface EdgeCounters {
+  /** Streams open now. */
+  streams: number;
+  bytesFromTargets: number;
+  bytesToTargets: number;
+  /** A stream connected. */
+  opened(): void;
+  /** An END was sent with `reason`. */
+  ended(reason: EndReason): void;
+}
+
+/** The circuit, as seen from its edge. */
 export interface EdgeHost {
   /** Stamp, encrypt and send N concatenated plaintext bodies towards the client. */
   sendCells(cells: Uint8Array): void;
@@ -66,9 +94,12 @@ export interface EdgeHost {
 }
 
 export interface EdgeContext {
-  policy: ExitPolicyCheck;
-  limits: RelayLimits;
-  metrics: RelayMetrics;
+  targets: StreamTargets;
+  /** How long BEGIN may take to connect. */
+  connectTimeoutMs: number;
+  /** Streams open at once on one circuit; more are refused with END RESOURCELIMIT. */
+  maxStreamsPerCircuit: number;
+  counters: EdgeCounters;
   log: Logger;
 }
 
@@ -77,11 +108,12 @@ const BATCH_CELLS = 32;
 const STAGE_BYTES = 64 * 1024;
 const MAX_SPARE_STAGES = 2;
 const MAX_ANSWERS = 16;
+/** How long a client may cache a RESOLVE answer, seconds. */
 const NAME_TTL_SECONDS = 60;
 
 /** A stream id is taken while resolving/connecting/open; END both ways frees it. */
-class ExitStream implements ScheduledStream {
-  socket: net.Socket | undefined;
+class EdgeStream implements ScheduledStream {
+  socket: TargetSocket | undefined;
   /** Destination bytes waiting to be packaged. */
   readonly queue = new ByteQueue();
   readonly sendControl: StreamSendControl;
@@ -95,6 +127,8 @@ class ExitStream implements ScheduledStream {
   sentEnd = false;
   receivedEnd = false;
   timer: NodeJS.Timeout | undefined;
+  /** While BEGIN's target is being opened: aborted if the stream goes first. */
+  opening: AbortController | undefined;
 
   constructor(
     readonly streamId: number,
@@ -105,15 +139,15 @@ class ExitStream implements ScheduledStream {
   }
 }
 
-export class ExitEdge implements DrainWaiter {
-  readonly #streams = new Map<number, ExitStream>();
+export class StreamEdge implements DrainWaiter {
+  readonly #streams = new Map<number, EdgeStream>();
   #package: CircuitSendControl = SendWindow.circuit();
   #deliver = ReceiveWindow.circuit();
   /** Congestion control was negotiated (CONGESTION_CONTROL_REQUEST answered with version 1). */
   #congestionControl = false;
   /** A request was answered, or a stream was opened: no (further) negotiation. */
   #negotiationClosed = false;
-  readonly #scheduler = new StreamScheduler<ExitStream>();
+  readonly #scheduler = new StreamScheduler<EdgeStream>();
   /** Plaintext cells being packaged (Uint8Array, not Buffer: its fill() is much cheaper). */
   readonly #batch = new Uint8Array(BATCH_CELLS * RELAY_BODY_LEN);
   #batched = 0;
@@ -180,7 +214,7 @@ export class ExitEdge implements DrainWaiter {
       return;
     }
     s.receiveControl.onReceived();
-    this.ctx.metrics.exitBytesOut += data.length;
+    this.ctx.counters.bytesToTargets += data.length;
     if (s.staged !== undefined && s.stagedBytes + data.length > STAGE_BYTES) this.#flushStaged(s);
     if (s.staged === undefined) {
       s.staged = this.#spareStages.pop() ?? Buffer.allocUnsafe(STAGE_BYTES);
@@ -192,7 +226,7 @@ export class ExitEdge implements DrainWaiter {
   }
 
   /** Write what was staged; SENDMEs held back go out if the destination keeps up. */
-  #flushStaged(s: ExitStream): void {
+  #flushStaged(s: EdgeStream): void {
     const staged = s.staged;
     const socket = s.socket;
     if (staged === undefined || socket === undefined) return;
@@ -206,7 +240,7 @@ export class ExitEdge implements DrainWaiter {
   }
 
   /** Tell the client what the stream's receive control asks for. */
-  #signal(s: ExitStream, signal: StreamSignal): void {
+  #signal(s: EdgeStream, signal: StreamSignal): void {
     if (signal === "xoff") this.host.sendMessage({ command: RelayCommand.XOFF, streamId: s.streamId, body: {} });
     else if (signal === "xon") this.host.sendMessage({ command: RelayCommand.XON, streamId: s.streamId, body: {} });
     else if (signal === "end") this.#end(s, EndReason.RESOURCELIMIT, "client ignored XOFF");
@@ -261,13 +295,46 @@ export class ExitEdge implements DrainWaiter {
   onBegin(streamId: number, begin: Begin): void {
     const s = this.#open(streamId, "BEGIN");
     if (s === undefined) return;
-    const refusal = this.#refusal(begin.host, begin.port);
+    const refusal = this.ctx.targets.refuseBegin(begin.host, begin.port);
     if (refusal !== undefined) {
       this.#end(s, refusal, "BEGIN refused");
       return;
     }
-    s.timer = setTimeout(() => this.#end(s, EndReason.TIMEOUT, "connect timed out"), this.ctx.limits.exitConnectTimeoutMs);
-    this.#connect(s, begin.host, begin.port).catch((error: unknown) => this.#internalError(s, error));
+    s.timer = setTimeout(() => this.#end(s, EndReason.TIMEOUT, "connect timed out"), this.ctx.connectTimeoutMs);
+    s.opening = new AbortController();
+    this.ctx.targets.open(begin.host, begin.port, s.opening.signal).then(
+      (opened) => {
+        clearTimeout(s.timer);
+        s.opening = undefined;
+        if (this.#streams.get(s.streamId) !== s) {
+          opened.socket.destroy();
+          return;
+        }
+        this.#attach(s, opened.socket);
+        this.ctx.counters.opened();
+        this.host.sendMessage({ command: RelayCommand.CONNECTED, streamId: s.streamId, body: { address: opened.address, ttlSeconds: opened.ttlSeconds } });
+      },
+      (error: unknown) => {
+        if (this.#streams.get(s.streamId) !== s) return;
+        // A refusal, or a socket's error (its code says which END reason); anything else is a bug.
+        if (error instanceof StreamError) this.#end(s, error.reason, "BEGIN refused");
+        else if ((error as NodeJS.ErrnoException).code !== undefined) this.#end(s, endReasonOfSocketError(error), "connect failed");
+        else this.#internalError(s, error);
+      },
+    );
+  }
+
+  /** BEGIN_DIR: a directory stream to this hop, if it serves one. */
+  onBeginDir(streamId: number): void {
+    const s = this.#open(streamId, "BEGIN_DIR");
+    if (s === undefined) return;
+    const socket = this.ctx.targets.openDirectory();
+    if (socket === undefined) {
+      this.#end(s, EndReason.NOTDIRECTORY, "not a directory");
+      return;
+    }
+    this.#attach(s, socket);
+    this.host.sendMessage({ command: RelayCommand.CONNECTED, streamId: s.streamId, body: {} });
   }
 
   onEnd(streamId: number, reason: EndReason): void {
@@ -284,33 +351,28 @@ export class ExitEdge implements DrainWaiter {
     if (s.sentEnd) this.#free(s);
   }
 
-  /**
-   * RESOLVE: the host's addresses that the exit policy lets a stream reach (on some port),
-   * so that an exit tells a client nothing about addresses it would not connect it to; END
-   * EXITPOLICY when the name resolves only to others, an empty RESOLVED when it does not resolve.
-   */
+  /** RESOLVE: RESOLVED with the targets' answers (empty when the name does not resolve), or END. */
   onResolve(streamId: number, host: string): void {
     const s = this.#open(streamId, "RESOLVE");
     if (s === undefined) return;
-    const refusal = this.#refusal(host, undefined);
+    const refusal = this.ctx.targets.refuseResolve(host);
     if (refusal !== undefined) {
       this.#end(s, refusal, "RESOLVE refused");
       return;
     }
-    this.#resolve(host)
-      .catch(() => [] as string[]) // RESOLVED with no answers: the name did not resolve
-      .then((addresses) => {
+    this.ctx.targets.resolve(host).then(
+      (addresses) => {
         if (this.#streams.get(streamId) !== s) return;
-        const allowed = addresses.filter((address) => this.ctx.policy.allowsAddress(address));
-        if (addresses.length > 0 && allowed.length === 0) {
-          this.#end(s, EndReason.EXITPOLICY, "RESOLVE answers outside the exit policy");
-          return;
-        }
-        const answers = allowed.slice(0, MAX_ANSWERS).map((address) => ({ address, ttlSeconds: NAME_TTL_SECONDS }));
+        const answers = addresses.slice(0, MAX_ANSWERS).map((address) => ({ address, ttlSeconds: NAME_TTL_SECONDS }));
         this.host.sendMessage({ command: RelayCommand.RESOLVED, streamId, body: { answers } });
         this.#free(s);
-      })
-      .catch((error: unknown) => this.#internalError(s, error));
+      },
+      (error: unknown) => {
+        if (this.#streams.get(streamId) !== s) return;
+        if (error instanceof StreamError) this.#end(s, error.reason, "RESOLVE refused");
+        else this.#internalError(s, error);
+      },
+    );
   }
 
   /** The link towards the client can take more. */
@@ -332,61 +394,26 @@ export class ExitEdge implements DrainWaiter {
    * A new stream for BEGIN or RESOLVE; undefined (after destroying the circuit, or refusing
    * with END RESOURCELIMIT) for a stream id that is 0 or in use, or one stream too many.
    */
-  #open(streamId: number, what: string): ExitStream | undefined {
+  #open(streamId: number, what: string): EdgeStream | undefined {
     this.#negotiationClosed = true;
     if (streamId === 0 || this.#streams.has(streamId)) {
       this.host.fail(DestroyReason.PROTOCOL, `${what} on stream id ${streamId === 0 ? "0" : "in use"}`);
       return undefined;
     }
-    if (this.#streams.size >= this.ctx.limits.maxStreamsPerCircuit) {
+    if (this.#streams.size >= this.ctx.maxStreamsPerCircuit) {
       this.host.sendMessage({ command: RelayCommand.END, streamId, body: { reason: EndReason.RESOURCELIMIT } });
-      this.ctx.metrics.ended(EndReason.RESOURCELIMIT);
+      this.ctx.counters.ended(EndReason.RESOURCELIMIT);
       return undefined;
     }
-    const s = new ExitStream(streamId, this.#congestionControl);
+    const s = new EdgeStream(streamId, this.#congestionControl);
     this.#streams.set(streamId, s);
-    this.ctx.metrics.streams++;
+    this.ctx.counters.streams++;
     return s;
   }
 
-  /** Why a BEGIN (with its port) or a RESOLVE (no port) must be refused before any DNS work, if it must. */
-  #refusal(host: string, port: number | undefined): EndReason | undefined {
-    if (port !== undefined && (!Number.isInteger(port) || port < 1 || port > 65535)) return EndReason.TORPROTOCOL;
-    if (!isValidBeginHost(host)) return EndReason.TORPROTOCOL;
-    if (!this.ctx.policy.isExit) return EndReason.EXITPOLICY;
-    return undefined;
-  }
-
-  async #resolve(host: string): Promise<string[]> {
-    if (net.isIP(host) !== 0) return [host];
-    const answers = await lookup(host, { all: true, verbatim: true });
-    return answers.map((a) => a.address);
-  }
-
-  async #connect(s: ExitStream, host: string, port: number): Promise<void> {
-    let addresses: string[];
-    try {
-      addresses = await this.#resolve(host);
-    } catch {
-      if (this.#streams.get(s.streamId) === s) this.#end(s, EndReason.RESOLVEFAILED, "resolve failed");
-      return;
-    }
-    if (this.#streams.get(s.streamId) !== s) return;
-    const address = addresses.find((a) => this.ctx.policy.allows(a, port));
-    if (address === undefined) {
-      this.#end(s, EndReason.EXITPOLICY, "exit policy");
-      return;
-    }
-    this.ctx.log.debug({ host, port, address }, "exit connecting");
-    const socket = net.connect({ host: address, port, allowHalfOpen: true, noDelay: true });
+  /** The target of a stream is open: its bytes flow from now on. */
+  #attach(s: EdgeStream, socket: TargetSocket): void {
     s.socket = socket;
-    socket.once("connect", () => {
-      clearTimeout(s.timer);
-      if (this.#streams.get(s.streamId) !== s) return;
-      this.ctx.metrics.streamsOpened.inc();
-      const ttlSeconds = net.isIP(host) === 0 ? NAME_TTL_SECONDS : 0;
-      this.host.sendMessage({ command: RelayCommand.CONNECTED, streamId: s.streamId, body: { address, ttlSeconds } });
-    });
     socket.on("data", (chunk: Buffer) => {
       try {
         this.#onSocketData(s, chunk);
@@ -403,13 +430,13 @@ export class ExitEdge implements DrainWaiter {
       this.#signal(s, s.receiveControl.onDrained());
     });
     socket.on("error", (error: NodeJS.ErrnoException) => {
-      if (this.#streams.get(s.streamId) === s && !s.sentEnd) this.#end(s, endReasonOfSocketError(error), "destination socket error");
+      if (this.#streams.get(s.streamId) === s && !s.sentEnd) this.#end(s, endReasonOfSocketError(error), "target socket error");
     });
   }
 
-  #onSocketData(s: ExitStream, chunk: Buffer): void {
+  #onSocketData(s: EdgeStream, chunk: Buffer): void {
     if (this.#closed || s.sentEnd) return;
-    this.ctx.metrics.exitBytesIn += chunk.length;
+    this.ctx.counters.bytesFromTargets += chunk.length;
     s.queue.push(chunk, Date.now());
     this.host.queued(chunk.length);
     this.#scheduler.wake(s);
@@ -444,42 +471,43 @@ export class ExitEdge implements DrainWaiter {
     this.#batched = 0;
   }
 
-  #payOwedSendmes(s: ExitStream): void {
+  #payOwedSendmes(s: EdgeStream): void {
     for (let n = s.receiveControl.takeSendmes(); n > 0; n--) {
       this.host.sendMessage({ command: RelayCommand.SENDME, streamId: s.streamId, body: { version: 0 } });
     }
   }
 
-  #sendEndDone(s: ExitStream): void {
+  #sendEndDone(s: EdgeStream): void {
     if (s.sentEnd || this.#streams.get(s.streamId) !== s) return;
     s.sentEnd = true;
     this.host.sendMessage({ command: RelayCommand.END, streamId: s.streamId, body: { reason: EndReason.DONE } });
-    this.ctx.metrics.ended(EndReason.DONE);
+    this.ctx.counters.ended(EndReason.DONE);
     if (s.receivedEnd) this.#free(s);
   }
 
   /** Send END with `reason` and forget the stream. */
-  #end(s: ExitStream, reason: EndReason, why: string): void {
+  #end(s: EdgeStream, reason: EndReason, why: string): void {
     if (!s.sentEnd) {
       s.sentEnd = true;
       this.host.sendMessage({ command: RelayCommand.END, streamId: s.streamId, body: { reason } });
-      this.ctx.metrics.ended(reason);
+      this.ctx.counters.ended(reason);
       this.ctx.log.debug({ stream: s.streamId, reason: endReasonName(reason), why }, "stream ended");
     }
     this.#free(s);
   }
 
   /** A bug, not bad input: log it and end the stream (never let it escape as an unhandled rejection). */
-  #internalError(s: ExitStream, error: unknown): void {
-    this.ctx.log.error({ err: error }, "internal error on an exit stream");
+  #internalError(s: EdgeStream, error: unknown): void {
+    this.ctx.log.error({ err: error }, "internal error on an edge stream");
     if (this.#streams.get(s.streamId) === s) this.#end(s, EndReason.INTERNAL, "internal error");
   }
 
-  #free(s: ExitStream): void {
+  #free(s: EdgeStream): void {
     if (this.#streams.get(s.streamId) !== s) return;
     this.#streams.delete(s.streamId);
-    this.ctx.metrics.streams--;
+    this.ctx.counters.streams--;
     clearTimeout(s.timer);
+    s.opening?.abort();
     this.host.queued(-s.queue.clear(new Error("stream closed")));
     this.#scheduler.remove(s);
     // A half-closed socket we ended keeps flushing on its own; otherwise close it now.
