@@ -49,11 +49,16 @@ describe("onion address refusals", () => {
     expect(() => parseMeowHostName(`${vectorAddress}a.meow`)).toThrow(refusal("bad-address-length"));
     expect(() => parseMeowHostName("example.meow")).toThrow(refusal("bad-address-length"));
     expect(() => parseMeowHostName(".meow")).toThrow(refusal("bad-address-length"));
-    expect(() => parseMeowHostName(`${vectorAddress}.onion`)).toThrow(refusal("bad-address-length"));
+  });
+
+  it("a name that is not .meow at all is the caller's error", () => {
+    expect(() => parseMeowHostName(`${vectorAddress}.onion`)).toThrow(expect.objectContaining({ kind: "invalid-argument" }));
+    expect(() => parseMeowHostName(`${vectorAddress}.meow.`)).toThrow(expect.objectContaining({ kind: "invalid-argument" }));
   });
 
   it("characters outside base32", () => {
-    for (const bad of ["0", "1", "8", "9", "=", "-"]) {
+    // U+212A KELVIN SIGN lower-cases to "k": it must not stand for one.
+    for (const bad of ["0", "1", "8", "9", "=", "-", "\u212a", "\u00e9"]) {
       expect(() => parseMeowHostName(bad + host.slice(1))).toThrow(refusal("bad-address-encoding"));
     }
   });

@@ -5,7 +5,7 @@
  * it; our network writes `.meow`, so that nothing mistakes our names for Tor's or sends them there.
  */
 import { ed25519 } from "@noble/curves/ed25519.js";
-import { type BadAddressReason, OnionError } from "../errors.js";
+import { type BadAddressReason, MeowOnionError, OnionError } from "../errors.js";
 import { requireLength, sha3 } from "./hash.js";
 
 export const MEOW_SUFFIX = ".meow";
@@ -29,14 +29,18 @@ export function meowHostName(identityKey: Uint8Array): string {
   return encodeOnionAddress(identityKey) + MEOW_SUFFIX;
 }
 
+// Case-insensitive for ASCII only (no u flag): no other character may stand for these letters.
+const MEOW_NAME = /\.meow$/i;
+const TOR_ONION_NAME = /\.onion$/i;
+
 /** Whether `host` names an onion service of our network at all (valid or not). */
 export function isMeowHostName(host: string): boolean {
-  return host.toLowerCase().endsWith(MEOW_SUFFIX);
+  return MEOW_NAME.test(host);
 }
 
 /** Whether `host` names one of Tor's onion services: those live on Tor's network, not ours. */
 export function isTorOnionHostName(host: string): boolean {
-  return host.toLowerCase().endsWith(TOR_ONION_SUFFIX);
+  return TOR_ONION_NAME.test(host);
 }
 
 /**
@@ -44,17 +48,18 @@ export function isTorOnionHostName(host: string): boolean {
  * before the address (`www.<56>.meow`) are allowed and ignored. Refuses, each with its own
  * reason: a wrong length, characters outside base32, a version other than 3, a wrong checksum,
  * and a key that is not a point of Ed25519's prime-order group (as C tor does, so that one
- * service cannot be written as several addresses).
+ * service cannot be written as several addresses). Ask isMeowHostName first: any other name
+ * is the caller's error.
  */
 export function parseMeowHostName(host: string): Uint8Array {
-  if (!isMeowHostName(host)) refuse("bad-address-length", `${host} does not end in ${MEOW_SUFFIX}`);
-  const name = host.slice(0, -MEOW_SUFFIX.length).toLowerCase();
+  if (!isMeowHostName(host)) throw new MeowOnionError("invalid-argument", `${host} is not a ${MEOW_SUFFIX} name`);
+  const name = host.slice(0, -MEOW_SUFFIX.length);
   const address = name.slice(name.lastIndexOf(".") + 1);
   if (address.length !== ONION_ADDRESS_LEN) {
     refuse("bad-address-length", `an onion address has ${ONION_ADDRESS_LEN} characters, got ${address.length}`);
   }
   const decoded = base32Decode(address);
-  if (decoded === undefined) refuse("bad-address-encoding", "an onion address is base32 (a-z, 2-7)");
+  if (decoded === undefined) refuse("bad-address-encoding", "an onion address is base32 (a-z, 2-7, either case)");
   const identityKey = decoded.subarray(0, KEY_LEN);
   // The version first: another version might compute its checksum differently.
   const version = decoded[KEY_LEN + CHECKSUM_LEN];
@@ -97,15 +102,17 @@ function base32Encode(bytes: Uint8Array): string {
   return out;
 }
 
-/** The bytes of lower-case base32 (trailing bits short of a byte dropped), or undefined. */
+const BASE32_VALUES = new Map([...BASE32_ALPHABET].flatMap((char, value) => [[char, value], [char.toUpperCase(), value]]));
+
+/** The bytes of base32 in either case (trailing bits short of a byte dropped), or undefined. */
 function base32Decode(text: string): Buffer | undefined {
   const out = Buffer.alloc(Math.floor((text.length * 5) / 8));
   let buffer = 0;
   let bits = 0;
   let at = 0;
   for (const char of text) {
-    const value = BASE32_ALPHABET.indexOf(char);
-    if (value < 0) return undefined;
+    const value = BASE32_VALUES.get(char);
+    if (value === undefined) return undefined;
     buffer = ((buffer << 5) | value) & 0xfff;
     bits += 5;
     if (bits >= 8) {

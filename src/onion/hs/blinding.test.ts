@@ -120,6 +120,7 @@ describe("refusals", () => {
     expect(() => signWithExpandedKey({ scalar: Buffer.alloc(31), hashPrefix: identitySecret.hashPrefix }, Buffer.alloc(1))).toThrow(badKey);
     expect(() => subcredential(identityKey, Buffer.alloc(31))).toThrow(badKey);
     expect(() => credential(Buffer.alloc(0))).toThrow(badKey);
+    expect(() => publicKeyOfExpanded({ scalar: Buffer.alloc(32), hashPrefix: identitySecret.hashPrefix })).toThrow(badKey);
   });
 
   it("an identity key that is not a point", () => {

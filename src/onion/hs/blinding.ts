@@ -13,7 +13,7 @@ import { ed25519 } from "@noble/curves/ed25519.js";
 import { bytesToNumberLE, numberToBytesLE } from "@noble/curves/utils.js";
 import { OnionError } from "../errors.js";
 import { int8, requireLength, sha3 } from "./hash.js";
-import type { TimePeriod } from "./time-period.js";
+import type { TimePeriodId } from "./time-period.js";
 
 const Point = ed25519.Point;
 /** l, the order of Ed25519's prime-order group. */
@@ -57,7 +57,7 @@ export function publicKeyOfExpanded(secret: ExpandedSecretKey): Uint8Array {
  * The blinding factor h = H("Derive temporary signing key" | INT_1(0) | A | s | B | N) with
  * s empty and N = "key-blind" | INT_8(period_num) | INT_8(period_length), clamped.
  */
-export function blindingFactor(identityKey: Uint8Array, period: TimePeriod): Uint8Array {
+export function blindingFactor(identityKey: Uint8Array, period: TimePeriodId): Uint8Array {
   requireLength(identityKey, KEY_LEN, "identity key");
   const h = sha3(BLIND_STRING, identityKey, BASEPOINT_STRING, "key-blind", int8(period.number), int8(period.lengthMinutes));
   h[0] &= 248;
@@ -67,7 +67,7 @@ export function blindingFactor(identityKey: Uint8Array, period: TimePeriod): Uin
 }
 
 /** A' = h·A: what clients compute from the address to find and open the descriptor. */
-export function blindPublicKey(identityKey: Uint8Array, period: TimePeriod): Uint8Array {
+export function blindPublicKey(identityKey: Uint8Array, period: TimePeriodId): Uint8Array {
   requireLength(identityKey, KEY_LEN, "identity key");
   let point;
   try {
@@ -82,7 +82,7 @@ export function blindPublicKey(identityKey: Uint8Array, period: TimePeriod): Uin
  * The service's blinded secret key: a' = h·a mod l, RH' = SHA-512("Derive temporary signing
  * key hash input" | RH)[0:32]. Its public key is blindPublicKey(A) for A = a·B.
  */
-export function blindSecretKey(secret: ExpandedSecretKey, period: TimePeriod): ExpandedSecretKey {
+export function blindSecretKey(secret: ExpandedSecretKey, period: TimePeriodId): ExpandedSecretKey {
   const identityKey = publicKeyOfExpanded(secret);
   const blindedScalar = (scalarOf(secret) * blindingScalar(identityKey, period)) % GROUP_ORDER;
   const hashPrefix = createHash("sha512").update(BLIND_HASH_PREFIX_STRING).update(secret.hashPrefix).digest();
@@ -116,14 +116,16 @@ export function subcredential(identityKey: Uint8Array, blindedKey: Uint8Array): 
 }
 
 /** h mod l, as Tor and Arti multiply by it (the same as h on the prime-order group). */
-function blindingScalar(identityKey: Uint8Array, period: TimePeriod): bigint {
+function blindingScalar(identityKey: Uint8Array, period: TimePeriodId): bigint {
   return bytesToNumberLE(blindingFactor(identityKey, period)) % GROUP_ORDER;
 }
 
 function scalarOf(secret: ExpandedSecretKey): bigint {
   requireLength(secret.scalar, KEY_LEN, "secret scalar");
   requireLength(secret.hashPrefix, KEY_LEN, "secret hash prefix");
-  return bytesToNumberLE(secret.scalar) % GROUP_ORDER;
+  const scalar = bytesToNumberLE(secret.scalar) % GROUP_ORDER;
+  if (scalar === 0n) throw new OnionError("bad-key", "secret scalar is 0 mod l");
+  return scalar;
 }
 
 function sha512Scalar(...parts: Uint8Array[]): bigint {

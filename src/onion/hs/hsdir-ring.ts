@@ -7,7 +7,7 @@
 import { MeowOnionError } from "../errors.js";
 import { ED25519_KEY_LEN } from "../signing.js";
 import { int8, requireLength, sha3 } from "./hash.js";
-import type { TimePeriod } from "./time-period.js";
+import type { TimePeriodId } from "./time-period.js";
 
 export const HSDIR_N_REPLICAS = 2;
 /** Relays a service uploads each replica to. */
@@ -17,14 +17,11 @@ export const HSDIR_SPREAD_FETCH = 3;
 
 const SHARED_RANDOM_LEN = 32;
 
-/** The period fields the ring hashes. */
-export type RingPeriod = Pick<TimePeriod, "number" | "lengthMinutes">;
-
 /**
  * hsdir_index = H("node-idx" | relay identity | shared_random_value | INT_8(period_num) |
  * INT_8(period_length)). The relay identity is its 32-byte Ed25519 identity key.
  */
-export function hsDirIndex(relayIdentity: Uint8Array, sharedRandomValue: Uint8Array, period: RingPeriod): Buffer {
+export function hsDirIndex(relayIdentity: Uint8Array, sharedRandomValue: Uint8Array, period: TimePeriodId): Buffer {
   requireLength(relayIdentity, ED25519_KEY_LEN, "relay identity key");
   requireLength(sharedRandomValue, SHARED_RANDOM_LEN, "shared random value");
   return sha3("node-idx", relayIdentity, sharedRandomValue, int8(period.number), int8(period.lengthMinutes));
@@ -34,7 +31,7 @@ export function hsDirIndex(relayIdentity: Uint8Array, sharedRandomValue: Uint8Ar
  * hs_index = H("store-at-idx" | A' | INT_8(replica) | INT_8(period_length) | INT_8(period_num)):
  * note the period's two fields in the other order than in hsdir_index.
  */
-export function hsIndex(blindedKey: Uint8Array, replica: number, period: RingPeriod): Buffer {
+export function hsIndex(blindedKey: Uint8Array, replica: number, period: TimePeriodId): Buffer {
   requireLength(blindedKey, ED25519_KEY_LEN, "blinded key");
   return sha3("store-at-idx", blindedKey, int8(replica), int8(period.lengthMinutes), int8(period.number));
 }
@@ -51,7 +48,7 @@ export class HsDirRing<T> {
     relays: Iterable<T>,
     identityOf: (relay: T) => Uint8Array,
     sharedRandomValue: Uint8Array,
-    readonly period: RingPeriod,
+    readonly period: TimePeriodId,
   ) {
     const seen = new Set<string>();
     for (const relay of relays) {

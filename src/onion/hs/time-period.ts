@@ -19,6 +19,9 @@ export interface TimePeriod extends TimePeriodParams {
   readonly number: number;
 }
 
+/** What the hashes take from a period (blinding, the HSDir ring): its number and length. */
+export type TimePeriodId = Pick<TimePeriod, "number" | "lengthMinutes">;
+
 const MINUTE_MS = 60_000;
 
 /** The period containing `nowMs` (unix milliseconds). */
