@@ -31,7 +31,7 @@ export const ERROR_KINDS = [
   "host-unreachable",
   /** The exit failed the stream without saying why. */
   "exit-failure",
-  /** The destination asked for is not valid (a malformed host name, port 0). */
+  /** The destination asked for is not valid (a malformed host name, port 0, a `.meow` address that does not check). */
   "invalid-target",
   /** No valid consensus yet: the client has not bootstrapped. */
   "no-consensus",
@@ -108,7 +108,23 @@ export function endReasonOfSocketError(error: unknown): EndReason {
   }
 }
 
+/**
+ * Why an onion-service address (`<56 base32 characters>.meow`) was refused. All of them are one
+ * answer to a SOCKS client (Tor's proposal-304 "bad address"); the reason says which check failed.
+ */
+export const BAD_ADDRESS_REASONS = [
+  "bad-address-length",
+  "bad-address-encoding",
+  "bad-address-version",
+  "bad-address-checksum",
+  "bad-address-key",
+] as const;
+
+export type BadAddressReason = (typeof BAD_ADDRESS_REASONS)[number];
+
 export type OnionErrorReason =
+  | BadAddressReason
+  | "bad-descriptor"
   | "frame-too-large"
   | "frame-truncated"
   | "frame-malformed"
@@ -123,7 +139,8 @@ export type OnionErrorReason =
 
 /**
  * Errors of the onion core: every decoder and crypto check in src/onion throws only these.
- * A bad key file is local state; everything else is a peer breaking the protocol.
+ * A bad key file is local state, a bad onion-service address an invalid target; everything
+ * else is a peer breaking the protocol.
  */
 export class OnionError extends MeowOnionError {
   override readonly name = "OnionError";
@@ -133,12 +150,18 @@ export class OnionError extends MeowOnionError {
     message: string,
     options?: { cause?: unknown },
   ) {
-    super(reason === "key-file" ? "local-state" : "protocol-violation", message, options);
+    super(kindOfOnionErrorReason(reason), message, options);
   }
 
   override get code(): string {
     return this.reason;
   }
+}
+
+function kindOfOnionErrorReason(reason: OnionErrorReason): ErrorKind {
+  if (reason === "key-file") return "local-state";
+  if ((BAD_ADDRESS_REASONS as readonly string[]).includes(reason)) return "invalid-target";
+  return "protocol-violation";
 }
 
 /** A circuit could not be built, or died: `reason` is the DESTROY reason, `hop` the 0-based hop concerned. */

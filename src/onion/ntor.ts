@@ -178,6 +178,9 @@ function H(x: Uint8Array, t: string): Buffer {
   return createHmac("sha256", t).update(x).digest();
 }
 
+/** For hs-ntor (hs/hs-ntor.ts), which makes the same exchanges with the same refusals. */
+export { dh as x25519Exchange, importPrivate as importX25519Private, importPublic as importX25519Public };
+
 /** EXP(): X25519, refusing the all-zero output a small-order public key would force. */
 function dh(privateKey: KeyObject, publicKey: KeyObject): Buffer {
   let shared: Buffer;
