@@ -6,10 +6,11 @@ import { create } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { RelayFlag, VoteRelaySchema, type Vote } from "../../gen/meowonion/v1/consensus_pb.js";
+import { RelayFlag, SharedRandomVoteSchema, VoteRelaySchema, type Vote } from "../../gen/meowonion/v1/consensus_pb.js";
 import { RelayFeature, type SignedDescriptor } from "../../gen/meowonion/v1/descriptor_pb.js";
 import { generateEd25519KeyPair, type Ed25519KeyPair } from "../onion/signing.js";
 import { buildVote, computeConsensus, VoteDescriptorChecker, type ConsensusParameters } from "./consensus.js";
+import { DEFAULT_TIME_PERIOD_PARAMS } from "../onion/hs/time-period.js";
 import { buildSignedDescriptor, hex, sha256 } from "../netdoc/descriptor.js";
 import { parseExitPolicy } from "../netdoc/exit-policy.js";
 
@@ -19,6 +20,8 @@ const params: ConsensusParameters = {
   validAfterMs: T0,
   intervalMs: 60_000,
   stableAfterSeconds: 600,
+  hsDirUptimeSeconds: 96 * 3600,
+  onionService: DEFAULT_TIME_PERIOD_PARAMS,
   authorityKeys: authorities.map((a) => a.publicKey),
 };
 
@@ -57,6 +60,7 @@ function vote(authority: Ed25519KeyPair, entries: Entry[]): Vote {
     T0,
     authority.publicKey,
     entries.map(([descriptor, running, uptime]) => create(VoteRelaySchema, { descriptor, running, uptimeSeconds: BigInt(uptime ?? 0) })),
+    create(SharedRandomVoteSchema, {}),
   );
 }
 
@@ -159,6 +163,19 @@ describe("computeConsensus", () => {
     expect(stableWith([600, 600, 0])).toBe(true);
     expect(stableWith([600, 0, 0])).toBe(false);
     expect(stableWith([0, 600])).toBe(false); // lower median of two
+  });
+
+  it("flags HSDIR only relays that offer it, once Stable and up for the HSDir uptime (or always when that is 0)", () => {
+    const offeringRelay = relay();
+    const offering = offeringRelay.descriptor({ features: [RelayFeature.HSDIR] });
+    const silent = relay().descriptor();
+    const hsDirs = (uptime: number, p = params) =>
+      compute(authorities.map((a) => vote(a, [[offering, true, uptime], [silent, true, uptime]])), p)
+        .consensus.relays.filter((r) => r.flags.includes(RelayFlag.HSDIR))
+        .map((r) => hex(r.identityKey));
+    expect(hsDirs(96 * 3600 - 1)).toEqual([]);
+    expect(hsDirs(96 * 3600)).toEqual([hex(offeringRelay.identity.publicKey)]);
+    expect(hsDirs(0, { ...params, hsDirUptimeSeconds: 0 })).toEqual([hex(offeringRelay.identity.publicKey)]);
   });
 
   it("caps the weight at 10 GB/s", () => {

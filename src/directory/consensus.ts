@@ -27,11 +27,14 @@ import {
   VoteSchema,
   type Consensus,
   type ConsensusRelay,
+  type SharedRandomVote,
   type SignedVote,
   type Vote,
   type VoteRelay,
 } from "../../gen/meowonion/v1/consensus_pb.js";
-import { SignedDescriptorSchema, type SignedDescriptor } from "../../gen/meowonion/v1/descriptor_pb.js";
+import { RelayFeature, SignedDescriptorSchema, type SignedDescriptor } from "../../gen/meowonion/v1/descriptor_pb.js";
+import { type TimePeriodParams, timePeriodAt } from "../onion/hs/time-period.js";
+import { computeSharedRandom } from "./shared-random.js";
 import { DOMAIN_VOTE, signWithDomain } from "../onion/signing.js";
 import { checkDescriptorShape, checkDescriptorSignature, hex, sha256, type ValidDescriptor } from "../netdoc/descriptor.js";
 import { exitPolicyAcceptsAny } from "../netdoc/exit-policy.js";
@@ -45,6 +48,10 @@ export interface ConsensusParameters {
   validAfterMs: number;
   intervalMs: number;
   stableAfterSeconds: number;
+  /** HSDIR needs this much uptime (and Stable), or nothing at all when 0 (test networks). */
+  hsDirUptimeSeconds: number;
+  /** The network's onion-service time periods (also those of the shared random value). */
+  onionService: TimePeriodParams;
   /** Every authority key the signers know (self included). */
   authorityKeys: Uint8Array[];
 }
@@ -66,8 +73,8 @@ export function signVote(vote: Vote, privateKey: Uint8Array): SignedVote {
   return create(SignedVoteSchema, { vote: bytes, signature: signWithDomain(DOMAIN_VOTE, bytes, privateKey) });
 }
 
-export function buildVote(validAfterMs: number, authorityKey: Uint8Array, relays: VoteRelay[]): Vote {
-  return create(VoteSchema, { validAfter: timestampFromMs(validAfterMs), authorityKey, relays });
+export function buildVote(validAfterMs: number, authorityKey: Uint8Array, relays: VoteRelay[], sharedRandom: SharedRandomVote): Vote {
+  return create(VoteSchema, { validAfter: timestampFromMs(validAfterMs), authorityKey, relays, sharedRandom });
 }
 
 /**
@@ -109,10 +116,12 @@ export function computeConsensus(params: ConsensusParameters, votes: Vote[], che
   const needed = majority(known.size);
   const perRelay = new Map<string, Candidate[]>();
   const voted = new Set<string>();
+  const counted: Vote[] = [];
   for (const vote of votes) {
     const authority = hex(vote.authorityKey);
     if (!known.has(authority) || voted.has(authority)) continue; // one vote per known authority
     voted.add(authority);
+    counted.push(vote);
     const seen = new Set<string>();
     for (const relay of vote.relays) {
       if (!relay.running) continue;
@@ -141,6 +150,7 @@ export function computeConsensus(params: ConsensusParameters, votes: Vote[], che
   const fastWeights = listed.map((r) => r.weight).filter(isFast);
   const guardCut = fastWeights.length === 0 ? 0n : lowerMedian(fastWeights);
   const stableAfter = BigInt(Math.ceil(params.stableAfterSeconds));
+  const hsDirUptime = BigInt(Math.ceil(params.hsDirUptimeSeconds));
 
   const totals = { total: 0n, guard: 0n, exit: 0n };
   const relays: ConsensusRelay[] = listed.map(({ valid, uptime, weight }) => {
@@ -154,6 +164,8 @@ export function computeConsensus(params: ConsensusParameters, votes: Vote[], che
     if (stable) flags.push(RelayFlag.STABLE);
     if (guard) flags.push(RelayFlag.GUARD);
     if (exit) flags.push(RelayFlag.EXIT);
+    const servesHsDir = d.features.includes(RelayFeature.HSDIR);
+    if (servesHsDir && (hsDirUptime === 0n || (stable && uptime >= hsDirUptime))) flags.push(RelayFlag.HSDIR);
     totals.total += weight;
     if (guard) totals.guard += weight;
     if (exit) totals.exit += weight;
@@ -181,6 +193,8 @@ export function computeConsensus(params: ConsensusParameters, votes: Vote[], che
     relays,
     authorityKeys: [...params.authorityKeys].sort((a, b) => compareStr(hex(a), hex(b))),
     totals,
+    sharedRandom: computeSharedRandom(timePeriodAt(params.validAfterMs, params.onionService).number, counted, known.size),
+    onionServiceParams: { periodLengthMinutes: params.onionService.lengthMinutes, rotationOffsetMinutes: params.onionService.rotationOffsetMinutes },
   });
   const bytes = toBinary(ConsensusSchema, consensus);
   return { consensus, bytes, digest: sha256(bytes) };

@@ -21,10 +21,14 @@ import { SourceBudget, type BudgetOptions } from "./source-budget.js";
 import { DirectoryStore } from "./store.js";
 import { createSignatureVerifier } from "./verify-pool.js";
 import { MAX_AUTHORITIES, Voting } from "./voting.js";
+import { SharedRandomMemory } from "./shared-random.js";
+import { DEFAULT_TIME_PERIOD_PARAMS, type TimePeriodParams } from "../onion/hs/time-period.js";
 
 export const DEFAULT_INTERVAL_MS = 60_000;
 export const DEFAULT_HEARTBEAT_TIMEOUT_MS = 90_000;
 export const DEFAULT_STABLE_AFTER_MS = 600_000;
+/** Tor's MinUptimeHidServDirectoryV2: 96 hours. */
+export const DEFAULT_HSDIR_UPTIME_MS = 96 * 3600_000;
 export const AUTHORITY_KEY_FILE = "authority.key";
 const LOCK_FILE = "directory.pid";
 // At start, relays that were heartbeating get this long to pass their reachability test
@@ -44,6 +48,10 @@ export interface DirectoryOptions {
   heartbeatTimeoutMs?: number;
   /** Continuous Running time for the Stable flag. Default 10 minutes. */
   stableAfterMs?: number;
+  /** Continuous Running time for the HSDir flag. Default 96 hours; 0 (test networks): every relay that serves. */
+  hsDirUptimeMs?: number;
+  /** Onion-service time periods (and those of the shared random value). Default Tor's: 1440 / 720 minutes. */
+  onionServicePeriods?: TimePeriodParams;
   /** Reachability test; the real link handshake unless replaced (benchmarks). */
   probe?: ReachProbe;
   /** Relays held at most. Default 10,000. */
@@ -101,6 +109,7 @@ async function start(options: DirectoryOptions, timing: Timing, unlock: () => Pr
   const peers = checkPeers(options.peers ?? [], identity.publicKey);
   const log = componentLogger("directory", { authority: hex(identity.publicKey).slice(0, 16) }, options.logger);
 
+  const sharedRandom = await SharedRandomMemory.open(options.dataDir);
   const store = await DirectoryStore.open(options.dataDir, { maxRelays: options.maxRelays, log });
   const verifier = createSignatureVerifier();
   const checker = new VoteDescriptorChecker();
@@ -114,7 +123,22 @@ async function start(options: DirectoryOptions, timing: Timing, unlock: () => Pr
     onViewChange: () => voting?.requestRound(),
     onStored: (v) => checker.remember(v),
   });
-  voting = new Voting({ identity, peers, intervalMs, stableAfterSeconds: stableAfterMs / 1000, registry, checker, log });
+  const onionService = options.onionServicePeriods ?? DEFAULT_TIME_PERIOD_PARAMS;
+  if (!(Number.isInteger(onionService.lengthMinutes) && onionService.lengthMinutes > 0 && Number.isInteger(onionService.rotationOffsetMinutes))) {
+    throw new Error("onion-service periods are a positive whole number of minutes, with a whole-minute offset");
+  }
+  voting = new Voting({
+    identity,
+    peers,
+    intervalMs,
+    stableAfterSeconds: stableAfterMs / 1000,
+    hsDirUptimeSeconds: (options.hsDirUptimeMs ?? DEFAULT_HSDIR_UPTIME_MS) / 1000,
+    onionService,
+    sharedRandom,
+    registry,
+    checker,
+    log,
+  });
   const budget = new SourceBudget(options.budget ?? {}, log);
 
   let rpc;

@@ -42,6 +42,8 @@ import { PeerAuthority, type PeerConfig } from "./peers.js";
 import type { RelayRegistry } from "./registry.js";
 import { sleep } from "../common/sleep.js";
 import { majority } from "../netdoc/consensus.js";
+import { type TimePeriodParams, timePeriodAt } from "../onion/hs/time-period.js";
+import type { SharedRandomMemory } from "./shared-random.js";
 
 export const MAX_AUTHORITIES = 16;
 const MAX_WATCHERS = 10_000;
@@ -57,6 +59,10 @@ export interface VotingOptions {
   peers: PeerConfig[];
   intervalMs: number;
   stableAfterSeconds: number;
+  hsDirUptimeSeconds: number;
+  onionService: TimePeriodParams;
+  /** What this authority saw of the shared random values (consensus.proto SHARED RANDOMNESS). */
+  sharedRandom: SharedRandomMemory;
   registry: RelayRegistry;
   checker: VoteDescriptorChecker;
   log: Logger;
@@ -225,6 +231,8 @@ export class Voting {
         validAfterMs: periodMs,
         intervalMs: this.options.intervalMs,
         stableAfterSeconds: this.options.stableAfterSeconds,
+        hsDirUptimeSeconds: this.options.hsDirUptimeSeconds,
+        onionService: this.options.onionService,
         authorityKeys: this.authorityKeys,
       },
       votes,
@@ -243,7 +251,8 @@ export class Voting {
     const version = this.options.registry.voteVersion;
     const held = this.ownVotes.get(periodMs);
     if (held !== undefined && held.version === version) return held;
-    const vote = buildVote(periodMs, this.options.identity.publicKey, this.options.registry.voteRelays(periodMs));
+    const sharedRandom = this.options.sharedRandom.voteFor(timePeriodAt(periodMs, this.options.onionService).number, this.options.identity.privateKey);
+    const vote = buildVote(periodMs, this.options.identity.publicKey, this.options.registry.voteRelays(periodMs), sharedRandom);
     const own = { version, vote, signed: signVote(vote, this.options.identity.privateKey) };
     this.ownVotes.set(periodMs, own);
     return own;
@@ -326,5 +335,6 @@ export class Voting {
       w.pending = signed;
       w.wake?.();
     }
+    this.options.sharedRandom.remember(entry.computed.consensus.sharedRandom).catch((err: unknown) => this.options.log.error({ err }, "could not keep the shared random state"));
   }
 }

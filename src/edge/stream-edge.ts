@@ -30,7 +30,7 @@ import {
   streamSendControl,
 } from "../onion/flow-control.js";
 import { RELAY_BODY_LEN } from "../onion/frame.js";
-import type { RelayMessageInit } from "../onion/relay-cell.js";
+import type { RelayMessage, RelayMessageInit } from "../onion/relay-cell.js";
 import { type RunningDigest, digestBytes } from "../onion/relay-crypto.js";
 import { endReasonName } from "../onion/reasons.js";
 import { ByteQueue, type CellSink, type ScheduledStream, StreamScheduler } from "../onion/streams.js";
@@ -102,6 +102,17 @@ export interface EdgeContext {
   counters: EdgeCounters;
   log: Logger;
 }
+
+/** The stream commands (besides DATA) an edge handles: StreamEdge.onMessage. */
+export const EDGE_COMMANDS: ReadonlySet<RelayCommand> = new Set([
+  RelayCommand.BEGIN,
+  RelayCommand.BEGIN_DIR,
+  RelayCommand.END,
+  RelayCommand.SENDME,
+  RelayCommand.RESOLVE,
+  RelayCommand.XOFF,
+  RelayCommand.XON,
+]);
 
 /** Cells encrypted and sent together. */
 const BATCH_CELLS = 32;
@@ -373,6 +384,33 @@ export class StreamEdge implements DrainWaiter {
         else this.#internalError(s, error);
       },
     );
+  }
+
+  /** A message of one of the EDGE_COMMANDS recognized at this hop. */
+  onMessage(message: RelayMessage): void {
+    switch (message.command) {
+      case RelayCommand.BEGIN:
+        this.onBegin(message.streamId, message.body);
+        return;
+      case RelayCommand.BEGIN_DIR:
+        this.onBeginDir(message.streamId);
+        return;
+      case RelayCommand.END:
+        this.onEnd(message.streamId, message.body.reason);
+        return;
+      case RelayCommand.SENDME:
+        this.onSendme(message.streamId, message.body);
+        return;
+      case RelayCommand.RESOLVE:
+        this.onResolve(message.streamId, message.body.host);
+        return;
+      case RelayCommand.XOFF:
+      case RelayCommand.XON:
+        this.onXoffXon(message.streamId, message.command === RelayCommand.XON);
+        return;
+      default:
+        throw new OnionError("cell-malformed", `${RelayCommand[message.command]} is not a stream command`);
+    }
   }
 
   /** The link towards the client can take more. */

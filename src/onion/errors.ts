@@ -45,6 +45,18 @@ export const ERROR_KINDS = [
   "invalid-argument",
   /** Something stored locally (a key file, saved state) is unusable. */
   "local-state",
+  /** A `.meow` name whose length, encoding, checksum, version or key is wrong. */
+  "onion-service-bad-address",
+  /** No HSDir had a descriptor for the onion service. */
+  "onion-service-not-found",
+  /** The onion service's descriptor does not verify, decrypt or decode. */
+  "onion-service-descriptor-invalid",
+  /** No introduction point of the onion service relayed the introduction. */
+  "onion-service-introduction-failed",
+  /** The onion service never answered at the rendezvous point. */
+  "onion-service-rendezvous-failed",
+  /** The introduction (or the rendezvous after it) took too long. */
+  "onion-service-introduction-timeout",
   /** The caller cancelled the operation. */
   "cancelled",
   /** The node is shutting down. */
@@ -160,7 +172,7 @@ export class OnionError extends MeowOnionError {
 
 function kindOfOnionErrorReason(reason: OnionErrorReason): ErrorKind {
   if (reason === "key-file") return "local-state";
-  if ((BAD_ADDRESS_REASONS as readonly string[]).includes(reason)) return "invalid-target";
+  if ((BAD_ADDRESS_REASONS as readonly string[]).includes(reason)) return "onion-service-bad-address";
   return "protocol-violation";
 }
 

@@ -47,7 +47,7 @@ export function toDestroyReason(error: unknown): DestroyReason {
   return DESTROY_REASONS[MeowOnionError.from(error).kind] ?? DestroyReason.INTERNAL;
 }
 
-/** SOCKS5 reply codes (RFC 1928 §6). */
+/** SOCKS5 reply codes (RFC 1928 §6), and Tor's extended codes for onion services (proposal 304). */
 export const Socks5Reply = {
   SUCCEEDED: 0x00,
   GENERAL_FAILURE: 0x01,
@@ -58,12 +58,32 @@ export const Socks5Reply = {
   TTL_EXPIRED: 0x06,
   COMMAND_NOT_SUPPORTED: 0x07,
   ADDRESS_TYPE_NOT_SUPPORTED: 0x08,
+  ONION_SERVICE_NOT_FOUND: 0xf0,
+  ONION_SERVICE_DESCRIPTOR_INVALID: 0xf1,
+  ONION_SERVICE_INTRODUCTION_FAILED: 0xf2,
+  ONION_SERVICE_RENDEZVOUS_FAILED: 0xf3,
+  ONION_SERVICE_MISSING_CLIENT_AUTH: 0xf4,
+  ONION_SERVICE_BAD_CLIENT_AUTH: 0xf5,
+  ONION_SERVICE_BAD_ADDRESS: 0xf6,
+  ONION_SERVICE_INTRODUCTION_TIMEOUT: 0xf7,
 } as const;
+
+/** Onion-service failures have SOCKS codes of their own (proposal 304), whatever their END reason. */
+const ONION_SERVICE_REPLIES: Partial<Record<ErrorKind, Socks5Reply>> = {
+  "onion-service-not-found": Socks5Reply.ONION_SERVICE_NOT_FOUND,
+  "onion-service-descriptor-invalid": Socks5Reply.ONION_SERVICE_DESCRIPTOR_INVALID,
+  "onion-service-introduction-failed": Socks5Reply.ONION_SERVICE_INTRODUCTION_FAILED,
+  "onion-service-rendezvous-failed": Socks5Reply.ONION_SERVICE_RENDEZVOUS_FAILED,
+  "onion-service-bad-address": Socks5Reply.ONION_SERVICE_BAD_ADDRESS,
+  "onion-service-introduction-timeout": Socks5Reply.ONION_SERVICE_INTRODUCTION_TIMEOUT,
+};
 
 export type Socks5Reply = (typeof Socks5Reply)[keyof typeof Socks5Reply];
 
 /** The SOCKS5 reply for a failed stream (as Tor's stream_end_reason_to_socks5_response). */
 export function socks5ReplyFor(error: unknown): Socks5Reply {
+  const onionServiceReply = ONION_SERVICE_REPLIES[MeowOnionError.from(error).kind];
+  if (onionServiceReply !== undefined) return onionServiceReply;
   switch (toEndReason(error)) {
     case EndReason.EXITPOLICY:
       return Socks5Reply.NOT_ALLOWED;
@@ -95,13 +115,19 @@ export function kindOfSocks5Reply(reply: number): ErrorKind {
     case Socks5Reply.COMMAND_NOT_SUPPORTED:
     case Socks5Reply.ADDRESS_TYPE_NOT_SUPPORTED:
       return "invalid-argument";
-    default:
-      return "exit-failure";
+    default: {
+      const onionService = (Object.keys(ONION_SERVICE_REPLIES) as ErrorKind[]).find((kind) => ONION_SERVICE_REPLIES[kind] === reply);
+      return onionService ?? "exit-failure";
+    }
   }
 }
 
 /** The HTTP status for a failed CONNECT tunnel. */
 export function httpStatusFor(error: unknown): number {
+  const kind = MeowOnionError.from(error).kind;
+  if (kind === "onion-service-bad-address") return 400;
+  if (kind === "onion-service-not-found") return 404;
+  if (kind === "onion-service-introduction-timeout") return 504;
   switch (toEndReason(error)) {
     case EndReason.EXITPOLICY:
       return 403;

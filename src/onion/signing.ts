@@ -19,6 +19,8 @@ export const DOMAIN_CONSENSUS = "meowonion-consensus-v1";
 export const DOMAIN_HEARTBEAT = "meowonion-heartbeat-v1";
 export const DOMAIN_LINK_AUTH = "meowonion-link-auth-v1";
 export const DOMAIN_VOTE = "meowonion-vote-v1";
+export const DOMAIN_ONION_DESCRIPTOR = "meowonion-onion-descriptor-v1";
+export const DOMAIN_ESTABLISH_INTRO = "meowonion-establish-intro-v1";
 
 export const ED25519_KEY_LEN = 32;
 export const ED25519_SIGNATURE_LEN = 64;
@@ -87,7 +89,8 @@ export function verifyWithDomain(
   }
 }
 
-function domainSeparated(domain: string, message: Uint8Array): Buffer {
+/** utf8(domain) || 0x00 || message: what every signature of ours covers. */
+export function domainSeparated(domain: string, message: Uint8Array): Buffer {
   return Buffer.concat([Buffer.from(domain, "utf8"), Buffer.of(0), message]);
 }
 

@@ -50,6 +50,11 @@ export interface PathOptions {
   hops: number;
   /** Undefined for a preemptive circuit. */
   exitTo?: ExitTarget;
+  /**
+   * The last hop is this relay whatever its exit policy (an HSDir, an introduction or
+   * rendezvous point: the circuit ends there, it does not exit); `exitTo` is then ignored.
+   */
+  lastHop?: ConsensusRelay;
   /** The persistent guard set, best first (identity keys). */
   guards: readonly Uint8Array[];
   enforceDistinctSubnets: boolean;
@@ -162,8 +167,9 @@ export function selectPath(consensusRelays: readonly ConsensusRelay[], options: 
   const random = options.random ?? secureRandom;
   checkHopCount(hops);
   const excluded = options.excludeExits ?? [];
-  let exits = exitCandidates(relays, options.exitTo).filter((r) => !excluded.some((k) => sameKey(k, r.identityKey)));
+  let exits = lastHopCandidates(relays, options).filter((r) => !excluded.some((k) => sameKey(k, r.identityKey)));
   if (exits.length === 0) {
+    if (options.lastHop !== undefined) throw new PathError("exit", `${options.lastHop.nickname} is not a usable last hop`);
     const to = options.exitTo;
     const what = to === undefined ? "any port" : to.address === undefined ? `port ${to.port}` : `${to.address} port ${to.port}`;
     throw new PathError("exit", `no usable exit allows ${what}`);
@@ -201,6 +207,12 @@ export function selectPath(consensusRelays: readonly ConsensusRelay[], options: 
     return { relays: [entry.relay, ...middles, exit], entryOutsideGuardSet: entry.fresh };
   }
   throw lastFailure ?? new PathError("exit", "no usable exit");
+}
+
+function lastHopCandidates(relays: readonly ConsensusRelay[], options: PathOptions): ConsensusRelay[] {
+  const fixed = options.lastHop;
+  if (fixed === undefined) return exitCandidates(relays, options.exitTo);
+  return relays.filter((r) => sameKey(r.identityKey, fixed.identityKey) && isUsable(r));
 }
 
 /** The first listed guard that is usable and fits; else a fresh weighted guard candidate. */

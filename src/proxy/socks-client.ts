@@ -22,6 +22,14 @@ export const SOCKS5_REPLY_TEXT: Record<number, string> = {
   [Socks5Reply.TTL_EXPIRED]: "TTL expired",
   [Socks5Reply.COMMAND_NOT_SUPPORTED]: "command not supported",
   [Socks5Reply.ADDRESS_TYPE_NOT_SUPPORTED]: "address type not supported",
+  [Socks5Reply.ONION_SERVICE_NOT_FOUND]: "onion service descriptor not found",
+  [Socks5Reply.ONION_SERVICE_DESCRIPTOR_INVALID]: "onion service descriptor invalid",
+  [Socks5Reply.ONION_SERVICE_INTRODUCTION_FAILED]: "onion service introduction failed",
+  [Socks5Reply.ONION_SERVICE_RENDEZVOUS_FAILED]: "onion service rendezvous failed",
+  [Socks5Reply.ONION_SERVICE_MISSING_CLIENT_AUTH]: "onion service client authorization missing",
+  [Socks5Reply.ONION_SERVICE_BAD_CLIENT_AUTH]: "onion service client authorization wrong",
+  [Socks5Reply.ONION_SERVICE_BAD_ADDRESS]: "onion service address invalid",
+  [Socks5Reply.ONION_SERVICE_INTRODUCTION_TIMEOUT]: "onion service introduction timed out",
 };
 
 /** The SOCKS server refused (`reply` is its code) or broke the protocol (`reply` undefined). */

@@ -7,6 +7,7 @@ import { RELAY_BODY_LEN } from "../onion/frame.js";
 import type { RelayCircuitCrypto } from "../onion/relay-crypto.js";
 import type { Channel, DrainWaiter } from "../link/channels.js";
 import type { StreamEdge } from "../edge/stream-edge.js";
+import type { OnionServicePart } from "./onion-roles.js";
 import type { QueueHolder } from "./limits.js";
 
 export interface Hop {
@@ -138,6 +139,8 @@ export class RelayCircuit implements QueueHolder {
   earlyCells = 0;
   closed = false;
   edge: StreamEdge | undefined;
+  /** An intro point's or rendezvous point's part in an onion service, if any. */
+  onionService: OnionServicePart | undefined;
 
   constructor(
     prev: Hop,
@@ -146,6 +149,8 @@ export class RelayCircuit implements QueueHolder {
     maxQueued: number,
     /** Log tag: never the circuit id on the wire, which would link log lines across relays. */
     readonly tag: number,
+    /** The nonce of the circuit's ntor key material at this hop (latin1: a string is smaller than a Buffer). */
+    readonly nonce: string,
   ) {
     this.toPrev = new HopWriter(prev, accounting, maxQueued, this);
   }

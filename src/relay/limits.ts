@@ -2,6 +2,7 @@
  * Resource limits of a relay and their defaults (documented in docs/relay.md), plus the
  * per-address token bucket that rate-limits circuit creation.
  */
+import { TokenBucket } from "../common/token-bucket.js";
 
 export interface RelayLimits {
   /** Circuits one link may carry (both directions together); more get DESTROY RESOURCELIMIT. */
@@ -24,6 +25,12 @@ export interface RelayLimits {
   extendTimeoutMs: number;
   /** The exit's TCP connect to a destination. */
   exitConnectTimeoutMs: number;
+  /** Onion-service descriptors an HSDir holds at once (their bytes: at most 16 KiB each). */
+  hsDirMaxDescriptors: number;
+  /** Introduction points one relay serves at once. */
+  maxIntroPoints: number;
+  /** Rendezvous circuits waiting to be joined at once. */
+  maxPendingRendezvous: number;
 }
 
 /** Tor's defaults where Tor has one (queue cap 2500, CREATE2 3/s burst 90, MaxMemInQueues floor 256 MB). */
@@ -38,11 +45,14 @@ export const DEFAULT_LIMITS: RelayLimits = {
   linkConnectTimeoutMs: 10_000,
   extendTimeoutMs: 30_000,
   exitConnectTimeoutMs: 15_000,
+  hsDirMaxDescriptors: 4096,
+  maxIntroPoints: 4096,
+  maxPendingRendezvous: 4096,
 };
 
 /** One token bucket per key (client address); idle full buckets are forgotten. */
 export class RateLimiter {
-  readonly #buckets = new Map<string, { tokens: number; at: number }>();
+  readonly #buckets = new Map<string, TokenBucket>();
   #lastSweep = Date.now();
 
   constructor(
@@ -53,22 +63,19 @@ export class RateLimiter {
   /** Takes one token for `key`; false if its bucket is empty. */
   take(key: string, now = Date.now()): boolean {
     this.#sweep(now);
-    const bucket = this.#buckets.get(key) ?? { tokens: this.burst, at: now };
-    bucket.tokens = Math.min(this.burst, bucket.tokens + ((now - bucket.at) / 1000) * this.ratePerSecond);
-    bucket.at = now;
-    this.#buckets.set(key, bucket);
-    if (bucket.tokens < 1) return false;
-    bucket.tokens -= 1;
-    return true;
+    let bucket = this.#buckets.get(key);
+    if (bucket === undefined) {
+      bucket = new TokenBucket(this.ratePerSecond, this.burst, now);
+      this.#buckets.set(key, bucket);
+    }
+    return bucket.take(now);
   }
 
+  /** Forgets keys whose buckets are full again (once a minute): they hold nothing to remember. */
   #sweep(now: number): void {
     if (now - this.#lastSweep < 60_000) return;
     this.#lastSweep = now;
-    const refillMs = (this.burst / this.ratePerSecond) * 1000;
-    for (const [key, bucket] of this.#buckets) {
-      if (now - bucket.at >= refillMs) this.#buckets.delete(key);
-    }
+    for (const [key, bucket] of this.#buckets) if (bucket.isFull(now)) this.#buckets.delete(key);
   }
 }
 

@@ -29,6 +29,8 @@ export interface DescriptorFields {
   orPort: number;
   exitPolicy: ExitPolicy;
   bandwidthBytesPerSecond: number;
+  /** The relay stores onion-service descriptors (RELAY_FEATURE_HSDIR). */
+  hsDir: boolean;
 }
 
 /** Descriptors are valid 48 h (the spec's maximum) and republished every 18 h, as Tor does. */
@@ -139,7 +141,7 @@ export class Publisher {
         expires: timestampFromMs(now + DESCRIPTOR_LIFETIME_MS),
         softwareVersion: SOFTWARE,
         // Congestion control is end to end: any relay can be the last hop of a circuit.
-        features: [RelayFeature.CONGESTION_CONTROL],
+        features: fields.hsDir ? [RelayFeature.CONGESTION_CONTROL, RelayFeature.HSDIR] : [RelayFeature.CONGESTION_CONTROL],
       },
       this.options.identity.privateKey,
     );

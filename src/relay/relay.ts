@@ -12,6 +12,7 @@ import { exitPolicyAcceptsAny, parseExitPolicy } from "../netdoc/exit-policy.js"
 import { fingerprintHex } from "../onion/keys.js";
 import type { Ed25519KeyPair } from "../onion/signing.js";
 import { exitTargets } from "./exit-targets.js";
+import { HsDirStore } from "./hsdir.js";
 import { OnionKeyRing, loadIdentity } from "./keys.js";
 import { DEFAULT_LIMITS, type RelayLimits } from "./limits.js";
 import { RelayMetrics, serveMetrics } from "./metrics.js";
@@ -48,6 +49,8 @@ export interface RelayOptions {
   onionKeyRotationSeconds?: number;
   heartbeatSeconds?: number;
   limits?: Partial<RelayLimits>;
+  /** Store onion-service descriptors as an HSDir (default true). */
+  hsDir?: boolean;
   /** Where the relay logs (default: the process's root logger). */
   logger?: Logger;
 }
@@ -93,12 +96,13 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
   const onionKeys = await OnionKeyRing.load(options.dataDir, rotationMs);
   const log = componentLogger("relay", { relay: fingerprintHex(identity.publicKey).slice(0, 16) }, options.logger);
   const metrics = new RelayMetrics();
+  const hsDir = (options.hsDir ?? true) ? new HsDirStore(limits.hsDirMaxDescriptors) : undefined;
   const relaySwitch = new CircuitSwitch({
     identity,
     onionKeys: () => onionKeys.keys(),
     limits,
     metrics,
-    targets: exitTargets(exitPolicy, () => undefined),
+    targets: exitTargets(exitPolicy, () => hsDir?.openStream()),
     log,
   });
   metrics.links = () => relaySwitch.channels.size;
@@ -135,6 +139,7 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
         orPort: listener.port,
         exitPolicy,
         bandwidthBytesPerSecond: options.bandwidthBytesPerSecond ?? DEFAULT_BANDWIDTH,
+        hsDir: hsDir !== undefined,
       }),
     });
     cleanups.push(() => publisher.close());

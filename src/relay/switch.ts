@@ -17,18 +17,21 @@ import type { Link } from "../link/link.js";
 import { MAX_RELAY_EARLY } from "../onion/circuit-limits.js";
 import { MeowOnionError, OnionError } from "../onion/errors.js";
 import { toDestroyReason } from "../onion/reasons.js";
-import { NTOR_ONIONSKIN_LEN, type X25519KeyPair, ntorServerRespond, relayIdFromIdentity } from "../onion/ntor.js";
+import { KEY_MATERIAL_LEN, NTOR_ONIONSKIN_LEN, type X25519KeyPair, ntorServerRespond, relayIdFromIdentity } from "../onion/ntor.js";
 import { type RelayMessageInit, decodeRelayMessage, encodeRelayMessage, readRelayCell } from "../onion/relay-cell.js";
 import { KeystreamPool, RelayCircuitCrypto, type RunningDigest } from "../onion/relay-crypto.js";
 import type { Ed25519KeyPair } from "../onion/signing.js";
 import { type Channel, ChannelManager, type DrainWaiter } from "../link/channels.js";
 import { HopWriter, type QueueAccounting, RelayCircuit } from "./circuit.js";
-import { type EdgeHost, StreamEdge, type StreamTargets } from "../edge/stream-edge.js";
+import { EDGE_COMMANDS, type EdgeHost, StreamEdge, type StreamTargets } from "../edge/stream-edge.js";
 import { parseLinkAddress } from "../link/address.js";
 import { RateLimiter, type RelayLimits, oomVictims } from "./limits.js";
+import { OnionServiceRoles } from "./onion-roles.js";
 import type { RelayMetrics } from "./metrics.js";
 import { RELAY_BODY_LEN, forEachCircuitRun } from "../onion/frame.js";
 
+/** The last bytes of ntor key material: the nonce (Tor's KH) that binds ESTABLISH_INTRO to its circuit. */
+const NTOR_NONCE_LEN = 20;
 /** Memory is freed down to this fraction of the ceiling once it is exceeded (as Tor does). */
 const OOM_TARGET = 0.9;
 
@@ -54,6 +57,7 @@ export class CircuitSwitch {
   readonly #accounting: QueueAccounting;
   readonly #log: Logger;
   readonly #keystreams = new KeystreamPool();
+  readonly #roles: OnionServiceRoles;
   /** Contiguous bodies of one circuit's run of cells, for the batched crypto calls. */
   #scratch = new Uint8Array(32 * RELAY_BODY_LEN);
   #nextTag = 1;
@@ -72,6 +76,14 @@ export class CircuitSwitch {
         metrics.cellsOut += cells;
       },
     };
+    this.#roles = new OnionServiceRoles(
+      {
+        originate: (c, message) => this.#originate(c, message),
+        fail: (c, reason, why) => this.#fail(c, reason, why),
+        nonceOf: (c) => Buffer.from(c.nonce, "latin1"),
+      },
+      limits,
+    );
     this.channels = new ChannelManager<RelayCircuit>({
       identity: options.identity,
       idleTimeoutMs: limits.linkIdleTimeoutMs,
@@ -152,12 +164,12 @@ export class CircuitSwitch {
     if (n === 1) {
       const body = frames[from].command.value as Uint8Array;
       const early = frames[from].command.case === "relayEarly";
-      const { recognized, digest } = c.crypto.decryptOutbound(body, c.toNext === undefined);
+      const { recognized, digest } = c.crypto.decryptOutbound(body, isLastHop(c));
       if (recognized) this.#recognized(c, body, digest!, early);
       else this.#forward(c, body, early);
     } else if (n > 1) {
       const cells = this.#gather(frames, from, to);
-      const recognized = c.crypto.decryptOutboundMany(cells, c.toNext === undefined);
+      const recognized = c.crypto.decryptOutboundMany(cells, isLastHop(c));
       for (let k = 0, r = 0; k < n && !c.closed; k++) {
         const body = cells.subarray(k * RELAY_BODY_LEN, (k + 1) * RELAY_BODY_LEN);
         const early = frames[from + k].command.case === "relayEarly";
@@ -199,6 +211,13 @@ export class CircuitSwitch {
   }
 
   #forward(c: RelayCircuit, body: Uint8Array, early: boolean): void {
+    const part = c.onionService;
+    if (part?.kind === "joined") {
+      // A rendezvous point: on into the joined circuit, towards its originator.
+      part.other.crypto.encryptInbound(body, false);
+      this.#toPrev(part.other, body);
+      return;
+    }
     if (!c.nextReady || c.toNext === undefined) {
       this.#fail(c, DestroyReason.PROTOCOL, "unrecognized cell at the last hop");
       return;
@@ -218,22 +237,11 @@ export class CircuitSwitch {
       return;
     }
     const message = decodeRelayMessage(body);
+    if (EDGE_COMMANDS.has(message.command)) {
+      this.#edge(c).onMessage(message);
+      return;
+    }
     switch (message.command) {
-      case RelayCommand.BEGIN:
-        this.#edge(c).onBegin(message.streamId, message.body);
-        return;
-      case RelayCommand.END:
-        this.#edge(c).onEnd(message.streamId, message.body.reason);
-        return;
-      case RelayCommand.SENDME:
-        this.#edge(c).onSendme(message.streamId, message.body);
-        return;
-      case RelayCommand.RESOLVE:
-        this.#edge(c).onResolve(message.streamId, message.body.host);
-        return;
-      case RelayCommand.BEGIN_DIR:
-        this.#edge(c).onBeginDir(message.streamId);
-        return;
       case RelayCommand.EXTEND2:
         if (!early || message.streamId !== 0) this.#fail(c, DestroyReason.PROTOCOL, "EXTEND2 outside RELAY_EARLY or on a stream");
         else this.#extend(c, message.body);
@@ -243,9 +251,17 @@ export class CircuitSwitch {
         return;
       case RelayCommand.DROP:
         return;
-      case RelayCommand.XOFF:
-      case RelayCommand.XON:
-        this.#edge(c).onXoffXon(message.streamId, message.command === RelayCommand.XON);
+      case RelayCommand.ESTABLISH_INTRO:
+        this.#roles.establishIntro(c, message.body);
+        return;
+      case RelayCommand.INTRODUCE1:
+        this.#roles.introduce1(c, message.body);
+        return;
+      case RelayCommand.ESTABLISH_RENDEZVOUS:
+        this.#roles.establishRendezvous(c, message.body);
+        return;
+      case RelayCommand.RENDEZVOUS1:
+        this.#roles.rendezvous1(c, message.body);
         return;
       case RelayCommand.CONGESTION_CONTROL_REQUEST:
         // End to end: only the last hop can take part.
@@ -338,7 +354,9 @@ export class CircuitSwitch {
     this.#sendFrame(link, id, { case: "created2", value: { handshakeData: handshake.reply } });
     link.flush();
     metrics.handshakes.inc({ result: "ok" });
-    const c = new RelayCircuit({ channel, id }, new RelayCircuitCrypto(handshake.keyMaterial, this.#keystreams), this.#accounting, limits.maxQueuedCellsPerCircuit, this.#nextTag++);
+    const keyMaterial = handshake.keyMaterial;
+    const nonce = Buffer.from(keyMaterial.subarray(KEY_MATERIAL_LEN - NTOR_NONCE_LEN)).toString("latin1");
+    const c = new RelayCircuit({ channel, id }, new RelayCircuitCrypto(keyMaterial, this.#keystreams), this.#accounting, limits.maxQueuedCellsPerCircuit, this.#nextTag++, nonce);
     channel.circuits.set(id, c);
     this.#circuits.add(c);
     metrics.circuits++;
@@ -510,6 +528,10 @@ export class CircuitSwitch {
     c.toPrev.channel.circuits.delete(c.toPrev.id);
     if (toPrev !== undefined) this.#sendDestroy(c.toPrev.channel, c.toPrev.id, toPrev);
     c.edge?.close();
+    this.#roles.forget(c);
+    const part = c.onionService;
+    // The two halves of a joined rendezvous circuit live and die together.
+    if (part?.kind === "joined") this.#close(part.other, DestroyReason.DESTROYED, DestroyReason.DESTROYED, DestroyReason.DESTROYED, "the joined rendezvous circuit closed");
     this.#circuits.delete(c);
     this.options.metrics.circuits--;
     this.options.metrics.destroyed(recorded);
@@ -546,4 +568,9 @@ export class CircuitSwitch {
     for (const c of victims) this.#fail(c, DestroyReason.RESOURCELIMIT, "out of memory: oldest queued data");
     this.#log.warn({ before, after: metrics.queuedBytes, killed: victims.length }, "memory ceiling reached: circuits killed");
   }
+}
+
+/** No later hop can claim a cell: no next relay, and not a rendezvous point joined to a service. */
+function isLastHop(c: RelayCircuit): boolean {
+  return c.toNext === undefined && c.onionService?.kind !== "joined";
 }

@@ -67,10 +67,11 @@
 //     commits for p (the next_commits of the last consensus of period p-1 it holds) and the
 //     SRV of p-1. The consensus takes, per authority, the commit a majority of the known
 //     authorities report, and counts that authority's reveal if SHA3-256(reveal) equals it.
-//   - SRV(p) = SHA3-256("meowonion-shared-random" | INT_8(p) | INT_1(n) | for each of the n
-//     counted reveals, by authority key ascending: authority_key | reveal | previous), previous
-//     = SRV(p-1) as a majority of the votes report it (32 zero bytes if none). With no reveal
-//     counted, SRV(p) = SHA3-256("meowonion-shared-random-disaster" | INT_8(p) | previous).
+//   - SRV(p) = SHA3-256("meowonion-shared-random" | INT_8(p) | INT_1(n) | authority_key_1 |
+//     reveal_1 | ... | authority_key_n | reveal_n | previous) over the n counted reveals by
+//     authority key ascending, previous = SRV(p-1) as a majority of the votes report it (32
+//     zero bytes if none). With no reveal counted, SRV(p) =
+//     SHA3-256("meowonion-shared-random-disaster" | INT_8(p) | previous).
 //   So an authority's reveal is fixed a period before it is shown; one that withholds it can
 //   only choose between two values (as in Tor). A new network's first period has the disaster
 //   value. Periods are those of onion services: Consensus.onion_service_params.

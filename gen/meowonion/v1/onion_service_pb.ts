@@ -662,7 +662,8 @@ export enum HsDirStatus {
 
   /**
    * The descriptor is malformed, its signature does not verify against its blinded key, it is
-   * expired or not for the current or previous period, or larger than allowed.
+   * expired (published + lifetime is past), published more than 5 minutes ahead of the HSDir's
+   * clock, its lifetime is above 3 hours, or it is larger than allowed.
    *
    * @generated from enum value: HS_DIR_STATUS_INVALID = 3;
    */

@@ -11,7 +11,7 @@ const vectorKey = Buffer.from(vector.public_key, "hex");
 const vectorAddress = (vector.address as string).replace(/\.onion$/, "");
 
 const BASE32 = "abcdefghijklmnopqrstuvwxyz234567";
-const refusal = (reason: OnionErrorReason) => expect.objectContaining({ name: "OnionError", reason, kind: "invalid-target" });
+const refusal = (reason: OnionErrorReason) => expect.objectContaining({ name: "OnionError", reason, kind: "onion-service-bad-address" });
 
 describe("onion address (C tor's vector)", () => {
   it("encodes the key as C tor does", () => {
@@ -94,7 +94,7 @@ describe("onion address refusals", () => {
   });
 
   it("each refusal is an invalid target, as no other onion error is", () => {
-    expect(new OnionError("bad-address-checksum", "x").kind).toBe("invalid-target");
+    expect(new OnionError("bad-address-checksum", "x").kind).toBe("onion-service-bad-address");
     expect(new OnionError("bad-descriptor", "x").kind).toBe("protocol-violation");
     expect(new OnionError("key-file", "x").kind).toBe("local-state");
     expect(new OnionError("bad-address-length", "x")).toBeInstanceOf(MeowOnionError);
