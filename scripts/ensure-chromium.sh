@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Makes sure Debian's Chromium is at /usr/bin/chromium, for the status page's browser test
-# (src/directory/status-page.browser.test.ts drives it with playwright-core; nothing is
-# downloaded by playwright). fonts-dejavu-core gives the screenshot readable text. Fast when
-# already installed; needs root to install, else prints why and exits 1 (the test then says
-# why it skips).
+# (test/status-page.browser.test.ts drives it with playwright-core; playwright downloads
+# nothing). fonts-dejavu-core gives the screenshot readable text. Fast when already installed.
+# Needs root to install, else prints why and exits 1. CI runs it and fails without it; on a
+# machine without Chromium the browser test skips and says why.
 set -euo pipefail
 if [ -x /usr/bin/chromium ] && fc-list 2>/dev/null | grep -qi dejavu; then
   exit 0

@@ -15,7 +15,8 @@ interface Column {
   label: string;
   sort: (r: RelayRow) => SortValue;
   cell: (r: RelayRow) => Child;
-  numeric?: boolean;
+  /** Quantities, right-aligned. */
+  quantity?: boolean;
 }
 
 export class RelayTable {
@@ -38,18 +39,18 @@ export class RelayTable {
       { key: "nickname", label: "Nickname", sort: (r) => r.nickname.toLowerCase(), cell: (r) => h("button", { type: "button", class: "link", "data-id": r.id }, r.nickname) },
       { key: "fingerprint", label: "Fingerprint", sort: (r) => r.fingerprint, cell: (r) => h("code", { title: r.fingerprint }, r.fingerprint.slice(0, 16)) },
       { key: "address", label: "Address", sort: (r) => r.addresses.join(" "), cell: (r) => r.addresses.join(" ") },
-      { key: "flags", label: "Flags", sort: (r) => r.flags.length, cell: (r) => flagBadges(r.flags), numeric: true },
-      { key: "advertised", label: "Advertised", sort: (r) => r.advertised, cell: (r) => formatRate(r.advertised), numeric: true },
-      { key: "observed", label: "Observed", sort: (r) => r.observed, cell: (r) => formatRate(r.observed), numeric: true },
-      { key: "uptime", label: "Uptime", sort: (r) => r.uptimeSeconds, cell: (r) => formatDuration(r.uptimeSeconds), numeric: true },
+      { key: "flags", label: "Flags", sort: (r) => r.flags.length, cell: (r) => flagBadges(r.flags) },
+      { key: "advertised", label: "Advertised", sort: (r) => r.advertised, cell: (r) => formatRate(r.advertised), quantity: true },
+      { key: "observed", label: "Observed", sort: (r) => r.observed, cell: (r) => formatRate(r.observed), quantity: true },
+      { key: "uptime", label: "Uptime", sort: (r) => r.uptimeSeconds, cell: (r) => formatDuration(r.uptimeSeconds), quantity: true },
       { key: "exit", label: "Exit policy", sort: (r) => r.exitSummary, cell: (r) => r.exitSummary },
-      { key: "family", label: "Family", sort: (r) => r.family.length, cell: (r) => this.familyNames(r) || "—", numeric: true },
+      { key: "family", label: "Family", sort: (r) => r.family.length, cell: (r) => this.familyNames(r) || "—" },
     ];
     const headRow = h("tr");
     for (const column of this.columns) {
       const button = h("button", { type: "button" }, column.label);
       button.addEventListener("click", () => this.sortBy(column.key));
-      const th = h("th", { scope: "col", class: column.numeric ? "num" : undefined }, button);
+      const th = h("th", { scope: "col", class: column.quantity ? "num" : undefined }, button);
       this.headers.set(column.key, th);
       headRow.append(th);
     }
@@ -88,7 +89,7 @@ export class RelayTable {
       .sort((a, b) => compare(column.sort(a), column.sort(b), this.descending));
     fill(
       this.body,
-      ...shown.map((r) => h("tr", { "data-id": r.id }, ...this.columns.map((c) => h("td", { "data-label": c.label, class: c.numeric ? "num" : undefined }, c.cell(r))))),
+      ...shown.map((r) => h("tr", { "data-id": r.id }, ...this.columns.map((c) => h("td", { "data-label": c.label, class: c.quantity ? "num" : undefined }, c.cell(r))))),
     );
     for (const [key, th] of this.headers) th.setAttribute("aria-sort", key === this.sortKey ? (this.descending ? "descending" : "ascending") : "none");
     this.count.textContent = shown.length === this.rows.length ? `${this.rows.length} relays` : `${shown.length} of ${this.rows.length} relays`;
