@@ -23,20 +23,24 @@ export function stepChart(samples: readonly Sample[], series: Series): SVGElemen
     return chart;
   }
   const t0 = samples[0].at;
-  const span = Math.max(1, last.at - t0);
+  // The newest value holds until the next consensus: give it one period of width.
+  const end = last.at + (last.at - samples[samples.length - 2].at);
+  const span = Math.max(1, end - t0);
   const max = Math.max(1, ...samples.map(series.value));
   const x = (at: number) => PAD.left + ((at - t0) / span) * (WIDTH - PAD.left - PAD.right);
   const y = (v: number) => HEIGHT - PAD.bottom - (v / max) * (HEIGHT - PAD.top - PAD.bottom);
   let path = `M${x(t0).toFixed(1)},${y(series.value(samples[0])).toFixed(1)}`;
   for (const s of samples.slice(1)) path += ` H${x(s.at).toFixed(1)} V${y(series.value(s)).toFixed(1)}`;
+  path += ` H${x(end).toFixed(1)}`;
+  const seconds = span < 10 * 60_000;
   const base = HEIGHT - PAD.bottom;
   chart.append(
     svg("line", { x1: String(PAD.left), x2: String(WIDTH - PAD.right), y1: String(base), y2: String(base), class: "chart-axis" }),
     svg("line", { x1: String(PAD.left), x2: String(WIDTH - PAD.right), y1: String(PAD.top), y2: String(PAD.top), class: "chart-grid" }),
     svg("text", { x: String(WIDTH - PAD.right), y: String(PAD.top - 3), class: "chart-label", "text-anchor": "end" }, series.format(max)),
     svg("path", { d: path, class: "chart-line" }),
-    svg("text", { x: String(PAD.left), y: String(HEIGHT - 4), class: "chart-label" }, formatClock(new Date(t0))),
-    svg("text", { x: String(WIDTH - PAD.right), y: String(HEIGHT - 4), class: "chart-label", "text-anchor": "end" }, formatClock(new Date(last.at))),
+    svg("text", { x: String(PAD.left), y: String(HEIGHT - 4), class: "chart-label" }, formatClock(new Date(t0), seconds)),
+    svg("text", { x: String(WIDTH - PAD.right), y: String(HEIGHT - 4), class: "chart-label", "text-anchor": "end" }, formatClock(new Date(end), seconds)),
   );
   return chart;
 }

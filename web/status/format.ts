@@ -34,9 +34,9 @@ export function formatTime(date: Date | undefined): string {
   return `${date.getFullYear()}-${p(date.getMonth() + 1)}-${p(date.getDate())} ${p(date.getHours())}:${p(date.getMinutes())}:${p(date.getSeconds())}`;
 }
 
-/** Clock time only, for chart axes. */
-export function formatClock(date: Date): string {
-  return formatTime(date).slice(11, 16);
+/** Clock time only, for chart axes: "13:35", or "13:35:20" for short spans. */
+export function formatClock(date: Date, seconds = false): string {
+  return formatTime(date).slice(11, seconds ? 19 : 16);
 }
 
 export function toHex(bytes: Uint8Array): string {
