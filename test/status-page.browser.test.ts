@@ -81,7 +81,7 @@ describe.skipIf(skip !== undefined)(`status page in Chromium${skip === undefined
   const cleanups = new Cleanups();
   afterEach(() => cleanups.run());
 
-  it("lists every relay with its consensus flags, shows exit policies, drops a stopped relay live, and stays on its origin", async () => {
+  it("lists every relay with its consensus flags, filters and sorts, shows exit policies, drops a stopped relay live, and stays on its origin", async () => {
     const { server: directory } = await startTestDirectory(cleanups);
     const pins = [{ url: directory.url, key: directory.publicKey }];
     const relays = [];
@@ -112,6 +112,19 @@ describe.skipIf(skip !== undefined)(`status page in Chromium${skip === undefined
     expect(shown.get(hex(relays[2].identityKey))!.exit).toBe("no exit");
     expect(await page.locator("#consensus-facts").textContent()).toContain("4 listed: 2 Exit");
     expect(await page.locator("#signatures tbody td").last().textContent()).toBe("signed, valid");
+
+    // Filtering and sorting.
+    const names = async () => (await shownRelays(page)).map((r) => r.nickname);
+    await page.selectOption("#flag-filter", "Exit");
+    expect(await names()).toEqual(["Mittens", "Whiskers"]);
+    await page.selectOption("#flag-filter", "");
+    await page.fill("#filter", "TABBY");
+    expect(await names()).toEqual(["Tabby"]);
+    await page.fill("#filter", "");
+    await page.locator("#relays th button", { hasText: "Nickname" }).click();
+    expect(await names()).toEqual(["Whiskers", "Tabby", "Mittens", "Felix"]);
+    await page.locator("#relays th button", { hasText: "Nickname" }).click();
+    expect(await names()).toEqual(["Felix", "Mittens", "Tabby", "Whiskers"]);
 
     // The detail view: the whole exit policy, in order.
     await openDetail(page, "Whiskers");

@@ -44,5 +44,4 @@ void followConsensus(async (snapshot) => {
   );
   table.update(view.relays);
   detail.update(view);
-  document.body.dataset.validAfter = view.validAfter?.toISOString() ?? "";
 }, showState);
