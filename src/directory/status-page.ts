@@ -26,7 +26,7 @@ export const STATUS_PAGE_INDEX = "index.html";
  * The page may load only its own scripts, styles and images, and talk only to this origin;
  * nothing may frame it or receive a form from it.
  */
-export const STATUS_PAGE_CSP = [
+const STATUS_PAGE_CSP = [
   "default-src 'none'",
   "script-src 'self'",
   "style-src 'self'",
