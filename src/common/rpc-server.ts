@@ -21,7 +21,7 @@ import {
   type ConnectRouter,
   type Interceptor,
 } from "@connectrpc/connect";
-import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { connectNodeAdapter, type ConnectNodeAdapterOptions } from "@connectrpc/connect-node";
 import {
   ServerReflection,
   file_grpc_reflection_v1_reflection,
@@ -45,6 +45,11 @@ export interface RpcServerOptions {
   interceptors?: Interceptor[];
   /** Concurrent TCP connections allowed from one IP address. Default 256. */
   maxConnectionsPerAddress?: number;
+  /**
+   * Answers requests whose path names no RPC (e.g. the directory's status page); without it
+   * they get 404. RPC routes always win, on HTTP/1.1 and HTTP/2 alike.
+   */
+  fallback?: ConnectNodeAdapterOptions["fallback"];
   log?: Logger;
 }
 
@@ -87,6 +92,7 @@ export async function startRpcServer(options: RpcServerOptions): Promise<RpcServ
     acceptCompression: [],
     interceptors: options.interceptors,
     shutdownSignal: shutdown.signal,
+    fallback: options.fallback,
     contextValues: (req) => createContextValues().set(remoteAddressKey, req.socket.remoteAddress ?? ""),
   });
 

@@ -18,6 +18,7 @@ import { RelayRegistry } from "./registry.js";
 import { sleep } from "../common/sleep.js";
 import { directoryRoutes } from "./service.js";
 import { SourceBudget, type BudgetOptions } from "./source-budget.js";
+import { loadStatusPage, statusPageHandler, STATUS_PAGE_DIR } from "./status-page.js";
 import { DirectoryStore } from "./store.js";
 import { createSignatureVerifier } from "./verify-pool.js";
 import { MAX_AUTHORITIES, Voting } from "./voting.js";
@@ -143,12 +144,15 @@ async function start(options: DirectoryOptions, timing: Timing, unlock: () => Pr
 
   let rpc;
   try {
+    const page = await loadStatusPage();
+    if (page.size === 0) log.warn({ dir: STATUS_PAGE_DIR }, "status page not built (npm run build): / answers 503");
     rpc = await startRpcServer({
       host: options.host,
       port: options.port,
       files: [file_meowonion_v1_directory],
       register: directoryRoutes(registry, voting),
       interceptors: [budget.interceptor()],
+      fallback: statusPageHandler(page),
       log,
     });
   } catch (err) {
@@ -174,7 +178,7 @@ async function start(options: DirectoryOptions, timing: Timing, unlock: () => Pr
     voting!.requestRound();
   })();
 
-  log.info({ url: rpc.url, peers: peers.length, intervalMs, heartbeatTimeoutMs, stableAfterMs, relays: store.relays.size }, "directory authority listening");
+  log.info({ url: rpc.url, statusPage: `${rpc.url}/`, peers: peers.length, intervalMs, heartbeatTimeoutMs, stableAfterMs, relays: store.relays.size }, "directory authority listening");
   return {
     url: rpc.url,
     host: rpc.host,
