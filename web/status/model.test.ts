@@ -27,6 +27,7 @@ describe("status page model", () => {
   it("names flags as Tor does", () => {
     expect(flagName(RelayFlag.RUNNING)).toBe("Running");
     expect(flagName(RelayFlag.BAD_EXIT)).toBe("BadExit");
+    expect(flagName(RelayFlag.HSDIR)).toBe("HSDir");
     expect(flagName(99 as RelayFlag)).toBe("Flag99");
   });
 

@@ -7,7 +7,7 @@
  */
 import { fromBinary } from "@bufbuild/protobuf";
 import { timestampDate, type Timestamp } from "@bufbuild/protobuf/wkt";
-import { RelayFlagSchema, type Consensus, type RelayFlag, type ConsensusRelay, type Vote } from "../../gen/meowonion/v1/consensus_pb.js";
+import { RelayFlagSchema, type Consensus, RelayFlag, type ConsensusRelay, type Vote } from "../../gen/meowonion/v1/consensus_pb.js";
 import {
   ExitAction,
   RelayDescriptorSchema,
@@ -100,12 +100,10 @@ export function observedBandwidth(_relay: ConsensusRelay, descriptor: RelayDescr
   return descriptor?.bandwidth?.observedBytesPerSecond || undefined;
 }
 
-/**
- * The consensus's shared random value, hex. The consensus has no such field yet: onion
- * services add it to consensus.proto, and then this returns it.
- */
-export function sharedRandomValue(_consensus: Consensus): string | undefined {
-  return undefined;
+/** The consensus's shared random value of the current period, hex (consensus.proto SHARED RANDOMNESS). */
+export function sharedRandomValue(consensus: Consensus): string | undefined {
+  const current = consensus.sharedRandom?.current;
+  return current === undefined || current.length === 0 ? undefined : toHex(current);
 }
 
 export function relayAddresses(relay: ConsensusRelay): string[] {
@@ -116,8 +114,11 @@ export function relayAddresses(relay: ConsensusRelay): string[] {
 }
 
 /** Tor's spelling of a flag: RUNNING → "Running", BAD_EXIT → "BadExit". */
+/** Tor's spellings where the enum's casing differs. */
+const FLAG_SPELLINGS: Partial<Record<RelayFlag, string>> = { [RelayFlag.HSDIR]: "HSDir" };
+
 export function flagName(flag: RelayFlag): string {
-  return enumLabel(RelayFlagSchema.value[flag]?.localName, `Flag${flag}`, "");
+  return FLAG_SPELLINGS[flag] ?? enumLabel(RelayFlagSchema.value[flag]?.localName, `Flag${flag}`, "");
 }
 
 /** One rule in the policy's text form: "accept 127.0.0.0/8:*", "reject [::1]:25". */
