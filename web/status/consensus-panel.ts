@@ -33,7 +33,7 @@ export function renderConsensus(facts: HTMLElement, signatures: HTMLTableElement
         `${present} of ${view.authorities.length} authorities, ${view.signaturesNeeded} needed${invalid ? ", some INVALID" : ""}`,
       ),
     ),
-    ...fact("Shared random value", view.sharedRandom ?? "not in the consensus yet (onion services add it)"),
+    ...fact("Shared random value", view.sharedRandom ?? "none (an authority older than shared randomness)"),
     ...fact("Received", formatTime(view.receivedAt)),
   );
   if (!view.voteRead) facts.append(...fact("Note", "This authority's vote for the period was not available: bandwidth and uptime are unknown."));
