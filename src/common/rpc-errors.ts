@@ -10,6 +10,7 @@ const CODES: Partial<Record<ErrorKind, Code>> = {
   "invalid-argument": Code.InvalidArgument,
   "invalid-target": Code.InvalidArgument,
   "not-found": Code.NotFound,
+  "already-exists": Code.AlreadyExists,
   "onion-service-bad-address": Code.InvalidArgument,
   "onion-service-not-found": Code.NotFound,
   "onion-service-introduction-timeout": Code.DeadlineExceeded,

@@ -10,10 +10,12 @@ import type { PeerConfig } from "./peers.js";
 import {
   DEFAULT_HEARTBEAT_TIMEOUT_MS,
   DEFAULT_INTERVAL_MS,
+  DEFAULT_HSDIR_UPTIME_MS,
   DEFAULT_STABLE_AFTER_MS,
   startDirectory,
 } from "./server.js";
 import { parseCommandLine, parseHostPortFlag, UsageError } from "../common/cli.js";
+import { DEFAULT_TIME_PERIOD_PARAMS, onionServicePeriodsOf, type TimePeriodParams } from "../onion/hs/time-period.js";
 
 const USAGE = `Usage: meowonion directory --listen HOST:PORT --data-dir DIR [options]
 
@@ -29,6 +31,10 @@ Options:
   --interval SECONDS          voting period (default ${DEFAULT_INTERVAL_MS / 1000})
   --heartbeat-timeout SECONDS a relay silent this long is no longer Running (default ${DEFAULT_HEARTBEAT_TIMEOUT_MS / 1000})
   --stable-after SECONDS      Running this long earns the Stable flag (default ${DEFAULT_STABLE_AFTER_MS / 1000})
+  --hsdir-after SECONDS       Running this long (and Stable) earns the HSDir flag (default ${DEFAULT_HSDIR_UPTIME_MS / 1000});
+                              0: every relay that offers to store onion-service descriptors
+  --hs-period-minutes N       onion-service time period, minutes (default ${DEFAULT_TIME_PERIOD_PARAMS.lengthMinutes}; the
+                              rotation offset is half of it, as Tor's 1440/720)
   -h, --help                  show this help
 
 Prints "directory ready url=http://HOST:PORT key=HEX" on stdout once listening.
@@ -71,6 +77,8 @@ function parse(argv: string[]) {
       interval: { type: "string" },
       "heartbeat-timeout": { type: "string" },
       "stable-after": { type: "string" },
+      "hsdir-after": { type: "string" },
+      "hs-period-minutes": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -86,6 +94,8 @@ function parse(argv: string[]) {
     intervalMs: seconds(values.interval, "--interval", DEFAULT_INTERVAL_MS),
     heartbeatTimeoutMs: seconds(values["heartbeat-timeout"], "--heartbeat-timeout", DEFAULT_HEARTBEAT_TIMEOUT_MS),
     stableAfterMs: seconds(values["stable-after"], "--stable-after", DEFAULT_STABLE_AFTER_MS),
+    hsDirUptimeMs: seconds(values["hsdir-after"], "--hsdir-after", DEFAULT_HSDIR_UPTIME_MS, { allowZero: true }),
+    onionServicePeriods: periodsFlag(values["hs-period-minutes"]),
   };
 }
 
@@ -107,9 +117,19 @@ function parsePeer(text: string): PeerConfig {
   return { url: url.replace(/\/+$/, ""), key: Buffer.from(keyHex, "hex") };
 }
 
-function seconds(text: string | undefined, flag: string, fallbackMs: number): number {
+function seconds(text: string | undefined, flag: string, fallbackMs: number, options: { allowZero?: boolean } = {}): number {
   if (text === undefined) return fallbackMs;
   const value = Number(text);
-  if (text.trim() === "" || !Number.isFinite(value) || value <= 0) throw new UsageError(`${flag} ${JSON.stringify(text)} must be a positive number of seconds`);
+  const low = options.allowZero === true ? value < 0 : value <= 0;
+  if (text.trim() === "" || !Number.isFinite(value) || low) {
+    throw new UsageError(`${flag} ${JSON.stringify(text)} must be a ${options.allowZero === true ? "non-negative" : "positive"} number of seconds`);
+  }
   return Math.round(value * 1000);
+}
+
+function periodsFlag(text: string | undefined): TimePeriodParams {
+  if (text === undefined) return DEFAULT_TIME_PERIOD_PARAMS;
+  const lengthMinutes = Number(text);
+  if (!/^\d+$/.test(text) || lengthMinutes < 1) throw new UsageError(`--hs-period-minutes ${JSON.stringify(text)} must be a whole number of minutes, at least 1`);
+  return onionServicePeriodsOf(lengthMinutes);
 }

@@ -22,6 +22,8 @@ import { DOMAIN_ONION_DESCRIPTOR, ED25519_KEY_LEN, domainSeparated, verifyWithDo
 export const ONION_DESCRIPTOR_VERSION = 3;
 export const MAX_ONION_DESCRIPTOR_BYTES = 16 * 1024;
 export const MAX_ONION_DESCRIPTOR_LIFETIME_S = 3 * 3600;
+/** A directory stream's request or response, at most (onion_service.proto HsDirRequest). */
+export const MAX_HS_DIR_MESSAGE_BYTES = 20 * 1024;
 /** 1..6 introduction points. */
 export const MAX_INTRO_POINTS = 6;
 const MAX_CLOCK_SKEW_MS = 5 * 60_000;

@@ -9,6 +9,7 @@ import { startDirectory } from "../directory/server.js";
 import { startProxy } from "../proxy/proxy.js";
 import { startRelay } from "../relay/relay.js";
 import { LOCAL_TIMING, type Launcher } from "./launcher.js";
+import { onionServicePeriodsOf } from "../onion/hs/time-period.js";
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
 
@@ -27,6 +28,8 @@ export function inProcessLauncher(readyTimeoutMs: number, logger?: Logger): Laun
         intervalMs: LOCAL_TIMING.intervalS * 1000,
         heartbeatTimeoutMs: LOCAL_TIMING.heartbeatTimeoutS * 1000,
         stableAfterMs: LOCAL_TIMING.stableAfterS * 1000,
+        hsDirUptimeMs: LOCAL_TIMING.hsDirAfterS * 1000,
+        onionServicePeriods: onionServicePeriodsOf(LOCAL_TIMING.hsPeriodMinutes),
         logger,
       });
       return { fields: { url: server.url, key: hex(server.publicKey) }, stop: () => server.close() };

@@ -36,12 +36,15 @@ export const LOCAL_EXIT_POLICY = "accept 127.0.0.0/8:*,reject *:*";
 /**
  * Timing for a local network, seconds: a 5 s voting period (a view change is voted on within
  * a quarter second), relays heartbeating every 5 s and dropped after 30 s of silence, Stable
- * (hence Guard) after a minute instead of ten.
+ * (hence Guard) after a minute instead of ten, HSDir at once, onion-service periods of 10
+ * minutes instead of a day.
  */
-export const LOCAL_TIMING = { intervalS: 5, heartbeatTimeoutS: 30, stableAfterS: 60, relayHeartbeatS: 5 };
+export const LOCAL_TIMING = { intervalS: 5, heartbeatTimeoutS: 30, stableAfterS: 60, relayHeartbeatS: 5, hsDirAfterS: 0, hsPeriodMinutes: 10 };
 export const LOCAL_DIRECTORY_ARGS = [
   "--interval", String(LOCAL_TIMING.intervalS),
   "--heartbeat-timeout", String(LOCAL_TIMING.heartbeatTimeoutS),
   "--stable-after", String(LOCAL_TIMING.stableAfterS),
+  "--hsdir-after", String(LOCAL_TIMING.hsDirAfterS),
+  "--hs-period-minutes", String(LOCAL_TIMING.hsPeriodMinutes),
 ];
 export const LOCAL_RELAY_ARGS = ["--heartbeat", String(LOCAL_TIMING.relayHeartbeatS)];

@@ -41,6 +41,8 @@ export const ERROR_KINDS = [
   "directory-failure",
   /** What was asked for does not exist (a circuit id, a relay). */
   "not-found",
+  /** What was asked to be made exists already (an onion service this proxy runs). */
+  "already-exists",
   /** The caller's request or configuration is invalid. */
   "invalid-argument",
   /** Something stored locally (a key file, saved state) is unusable. */

@@ -21,6 +21,13 @@ import { hkdfSha256 } from "./kdf.js";
 export const NTOR_ONIONSKIN_LEN = 84;
 export const NTOR_REPLY_LEN = 64;
 export const KEY_MATERIAL_LEN = 92;
+/** The last bytes of the key material: the nonce (Tor's KH) that binds ESTABLISH_INTRO to its circuit. */
+export const NTOR_NONCE_LEN = 20;
+
+/** The nonce of ntor key material (onion_service.proto EstablishIntro). */
+export function ntorNonce(keyMaterial: Uint8Array): Uint8Array {
+  return keyMaterial.slice(KEY_MATERIAL_LEN - NTOR_NONCE_LEN, KEY_MATERIAL_LEN);
+}
 
 const RELAY_ID_LEN = 20;
 const X25519_KEY_LEN = 32;

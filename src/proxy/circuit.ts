@@ -19,10 +19,12 @@ import type { Channel, DrainWaiter } from "../link/channels.js";
 import { CircuitError, OnionError, StreamError } from "../onion/errors.js";
 import { CONGESTION_CONTROL_VERSION, type CircuitSendControl, CongestionWindow, ReceiveWindow, SendWindow } from "../onion/flow-control.js";
 import { RELAY_BODY_LEN } from "../onion/frame.js";
+import { ntorNonce } from "../onion/ntor.js";
 import { type RelayMessage, type RelayMessageInit, decodeRelayMessage, encodeRelayMessage, readRelayCell } from "../onion/relay-cell.js";
-import { ClientCircuitCrypto, type KeystreamPool, type RunningDigest, digestBytes } from "../onion/relay-crypto.js";
+import { ClientCircuitCrypto, type KeystreamPool, type RunningDigest, digestBytes, onionServiceHopCrypto } from "../onion/relay-crypto.js";
 import { destroyReasonName, endReasonName } from "../onion/reasons.js";
 import { type CellSink, StreamScheduler } from "../onion/streams.js";
+import { EDGE_COMMANDS, type EdgeContext, StreamEdge } from "../edge/stream-edge.js";
 import { ClientStream, type StreamOwner } from "./stream.js";
 
 /** A relay to build through, as listed in the consensus. */
@@ -47,6 +49,15 @@ export function relayTargetOf(relay: ConsensusRelay): RelayTarget {
     congestionControl: relay.features.includes(RelayFeature.CONGESTION_CONTROL),
   };
 }
+
+/** The onion-service messages a circuit's owner handles (onion_service.proto), from its last hop. */
+const ONION_SERVICE_COMMANDS: ReadonlySet<number> = new Set([
+  RelayCommand.INTRO_ESTABLISHED,
+  RelayCommand.INTRODUCE2,
+  RelayCommand.INTRODUCE_ACK,
+  RelayCommand.RENDEZVOUS_ESTABLISHED,
+  RelayCommand.RENDEZVOUS2,
+]);
 
 /** How long a stream may wait for CONNECTED (or RESOLVED), as Tor's first attempt. */
 export const DEFAULT_STREAM_TIMEOUT_MS = 10_000;
@@ -123,6 +134,14 @@ export class ClientCircuit extends EventEmitter<{ close: [reason: DestroyReason]
   #truncating: Waiter<void> | undefined;
   #closed = false;
   #nextStreamId = 1;
+  /** The last hop's ntor nonce (ESTABLISH_INTRO binds to it). */
+  #lastHopNonce: Uint8Array | undefined;
+  /** Who takes the onion-service messages of the last hop (intro and rendezvous circuits). */
+  #onionServiceHandler: ((message: RelayMessage) => void) | undefined;
+  /** The streams that end here: an onion service's side of a rendezvous circuit. */
+  #edge: StreamEdge | undefined;
+  /** The onion service (or, at a service, "client") the circuit's end-to-end hop reaches. */
+  #onionService: string | undefined;
 
   constructor(channel: Channel<ClientCircuit>, context: CircuitContext) {
     super();
@@ -170,6 +189,17 @@ export class ClientCircuit extends EventEmitter<{ close: [reason: DestroyReason]
     return this.#streams.size + this.#opening.size + this.#resolving.size;
   }
 
+  /** The `.meow` name (or "client" at a service) of the end-to-end hop, once added. */
+  get onionService(): string | undefined {
+    return this.#onionService;
+  }
+
+  /** The last hop's ntor nonce (onion_service.proto EstablishIntro). */
+  get lastHopNonce(): Uint8Array {
+    if (this.#lastHopNonce === undefined) throw new RangeError("the last hop has no ntor nonce");
+    return this.#lastHopNonce;
+  }
+
   /** Whether the last hop adopted congestion control (relay.proto, CONGESTION CONTROL). */
   get congestionControlled(): boolean {
     return this.#congestionControl;
@@ -207,6 +237,61 @@ export class ClientCircuit extends EventEmitter<{ close: [reason: DestroyReason]
   addHop(target: RelayTarget, keyMaterial: Uint8Array): void {
     this.#crypto.addHop(keyMaterial);
     this.#path.push(target);
+    this.#lastHopNonce = ntorNonce(keyMaterial);
+  }
+
+  // ------------------------------------------------------------------ onion services
+
+  /** Onion-service messages from the last hop go to `handler` (each a copy the handler may keep). */
+  handleOnionServiceMessages(handler: (message: RelayMessage) => void): void {
+    this.#onionServiceHandler = handler;
+  }
+
+  /** Send an onion-service message (stream 0) to the last hop. */
+  sendOnionServiceMessage(message: RelayMessageInit): void {
+    this.#send(message, this.hopCount - 1);
+    this.#channel.link.flush();
+  }
+
+  /**
+   * The hs-ntor handshake is done: the other end (the service, for a client; the client, for
+   * a service) becomes the circuit's last hop, with onion-service relay crypto (SHA3-256,
+   * AES-256-CTR) from `keyMaterial`. `name` labels that hop.
+   */
+  addOnionServiceHop(keyMaterial: Uint8Array, side: "client" | "service", name: string): void {
+    this.#crypto.addHopCrypto(onionServiceHopCrypto(keyMaterial, this.#context.keystreams, side));
+    this.#path.push({ nickname: name, identityKey: new Uint8Array(0), ntorOnionKey: new Uint8Array(0), host: "", port: 0 });
+    this.#lastHopNonce = undefined;
+    this.#onionService = name;
+  }
+
+  /** An onion service's rendezvous circuit: the client's BEGINs arrive from the last hop and go to `ctx.targets`. */
+  serveStreams(ctx: EdgeContext): void {
+    const link = this.#channel.link;
+    const last = () => this.hopCount - 1;
+    this.#edge = new StreamEdge(
+      {
+        sendCells: (cells) => {
+          for (let off = 0; off < cells.length && !this.#closed; off += RELAY_BODY_LEN) {
+            const cell = cells.subarray(off, off + RELAY_BODY_LEN);
+            this.#crypto.encryptOutbound(cell, last());
+            link.sendRelay(this.#circuitId, cell);
+          }
+        },
+        lastSentDigest: () => this.#crypto.lastOutboundDigest(last())!,
+        sendMessage: (message) => this.#send(message, last()),
+        get writable() {
+          return !link.congested;
+        },
+        waitWritable: (waiter) => this.#channel.waitForDrain(waiter),
+        fail: (reason, why) => {
+          this.#context.log.info({ circuit: this.id, why }, "rendezvous circuit failed");
+          this.destroy(reason);
+        },
+        queued: () => undefined,
+      },
+      ctx,
+    );
   }
 
   /** The builder is done: the build took `ms`. */
@@ -225,8 +310,20 @@ export class ClientCircuit extends EventEmitter<{ close: [reason: DestroyReason]
 
   // ------------------------------------------------------------------ streams
 
-  /** Open a TCP stream from the exit to host:port (resolved at the exit). */
+  /** Open a TCP stream from the exit to host:port (resolved at the exit); at an onion service, host is "" and port its virtual port. */
   openStream(host: string, port: number, options: { timeoutMs?: number } = {}): Promise<ClientStream> {
+    return this.#begin({ command: RelayCommand.BEGIN, body: { host, port } }, options.timeoutMs);
+  }
+
+  /** Open a directory stream to the last hop (BEGIN_DIR): to an HSDir, for onion-service descriptors. */
+  openDirectoryStream(options: { timeoutMs?: number } = {}): Promise<ClientStream> {
+    return this.#begin({ command: RelayCommand.BEGIN_DIR, body: {} }, options.timeoutMs);
+  }
+
+  #begin(
+    begin: { command: RelayCommand.BEGIN; body: { host: string; port: number } } | { command: RelayCommand.BEGIN_DIR; body: Record<string, never> },
+    timeoutMs = DEFAULT_STREAM_TIMEOUT_MS,
+  ): Promise<ClientStream> {
     return new Promise((resolve, reject) => {
       const streamId = this.#allocateStreamId();
       if (streamId === undefined) {
@@ -234,7 +331,6 @@ export class ClientCircuit extends EventEmitter<{ close: [reason: DestroyReason]
         return;
       }
       const stream = new ClientStream(streamId, this.#owner);
-      const timeoutMs = options.timeoutMs ?? DEFAULT_STREAM_TIMEOUT_MS;
       const timer = setTimeout(() => {
         this.#opening.delete(streamId);
         this.#streams.delete(streamId);
@@ -244,7 +340,7 @@ export class ClientCircuit extends EventEmitter<{ close: [reason: DestroyReason]
       }, timeoutMs);
       this.#streams.set(streamId, stream);
       this.#opening.set(streamId, { resolve, reject, timer });
-      this.#send({ command: RelayCommand.BEGIN, streamId, body: { host, port } }, this.hopCount - 1);
+      this.#send({ ...begin, streamId } as RelayMessageInit, this.hopCount - 1);
     });
   }
 
@@ -400,6 +496,7 @@ export class ClientCircuit extends EventEmitter<{ close: [reason: DestroyReason]
   #onError(error: unknown): void {
     if (this.#closed) return;
     if (!(error instanceof OnionError)) this.#context.log.error({ err: error }, "internal error on a circuit");
+    else this.#context.log.info({ circuit: this.id, reason: error.reason, why: error.message }, "protocol violation: circuit destroyed");
     const reason = error instanceof OnionError ? DestroyReason.PROTOCOL : DestroyReason.INTERNAL;
     this.#failHandshake(new CircuitError(reason, this.hopCount, error instanceof OnionError ? `${error.reason}: ${error.message}` : (error as Error).message));
     this.destroy(reason);
@@ -408,6 +505,10 @@ export class ClientCircuit extends EventEmitter<{ close: [reason: DestroyReason]
   /** A decrypted cell from `hop`; `body` and views into it are valid during the call only. */
   #onCell(body: Uint8Array, hop: number, digest: RunningDigest): void {
     if (hop >= this.hopCount) throw new OnionError("cell-unrecognized", `cell from hop ${hop} beyond the circuit`);
+    if (this.#edge !== undefined && hop === this.hopCount - 1) {
+      this.#onEdgeCell(this.#edge, body, digest);
+      return;
+    }
     if (body[0] === RelayCommand.DATA) {
       const cell = readRelayCell(body);
       this.#onData(hop, cell.streamId, cell.data, digest);
@@ -415,7 +516,24 @@ export class ClientCircuit extends EventEmitter<{ close: [reason: DestroyReason]
     }
     // Data held for the reader comes before whatever this message does (END, for one).
     this.#flushDelivered();
+    if (ONION_SERVICE_COMMANDS.has(body[0])) {
+      this.#onOnionServiceMessage(hop, decodeRelayMessage(Uint8Array.from(body)));
+      return;
+    }
     this.#onMessage(hop, decodeRelayMessage(body));
+  }
+
+  /** A cell from the client of a service's rendezvous circuit: its streams are the edge's. */
+  #onEdgeCell(edge: StreamEdge, body: Uint8Array, digest: RunningDigest): void {
+    if (body[0] === RelayCommand.DATA) {
+      const cell = readRelayCell(body);
+      edge.onData(cell.streamId, cell.data, digest);
+      return;
+    }
+    const message = decodeRelayMessage(body);
+    if (EDGE_COMMANDS.has(message.command)) edge.onMessage(message);
+    else if (message.command === RelayCommand.CONGESTION_CONTROL_REQUEST && message.streamId === 0) edge.onCongestionControlRequest(message.body.version);
+    else if (message.command !== RelayCommand.DROP) throw new OnionError("cell-malformed", `${RelayCommand[message.command]} from an onion-service client`);
   }
 
   #onData(hop: number, streamId: number, data: Uint8Array, digest: RunningDigest): void {
@@ -447,6 +565,12 @@ export class ClientCircuit extends EventEmitter<{ close: [reason: DestroyReason]
     const signal = stream.receiveControl.onHeld(stream.readableLength);
     if (signal === "xoff") this.#send({ command: RelayCommand.XOFF, streamId: stream.streamId, body: {} }, this.hopCount - 1);
     else if (signal === "end") stream.destroy(new StreamError(EndReason.RESOURCELIMIT, "the exit ignored XOFF"));
+  }
+
+  #onOnionServiceMessage(hop: number, message: RelayMessage): void {
+    const handler = this.#onionServiceHandler;
+    if (handler === undefined || hop !== this.hopCount - 1) throw new OnionError("cell-malformed", `unexpected ${RelayCommand[message.command]}`);
+    handler(message);
   }
 
   #onCongestionControlResponse(hop: number, version: number): void {
@@ -645,6 +769,7 @@ export class ClientCircuit extends EventEmitter<{ close: [reason: DestroyReason]
     this.#truncating?.reject(new CircuitError(reason, this.hopCount, why));
     this.#truncating = undefined;
     this.#closeStreams(new StreamError(EndReason.DESTROY, `circuit closed: ${destroyReasonName(reason)}`));
+    this.#edge?.close();
     this.#context.log.debug({ circuit: this.id, reason: destroyReasonName(reason), why }, "circuit closed");
     this.emit("close", reason);
   }

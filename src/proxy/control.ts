@@ -22,12 +22,21 @@ import { startRpcServer, type RpcServer } from "../common/rpc-server.js";
 import { ED25519_KEY_LEN } from "../onion/signing.js";
 import { checkHopCount } from "../onion/circuit-limits.js";
 import type { CircuitPool } from "./pool.js";
+import { parseHostPort } from "../common/host-port.js";
+import { MeowOnionError } from "../onion/errors.js";
+import type { OnionServicePort } from "./onion/service-targets.js";
 
 const BANDWIDTH_INTERVAL_MS = 1_000;
 /** Events buffered for one slow watcher before it is cut off. */
 const MAX_QUEUED_EVENTS = 10_000;
 
-export function registerControlService(router: ConnectRouter, pool: CircuitPool): void {
+/** The onion services a proxy runs, as the ControlService manages them. */
+export interface OnionServiceHost {
+  addOnionService(options: { ports: OnionServicePort[]; identitySeed?: Uint8Array }): Promise<{ address: string; identitySeed: Uint8Array }>;
+  removeOnionService(address: string): void;
+}
+
+export function registerControlService(router: ConnectRouter, pool: CircuitPool, services: OnionServiceHost): void {
   router.service(ControlService, {
     getStatus: () => pool.status(),
     listCircuits: () => ({ circuits: pool.circuits() }),
@@ -58,6 +67,26 @@ export function registerControlService(router: ConnectRouter, pool: CircuitPool)
     },
     newIdentity: () => ({ circuitsRetired: pool.newIdentity() }),
     watchEvents: (_req, ctx) => watchEvents(pool, ctx),
+    addOnionService: async (req) => {
+      try {
+        if (req.identitySeed.length !== 0 && req.identitySeed.length !== ED25519_KEY_LEN) {
+          throw new MeowOnionError("invalid-argument", `identity_seed must be empty or ${ED25519_KEY_LEN} bytes`);
+        }
+        const ports = req.ports.map((p) => ({ virtualPort: p.virtualPort, ...parseHostPort(p.target) }));
+        const service = await services.addOnionService({ ports, identitySeed: req.identitySeed.length > 0 ? req.identitySeed : undefined });
+        return { address: service.address, identitySeed: service.identitySeed };
+      } catch (err) {
+        throw toConnectError(err);
+      }
+    },
+    removeOnionService: (req) => {
+      try {
+        services.removeOnionService(req.address);
+      } catch (err) {
+        throw toConnectError(err);
+      }
+      return {};
+    },
   });
 }
 
@@ -111,11 +140,11 @@ async function* watchEvents(pool: CircuitPool, ctx: HandlerContext): AsyncGenera
   }
 }
 
-export function startControlServer(options: { host: string; port: number; pool: CircuitPool; log?: Logger }): Promise<RpcServer> {
+export function startControlServer(options: { host: string; port: number; pool: CircuitPool; services: OnionServiceHost; log?: Logger }): Promise<RpcServer> {
   return startRpcServer({
     host: options.host,
     port: options.port,
-    register: (router) => registerControlService(router, options.pool),
+    register: (router) => registerControlService(router, options.pool, options.services),
     files: [file_meowonion_v1_control],
     log: options.log,
   });

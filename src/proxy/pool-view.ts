@@ -5,7 +5,7 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { ConsensusRelay } from "../../gen/meowonion/v1/consensus_pb.js";
-import { type CircuitInfo, CircuitInfoSchema, CircuitState, type StreamInfo, StreamInfoSchema, type StreamState } from "../../gen/meowonion/v1/control_pb.js";
+import { type CircuitInfo, CircuitInfoSchema, CircuitPurpose, CircuitState, type StreamInfo, StreamInfoSchema, type StreamState } from "../../gen/meowonion/v1/control_pb.js";
 import type { DestroyReason } from "../../gen/meowonion/v1/link_pb.js";
 import type { EndReason } from "../../gen/meowonion/v1/relay_pb.js";
 import { formatHostPort } from "../common/host-port.js";
@@ -14,6 +14,10 @@ import { type ClientCircuit, relayTargetOf } from "./circuit.js";
 
 export interface PooledCircuit {
   readonly id: bigint;
+  /** GENERAL circuits carry exit streams; the others belong to an onion-service client or service. */
+  readonly purpose: CircuitPurpose;
+  /** For onion-service circuits, the service's `.meow` name. */
+  readonly onionService: string | undefined;
   state: CircuitState;
   readonly path: ConsensusRelay[];
   /** Undefined while clean: the first stream's key claims it. */
@@ -54,10 +58,16 @@ export function circuitInfo(pooled: PooledCircuit): CircuitInfo {
   // While building or after a failure: the hops reached plus the one being extended to.
   const reached = pooled.circuit?.hopCount ?? pooled.failedAtHop ?? 0;
   const shown = pooled.state === CircuitState.OPEN || pooled.state === CircuitState.CLOSED ? pooled.path : pooled.path.slice(0, reached + 1);
+  const path = shown.map((r) => ({ nickname: r.nickname, identityKey: r.identityKey, address: formatHostPort(relayTargetOf(r).host, r.orPort) }));
+  // Joined at the rendezvous point: the end-to-end hop (the service, or the client at a service).
+  const endToEnd = pooled.circuit?.onionService;
+  if (endToEnd !== undefined) path.push({ nickname: endToEnd, identityKey: new Uint8Array(0), address: "" });
   return create(CircuitInfoSchema, {
     id: pooled.id,
+    purpose: pooled.purpose,
+    onionService: pooled.onionService ?? "",
     state: pooled.state,
-    path: shown.map((r) => ({ nickname: r.nickname, identityKey: r.identityKey, address: formatHostPort(relayTargetOf(r).host, r.orPort) })),
+    path,
     createdAt: timestampFromDate(pooled.createdAt),
     buildMs: pooled.circuit?.buildMs ?? 0,
     streamCount: pooled.streams.size,

@@ -13,6 +13,7 @@ import type { Consensus, ConsensusRelay } from "../../gen/meowonion/v1/consensus
 import {
   BootstrapPhase,
   type CircuitInfo,
+  CircuitPurpose,
   CircuitState,
   type GetStatusResponse,
   GetStatusResponseSchema,
@@ -31,6 +32,7 @@ import type { GuardStore } from "./guards.js";
 import { DEFAULT_HOPS, type ExitTarget, canExitTo, sameKey, secureRandom, selectPath } from "./path.js";
 import { type PooledCircuit, type PooledStream, buildFailureText, circuitInfo, streamInfo } from "./pool-view.js";
 import { type AttachedStream, type Avoidance, StreamRequests } from "./stream-requests.js";
+import { DEFAULT_ONION_CLIENT_TIMEOUTS, OnionServiceClient } from "./onion/client.js";
 
 export type { AttachedStream } from "./stream-requests.js";
 
@@ -76,12 +78,30 @@ export interface PoolEvents {
 /** Build failures that say the relay could not be reached (rather than that it refused). */
 const RELAY_UNREACHABLE = new Set([DestroyReason.CONNECTFAILED, DestroyReason.OR_IDENTITY, DestroyReason.TIMEOUT, DestroyReason.CHANNEL_CLOSED]);
 const SWEEP_MS = 1_000;
+const NEW_IDENTITY_PURPOSES = new Set([CircuitPurpose.GENERAL, CircuitPurpose.CLIENT_RENDEZVOUS, CircuitPurpose.CLIENT_INTRO, CircuitPurpose.HSDIR]);
+
+/** A circuit for an onion-service role (onion_service.proto INTRODUCTION AND RENDEZVOUS). */
+export interface OnionServiceCircuitRequest {
+  purpose: Exclude<CircuitPurpose, CircuitPurpose.GENERAL | CircuitPurpose.UNSPECIFIED>;
+  /** The relay the circuit ends at: an HSDir, an introduction or a rendezvous point. */
+  lastHop: ConsensusRelay;
+  /**
+   * The other side chose the last hop (a client's intro point, a service's rendezvous point):
+   * one more hop, so that it cannot pick a relay next to our guard (as Tor).
+   */
+  chosenByPeer: boolean;
+  /** The service's `.meow` name. */
+  onionService: string;
+  /** Client circuits only: streams of other isolation keys never share it. */
+  isolationKey?: string;
+}
 
 export class CircuitPool extends EventEmitter<PoolEvents> {
   readonly #circuits = new Map<bigint, PooledCircuit>();
   readonly #options: Required<Omit<PoolOptions, "log">>;
   readonly #log: Logger;
   readonly #streams: StreamRequests;
+  readonly #onionServices: OnionServiceClient;
   readonly #bootstrap = new Bootstrap();
   readonly #backoff: Backoff;
   #nextCircuitId = 1n;
@@ -122,9 +142,14 @@ export class CircuitPool extends EventEmitter<PoolEvents> {
     };
     this.#log = options.log ?? componentLogger("proxy", { part: "pool" });
     this.#backoff = new Backoff({ initialMs: this.#options.backoffInitialMs, maxMs: this.#options.backoffMaxMs, random: this.#options.random });
+    this.#onionServices = new OnionServiceClient(this, consensus, this.#log.child({ part: "onion-client" }), {
+      congestionControl: this.#options.congestionControl,
+      timeouts: DEFAULT_ONION_CLIENT_TIMEOUTS,
+    });
     this.#streams = new StreamRequests(
       {
         acquire: (target, key, avoid) => this.#acquire(target, key, avoid),
+        onionService: (host, key) => this.#onionServices.circuitFor(host, key),
         attach: (record, pooled) => this.#attach(record, pooled),
         detach: (record) => this.#detach(record),
       },
@@ -197,7 +222,7 @@ export class CircuitPool extends EventEmitter<PoolEvents> {
     } else {
       path = this.#choosePath(consensus, undefined, { failedExits: [], goneRelays: [] });
     }
-    const pooled = this.#startBuild(path, undefined);
+    const pooled = this.#startBuild(path, undefined, CircuitPurpose.GENERAL);
     await pooled.built;
     if (pooled.state !== CircuitState.OPEN) throw new CircuitError(pooled.closeReason, pooled.failedAtHop ?? 0, buildFailureText(pooled));
     return circuitInfo(pooled);
@@ -215,7 +240,8 @@ export class CircuitPool extends EventEmitter<PoolEvents> {
   newIdentity(): number {
     let retired = 0;
     for (const pooled of this.#circuits.values()) {
-      if (pooled.retired) continue;
+      // A service's circuits are not the user's identity; a client's to a service are.
+      if (pooled.retired || !NEW_IDENTITY_PURPOSES.has(pooled.purpose)) continue;
       pooled.retired = true;
       retired++;
       this.#closeIfIdle(pooled);
@@ -278,7 +304,7 @@ export class CircuitPool extends EventEmitter<PoolEvents> {
       if (builds++ >= this.#options.maxStreamAttempts) {
         throw new MeowOnionError("no-path", "could not build a circuit for this stream");
       }
-      const build = this.#startBuild(this.#choosePath(this.#requireConsensus(), target, avoid), key);
+      const build = this.#startBuild(this.#choosePath(this.#requireConsensus(), target, avoid), key, CircuitPurpose.GENERAL);
       await build.built;
       this.#noteUnreachableHop(build, avoid);
     }
@@ -292,7 +318,7 @@ export class CircuitPool extends EventEmitter<PoolEvents> {
   }
 
   #fitsStream(c: PooledCircuit, target: ExitTarget | undefined, key: string, avoid: Avoidance): boolean {
-    if (c.retired || (c.isolationKey !== undefined && c.isolationKey !== key)) return false;
+    if (c.purpose !== CircuitPurpose.GENERAL || c.retired || (c.isolationKey !== undefined && c.isolationKey !== key)) return false;
     if (c.dirtySince !== undefined && Date.now() - c.dirtySince >= this.#options.maxDirtinessMs) return false;
     const exit = c.path.at(-1)!;
     if (avoid.failedExits.some((k) => sameKey(k, exit.identityKey))) return false;
@@ -350,9 +376,52 @@ export class CircuitPool extends EventEmitter<PoolEvents> {
 
   // ------------------------------------------------------------------ building
 
-  #startBuild(path: ConsensusRelay[], isolationKey: string | undefined): PooledCircuit {
+  // ------------------------------------------------------------------ onion-service circuits
+
+  /**
+   * Build a circuit for an onion-service role and wait until it is open: never given to exit
+   * streams, closed by its owner (or NewIdentity, for a client's). Rejects with the build's
+   * CircuitError, or a PathError when no path ends at `request.lastHop`.
+   */
+  async buildOnionServiceCircuit(request: OnionServiceCircuitRequest): Promise<PooledCircuit> {
+    await this.#waitForConsensus();
+    const consensus = this.#requireConsensus();
+    const { relays, entryOutsideGuardSet } = selectPath(consensus.relays, {
+      hops: this.#options.hops + (request.chosenByPeer ? 1 : 0),
+      lastHop: request.lastHop,
+      guards: this.guards.primary(consensus.relays),
+      enforceDistinctSubnets: this.#options.enforceDistinctSubnets,
+      random: this.#options.random,
+    });
+    if (entryOutsideGuardSet && relays.length > 1) this.guards.adopt(relays[0]);
+    const pooled = this.#startBuild(relays, request.isolationKey, request.purpose, request.onionService);
+    await pooled.built;
+    if (pooled.state !== CircuitState.OPEN) throw new CircuitError(pooled.closeReason, pooled.failedAtHop ?? 0, buildFailureText(pooled));
+    pooled.dirtySince = Date.now();
+    return pooled;
+  }
+
+  /** Whether a client's rendezvous circuit may take another stream: open, not retired, not past the maximum dirtiness. */
+  takesNewStreams(pooled: PooledCircuit): boolean {
+    if (pooled.state !== CircuitState.OPEN || pooled.retired || pooled.circuit?.isClosed !== false) return false;
+    return pooled.dirtySince === undefined || Date.now() - pooled.dirtySince < this.#options.maxDirtinessMs;
+  }
+
+  /** Tell watchers that an onion-service circuit changed (joined, streams attached). */
+  onionServiceCircuitChanged(pooled: PooledCircuit): void {
+    this.#emitCircuit(pooled);
+  }
+
+  /** Attach or detach a stream record on a client's rendezvous circuit (the onion-service connector opens the stream). */
+  attachOnionServiceStream(record: PooledStream, pooled: PooledCircuit): void {
+    this.#attach(record, pooled);
+  }
+
+  #startBuild(path: ConsensusRelay[], isolationKey: string | undefined, purpose: CircuitPurpose, onionService?: string): PooledCircuit {
     const pooled: PooledCircuit = {
       id: this.#nextCircuitId++,
+      purpose,
+      onionService,
       state: CircuitState.BUILDING,
       path,
       isolationKey,
@@ -368,7 +437,11 @@ export class CircuitPool extends EventEmitter<PoolEvents> {
     };
     this.#circuits.set(pooled.id, pooled);
     this.#emitCircuit(pooled);
-    pooled.built = buildCircuit(this.channels, path.map(relayTargetOf), { timeoutMs: this.#options.buildTimeoutMs, congestionControl: this.#options.congestionControl }).then(
+    pooled.built = buildCircuit(this.channels, path.map(relayTargetOf), {
+      timeoutMs: this.#options.buildTimeoutMs,
+      // An onion-service circuit's last relay is not its end: congestion control, if any, is asked of the far end once joined.
+      congestionControl: this.#options.congestionControl && purpose === CircuitPurpose.GENERAL,
+    }).then(
       (circuit) => this.#onBuilt(pooled, circuit),
       (error: unknown) => this.#onBuildFailed(pooled, error),
     );
@@ -377,6 +450,10 @@ export class CircuitPool extends EventEmitter<PoolEvents> {
 
   #onBuilt(pooled: PooledCircuit, circuit: ClientCircuit): void {
     pooled.circuit = circuit;
+    if (pooled.purpose !== CircuitPurpose.GENERAL) {
+      this.#onOnionServiceCircuitBuilt(pooled, circuit);
+      return;
+    }
     if (this.#closed || pooled.closeRequested) {
       circuit.destroy(DestroyReason.REQUESTED);
       pooled.state = CircuitState.CLOSED;
@@ -398,6 +475,21 @@ export class CircuitPool extends EventEmitter<PoolEvents> {
     this.#maintain();
   }
 
+  #onOnionServiceCircuitBuilt(pooled: PooledCircuit, circuit: ClientCircuit): void {
+    if (this.#closed || pooled.closeRequested) {
+      circuit.destroy(DestroyReason.REQUESTED);
+      pooled.state = CircuitState.CLOSED;
+      pooled.closeReason = DestroyReason.REQUESTED;
+      this.#circuits.delete(pooled.id);
+      this.#emitCircuit(pooled);
+      return;
+    }
+    pooled.state = CircuitState.OPEN;
+    this.guards.markReachable(pooled.path[0].identityKey);
+    circuit.once("close", (reason) => this.#onClosed(pooled, reason));
+    this.#emitCircuit(pooled);
+  }
+
   #onBuildFailed(pooled: PooledCircuit, error: unknown): void {
     pooled.state = CircuitState.FAILED;
     if (error instanceof CircuitError) {
@@ -408,7 +500,8 @@ export class CircuitPool extends EventEmitter<PoolEvents> {
       pooled.closeReason = DestroyReason.INTERNAL;
     }
     this.#circuits.delete(pooled.id);
-    this.#nextBuildAt = Date.now() + this.#backoff.fail();
+    // Only failures of the pool's own builds slow its preemptive building down.
+    if (pooled.purpose === CircuitPurpose.GENERAL) this.#nextBuildAt = Date.now() + this.#backoff.fail();
     this.#log.info({ circuit: pooled.id, why: (error as Error).message }, "circuit build failed");
     this.#emitCircuit(pooled);
     this.#maintain();
@@ -428,7 +521,7 @@ export class CircuitPool extends EventEmitter<PoolEvents> {
     const consensus = this.consensus.current;
     if (!consensus) return;
     const clean = [...this.#circuits.values()].filter(
-      (c) => !c.retired && c.isolationKey === undefined && (c.state === CircuitState.BUILDING || c.state === CircuitState.OPEN),
+      (c) => c.purpose === CircuitPurpose.GENERAL && !c.retired && c.isolationKey === undefined && (c.state === CircuitState.BUILDING || c.state === CircuitState.OPEN),
     ).length;
     if (clean >= this.#options.preemptiveCircuits) return;
     const wait = this.#nextBuildAt - Date.now();
@@ -438,7 +531,7 @@ export class CircuitPool extends EventEmitter<PoolEvents> {
     }
     for (let i = clean; i < this.#options.preemptiveCircuits; i++) {
       try {
-        this.#startBuild(this.#choosePath(consensus, undefined, { failedExits: [], goneRelays: [] }), undefined);
+        this.#startBuild(this.#choosePath(consensus, undefined, { failedExits: [], goneRelays: [] }), undefined, CircuitPurpose.GENERAL);
       } catch (error) {
         // No path at all (e.g. no exit listed yet): try again after a backoff.
         this.#nextBuildAt = Date.now() + this.#backoff.fail();
@@ -459,6 +552,9 @@ export class CircuitPool extends EventEmitter<PoolEvents> {
   /** Closes a circuit that takes no new streams once its last stream is gone. */
   #closeIfIdle(pooled: PooledCircuit): void {
     if (pooled.state !== CircuitState.OPEN || pooled.streams.size > 0) return;
+    // A service's circuits and a client's intro and HSDir circuits are closed by their owners;
+    // a client's rendezvous circuit lives as a general one does.
+    if (pooled.purpose !== CircuitPurpose.GENERAL && pooled.purpose !== CircuitPurpose.CLIENT_RENDEZVOUS && !pooled.retired) return;
     const expired = pooled.dirtySince !== undefined && Date.now() - pooled.dirtySince >= this.#options.maxDirtinessMs;
     if (pooled.retired || expired) pooled.circuit!.destroy(pooled.closeRequested ? DestroyReason.REQUESTED : DestroyReason.FINISHED);
   }

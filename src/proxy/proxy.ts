@@ -3,7 +3,11 @@
  * SOCKS/HTTP CONNECT port and the optional ControlService. `startProxy` is the library entry
  * (in-process networks, tests, benchmarks); src/proxy/main.ts wraps it for the command line.
  */
+import { randomBytes } from "node:crypto";
 import { componentLogger, type Logger } from "../common/log.js";
+import { MeowOnionError } from "../onion/errors.js";
+import { OnionService, type OnionServiceOptions } from "./onion/service.js";
+import type { OnionServicePort } from "./onion/service-targets.js";
 import type { RpcServer } from "../common/rpc-server.js";
 import { ED25519_KEY_LEN } from "../onion/signing.js";
 import { ConsensusFollower, type ConsensusFollowerOptions, type DirectoryPin } from "./consensus.js";
@@ -36,6 +40,14 @@ export interface ProxyOptions {
   logger?: Logger;
 }
 
+/** An onion service to run in the proxy: its identity seed (a new one if none) and ports. */
+export interface AddOnionServiceOptions {
+  ports: OnionServicePort[];
+  identitySeed?: Uint8Array;
+  /** Onion-service tuning (intro points, stream limit, republish interval). */
+  tuning?: Omit<OnionServiceOptions, "identitySeed" | "ports" | "log">;
+}
+
 export interface ProxyHandle {
   /** "HOST:PORT" of the SOCKS listener (the real port). */
   readonly socksAddress: string;
@@ -47,6 +59,15 @@ export interface ProxyHandle {
   readonly ready: Promise<void>;
   /** The circuit manager (status, circuits, streams, events), for in-process users. */
   readonly pool: CircuitPool;
+  /**
+   * Start an onion service in this proxy; resolves once its descriptor is on an HSDir.
+   * Rejects with already-exists for a service it runs, invalid-argument for bad ports or seed.
+   */
+  addOnionService(options: AddOnionServiceOptions): Promise<OnionService>;
+  /** Stop an onion service of this proxy (not-found if it runs none by that address). */
+  removeOnionService(address: string): void;
+  /** The onion services this proxy runs. */
+  readonly onionServices: ReadonlyMap<string, OnionService>;
   /** Closes the listeners, every circuit and link. */
   close(): Promise<void>;
 }
@@ -65,6 +86,27 @@ export async function startProxy(options: ProxyOptions): Promise<ProxyHandle> {
   const channels = new ClientChannelManager({ log: log.child({ part: "circuit" }) });
   const pool = new CircuitPool(follower, guards, channels, { ...options.circuits, hops, enforceDistinctSubnets, log: log.child({ part: "pool" }) });
 
+  const onionServices = new Map<string, OnionService>();
+  const addOnionService = async (add: AddOnionServiceOptions): Promise<OnionService> => {
+    const service = new OnionService(pool, follower, {
+      ...add.tuning,
+      identitySeed: add.identitySeed ?? randomBytes(32),
+      ports: add.ports,
+      log: log.child({ part: "onion-service" }),
+    });
+    if (onionServices.has(service.address)) throw new MeowOnionError("already-exists", `${service.address} already runs in this proxy`);
+    onionServices.set(service.address, service);
+    service.start();
+    await service.published;
+    return service;
+  };
+  const removeOnionService = (address: string): void => {
+    const service = onionServices.get(address.toLowerCase());
+    if (service === undefined) throw new MeowOnionError("not-found", `this proxy runs no onion service ${address}`);
+    onionServices.delete(service.address);
+    service.close();
+  };
+
   let socks: SocksServer | undefined;
   let control: RpcServer | undefined;
   let closing: Promise<void> | undefined;
@@ -73,6 +115,8 @@ export async function startProxy(options: ProxyOptions): Promise<ProxyHandle> {
   const close = () =>
     (closing ??= (async () => {
       rejectReady(new Error("proxy closed before its first circuit opened"));
+      for (const service of onionServices.values()) service.close();
+      onionServices.clear();
       await socks?.close();
       await control?.close();
       pool.close();
@@ -91,7 +135,7 @@ export async function startProxy(options: ProxyOptions): Promise<ProxyHandle> {
       log: log.child({ part: "socks" }),
     });
     pool.socksAddress = formatHostPort(socks.host, socks.port);
-    if (options.control) control = await startControlServer({ ...options.control, pool, log: log.child({ part: "control" }) });
+    if (options.control) control = await startControlServer({ ...options.control, pool, services: { addOnionService, removeOnionService }, log: log.child({ part: "control" }) });
   } catch (err) {
     await close();
     throw err;
@@ -107,6 +151,9 @@ export async function startProxy(options: ProxyOptions): Promise<ProxyHandle> {
     controlUrl: control?.url,
     ready,
     pool,
+    addOnionService,
+    removeOnionService,
+    onionServices,
     close,
   };
 }

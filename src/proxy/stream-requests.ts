@@ -11,6 +11,7 @@ import { StreamState, type StreamInfo } from "../../gen/meowonion/v1/control_pb.
 import { formatHostPort } from "../common/host-port.js";
 import type { Logger } from "../common/log.js";
 import { MeowOnionError, StreamError } from "../onion/errors.js";
+import { isMeowHostName, isTorOnionHostName } from "../onion/hs/address.js";
 import { endReasonName, toEndReason } from "../onion/reasons.js";
 import { type ExitTarget, PathError } from "./path.js";
 import { type PooledCircuit, type PooledStream, streamInfo } from "./pool-view.js";
@@ -31,6 +32,8 @@ export interface Avoidance {
 export interface CircuitSource {
   /** An open circuit for `isolationKey` that may exit to `target` (any exit when undefined), avoiding what `avoid` names. */
   acquire(target: ExitTarget | undefined, isolationKey: string, avoid: Avoidance): Promise<PooledCircuit>;
+  /** An open circuit to the onion service `host` names (a `.meow` name), for `isolationKey`. */
+  onionService(host: string, isolationKey: string): Promise<PooledCircuit>;
   attach(record: PooledStream, pooled: PooledCircuit): void;
   detach(record: PooledStream): void;
 }
@@ -61,6 +64,11 @@ function acquireFailure(error: unknown): MeowOnionError {
   return MeowOnionError.from(error);
 }
 
+/** `.onion` names are Tor's network (RFC 7686): refused here, never sent to an exit. */
+function refuseTorOnion(host: string): void {
+  if (isTorOnionHostName(host)) throw new MeowOnionError("onion-service-bad-address", `${host}: .onion names belong to Tor's network; MeowOnion's onion services are .meow`);
+}
+
 export class StreamRequests {
   readonly #records = new Map<bigint, PooledStream>();
   #nextId = 1n;
@@ -84,18 +92,14 @@ export class StreamRequests {
     return open;
   }
 
-  /** Opens a stream to host:port for `isolationKey`, retrying BEGIN failures on other exits. */
+  /**
+   * Opens a stream to host:port for `isolationKey`, retrying BEGIN failures on other exits; to
+   * an onion service for a `.meow` host (retried on a new rendezvous circuit if it collapses).
+   */
   async open(host: string, port: number, isolationKey: string): Promise<AttachedStream> {
-    const record: PooledStream = {
-      id: this.#nextId++,
-      circuit: undefined,
-      state: StreamState.CONNECTING,
-      target: formatHostPort(host, port),
-      bytesSent: 0,
-      bytesReceived: 0,
-      endReason: EndReason.UNSPECIFIED,
-    };
-    this.#records.set(record.id, record);
+    refuseTorOnion(host);
+    if (isMeowHostName(host)) return this.#openOnionService(host, port, isolationKey);
+    const record = this.#newRecord(host, port);
     const target: ExitTarget = { address: isIP(host) ? host : undefined, port };
     const avoid: Avoidance = { failedExits: [], goneRelays: [] };
     let lastError: MeowOnionError | undefined;
@@ -127,6 +131,50 @@ export class StreamRequests {
         if (reason === EndReason.DESTROY || reason === EndReason.TIMEOUT) avoid.goneRelays.push(exit.identityKey);
       }
     }
+    return this.#failed(record, lastError);
+  }
+
+  async #openOnionService(host: string, port: number, isolationKey: string): Promise<AttachedStream> {
+    const record = this.#newRecord(host, port);
+    let lastError: MeowOnionError | undefined;
+    for (let attempt = 1; attempt <= this.options.maxStreamAttempts; attempt++) {
+      let pooled: PooledCircuit;
+      try {
+        pooled = await this.circuits.onionService(host, isolationKey);
+      } catch (error) {
+        lastError = MeowOnionError.from(error);
+        break;
+      }
+      this.#attach(record, pooled);
+      try {
+        return this.#opened(record, await pooled.circuit!.openStream("", port, { timeoutMs: this.options.streamTimeoutMs }));
+      } catch (error) {
+        const reason = toEndReason(error);
+        lastError = new StreamError(reason, `${host.slice(0, 16)}….meow: ${(error as Error).message}`, { cause: error });
+        this.#detach(record);
+        // Only a circuit that went away is worth another try: the service itself answered otherwise.
+        if (reason !== EndReason.DESTROY && reason !== EndReason.TIMEOUT) break;
+        pooled.retired = true;
+      }
+    }
+    return this.#failed(record, lastError);
+  }
+
+  #newRecord(host: string, port: number): PooledStream {
+    const record: PooledStream = {
+      id: this.#nextId++,
+      circuit: undefined,
+      state: StreamState.CONNECTING,
+      target: formatHostPort(host, port),
+      bytesSent: 0,
+      bytesReceived: 0,
+      endReason: EndReason.UNSPECIFIED,
+    };
+    this.#records.set(record.id, record);
+    return record;
+  }
+
+  #failed(record: PooledStream, lastError: MeowOnionError | undefined): never {
     const failure = lastError ?? new MeowOnionError("shutting-down", "proxy is closing");
     record.state = StreamState.FAILED;
     record.endReason = toEndReason(failure);
@@ -135,8 +183,10 @@ export class StreamRequests {
     throw failure;
   }
 
-  /** Resolves a host name at an exit (SOCKS RESOLVE). */
+  /** Resolves a host name at an exit (SOCKS RESOLVE). Onion-service names have no address to resolve to. */
   async resolve(host: string, isolationKey: string): Promise<string[]> {
+    refuseTorOnion(host);
+    if (isMeowHostName(host)) throw new MeowOnionError("invalid-target", "an onion service has no address: connect to its name instead");
     let pooled: PooledCircuit;
     try {
       pooled = await this.circuits.acquire(undefined, isolationKey, { failedExits: [], goneRelays: [] });

@@ -9,6 +9,7 @@ import net from "node:net";
 import type { ExitPolicy } from "../../gen/meowonion/v1/descriptor_pb.js";
 import { EndReason } from "../../gen/meowonion/v1/relay_pb.js";
 import type { StreamTargets, TargetSocket } from "../edge/stream-edge.js";
+import { connectTcp } from "../edge/tcp.js";
 import { exitPolicyAcceptsAny, exitPolicyAllows, exitPolicyAllowsAddress } from "../netdoc/exit-policy.js";
 import { isValidBeginHost } from "../netdoc/stream-target.js";
 import { StreamError } from "../onion/errors.js";
@@ -20,18 +21,6 @@ async function addressesOf(host: string): Promise<string[]> {
   if (net.isIP(host) !== 0) return [host];
   const answers = await lookup(host, { all: true, verbatim: true });
   return answers.map((a) => a.address);
-}
-
-/** A TCP connection once it is up; rejects with the socket's error. */
-function connectTcp(address: string, port: number, signal: AbortSignal): Promise<net.Socket> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect({ host: address, port, allowHalfOpen: true, noDelay: true, signal });
-    socket.once("connect", () => {
-      socket.off("error", reject);
-      resolve(socket);
-    });
-    socket.once("error", reject);
-  });
 }
 
 export function exitTargets(policy: ExitPolicy, openDirectory: () => TargetSocket | undefined): StreamTargets {

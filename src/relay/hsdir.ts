@@ -14,11 +14,8 @@ import {
   type SignedOnionDescriptor,
 } from "../../gen/meowonion/v1/onion_service_pb.js";
 import type { TargetSocket } from "../edge/stream-edge.js";
-import { checkSignedOnionDescriptor, onionDescriptorExpiresMs } from "../netdoc/onion-descriptor.js";
+import { MAX_HS_DIR_MESSAGE_BYTES, checkSignedOnionDescriptor, onionDescriptorExpiresMs } from "../netdoc/onion-descriptor.js";
 import { ED25519_KEY_LEN } from "../onion/signing.js";
-
-/** A directory stream's request or response, at most (onion_service.proto HsDirRequest). */
-export const MAX_HS_DIR_MESSAGE_BYTES = 20 * 1024;
 
 interface StoredDescriptor {
   signed: SignedOnionDescriptor;

@@ -4,12 +4,9 @@
  * auth key and relays INTRODUCE1 to them as INTRODUCE2; as a rendezvous point it keeps clients'
  * circuits by cookie until the service's RENDEZVOUS1 arrives, then joins the two circuits.
  */
-import { timingSafeEqual } from "node:crypto";
-import { create, toBinary } from "@bufbuild/protobuf";
 import { DestroyReason } from "../../gen/meowonion/v1/link_pb.js";
 import {
   type EstablishIntro,
-  EstablishIntroSchema,
   type EstablishRendezvous,
   type Introduce1,
   IntroduceAckStatus,
@@ -17,10 +14,10 @@ import {
 } from "../../gen/meowonion/v1/onion_service_pb.js";
 import { RelayCommand } from "../../gen/meowonion/v1/relay_pb.js";
 import { TokenBucket } from "../common/token-bucket.js";
-import { hsMac } from "../onion/hs/hash.js";
+import { establishIntroAuthentic } from "../netdoc/establish-intro.js";
 import { HS_NTOR_HANDSHAKE_INFO_LEN } from "../onion/hs/hs-ntor.js";
 import type { RelayMessageInit } from "../onion/relay-cell.js";
-import { DOMAIN_ESTABLISH_INTRO, ED25519_KEY_LEN, verifyWithDomain } from "../onion/signing.js";
+import { ED25519_KEY_LEN } from "../onion/signing.js";
 import type { RelayCircuit } from "./circuit.js";
 import type { RelayLimits } from "./limits.js";
 
@@ -48,11 +45,6 @@ export interface RoleHost {
 
 const hexOf = (bytes: Uint8Array) => Buffer.from(bytes).toString("hex");
 
-/** The bytes ESTABLISH_INTRO's MAC and signature cover: the message with both fields empty. */
-export function establishIntroSignedBytes(message: EstablishIntro): Uint8Array {
-  return toBinary(EstablishIntroSchema, create(EstablishIntroSchema, { ...message, handshakeAuth: new Uint8Array(0), signature: new Uint8Array(0) }));
-}
-
 export class OnionServiceRoles {
   readonly #intro = new Map<string, RelayCircuit>();
   readonly #rendezvous = new Map<string, RelayCircuit>();
@@ -71,13 +63,7 @@ export class OnionServiceRoles {
 
   establishIntro(c: RelayCircuit, message: EstablishIntro): void {
     if (!this.#free(c, "ESTABLISH_INTRO")) return;
-    const bytes = establishIntroSignedBytes(message);
-    const authenticated =
-      message.authKey.length === ED25519_KEY_LEN &&
-      message.handshakeAuth.length === 32 &&
-      timingSafeEqual(hsMac(this.host.nonceOf(c), bytes), message.handshakeAuth) &&
-      verifyWithDomain(DOMAIN_ESTABLISH_INTRO, bytes, message.signature, message.authKey);
-    if (!authenticated) {
+    if (!establishIntroAuthentic(message, this.host.nonceOf(c))) {
       this.host.fail(c, DestroyReason.PROTOCOL, "ESTABLISH_INTRO does not authenticate for this circuit");
       return;
     }

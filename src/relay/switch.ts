@@ -17,7 +17,7 @@ import type { Link } from "../link/link.js";
 import { MAX_RELAY_EARLY } from "../onion/circuit-limits.js";
 import { MeowOnionError, OnionError } from "../onion/errors.js";
 import { toDestroyReason } from "../onion/reasons.js";
-import { KEY_MATERIAL_LEN, NTOR_ONIONSKIN_LEN, type X25519KeyPair, ntorServerRespond, relayIdFromIdentity } from "../onion/ntor.js";
+import { NTOR_ONIONSKIN_LEN, ntorNonce, type X25519KeyPair, ntorServerRespond, relayIdFromIdentity } from "../onion/ntor.js";
 import { type RelayMessageInit, decodeRelayMessage, encodeRelayMessage, readRelayCell } from "../onion/relay-cell.js";
 import { KeystreamPool, RelayCircuitCrypto, type RunningDigest } from "../onion/relay-crypto.js";
 import type { Ed25519KeyPair } from "../onion/signing.js";
@@ -30,8 +30,6 @@ import { OnionServiceRoles } from "./onion-roles.js";
 import type { RelayMetrics } from "./metrics.js";
 import { RELAY_BODY_LEN, forEachCircuitRun } from "../onion/frame.js";
 
-/** The last bytes of ntor key material: the nonce (Tor's KH) that binds ESTABLISH_INTRO to its circuit. */
-const NTOR_NONCE_LEN = 20;
 /** Memory is freed down to this fraction of the ceiling once it is exceeded (as Tor does). */
 const OOM_TARGET = 0.9;
 
@@ -355,7 +353,7 @@ export class CircuitSwitch {
     link.flush();
     metrics.handshakes.inc({ result: "ok" });
     const keyMaterial = handshake.keyMaterial;
-    const nonce = Buffer.from(keyMaterial.subarray(KEY_MATERIAL_LEN - NTOR_NONCE_LEN)).toString("latin1");
+    const nonce = Buffer.from(ntorNonce(keyMaterial)).toString("latin1");
     const c = new RelayCircuit({ channel, id }, new RelayCircuitCrypto(keyMaterial, this.#keystreams), this.#accounting, limits.maxQueuedCellsPerCircuit, this.#nextTag++, nonce);
     channel.circuits.set(id, c);
     this.#circuits.add(c);

@@ -6,7 +6,8 @@
  */
 import { type DirectoryOptions, type DirectoryServer, startDirectory } from "../../src/directory/server.js";
 import { createDirectoryClient, type DirectoryClient, watchConsensus } from "../../src/netdoc/directory-client.js";
-import { LOCAL_EXIT_POLICY } from "../../src/network/launcher.js";
+import { LOCAL_EXIT_POLICY, LOCAL_TIMING } from "../../src/network/launcher.js";
+import { onionServicePeriodsOf } from "../../src/onion/hs/time-period.js";
 import { type RelayTarget, relayTargetOf } from "../../src/proxy/circuit.js";
 import { awaitUsableRelays } from "../../src/proxy/consensus.js";
 import { type ProxyHandle, type ProxyOptions, startProxy } from "../../src/proxy/proxy.js";
@@ -26,6 +27,8 @@ export async function startTestDirectory(
     dataDir,
     intervalMs: 1_000,
     heartbeatTimeoutMs: 3_000,
+    hsDirUptimeMs: 0,
+    onionServicePeriods: onionServicePeriodsOf(LOCAL_TIMING.hsPeriodMinutes),
     ...options,
   });
   cleanups.add(() => server.close());
@@ -106,10 +109,11 @@ export interface InProcessNetwork {
 export async function startInProcessNetwork(options: {
   relays: InProcessRelaySpec[];
   proxy?: Partial<Omit<ProxyOptions, "directories">>;
+  directory?: Partial<DirectoryOptions>;
 }): Promise<InProcessNetwork> {
   const cleanups = new Cleanups();
   try {
-    const { server: directory } = await startTestDirectory(cleanups, { heartbeatTimeoutMs: 30_000 });
+    const { server: directory } = await startTestDirectory(cleanups, { heartbeatTimeoutMs: 30_000, ...options.directory });
     const pins = [{ url: directory.url, key: directory.publicKey }];
     const relays: RelayHandle[] = [];
     for (const spec of options.relays) {

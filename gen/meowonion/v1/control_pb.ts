@@ -22,7 +22,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file meowonion/v1/control.proto.
  */
 export const file_meowonion_v1_control: GenFile = /*@__PURE__*/
-  fileDesc("ChptZW93b25pb24vdjEvY29udHJvbC5wcm90bxIMbWVvd29uaW9uLnYxIhIKEEdldFN0YXR1c1JlcXVlc3Qi7wEKEUdldFN0YXR1c1Jlc3BvbnNlEisKBXBoYXNlGAEgASgOMhwubWVvd29uaW9uLnYxLkJvb3RzdHJhcFBoYXNlEhgKEHByb2dyZXNzX3BlcmNlbnQYAiABKA0SFAoMcmVsYXlzX2tub3duGAMgASgNEjkKFWNvbnNlbnN1c192YWxpZF9hZnRlchgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFQoNc29ja3NfYWRkcmVzcxgFIAEoCRIVCg1vcGVuX2NpcmN1aXRzGAYgASgNEhQKDG9wZW5fc3RyZWFtcxgHIAEoDSJFCgpDaXJjdWl0SG9wEhAKCG5pY2tuYW1lGAEgASgJEhQKDGlkZW50aXR5X2tleRgCIAEoDBIPCgdhZGRyZXNzGAMgASgJIroCCgtDaXJjdWl0SW5mbxIKCgJpZBgBIAEoBBIpCgVzdGF0ZRgCIAEoDjIaLm1lb3dvbmlvbi52MS5DaXJjdWl0U3RhdGUSJgoEcGF0aBgDIAMoCzIYLm1lb3dvbmlvbi52MS5DaXJjdWl0SG9wEi4KCmNyZWF0ZWRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhAKCGJ1aWxkX21zGAUgASgBEhQKDHN0cmVhbV9jb3VudBgGIAEoDRISCgpieXRlc19zZW50GAcgASgEEhYKDmJ5dGVzX3JlY2VpdmVkGAggASgEEjEKDGNsb3NlX3JlYXNvbhgJIAEoDjIbLm1lb3dvbmlvbi52MS5EZXN0cm95UmVhc29uEhUKDWlzb2xhdGlvbl9rZXkYCiABKAkivwEKClN0cmVhbUluZm8SCgoCaWQYASABKAQSEgoKY2lyY3VpdF9pZBgCIAEoBBIoCgVzdGF0ZRgDIAEoDjIZLm1lb3dvbmlvbi52MS5TdHJlYW1TdGF0ZRIOCgZ0YXJnZXQYBCABKAkSEgoKYnl0ZXNfc2VudBgFIAEoBBIWCg5ieXRlc19yZWNlaXZlZBgGIAEoBBIrCgplbmRfcmVhc29uGAcgASgOMhcubWVvd29uaW9uLnYxLkVuZFJlYXNvbiIVChNMaXN0Q2lyY3VpdHNSZXF1ZXN0IkMKFExpc3RDaXJjdWl0c1Jlc3BvbnNlEisKCGNpcmN1aXRzGAEgAygLMhkubWVvd29uaW9uLnYxLkNpcmN1aXRJbmZvIhQKEkxpc3RTdHJlYW1zUmVxdWVzdCJAChNMaXN0U3RyZWFtc1Jlc3BvbnNlEikKB3N0cmVhbXMYASADKAsyGC5tZW93b25pb24udjEuU3RyZWFtSW5mbyIjChNCdWlsZENpcmN1aXRSZXF1ZXN0EgwKBHBhdGgYASADKAwiQgoUQnVpbGRDaXJjdWl0UmVzcG9uc2USKgoHY2lyY3VpdBgBIAEoCzIZLm1lb3dvbmlvbi52MS5DaXJjdWl0SW5mbyIhChNDbG9zZUNpcmN1aXRSZXF1ZXN0EgoKAmlkGAEgASgEIhYKFENsb3NlQ2lyY3VpdFJlc3BvbnNlIhQKEk5ld0lkZW50aXR5UmVxdWVzdCIvChNOZXdJZGVudGl0eVJlc3BvbnNlEhgKEGNpcmN1aXRzX3JldGlyZWQYASABKA0iFAoSV2F0Y2hFdmVudHNSZXF1ZXN0IjsKDkJhbmR3aWR0aEV2ZW50EhIKCmJ5dGVzX3JlYWQYASABKAQSFQoNYnl0ZXNfd3JpdHRlbhgCIAEoBCKIAgoTV2F0Y2hFdmVudHNSZXNwb25zZRIoCgR0aW1lGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIsCgdjaXJjdWl0GAIgASgLMhkubWVvd29uaW9uLnYxLkNpcmN1aXRJbmZvSAASKgoGc3RyZWFtGAMgASgLMhgubWVvd29uaW9uLnYxLlN0cmVhbUluZm9IABIxCgliYW5kd2lkdGgYBCABKAsyHC5tZW93b25pb24udjEuQmFuZHdpZHRoRXZlbnRIABIxCgZzdGF0dXMYBSABKAsyHy5tZW93b25pb24udjEuR2V0U3RhdHVzUmVzcG9uc2VIAEIHCgVldmVudCqHAQoOQm9vdHN0cmFwUGhhc2USHwobQk9PVFNUUkFQX1BIQVNFX1VOU1BFQ0lGSUVEEAASHQoZQk9PVFNUUkFQX1BIQVNFX0NPTlNFTlNVUxABEhsKF0JPT1RTVFJBUF9QSEFTRV9DSVJDVUlUEAISGAoUQk9PVFNUUkFQX1BIQVNFX0RPTkUQAyqVAQoMQ2lyY3VpdFN0YXRlEh0KGUNJUkNVSVRfU1RBVEVfVU5TUEVDSUZJRUQQABIaChZDSVJDVUlUX1NUQVRFX0JVSUxESU5HEAESFgoSQ0lSQ1VJVF9TVEFURV9PUEVOEAISGAoUQ0lSQ1VJVF9TVEFURV9GQUlMRUQQAxIYChRDSVJDVUlUX1NUQVRFX0NMT1NFRBAEKpEBCgtTdHJlYW1TdGF0ZRIcChhTVFJFQU1fU1RBVEVfVU5TUEVDSUZJRUQQABIbChdTVFJFQU1fU1RBVEVfQ09OTkVDVElORxABEhUKEVNUUkVBTV9TVEFURV9PUEVOEAISFwoTU1RSRUFNX1NUQVRFX0NMT1NFRBADEhcKE1NUUkVBTV9TVEFURV9GQUlMRUQQBDLwBAoOQ29udHJvbFNlcnZpY2USUQoJR2V0U3RhdHVzEh4ubWVvd29uaW9uLnYxLkdldFN0YXR1c1JlcXVlc3QaHy5tZW93b25pb24udjEuR2V0U3RhdHVzUmVzcG9uc2UiA5ACARJaCgxMaXN0Q2lyY3VpdHMSIS5tZW93b25pb24udjEuTGlzdENpcmN1aXRzUmVxdWVzdBoiLm1lb3dvbmlvbi52MS5MaXN0Q2lyY3VpdHNSZXNwb25zZSIDkAIBElcKC0xpc3RTdHJlYW1zEiAubWVvd29uaW9uLnYxLkxpc3RTdHJlYW1zUmVxdWVzdBohLm1lb3dvbmlvbi52MS5MaXN0U3RyZWFtc1Jlc3BvbnNlIgOQAgESVQoMQnVpbGRDaXJjdWl0EiEubWVvd29uaW9uLnYxLkJ1aWxkQ2lyY3VpdFJlcXVlc3QaIi5tZW93b25pb24udjEuQnVpbGRDaXJjdWl0UmVzcG9uc2USVQoMQ2xvc2VDaXJjdWl0EiEubWVvd29uaW9uLnYxLkNsb3NlQ2lyY3VpdFJlcXVlc3QaIi5tZW93b25pb24udjEuQ2xvc2VDaXJjdWl0UmVzcG9uc2USUgoLTmV3SWRlbnRpdHkSIC5tZW93b25pb24udjEuTmV3SWRlbnRpdHlSZXF1ZXN0GiEubWVvd29uaW9uLnYxLk5ld0lkZW50aXR5UmVzcG9uc2USVAoLV2F0Y2hFdmVudHMSIC5tZW93b25pb24udjEuV2F0Y2hFdmVudHNSZXF1ZXN0GiEubWVvd29uaW9uLnYxLldhdGNoRXZlbnRzUmVzcG9uc2UwAWIGcHJvdG8z", [file_google_protobuf_timestamp, file_meowonion_v1_link, file_meowonion_v1_relay]);
+  fileDesc("ChptZW93b25pb24vdjEvY29udHJvbC5wcm90bxIMbWVvd29uaW9uLnYxIhIKEEdldFN0YXR1c1JlcXVlc3Qi7wEKEUdldFN0YXR1c1Jlc3BvbnNlEisKBXBoYXNlGAEgASgOMhwubWVvd29uaW9uLnYxLkJvb3RzdHJhcFBoYXNlEhgKEHByb2dyZXNzX3BlcmNlbnQYAiABKA0SFAoMcmVsYXlzX2tub3duGAMgASgNEjkKFWNvbnNlbnN1c192YWxpZF9hZnRlchgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFQoNc29ja3NfYWRkcmVzcxgFIAEoCRIVCg1vcGVuX2NpcmN1aXRzGAYgASgNEhQKDG9wZW5fc3RyZWFtcxgHIAEoDSJFCgpDaXJjdWl0SG9wEhAKCG5pY2tuYW1lGAEgASgJEhQKDGlkZW50aXR5X2tleRgCIAEoDBIPCgdhZGRyZXNzGAMgASgJIoADCgtDaXJjdWl0SW5mbxIKCgJpZBgBIAEoBBIpCgVzdGF0ZRgCIAEoDjIaLm1lb3dvbmlvbi52MS5DaXJjdWl0U3RhdGUSJgoEcGF0aBgDIAMoCzIYLm1lb3dvbmlvbi52MS5DaXJjdWl0SG9wEi4KCmNyZWF0ZWRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhAKCGJ1aWxkX21zGAUgASgBEhQKDHN0cmVhbV9jb3VudBgGIAEoDRISCgpieXRlc19zZW50GAcgASgEEhYKDmJ5dGVzX3JlY2VpdmVkGAggASgEEjEKDGNsb3NlX3JlYXNvbhgJIAEoDjIbLm1lb3dvbmlvbi52MS5EZXN0cm95UmVhc29uEhUKDWlzb2xhdGlvbl9rZXkYCiABKAkSLQoHcHVycG9zZRgLIAEoDjIcLm1lb3dvbmlvbi52MS5DaXJjdWl0UHVycG9zZRIVCg1vbmlvbl9zZXJ2aWNlGAwgASgJIr8BCgpTdHJlYW1JbmZvEgoKAmlkGAEgASgEEhIKCmNpcmN1aXRfaWQYAiABKAQSKAoFc3RhdGUYAyABKA4yGS5tZW93b25pb24udjEuU3RyZWFtU3RhdGUSDgoGdGFyZ2V0GAQgASgJEhIKCmJ5dGVzX3NlbnQYBSABKAQSFgoOYnl0ZXNfcmVjZWl2ZWQYBiABKAQSKwoKZW5kX3JlYXNvbhgHIAEoDjIXLm1lb3dvbmlvbi52MS5FbmRSZWFzb24iFQoTTGlzdENpcmN1aXRzUmVxdWVzdCJDChRMaXN0Q2lyY3VpdHNSZXNwb25zZRIrCghjaXJjdWl0cxgBIAMoCzIZLm1lb3dvbmlvbi52MS5DaXJjdWl0SW5mbyIUChJMaXN0U3RyZWFtc1JlcXVlc3QiQAoTTGlzdFN0cmVhbXNSZXNwb25zZRIpCgdzdHJlYW1zGAEgAygLMhgubWVvd29uaW9uLnYxLlN0cmVhbUluZm8iIwoTQnVpbGRDaXJjdWl0UmVxdWVzdBIMCgRwYXRoGAEgAygMIkIKFEJ1aWxkQ2lyY3VpdFJlc3BvbnNlEioKB2NpcmN1aXQYASABKAsyGS5tZW93b25pb24udjEuQ2lyY3VpdEluZm8iIQoTQ2xvc2VDaXJjdWl0UmVxdWVzdBIKCgJpZBgBIAEoBCIWChRDbG9zZUNpcmN1aXRSZXNwb25zZSIUChJOZXdJZGVudGl0eVJlcXVlc3QiLwoTTmV3SWRlbnRpdHlSZXNwb25zZRIYChBjaXJjdWl0c19yZXRpcmVkGAEgASgNIhQKEldhdGNoRXZlbnRzUmVxdWVzdCI7Cg5CYW5kd2lkdGhFdmVudBISCgpieXRlc19yZWFkGAEgASgEEhUKDWJ5dGVzX3dyaXR0ZW4YAiABKAQiiAIKE1dhdGNoRXZlbnRzUmVzcG9uc2USKAoEdGltZRgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLAoHY2lyY3VpdBgCIAEoCzIZLm1lb3dvbmlvbi52MS5DaXJjdWl0SW5mb0gAEioKBnN0cmVhbRgDIAEoCzIYLm1lb3dvbmlvbi52MS5TdHJlYW1JbmZvSAASMQoJYmFuZHdpZHRoGAQgASgLMhwubWVvd29uaW9uLnYxLkJhbmR3aWR0aEV2ZW50SAASMQoGc3RhdHVzGAUgASgLMh8ubWVvd29uaW9uLnYxLkdldFN0YXR1c1Jlc3BvbnNlSABCBwoFZXZlbnQiOAoQT25pb25TZXJ2aWNlUG9ydBIUCgx2aXJ0dWFsX3BvcnQYASABKA0SDgoGdGFyZ2V0GAIgASgJIl4KFkFkZE9uaW9uU2VydmljZVJlcXVlc3QSLQoFcG9ydHMYASADKAsyHi5tZW93b25pb24udjEuT25pb25TZXJ2aWNlUG9ydBIVCg1pZGVudGl0eV9zZWVkGAIgASgMIkEKF0FkZE9uaW9uU2VydmljZVJlc3BvbnNlEg8KB2FkZHJlc3MYASABKAkSFQoNaWRlbnRpdHlfc2VlZBgCIAEoDCIsChlSZW1vdmVPbmlvblNlcnZpY2VSZXF1ZXN0Eg8KB2FkZHJlc3MYASABKAkiHAoaUmVtb3ZlT25pb25TZXJ2aWNlUmVzcG9uc2UqhwEKDkJvb3RzdHJhcFBoYXNlEh8KG0JPT1RTVFJBUF9QSEFTRV9VTlNQRUNJRklFRBAAEh0KGUJPT1RTVFJBUF9QSEFTRV9DT05TRU5TVVMQARIbChdCT09UU1RSQVBfUEhBU0VfQ0lSQ1VJVBACEhgKFEJPT1RTVFJBUF9QSEFTRV9ET05FEAMqlQEKDENpcmN1aXRTdGF0ZRIdChlDSVJDVUlUX1NUQVRFX1VOU1BFQ0lGSUVEEAASGgoWQ0lSQ1VJVF9TVEFURV9CVUlMRElORxABEhYKEkNJUkNVSVRfU1RBVEVfT1BFThACEhgKFENJUkNVSVRfU1RBVEVfRkFJTEVEEAMSGAoUQ0lSQ1VJVF9TVEFURV9DTE9TRUQQBCr9AQoOQ2lyY3VpdFB1cnBvc2USHwobQ0lSQ1VJVF9QVVJQT1NFX1VOU1BFQ0lGSUVEEAASGwoXQ0lSQ1VJVF9QVVJQT1NFX0dFTkVSQUwQARIZChVDSVJDVUlUX1BVUlBPU0VfSFNESVIQAhIgChxDSVJDVUlUX1BVUlBPU0VfQ0xJRU5UX0lOVFJPEAMSJQohQ0lSQ1VJVF9QVVJQT1NFX0NMSUVOVF9SRU5ERVpWT1VTEAQSIQodQ0lSQ1VJVF9QVVJQT1NFX1NFUlZJQ0VfSU5UUk8QBRImCiJDSVJDVUlUX1BVUlBPU0VfU0VSVklDRV9SRU5ERVpWT1VTEAYqkQEKC1N0cmVhbVN0YXRlEhwKGFNUUkVBTV9TVEFURV9VTlNQRUNJRklFRBAAEhsKF1NUUkVBTV9TVEFURV9DT05ORUNUSU5HEAESFQoRU1RSRUFNX1NUQVRFX09QRU4QAhIXChNTVFJFQU1fU1RBVEVfQ0xPU0VEEAMSFwoTU1RSRUFNX1NUQVRFX0ZBSUxFRBAEMrkGCg5Db250cm9sU2VydmljZRJRCglHZXRTdGF0dXMSHi5tZW93b25pb24udjEuR2V0U3RhdHVzUmVxdWVzdBofLm1lb3dvbmlvbi52MS5HZXRTdGF0dXNSZXNwb25zZSIDkAIBEloKDExpc3RDaXJjdWl0cxIhLm1lb3dvbmlvbi52MS5MaXN0Q2lyY3VpdHNSZXF1ZXN0GiIubWVvd29uaW9uLnYxLkxpc3RDaXJjdWl0c1Jlc3BvbnNlIgOQAgESVwoLTGlzdFN0cmVhbXMSIC5tZW93b25pb24udjEuTGlzdFN0cmVhbXNSZXF1ZXN0GiEubWVvd29uaW9uLnYxLkxpc3RTdHJlYW1zUmVzcG9uc2UiA5ACARJVCgxCdWlsZENpcmN1aXQSIS5tZW93b25pb24udjEuQnVpbGRDaXJjdWl0UmVxdWVzdBoiLm1lb3dvbmlvbi52MS5CdWlsZENpcmN1aXRSZXNwb25zZRJVCgxDbG9zZUNpcmN1aXQSIS5tZW93b25pb24udjEuQ2xvc2VDaXJjdWl0UmVxdWVzdBoiLm1lb3dvbmlvbi52MS5DbG9zZUNpcmN1aXRSZXNwb25zZRJSCgtOZXdJZGVudGl0eRIgLm1lb3dvbmlvbi52MS5OZXdJZGVudGl0eVJlcXVlc3QaIS5tZW93b25pb24udjEuTmV3SWRlbnRpdHlSZXNwb25zZRJUCgtXYXRjaEV2ZW50cxIgLm1lb3dvbmlvbi52MS5XYXRjaEV2ZW50c1JlcXVlc3QaIS5tZW93b25pb24udjEuV2F0Y2hFdmVudHNSZXNwb25zZTABEl4KD0FkZE9uaW9uU2VydmljZRIkLm1lb3dvbmlvbi52MS5BZGRPbmlvblNlcnZpY2VSZXF1ZXN0GiUubWVvd29uaW9uLnYxLkFkZE9uaW9uU2VydmljZVJlc3BvbnNlEmcKElJlbW92ZU9uaW9uU2VydmljZRInLm1lb3dvbmlvbi52MS5SZW1vdmVPbmlvblNlcnZpY2VSZXF1ZXN0GigubWVvd29uaW9uLnYxLlJlbW92ZU9uaW9uU2VydmljZVJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp, file_meowonion_v1_link, file_meowonion_v1_relay]);
 
 /**
  * GetStatus request (no fields).
@@ -198,6 +198,20 @@ export type CircuitInfo = Message<"meowonion.v1.CircuitInfo"> & {
    * @generated from field: string isolation_key = 10;
    */
   isolationKey: string;
+
+  /**
+   * What the circuit is for.
+   *
+   * @generated from field: meowonion.v1.CircuitPurpose purpose = 11;
+   */
+  purpose: CircuitPurpose;
+
+  /**
+   * For onion-service circuits: the service's address (`<56>.meow`).
+   *
+   * @generated from field: string onion_service = 12;
+   */
+  onionService: string;
 };
 
 /**
@@ -540,6 +554,126 @@ export const WatchEventsResponseSchema: GenMessage<WatchEventsResponse> = /*@__P
   messageDesc(file_meowonion_v1_control, 17);
 
 /**
+ * One virtual port of an onion service and where its streams go.
+ *
+ * @generated from message meowonion.v1.OnionServicePort
+ */
+export type OnionServicePort = Message<"meowonion.v1.OnionServicePort"> & {
+  /**
+   * The port clients ask for (BEGIN's port), 1..65535.
+   *
+   * @generated from field: uint32 virtual_port = 1;
+   */
+  virtualPort: number;
+
+  /**
+   * "HOST:PORT" the service connects such streams to (usually on loopback).
+   *
+   * @generated from field: string target = 2;
+   */
+  target: string;
+};
+
+/**
+ * Describes the message meowonion.v1.OnionServicePort.
+ * Use `create(OnionServicePortSchema)` to create a new message.
+ */
+export const OnionServicePortSchema: GenMessage<OnionServicePort> = /*@__PURE__*/
+  messageDesc(file_meowonion_v1_control, 18);
+
+/**
+ * AddOnionService request.
+ *
+ * @generated from message meowonion.v1.AddOnionServiceRequest
+ */
+export type AddOnionServiceRequest = Message<"meowonion.v1.AddOnionServiceRequest"> & {
+  /**
+   * At least one; virtual ports distinct.
+   *
+   * @generated from field: repeated meowonion.v1.OnionServicePort ports = 1;
+   */
+  ports: OnionServicePort[];
+
+  /**
+   * The service's Ed25519 identity seed, 32 bytes; empty for a new one (returned).
+   *
+   * @generated from field: bytes identity_seed = 2;
+   */
+  identitySeed: Uint8Array;
+};
+
+/**
+ * Describes the message meowonion.v1.AddOnionServiceRequest.
+ * Use `create(AddOnionServiceRequestSchema)` to create a new message.
+ */
+export const AddOnionServiceRequestSchema: GenMessage<AddOnionServiceRequest> = /*@__PURE__*/
+  messageDesc(file_meowonion_v1_control, 19);
+
+/**
+ * AddOnionService response.
+ *
+ * @generated from message meowonion.v1.AddOnionServiceResponse
+ */
+export type AddOnionServiceResponse = Message<"meowonion.v1.AddOnionServiceResponse"> & {
+  /**
+   * `<56 characters>.meow`.
+   *
+   * @generated from field: string address = 1;
+   */
+  address: string;
+
+  /**
+   * The identity seed (the one given, or the new one): keep it to run the service again.
+   *
+   * @generated from field: bytes identity_seed = 2;
+   */
+  identitySeed: Uint8Array;
+};
+
+/**
+ * Describes the message meowonion.v1.AddOnionServiceResponse.
+ * Use `create(AddOnionServiceResponseSchema)` to create a new message.
+ */
+export const AddOnionServiceResponseSchema: GenMessage<AddOnionServiceResponse> = /*@__PURE__*/
+  messageDesc(file_meowonion_v1_control, 20);
+
+/**
+ * RemoveOnionService request.
+ *
+ * @generated from message meowonion.v1.RemoveOnionServiceRequest
+ */
+export type RemoveOnionServiceRequest = Message<"meowonion.v1.RemoveOnionServiceRequest"> & {
+  /**
+   * `<56 characters>.meow`, as AddOnionService returned it.
+   *
+   * @generated from field: string address = 1;
+   */
+  address: string;
+};
+
+/**
+ * Describes the message meowonion.v1.RemoveOnionServiceRequest.
+ * Use `create(RemoveOnionServiceRequestSchema)` to create a new message.
+ */
+export const RemoveOnionServiceRequestSchema: GenMessage<RemoveOnionServiceRequest> = /*@__PURE__*/
+  messageDesc(file_meowonion_v1_control, 21);
+
+/**
+ * RemoveOnionService response (no fields).
+ *
+ * @generated from message meowonion.v1.RemoveOnionServiceResponse
+ */
+export type RemoveOnionServiceResponse = Message<"meowonion.v1.RemoveOnionServiceResponse"> & {
+};
+
+/**
+ * Describes the message meowonion.v1.RemoveOnionServiceResponse.
+ * Use `create(RemoveOnionServiceResponseSchema)` to create a new message.
+ */
+export const RemoveOnionServiceResponseSchema: GenMessage<RemoveOnionServiceResponse> = /*@__PURE__*/
+  messageDesc(file_meowonion_v1_control, 22);
+
+/**
  * Bootstrap phases, in order.
  *
  * @generated from enum meowonion.v1.BootstrapPhase
@@ -625,6 +759,66 @@ export const CircuitStateSchema: GenEnum<CircuitState> = /*@__PURE__*/
   enumDesc(file_meowonion_v1_control, 1);
 
 /**
+ * What a circuit is for (Tor's circuit purposes, fewer).
+ *
+ * @generated from enum meowonion.v1.CircuitPurpose
+ */
+export enum CircuitPurpose {
+  /**
+   * @generated from enum value: CIRCUIT_PURPOSE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Streams to exits.
+   *
+   * @generated from enum value: CIRCUIT_PURPOSE_GENERAL = 1;
+   */
+  GENERAL = 1,
+
+  /**
+   * To an HSDir, to fetch or store an onion-service descriptor (BEGIN_DIR).
+   *
+   * @generated from enum value: CIRCUIT_PURPOSE_HSDIR = 2;
+   */
+  HSDIR = 2,
+
+  /**
+   * A client's circuit to an introduction point (INTRODUCE1).
+   *
+   * @generated from enum value: CIRCUIT_PURPOSE_CLIENT_INTRO = 3;
+   */
+  CLIENT_INTRO = 3,
+
+  /**
+   * A client's circuit to a rendezvous point; once joined, its last hop is the service.
+   *
+   * @generated from enum value: CIRCUIT_PURPOSE_CLIENT_RENDEZVOUS = 4;
+   */
+  CLIENT_RENDEZVOUS = 4,
+
+  /**
+   * A service's circuit to one of its introduction points.
+   *
+   * @generated from enum value: CIRCUIT_PURPOSE_SERVICE_INTRO = 5;
+   */
+  SERVICE_INTRO = 5,
+
+  /**
+   * A service's circuit to a client's rendezvous point; once joined, its last hop is the client.
+   *
+   * @generated from enum value: CIRCUIT_PURPOSE_SERVICE_RENDEZVOUS = 6;
+   */
+  SERVICE_RENDEZVOUS = 6,
+}
+
+/**
+ * Describes the enum meowonion.v1.CircuitPurpose.
+ */
+export const CircuitPurposeSchema: GenEnum<CircuitPurpose> = /*@__PURE__*/
+  enumDesc(file_meowonion_v1_control, 2);
+
+/**
  * The state of a stream.
  *
  * @generated from enum meowonion.v1.StreamState
@@ -668,7 +862,7 @@ export enum StreamState {
  * Describes the enum meowonion.v1.StreamState.
  */
 export const StreamStateSchema: GenEnum<StreamState> = /*@__PURE__*/
-  enumDesc(file_meowonion_v1_control, 2);
+  enumDesc(file_meowonion_v1_control, 3);
 
 /**
  * Control API of an onion proxy.
@@ -750,6 +944,30 @@ export const ControlService: GenService<{
     methodKind: "server_streaming";
     input: typeof WatchEventsRequestSchema;
     output: typeof WatchEventsResponseSchema;
+  },
+  /**
+   * Start an onion service in this proxy (Tor's ADD_ONION): with a new identity key, or the
+   * 32-byte seed given; returns its address once its descriptor is on at least one HSDir.
+   * INVALID_ARGUMENT for a bad port map or seed; ALREADY_EXISTS when that service runs;
+   * FAILED_PRECONDITION without a consensus; UNAVAILABLE when no descriptor could be stored.
+   *
+   * @generated from rpc meowonion.v1.ControlService.AddOnionService
+   */
+  addOnionService: {
+    methodKind: "unary";
+    input: typeof AddOnionServiceRequestSchema;
+    output: typeof AddOnionServiceResponseSchema;
+  },
+  /**
+   * Stop an onion service of this proxy (Tor's DEL_ONION): its intro circuits close, its
+   * descriptors expire on the HSDirs. NOT_FOUND if this proxy runs no such service.
+   *
+   * @generated from rpc meowonion.v1.ControlService.RemoveOnionService
+   */
+  removeOnionService: {
+    methodKind: "unary";
+    input: typeof RemoveOnionServiceRequestSchema;
+    output: typeof RemoveOnionServiceResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_meowonion_v1_control, 0);

@@ -14,6 +14,11 @@ export interface TimePeriodParams {
 /** Tor's: one day, turning at 12:00 UTC. A test network may shorten both. */
 export const DEFAULT_TIME_PERIOD_PARAMS: TimePeriodParams = { lengthMinutes: 1440, rotationOffsetMinutes: 720 };
 
+/** Periods of `lengthMinutes` offset by half of it, as Tor's 1440 / 720 (test networks run shorter ones). */
+export function onionServicePeriodsOf(lengthMinutes: number): TimePeriodParams {
+  return { lengthMinutes, rotationOffsetMinutes: Math.floor(lengthMinutes / 2) };
+}
+
 export interface TimePeriod extends TimePeriodParams {
   /** period_num. */
   readonly number: number;
