@@ -7,6 +7,7 @@ Commands:
   directory   run a directory authority      (meowonion directory --help)
   relay       run an onion relay             (meowonion relay --help)
   proxy       run an onion proxy (client)    (meowonion proxy --help)
+  service     run an onion service (.meow)   (meowonion service --help)
   network     run a whole local network: authority, relays, proxy, destination
   vector-check  answer the conformance suite's vector-check protocol on stdin/stdout
 `;
@@ -18,6 +19,7 @@ const commands: Record<string, () => Promise<CommandMain>> = {
   network: async () => (await import("./network/main.js")).main,
   proxy: async () => (await import("./proxy/main.js")).main,
   relay: async () => (await import("./relay/main.js")).main,
+  service: async () => (await import("./proxy/onion/main.js")).main,
   "vector-check": async () => (await import("./vector-check.js")).main,
 };
 

@@ -41,3 +41,20 @@ export function parseHostPortFlag(flag: string, text: string): { host: string; p
     throw new UsageError(`${flag} ${JSON.stringify(text)} must be HOST:PORT (port 0-65535)`);
   }
 }
+
+/** The --directory URL / --directory-key HEXKEY pairs of a node that follows the authorities. */
+export function parseDirectoryFlags(urls: string[] = [], keys: string[] = []): { url: string; key: Uint8Array }[] {
+  if (urls.length === 0) throw new UsageError("at least one --directory URL with its --directory-key is required");
+  if (urls.length !== keys.length) throw new UsageError(`${urls.length} --directory but ${keys.length} --directory-key: give one key per directory`);
+  return urls.map((url, i) => {
+    if (!/^[0-9a-fA-F]{64}$/.test(keys[i])) throw new UsageError(`--directory-key ${JSON.stringify(keys[i])} must be 64 hex characters`);
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch {
+      throw new UsageError(`--directory ${JSON.stringify(url)} is not a URL`);
+    }
+    if (parsed.protocol !== "http:") throw new UsageError(`--directory ${JSON.stringify(url)}: only http:// URLs are supported`);
+    return { url: url.replace(/\/+$/, ""), key: Buffer.from(keys[i], "hex") };
+  });
+}

@@ -8,10 +8,34 @@ import type { Logger } from "../common/log.js";
 import { startDirectory } from "../directory/server.js";
 import { startProxy } from "../proxy/proxy.js";
 import { startRelay } from "../relay/relay.js";
+import { startOnionService } from "../proxy/onion/start.js";
+import { parseOnionServicePort } from "../proxy/onion/service-targets.js";
 import { LOCAL_TIMING, type Launcher } from "./launcher.js";
 import { onionServicePeriodsOf } from "../onion/hs/time-period.js";
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
+
+/** `starting`, or `message` as an error after `ms`; a node that is ready only after that is stopped. */
+function readyWithin<T extends { close(): Promise<void> }>(starting: Promise<T>, ms: number, message: string): Promise<T> {
+  return new Promise((resolve, reject) => {
+    let late = false;
+    const timer = setTimeout(() => {
+      late = true;
+      reject(new Error(message));
+    }, ms);
+    starting.then(
+      (node) => {
+        clearTimeout(timer);
+        if (late) void node.close();
+        else resolve(node);
+      },
+      (error: unknown) => {
+        clearTimeout(timer);
+        reject(error as Error);
+      },
+    );
+  });
+}
 
 export function inProcessLauncher(readyTimeoutMs: number, logger?: Logger): Launcher {
   return {
@@ -76,6 +100,21 @@ export function inProcessLauncher(readyTimeoutMs: number, logger?: Logger): Laun
         clearTimeout(timer);
       }
       return { fields: { socks: proxy.socksAddress, control: proxy.controlUrl ?? "" }, stop: () => proxy.close() };
+    },
+    service: async (o) => {
+      const ports = o.ports.map((p) => parseOnionServicePort(p));
+      const service = await readyWithin(
+        startOnionService({
+          directories: o.directories.map((d) => ({ url: d.url, key: Buffer.from(d.key, "hex") })),
+          dataDir: o.dataDir,
+          ports,
+          enforceDistinctSubnets: false,
+          logger,
+        }),
+        readyTimeoutMs,
+        `${o.name}: descriptor not published within ${readyTimeoutMs} ms`,
+      );
+      return { fields: { address: service.address, port: ports.map((p) => p.virtualPort).join(",") }, stop: () => service.close() };
     },
   };
 }

@@ -10,7 +10,7 @@ export interface NodeHandle {
   stop(): Promise<void>;
 }
 
-/** Starts the three kinds of node; one implementation per mode. */
+/** Starts the kinds of node; one implementation per mode. */
 export interface Launcher {
   directory(o: { name: string; listen: string; dataDir: string; peers: string[] }): Promise<NodeHandle>;
   relay(o: {
@@ -28,6 +28,8 @@ export interface Launcher {
     socks: string;
     control: string;
   }): Promise<NodeHandle>;
+  /** An onion service; `ports` as `meowonion service --port` takes them (VIRT:HOST:PORT). Its ready fields carry `address`. */
+  service(o: { name: string; dataDir: string; directories: { url: string; key: string }[]; ports: string[] }): Promise<NodeHandle>;
 }
 
 /** Exits of a local network reach only loopback destinations. */

@@ -73,6 +73,8 @@ export function usageLines(net: RunningNetwork): string[] {
     `Meow echo server (each line comes back with a cat sound): ${net.echoAddress}`,
     `  printf 'hello cat\\n' | curl -sN --max-time 2 --socks5-hostname ${net.socksAddress} telnet://${net.echoAddress}`,
     "",
+    ...onionServiceLines(net),
+    "",
     "See the network in a browser (relays, flags, consensus and signatures; live):",
     ...net.authorities.map((a) => `  ${a.url}/`),
     "",
@@ -80,6 +82,20 @@ export function usageLines(net: RunningNetwork): string[] {
     `  npx buf curl --schema proto --http2-prior-knowledge --data '{}' ${net.controlUrl}/meowonion.v1.ControlService/ListCircuits`,
     "",
   ];
+}
+
+/** How to reach the network's onion services by name (nobody learns where they run). */
+function onionServiceLines(net: RunningNetwork): string[] {
+  const http = net.onionServices.find((s) => s.name === "http");
+  const echo = net.onionServices.find((s) => s.name === "echo");
+  const lines = ["Onion services (.meow: reached by name through a rendezvous point):"];
+  if (http !== undefined) {
+    lines.push(`  HTTP  ${http.address}`, `  curl --socks5-hostname ${net.socksAddress} http://${http.address}/bytes/1024 | sha256sum`);
+  }
+  if (echo !== undefined) {
+    lines.push(`  echo  ${echo.address}`, `  printf 'hello cat\\n' | curl -sN --max-time 5 --socks5-hostname ${net.socksAddress} telnet://${echo.address}:${echo.port}`);
+  }
+  return lines;
 }
 
 function parse(argv: string[]) {
@@ -179,18 +195,22 @@ export async function main(argv: string[]): Promise<void> {
     say(`  relay     ${r.nickname.padEnd(10)} ${r.orAddress.padEnd(16)} ${r.exit ? "exit " : "     "}${r.pid ? ` pid=${r.pid}` : ""}`);
   }
   say(`  proxy     socks=${net.socksAddress} control=${net.controlUrl}${net.proxyPid ? `  pid=${net.proxyPid}` : ""}`);
+  for (const s of net.onionServices) say(`  service   ${s.name.padEnd(10)} ${s.address}:${s.port}${s.pid ? `  pid=${s.pid}` : ""}`);
   for (const line of usageLines(net)) say(line);
-  say(`network ready socks=${net.socksAddress} control=${net.controlUrl} http=${net.httpUrl} echo=${net.echoAddress}`);
+  const onion = net.onionServices.map((s) => ` onion-${s.name}=${s.address}:${s.port}`).join("");
+  say(`network ready socks=${net.socksAddress} control=${net.controlUrl} http=${net.httpUrl} echo=${net.echoAddress}${onion}`);
 
   if (!tui) {
     say("Press Ctrl-C to stop.");
     return; // signals stop it
   }
   const { startTui } = await import("../proxy/tui/index.js");
+  const catService = net.onionServices.find((s) => s.name === "echo");
   const ui = await startTui({
     controlUrl: net.controlUrl,
     socksAddress: net.socksAddress,
-    defaultDestination: net.echoAddress,
+    // The cat's onion address: messages reach the echo server by name, through a rendezvous point.
+    defaultDestination: catService === undefined ? net.echoAddress : `${catService.address}:${catService.port}`,
   });
   unmountTui = () => ui.unmount();
   await ui.waitUntilExit();

@@ -74,6 +74,21 @@ export interface RelayInfo {
   pid?: number;
 }
 
+/** An onion service of the network, in front of one of the destination's servers. */
+export interface OnionServiceInfo {
+  /** "echo" or "http". */
+  name: string;
+  /** `<56 characters>.meow`. */
+  address: string;
+  /** The virtual port clients ask for. */
+  port: number;
+  pid?: number;
+}
+
+/** Virtual ports of the network's onion services: the echo protocol's and HTTP's. */
+export const ECHO_SERVICE_PORT = 7;
+export const HTTP_SERVICE_PORT = 80;
+
 export interface RunningNetwork {
   socksAddress: string;
   controlUrl: string;
@@ -83,6 +98,8 @@ export interface RunningNetwork {
   echoAddress: string;
   authorities: AuthorityInfo[];
   relays: RelayInfo[];
+  /** The onion services in front of the echo and HTTP servers. */
+  onionServices: OnionServiceInfo[];
   proxyPid?: number;
   /** PIDs of every child process (empty in-process). */
   pids: number[];
@@ -236,17 +253,32 @@ export async function startNetwork(options: NetworkOptions = {}): Promise<Runnin
     const proxyTier: (() => Promise<void>)[] = [];
     tiers.push(proxyTier);
     checkAbort();
-    progress("starting the proxy and building its first circuit…");
-    const proxy = track(
-      proxyTier,
-      await launcher.proxy({
-        name: "proxy",
-        dataDir: join(dataDir, "proxy"),
-        directories,
-        socks: options.socks ?? "127.0.0.1:0",
-        control: options.control ?? "127.0.0.1:0",
-      }),
+    progress("starting the proxy and the onion services (echo, HTTP)…");
+    const serviceTargets = [
+      { name: "echo", port: ECHO_SERVICE_PORT, target: destination.echoAddress },
+      { name: "http", port: HTTP_SERVICE_PORT, target: new URL(destination.httpUrl).host },
+    ];
+    // Each is tracked as soon as it is up, so a failure of another stops it too.
+    const [proxy, ...services] = await allSettledOrThrow(
+      [
+        launcher.proxy({
+          name: "proxy",
+          dataDir: join(dataDir, "proxy"),
+          directories,
+          socks: options.socks ?? "127.0.0.1:0",
+          control: options.control ?? "127.0.0.1:0",
+        }),
+        ...serviceTargets.map((s) =>
+          launcher.service({ name: `service-${s.name}`, dataDir: join(dataDir, `service-${s.name}`), directories, ports: [`${s.port}:${s.target}`] }),
+        ),
+      ].map((starting) => starting.then((h) => track(proxyTier, h))),
     );
+    const onionServices = services.map((h, i) => ({
+      name: serviceTargets[i].name,
+      address: required(h.fields, "address", `service-${serviceTargets[i].name}`),
+      port: serviceTargets[i].port,
+      pid: h.pid,
+    }));
     return {
       socksAddress: required(proxy.fields, "socks", "proxy"),
       controlUrl: required(proxy.fields, "control", "proxy"),
@@ -254,6 +286,7 @@ export async function startNetwork(options: NetworkOptions = {}): Promise<Runnin
       echoAddress: destination.echoAddress,
       authorities,
       relays,
+      onionServices,
       proxyPid: proxy.pid,
       pids,
       dataDir,

@@ -47,5 +47,12 @@ export function processLauncher(logDir: string, readyTimeoutMs: number, env?: No
         "--allow-same-subnet",
         "--headless",
       ]),
+    service: (o) =>
+      run(o.name, "service", [
+        ...directoriesArgs(o.directories),
+        "--data-dir", o.dataDir,
+        ...o.ports.flatMap((p) => ["--port", p]),
+        "--allow-same-subnet",
+      ]),
   };
 }

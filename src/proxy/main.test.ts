@@ -88,7 +88,7 @@ describe("meowonion proxy", () => {
 
   it.each([
     [[], "at least one --directory"],
-    [["--directory", "http://127.0.0.1:1"], "needs its --directory-key"],
+    [["--directory", "http://127.0.0.1:1"], "give one key per directory"],
     [["--directory", "http://127.0.0.1:1", "--directory-key", "abcd"], "64 hex"],
     [["--directory", "ftp://x", "--directory-key", "a".repeat(64)], "http:// URL"],
     [["--directory", "http://127.0.0.1:1", "--directory-key", "a".repeat(64), "--hops", "10"], "--hops"],

@@ -10,7 +10,7 @@ import { parseArgs } from "node:util";
 import { checkHopCount, MAX_HOPS } from "../onion/circuit-limits.js";
 import { DEFAULT_HOPS } from "./path.js";
 import { type ProxyOptions, startProxy } from "./proxy.js";
-import { parseCommandLine, parseHostPortFlag, UsageError } from "../common/cli.js";
+import { parseCommandLine, parseDirectoryFlags, parseHostPortFlag, UsageError } from "../common/cli.js";
 
 const DEFAULT_SOCKS = "127.0.0.1:9050";
 const DEFAULT_CONTROL = "127.0.0.1:9051";
@@ -102,22 +102,7 @@ function parse(argv: string[]): Config | undefined {
     },
   });
   if (values.help) return undefined;
-  const urls = values.directory ?? [];
-  const keys = values["directory-key"] ?? [];
-  if (urls.length === 0) throw new UsageError("at least one --directory URL is required");
-  if (urls.length !== keys.length) {
-    throw new UsageError(`each --directory needs its --directory-key (got ${urls.length} directories and ${keys.length} keys)`);
-  }
-  const directories = urls.map((url, i) => {
-    try {
-      const parsed = new URL(url);
-      if (parsed.protocol !== "http:") throw new Error("not http");
-    } catch {
-      throw new UsageError(`--directory ${JSON.stringify(url)} must be an http:// URL`);
-    }
-    if (!/^[0-9a-fA-F]{64}$/.test(keys[i])) throw new UsageError(`--directory-key ${JSON.stringify(keys[i])} must be 64 hex characters`);
-    return { url, key: Buffer.from(keys[i], "hex") };
-  });
+  const directories = parseDirectoryFlags(values.directory, values["directory-key"]);
   let hops = DEFAULT_HOPS;
   if (values.hops !== undefined) {
     hops = /^\d+$/.test(values.hops) ? Number(values.hops) : NaN;

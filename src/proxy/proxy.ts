@@ -23,8 +23,8 @@ import { ClientChannelManager } from "./channels.js";
 export interface ProxyOptions {
   /** Directory authorities and their pinned keys; a consensus needs a majority of them. */
   directories: DirectoryPin[];
-  /** The SOCKS5/SOCKS4a/HTTP CONNECT listener (port 0: any free port). */
-  socks: { host: string; port: number };
+  /** The SOCKS5/SOCKS4a/HTTP CONNECT listener (port 0: any free port); none when undefined (a service-only node). */
+  socks?: { host: string; port: number };
   /** The ControlService listener; none when undefined. */
   control?: { host: string; port: number };
   /** Guard state lives here; in memory only when undefined. */
@@ -49,7 +49,7 @@ export interface AddOnionServiceOptions {
 }
 
 export interface ProxyHandle {
-  /** "HOST:PORT" of the SOCKS listener (the real port). */
+  /** "HOST:PORT" of the SOCKS listener (the real port); "" (and port 0) without one. */
   readonly socksAddress: string;
   readonly socksHost: string;
   readonly socksPort: number;
@@ -97,7 +97,12 @@ export async function startProxy(options: ProxyOptions): Promise<ProxyHandle> {
     if (onionServices.has(service.address)) throw new MeowOnionError("already-exists", `${service.address} already runs in this proxy`);
     onionServices.set(service.address, service);
     service.start();
-    await service.published;
+    try {
+      await service.published;
+    } catch (error) {
+      if (onionServices.get(service.address) === service) onionServices.delete(service.address);
+      throw error;
+    }
     return service;
   };
   const removeOnionService = (address: string): void => {
@@ -126,15 +131,17 @@ export async function startProxy(options: ProxyOptions): Promise<ProxyHandle> {
     })());
 
   try {
-    socks = await startSocksServer({
-      ...options.socks,
-      backend: {
-        openStream: (req) => pool.openStream(req.host, req.port, req.isolationKey),
-        resolve: (host, isolationKey) => pool.resolve(host, isolationKey),
-      },
-      log: log.child({ part: "socks" }),
-    });
-    pool.socksAddress = formatHostPort(socks.host, socks.port);
+    if (options.socks !== undefined) {
+      socks = await startSocksServer({
+        ...options.socks,
+        backend: {
+          openStream: (req) => pool.openStream(req.host, req.port, req.isolationKey),
+          resolve: (host, isolationKey) => pool.resolve(host, isolationKey),
+        },
+        log: log.child({ part: "socks" }),
+      });
+      pool.socksAddress = formatHostPort(socks.host, socks.port);
+    }
     if (options.control) control = await startControlServer({ ...options.control, pool, services: { addOnionService, removeOnionService }, log: log.child({ part: "control" }) });
   } catch (err) {
     await close();
@@ -146,8 +153,8 @@ export async function startProxy(options: ProxyOptions): Promise<ProxyHandle> {
   ready.catch(() => undefined); // nobody has to wait for it
   return {
     socksAddress: pool.socksAddress,
-    socksHost: socks.host,
-    socksPort: socks.port,
+    socksHost: socks?.host ?? "",
+    socksPort: socks?.port ?? 0,
     controlUrl: control?.url,
     ready,
     pool,

@@ -14,7 +14,7 @@ import {
   type RelayOptions,
   startRelay,
 } from "./relay.js";
-import { parseCommandLine, parseHostPortFlag, UsageError } from "../common/cli.js";
+import { parseCommandLine, parseDirectoryFlags, parseHostPortFlag, UsageError } from "../common/cli.js";
 import { formatHostPort } from "../common/host-port.js";
 
 const USAGE = `Usage: meowonion relay --listen HOST:PORT --directory URL --directory-key HEXKEY --data-dir DIR [options]
@@ -88,21 +88,7 @@ function parse(argv: string[]): RelayOptions | undefined {
   if (values.help) return undefined;
   if (values.listen === undefined) throw new UsageError("--listen HOST:PORT is required");
   if (values["data-dir"] === undefined) throw new UsageError("--data-dir DIR is required");
-  const urls = values.directory ?? [];
-  const keys = values["directory-key"] ?? [];
-  if (urls.length === 0) throw new UsageError("at least one --directory URL with its --directory-key is required");
-  if (urls.length !== keys.length) throw new UsageError(`${urls.length} --directory but ${keys.length} --directory-key: give one key per directory`);
-  const directories = urls.map((url, i) => {
-    if (!/^[0-9a-fA-F]{64}$/.test(keys[i])) throw new UsageError(`--directory-key ${JSON.stringify(keys[i])} must be 64 hex characters`);
-    let parsed: URL;
-    try {
-      parsed = new URL(url);
-    } catch {
-      throw new UsageError(`--directory ${JSON.stringify(url)} is not a URL`);
-    }
-    if (parsed.protocol !== "http:") throw new UsageError(`--directory ${JSON.stringify(url)}: only http:// URLs are supported`);
-    return { url: url.replace(/\/+$/, ""), key: Buffer.from(keys[i], "hex") };
-  });
+  const directories = parseDirectoryFlags(values.directory, values["directory-key"]);
   const listen = parseHostPortFlag("--listen", values.listen);
   return {
     host: listen.host,

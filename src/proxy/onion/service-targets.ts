@@ -18,14 +18,19 @@ export interface OnionServicePort {
 
 const isPort = (n: number) => Number.isInteger(n) && n >= 1 && n <= 65535;
 
-/** "80=127.0.0.1:8080", or "80" for 127.0.0.1:80 (as Tor's HiddenServicePort). */
-export function parseOnionServicePort(text: string): OnionServicePort {
-  const [virtual, target] = text.split("=", 2);
+/**
+ * VIRT[:TARGET] as Tor's HiddenServicePort: "80:127.0.0.1:8080", "80:8080" (on 127.0.0.1), or
+ * "80" (to `defaultTarget`, else 127.0.0.1:80).
+ */
+export function parseOnionServicePort(text: string, defaultTarget?: { host: string; port: number }): OnionServicePort {
+  const colon = text.indexOf(":");
+  const virtual = colon < 0 ? text : text.slice(0, colon);
+  const target = colon < 0 ? undefined : text.slice(colon + 1);
   const virtualPort = Number(virtual);
   if (!/^\d+$/.test(virtual) || !isPort(virtualPort)) throw new MeowOnionError("invalid-argument", `${JSON.stringify(text)}: the virtual port must be 1..65535`);
-  if (target === undefined) return { virtualPort, host: "127.0.0.1", port: virtualPort };
-  const { host, port } = parseHostPort(target);
-  return { virtualPort, host, port };
+  if (target === undefined) return { virtualPort, ...(defaultTarget ?? { host: "127.0.0.1", port: virtualPort }) };
+  if (/^\d+$/.test(target)) return { virtualPort, host: "127.0.0.1", port: Number(target) };
+  return { virtualPort, ...parseHostPort(target) };
 }
 
 /** Refuses an empty map, a port out of range or a virtual port given twice. */

@@ -101,8 +101,12 @@ export class OnionService {
   readonly #publishBackoff = new Backoff({ initialMs: 1_000, maxMs: 60_000 });
   #closed = false;
   #resolvePublished!: () => void;
-  /** Resolves once a descriptor is on at least one HSDir. */
-  readonly published = new Promise<void>((resolve) => (this.#resolvePublished = resolve));
+  #rejectPublished!: (error: Error) => void;
+  /** Resolves once a descriptor is on at least one HSDir; rejects if the service closes first. */
+  readonly published = new Promise<void>((resolve, reject) => {
+    this.#resolvePublished = resolve;
+    this.#rejectPublished = reject;
+  });
 
   constructor(
     private readonly pool: CircuitPool,
@@ -129,6 +133,7 @@ export class OnionService {
 
   /** Start keeping intro points and publishing. */
   start(): void {
+    this.published.catch(() => undefined); // waiting for it is the caller's choice
     this.consensus.on("consensus", this.#onConsensus);
     this.#maintainIntroPoints();
   }
@@ -150,6 +155,7 @@ export class OnionService {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#rejectPublished(new MeowOnionError("shutting-down", `${this.address} closed before its descriptor was published`));
     this.consensus.off("consensus", this.#onConsensus);
     clearTimeout(this.#publishTimer);
     clearTimeout(this.#introTimer);

@@ -41,6 +41,7 @@ export function toRow(c: CircuitInfo | CircuitRow): CircuitRow {
   return {
     id: c.id,
     state: c.state,
+    purpose: c.purpose,
     path: c.path.map((h) => ({ nickname: h.nickname })),
     buildMs: c.buildMs,
     streamCount: c.streamCount,

@@ -7,7 +7,7 @@ import { createServer, type AddressInfo, type Server, type Socket } from "node:n
 import { render } from "ink-testing-library";
 import { createElement as h } from "react";
 import { afterEach, describe, expect, it } from "vitest";
-import { BootstrapPhase, CircuitState } from "../../../gen/meowonion/v1/control_pb.js";
+import { BootstrapPhase, CircuitPurpose, CircuitState } from "../../../gen/meowonion/v1/control_pb.js";
 import { App, catState } from "./app.js";
 import { Bandwidth } from "./bandwidth.js";
 import { Bootstrap } from "./bootstrap.js";
@@ -24,6 +24,7 @@ function row(id: number, state: CircuitState, names: string[], extra: Partial<Ci
   return {
     id: BigInt(id),
     state,
+    purpose: CircuitPurpose.GENERAL,
     path: names.map((nickname) => ({ nickname })),
     buildMs: 3.4,
     streamCount: 1,
@@ -169,6 +170,17 @@ describe("rendering (fake data)", () => {
     expect(frame).toContain("1.5 MiB");
     expect(frame).toContain("3.4 ms");
     expect(frame.indexOf("OPEN")).toBeLessThan(frame.indexOf("CLOSED"));
+    unmount();
+  });
+
+  it("marks a rendezvous circuit and shows the service it reaches", () => {
+    const address = `${"abcdefgh".repeat(7)}.meow`;
+    const rendezvous = row(3, CircuitState.OPEN, ["Whiskers", "Mittens", "Tabby", address], { purpose: CircuitPurpose.CLIENT_RENDEZVOUS });
+    expect(pathLabel(rendezvous.path, rendezvous.purpose)).toBe("Whiskers → Mittens → Tabby ⇄ abcdefgh….meow");
+    const { lastFrame, unmount } = render(h(Circuits, { circuits: [rendezvous], pathWidth: 50 }));
+    const frame = lastFrame() ?? "";
+    expect(frame).toContain("rendez");
+    expect(frame).toContain("⇄ abcdefgh….meow");
     unmount();
   });
 
