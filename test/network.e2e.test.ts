@@ -1,7 +1,9 @@
 /**
  * End to end: `meowonion network --headless --processes` as a real child process, used with
  * the real `curl` (SOCKS5 with hostnames resolved at the exit, and HTTP CONNECT), 100
- * concurrent streams, an exit-policy refusal, and SIGTERM leaving no orphans. Then the
+ * concurrent streams, an exit-policy refusal, its onion services reached by name (curl, 50 MB,
+ * 20 concurrent streams, the echo; an unknown address refused clearly), and SIGTERM leaving no
+ * orphans. Then the
  * terminal UI, rendered with ink-testing-library against a real in-process network: the cat,
  * bootstrap progress, circuits with relay nicknames, and a message sent from the prompt that
  * comes back from the meow echo server.
@@ -21,6 +23,10 @@ import { createControlClient } from "../src/proxy/tui/control.js";
 import { parseHostPort } from "../src/common/host-port.js";
 import { SocksError, socksConnect } from "../src/proxy/socks-client.js";
 import { exchangeMessage } from "../src/proxy/tui/exchange.js";
+import { meowHostName } from "../src/onion/hs/address.js";
+import { generateEd25519KeyPair } from "../src/onion/signing.js";
+import { Socks5Reply } from "../src/onion/reasons.js";
+import { DEFAULT_STREAM_TIMEOUT_MS } from "../src/proxy/circuit.js";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 const READY_DEADLINE_MS = 300_000;
@@ -30,6 +36,9 @@ interface Ready {
   control: string;
   http: string;
   echo: string;
+  /** The onion services: `<address>.meow:PORT`. */
+  onionEcho: string;
+  onionHttp: string;
 }
 
 function isAlive(pid: number): boolean {
@@ -79,7 +88,9 @@ function curlSha256(args: string[], timeoutMs = 120_000): Promise<{ sha256: stri
 
 /** GET `path` over a fresh SOCKS5 stream; returns the body's SHA-256 and length. */
 async function socksGet(socks: string, http: string, path: string): Promise<{ sha256: string; bytes: number }> {
-  const { host, port } = parseHostPort(new URL(http).host);
+  const url = new URL(http);
+  const host = url.hostname;
+  const port = Number(url.port || 80);
   const proxy = parseHostPort(socks);
   const sock = await socksConnect({ proxyHost: proxy.host, proxyPort: proxy.port, host, port, timeoutMs: 60_000 });
   return new Promise((resolve, reject) => {
@@ -122,10 +133,10 @@ describe("meowonion network --headless --processes", () => {
       });
       createInterface({ input: net.stdout! }).on("line", (line) => {
         output.push(line);
-        const m = /^network ready socks=(\S+) control=(\S+) http=(\S+) echo=(\S+)$/.exec(line);
+        const m = /^network ready socks=(\S+) control=(\S+) http=(\S+) echo=(\S+) onion-echo=(\S+) onion-http=(\S+)$/.exec(line);
         if (m) {
           clearTimeout(timer);
-          resolve({ socks: m[1], control: m[2], http: m[3], echo: m[4] });
+          resolve({ socks: m[1], control: m[2], http: m[3], echo: m[4], onionEcho: m[5], onionHttp: m[6] });
         }
       });
     });
@@ -146,7 +157,8 @@ describe("meowonion network --headless --processes", () => {
     expect(text).toContain(`curl -p -x http://${ready.socks} ${ready.http}/bytes/1024 | sha256sum`);
     expect(text).toContain(ready.echo);
     expect(text).toContain("buf curl");
-    expect(nodePids.length).toBe(1 + 5 + 1); // authority, relays, proxy
+    expect(text).toContain(`curl --socks5-hostname ${ready.socks} http://${ready.onionHttp.replace(/:80$/, "")}/bytes/1024 | sha256sum`);
+    expect(nodePids.length).toBe(1 + 5 + 1 + 2); // authority, relays, proxy, onion services
     // Each node is a direct child of the network process (tsx may add an esbuild helper).
     const children = childPidsOf(net.pid!);
     for (const pid of nodePids) expect(children).toContain(pid);
@@ -184,6 +196,31 @@ describe("meowonion network --headless --processes", () => {
     const err = await socksConnect({ proxyHost: proxy.host, proxyPort: proxy.port, host: "10.255.255.1", port: 80, timeoutMs: 60_000 }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(SocksError);
     expect((err as SocksError).reply).toBe(0x02);
+  }, 70_000);
+
+  it("reaches its onion services by name with curl: 50 MB intact, and the echo", async () => {
+    const service = `http://${ready.onionHttp}`;
+    const n = 50 * 1024 * 1024;
+    expect(await curlSha256(["--socks5-hostname", ready.socks, `${service}/bytes/${n}`])).toEqual({ sha256: generatedSha256(n), bytes: n });
+    const r = await exchangeMessage(ready.socks, ready.onionEcho, "hello onion cat");
+    expect(r.reply).toMatch(new RegExp(`^hello onion cat (${CAT_SOUNDS.join("|")})!\\n$`));
+  }, 240_000);
+
+  it("carries 20 concurrent streams to an onion service, all intact", async () => {
+    const sizes = Array.from({ length: 20 }, (_, i) => 10_000 + i * 99_991);
+    const service = `http://${ready.onionHttp}`;
+    const results = await Promise.all(sizes.map((n) => socksGet(ready.socks, service, `/bytes/${n}`)));
+    results.forEach((r, i) => expect(r).toEqual({ sha256: generatedSha256(sizes[i]), bytes: sizes[i] }));
+  }, 120_000);
+
+  it("refuses an onion address nobody publishes with SOCKS5 reply 0xF0 (descriptor not found) within the stream timeout", async () => {
+    const unknown = meowHostName(generateEd25519KeyPair().publicKey);
+    const proxy = parseHostPort(ready.socks);
+    const started = performance.now();
+    const err = await socksConnect({ proxyHost: proxy.host, proxyPort: proxy.port, host: unknown, port: 80, timeoutMs: 60_000 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(SocksError);
+    expect((err as SocksError).reply).toBe(Socks5Reply.ONION_SERVICE_NOT_FOUND);
+    expect(performance.now() - started).toBeLessThan(DEFAULT_STREAM_TIMEOUT_MS);
   }, 70_000);
 
   it("stops every node on SIGTERM, leaving no orphan process", async () => {
@@ -230,7 +267,7 @@ describe("terminal UI against a real in-process network", () => {
       expect(frame()).toContain("✔ ready");
       expect(frame()).toContain("meow! ready");
       const nicknames = net.relays.map((r) => r.nickname);
-      const pathRe = new RegExp(`OPEN\\s+(${nicknames.join("|")}) → (${nicknames.join("|")}) → (${nicknames.join("|")})`);
+      const pathRe = new RegExp(`OPEN\\s+exit\\s+(${nicknames.join("|")}) → (${nicknames.join("|")}) → (${nicknames.join("|")})`);
       await waitFor(() => pathRe.test(frame()), "an open circuit with three nicknames", 20_000, frame);
     } finally {
       app.unmount();
@@ -259,6 +296,27 @@ describe("terminal UI against a real in-process network", () => {
       const reply = new RegExp(`← is anyone there\\? (${CAT_SOUNDS.join("|")})!`);
       await waitFor(() => reply.test(frame()), "the echo's reply", 30_000, frame);
       expect(frame()).toContain("purr! a reply came back");
+    } finally {
+      app.unmount();
+    }
+  }, 60_000);
+
+  it("sends to the cat's onion address, the default destination, and marks the rendezvous circuit", async () => {
+    const cat = net.onionServices.find((s) => s.name === "echo")!;
+    const destination = `${cat.address}:${cat.port}`;
+    const app = render(h(App, { control: control.client, socksAddress: net.socksAddress, pollMs: 200, defaultDestination: destination }));
+    try {
+      const frame = () => app.lastFrame() ?? "";
+      await waitFor(() => frame().includes("100%"), "the first status", 20_000, frame);
+      for (const ch of "hello onion cat") {
+        app.stdin.write(ch);
+        await new Promise((r) => setTimeout(r, 2));
+      }
+      await new Promise((r) => setTimeout(r, 20));
+      app.stdin.write("\r");
+      const reply = new RegExp(`← hello onion cat (${CAT_SOUNDS.join("|")})!`);
+      await waitFor(() => reply.test(frame()), "the onion echo's reply", 30_000, frame);
+      await waitFor(() => /rendez\s+⇄ [a-z2-7]{8}….meow via /.test(frame()), "the rendezvous circuit, marked", 10_000, frame);
     } finally {
       app.unmount();
     }

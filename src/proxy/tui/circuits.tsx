@@ -42,13 +42,16 @@ function endToEndLabel(nickname: string): string {
   return nickname.endsWith(".meow") ? `${nickname.slice(0, 8)}….meow` : nickname;
 }
 
-/** "Whiskers → Mittens → Tabby" (guard to exit); a rendezvous circuit ends "… → Tabby ⇄ abcdefgh….meow". */
+/**
+ * "Whiskers → Mittens → Tabby" (guard to exit); a joined rendezvous circuit names its far end
+ * first, so that it survives truncation: "⇄ abcdefgh….meow via Whiskers → Mittens → Tabby".
+ */
 export function pathLabel(path: { nickname: string }[], purpose?: CircuitPurpose): string {
   if (path.length === 0) return "(no hops yet)";
   const joined = purpose === CircuitPurpose.CLIENT_RENDEZVOUS || purpose === CircuitPurpose.SERVICE_RENDEZVOUS;
   const relays = joined && path.length > 1 && (path.at(-1)!.nickname.endsWith(".meow") || path.at(-1)!.nickname === "client") ? path.slice(0, -1) : path;
   const label = relays.map((h) => h.nickname || "?").join(" → ");
-  return relays === path ? label : `${label} ⇄ ${endToEndLabel(path.at(-1)!.nickname)}`;
+  return relays === path ? label : `⇄ ${endToEndLabel(path.at(-1)!.nickname)} via ${label}`;
 }
 
 /** Open and building first (newest first), then the recently failed/closed ones. */
@@ -59,7 +62,7 @@ export function sortCircuits<T extends CircuitRow>(rows: T[]): T[] {
 
 export function Circuits(props: { circuits: CircuitRow[]; maxRows?: number; pathWidth?: number }) {
   const maxRows = props.maxRows ?? 6;
-  const pathWidth = props.pathWidth ?? 40;
+  const pathWidth = props.pathWidth ?? 36;
   const rows = sortCircuits(props.circuits);
   const shown = rows.slice(0, maxRows);
   const open = rows.filter((c) => c.state === CircuitState.OPEN).length;
