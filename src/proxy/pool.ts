@@ -385,20 +385,31 @@ export class CircuitPool extends EventEmitter<PoolEvents> {
    */
   async buildOnionServiceCircuit(request: OnionServiceCircuitRequest): Promise<PooledCircuit> {
     await this.#waitForConsensus();
-    const consensus = this.#requireConsensus();
-    const { relays, entryOutsideGuardSet } = selectPath(consensus.relays, {
-      hops: this.#options.hops + (request.chosenByPeer ? 1 : 0),
-      lastHop: request.lastHop,
-      guards: this.guards.primary(consensus.relays),
-      enforceDistinctSubnets: this.#options.enforceDistinctSubnets,
-      random: this.#options.random,
-    });
-    if (entryOutsideGuardSet && relays.length > 1) this.guards.adopt(relays[0]);
-    const pooled = this.#startBuild(relays, request.isolationKey, request.purpose, request.onionService);
-    await pooled.built;
-    if (pooled.state !== CircuitState.OPEN) throw new CircuitError(pooled.closeReason, pooled.failedAtHop ?? 0, buildFailureText(pooled));
-    pooled.dirtySince = Date.now();
-    return pooled;
+    // Relays found unreachable on the way (not yet dropped from the consensus) are left out of the next try.
+    const avoid: Avoidance = { failedExits: [], goneRelays: [] };
+    for (let attempt = 1; ; attempt++) {
+      const consensus = this.#requireConsensus();
+      const { relays, entryOutsideGuardSet } = selectPath(consensus.relays, {
+        hops: this.#options.hops + (request.chosenByPeer ? 1 : 0),
+        lastHop: request.lastHop,
+        guards: this.guards.primary(consensus.relays),
+        enforceDistinctSubnets: this.#options.enforceDistinctSubnets,
+        avoidRelays: avoid.goneRelays,
+        random: this.#options.random,
+      });
+      if (entryOutsideGuardSet && relays.length > 1) this.guards.adopt(relays[0]);
+      const pooled = this.#startBuild(relays, request.isolationKey, request.purpose, request.onionService);
+      await pooled.built;
+      if (pooled.state === CircuitState.OPEN) {
+        pooled.dirtySince = Date.now();
+        return pooled;
+      }
+      const failure = new CircuitError(pooled.closeReason, pooled.failedAtHop ?? 0, buildFailureText(pooled));
+      const known = avoid.goneRelays.length;
+      this.#noteUnreachableHop(pooled, avoid);
+      const lastHopGone = avoid.goneRelays.some((k) => sameKey(k, request.lastHop.identityKey));
+      if (attempt >= this.#options.maxStreamAttempts || lastHopGone || avoid.goneRelays.length === known) throw failure;
+    }
   }
 
   /** Whether a client's rendezvous circuit may take another stream: open, not retired, not past the maximum dirtiness. */

@@ -110,6 +110,8 @@ export async function startInProcessNetwork(options: {
   relays: InProcessRelaySpec[];
   proxy?: Partial<Omit<ProxyOptions, "directories">>;
   directory?: Partial<DirectoryOptions>;
+  /** How often relays heartbeat (default 5 s; with a short directory heartbeat timeout, lower). */
+  relayHeartbeatSeconds?: number;
 }): Promise<InProcessNetwork> {
   const cleanups = new Cleanups();
   try {
@@ -117,7 +119,7 @@ export async function startInProcessNetwork(options: {
     const pins = [{ url: directory.url, key: directory.publicKey }];
     const relays: RelayHandle[] = [];
     for (const spec of options.relays) {
-      relays.push(await startTestRelay(cleanups, { directories: pins, nickname: spec.nickname, exitPolicy: spec.exitPolicy, heartbeatSeconds: 5 }));
+      relays.push(await startTestRelay(cleanups, { directories: pins, nickname: spec.nickname, exitPolicy: spec.exitPolicy, heartbeatSeconds: options.relayHeartbeatSeconds ?? 5 }));
     }
     await awaitUsableRelays(pins, relays.length, { timeoutMs: 60_000 });
     const proxyDataDir = await tempDir(cleanups, "meowonion-proxy-");

@@ -52,6 +52,8 @@ export const DEFAULT_ONION_CLIENT_TIMEOUTS: OnionClientTimeouts = { hsDirMs: 10_
 /** Every IntroducePlaintext is padded to this many bytes, so its length says nothing. */
 export const INTRODUCE_PLAINTEXT_LEN = 320;
 const COOKIE_LEN = 20;
+/** Rendezvous points tried before giving up (one may have gone since the consensus). */
+const RENDEZVOUS_ATTEMPTS = 3;
 
 /** A rendezvous circuit waiting for the service, with its cookie and point. */
 interface Rendezvous {
@@ -222,10 +224,25 @@ export class OnionServiceClient {
 
   // ------------------------------------------------------------------ rendezvous and introduction
 
+  /** A rendezvous point waiting with our cookie; another point is tried when one cannot be reached. */
   async #establishRendezvous(address: string, isolationKey: string): Promise<Rendezvous> {
-    const consensus = await this.#consensus();
-    const point = weightedChoice(consensus.relays.filter(isUsable), secureRandom);
-    if (point === undefined) throw fail("no-path", "no relay to be a rendezvous point");
+    const failed: Uint8Array[] = [];
+    for (let attempt = 1; ; attempt++) {
+      const consensus = await this.#consensus();
+      const candidates = consensus.relays.filter((r) => isUsable(r) && !failed.some((k) => sameKey(k, r.identityKey)));
+      const point = weightedChoice(candidates, secureRandom);
+      if (point === undefined) throw fail("no-path", "no relay to be a rendezvous point");
+      try {
+        return await this.#rendezvousAt(point, address, isolationKey);
+      } catch (error) {
+        if (attempt >= RENDEZVOUS_ATTEMPTS) throw error;
+        failed.push(point.identityKey);
+        this.log.debug({ point: point.nickname, why: (error as Error).message }, "rendezvous point failed");
+      }
+    }
+  }
+
+  async #rendezvousAt(point: ConsensusRelay, address: string, isolationKey: string): Promise<Rendezvous> {
     const pooled = await this.pool.buildOnionServiceCircuit({ purpose: CircuitPurpose.CLIENT_RENDEZVOUS, lastHop: point, chosenByPeer: false, onionService: address, isolationKey });
     const circuit = pooled.circuit!;
     const cookie = randomBytes(COOKIE_LEN);

@@ -341,7 +341,9 @@ export class OnionService {
       const introVersion = this.#introVersion;
       const signed = this.#descriptorFor(upload, now);
       const results = await Promise.all(due.map((hsDir) => this.#store(hsDir, signed)));
-      const record = fresh ? held : { introVersion, hsDirs: new Set<string>(), lastFullMs: now };
+      // Only the responsible HSDirs count: one that left the ring holds nothing a client asks for.
+      const holding = fresh ? responsible.map(hex).filter((h) => held.hsDirs.has(h)) : [];
+      const record = { introVersion, hsDirs: new Set(holding), lastFullMs: fresh ? held.lastFullMs : now };
       results.forEach((ok, i) => ok && record.hsDirs.add(hex(due[i])));
       this.#uploaded.set(number, record);
       const stored = results.filter(Boolean).length;

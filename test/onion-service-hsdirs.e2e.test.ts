@@ -1,0 +1,80 @@
+/**
+ * An onion service outlives its HSDirs: every relay holding its descriptor for the current
+ * period is stopped; once the consensus drops them, the service uploads to the relays that
+ * are now responsible, and a fresh client still reaches it by name. (14 relays, so that the
+ * 8 responsible ones can go and circuits still have relays to use.)
+ */
+import { createHash, randomBytes } from "node:crypto";
+import { createServer, type AddressInfo } from "node:net";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { OnionService } from "../src/proxy/onion/service.js";
+import { startProxy, type ProxyHandle } from "../src/proxy/proxy.js";
+import { socksConnect } from "../src/proxy/socks-client.js";
+import { Cleanups } from "./helpers/cleanups.js";
+import { LOCAL_EXIT_POLICY, startInProcessNetwork, type InProcessNetwork } from "./helpers/in-process-network.js";
+import { waitFor } from "./helpers/procs.js";
+
+const sha256 = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
+const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
+
+async function echoThrough(client: ProxyHandle, host: string, port: number, payload: Buffer): Promise<Buffer> {
+  const socket = await socksConnect({ proxyHost: client.socksHost, proxyPort: client.socksPort, host, port, timeoutMs: 60_000 });
+  const chunks: Buffer[] = [];
+  let received = 0;
+  return new Promise<Buffer>((resolve, reject) => {
+    socket.on("data", (chunk: Buffer) => {
+      chunks.push(chunk);
+      received += chunk.length;
+      if (received >= payload.length) {
+        socket.end();
+        resolve(Buffer.concat(chunks));
+      }
+    });
+    socket.on("error", reject);
+    socket.write(payload);
+  });
+}
+
+describe("an onion service whose HSDirs all go", () => {
+  const cleanups = new Cleanups();
+  let network: InProcessNetwork;
+  let service: OnionService;
+
+  beforeAll(async () => {
+    const echo = createServer({ allowHalfOpen: true }, (socket) => socket.pipe(socket));
+    await new Promise<void>((resolve) => echo.listen(0, "127.0.0.1", resolve));
+    cleanups.add(() => new Promise<void>((resolve) => echo.close(() => resolve())));
+    network = await startInProcessNetwork({
+      relays: Array.from({ length: 14 }, (_, i) => ({ nickname: `r${i + 1}`, exitPolicy: i < 2 ? LOCAL_EXIT_POLICY : undefined })),
+      directory: { heartbeatTimeoutMs: 4_000 },
+      relayHeartbeatSeconds: 1,
+    });
+    cleanups.add(() => network.close());
+    service = await network.proxy.addOnionService({ ports: [{ virtualPort: 7, host: "127.0.0.1", port: (echo.address() as AddressInfo).port }] });
+  }, 180_000);
+
+  afterAll(() => cleanups.run());
+
+  it("republishes to the next HSDirs and is still reached by a fresh client", async () => {
+    const storedAt = service.status().storedAt;
+    const period = Math.max(...Object.keys(storedAt).map(Number));
+    const holders = new Set(storedAt[period]);
+    expect(holders.size).toBe(8); // 2 replicas × spread 4
+    for (const relay of network.relays) if (holders.has(hex(relay.identityKey))) await relay.close();
+
+    const newHolders = await waitFor("the descriptor on HSDirs that are still up", 60_000, () => {
+      const now = service.status().storedAt[period] ?? [];
+      return now.length > 0 && now.every((h) => !holders.has(h)) ? now : undefined;
+    }, 250);
+    expect(newHolders.length).toBeGreaterThan(0);
+
+    const client = await startProxy({
+      directories: [{ url: network.directory.url, key: network.directory.publicKey }],
+      socks: { host: "127.0.0.1", port: 0 },
+      enforceDistinctSubnets: false,
+    });
+    cleanups.add(() => client.close());
+    const payload = randomBytes(100_000);
+    expect(sha256(await echoThrough(client, service.address, 7, payload))).toBe(sha256(payload));
+  }, 120_000);
+});
