@@ -155,6 +155,20 @@ describe("selectPath examples", () => {
   const loopback = (id: number, extra: Partial<Parameters<typeof relay>[0]> = {}) =>
     relay({ id, address: "127.0.0.1", ...extra });
 
+  it("ends at a fixed last hop whatever its exit policy (HSDir, intro or rendezvous point), and refuses an unusable one", () => {
+    const relays = [1, 2, 3, 4, 5].map((id) => relay({ id }));
+    for (let seed = 1; seed <= 20; seed++) {
+      const { relays: path } = selectPath(relays, { hops: 4, lastHop: relays[2], guards: [], enforceDistinctSubnets: true, random: seeded(seed) });
+      expect(path).toHaveLength(4);
+      expect(path.at(-1)!.nickname).toBe("relay3");
+      expect(path.slice(0, -1).map((r) => r.nickname)).not.toContain("relay3");
+    }
+    const notRunning = relay({ id: 6, flags: [VALID] });
+    expect(() => selectPath([...relays, notRunning], { hops: 3, lastHop: notRunning, guards: [], enforceDistinctSubnets: true })).toThrow(
+      expect.objectContaining({ missing: "exit" }),
+    );
+  });
+
   it("refuses one /16 for the whole path unless subnets are allowed to repeat", () => {
     const relays = [1, 2, 3].map((id) => loopback(id, { exitPolicy: policy("accept *:1-65535") }));
     expect(() => selectPath(relays, { hops: 3, guards: [], enforceDistinctSubnets: true })).toThrow(PathError);
