@@ -18,6 +18,8 @@ import { join } from "node:path";
 import { ONION_SERVICE_KEY_FILE } from "../src/proxy/onion/start.js";
 import { Cleanups, tempDir } from "./helpers/cleanups.js";
 import { waitFor } from "./helpers/procs.js";
+import { controlClient } from "./helpers/network.js";
+import { Code } from "@connectrpc/connect";
 import { LOCAL_EXIT_POLICY, startInProcessNetwork, type InProcessNetwork } from "./helpers/in-process-network.js";
 
 const sha256 = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
@@ -131,6 +133,21 @@ describe("onion services", () => {
     const payload = randomBytes(50_000);
     expect(sha256(await roundTrip(fresh, service.address, 7, payload))).toBe(sha256(payload));
   }, 120_000);
+
+  it("adds and removes an ephemeral service through the ControlService (ADD_ONION / DEL_ONION)", async () => {
+    const control = controlClient(network.proxy.controlUrl!);
+    const added = await control.addOnionService({ ports: [{ virtualPort: 7, target: `127.0.0.1:${echoPort}` }] });
+    expect(added.address).toMatch(/^[a-z2-7]{56}\.meow$/);
+    expect(added.identitySeed).toHaveLength(32);
+    const payload = randomBytes(10_000);
+    expect(sha256(await roundTrip(client, added.address, 7, payload))).toBe(sha256(payload));
+    await expect(control.addOnionService({ ports: [{ virtualPort: 7, target: `127.0.0.1:${echoPort}` }], identitySeed: added.identitySeed })).rejects.toMatchObject({
+      code: Code.AlreadyExists,
+    });
+    await expect(control.addOnionService({ ports: [{ virtualPort: 0, target: "127.0.0.1:1" }] })).rejects.toMatchObject({ code: Code.InvalidArgument });
+    await control.removeOnionService({ address: added.address });
+    await expect(control.removeOnionService({ address: added.address })).rejects.toMatchObject({ code: Code.NotFound });
+  }, 60_000);
 
   it("refuses an unmapped port with the service's END, and a wrong address before building anything", async () => {
     await expect(socksConnect({ proxyHost: client.socksHost, proxyPort: client.socksPort, host: service.address, port: 8 })).rejects.toMatchObject({

@@ -2,43 +2,12 @@
  * The `meowonion proxy` command as a separate OS process: its ready line, clean exit on
  * SIGTERM, and usage errors.
  */
-import { type ChildProcess, spawn } from "node:child_process";
-import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { exitOf, firstLine, runMainInProcess, startCli } from "../../test/helpers/cli.js";
 import { main } from "./main.js";
 import { LOCAL_EXIT_POLICY, type InProcessNetwork, startInProcessNetwork } from "../../test/helpers/in-process-network.js";
 
-/** Runs main() here for argument errors and --help (they return before starting anything). */
-async function inProcess(args: string[]): Promise<{ exitCode: typeof process.exitCode; stdout: string; stderr: string }> {
-  let stdout = "";
-  let stderr = "";
-  const out = vi.spyOn(process.stdout, "write").mockImplementation((chunk) => ((stdout += String(chunk)), true));
-  const err = vi.spyOn(process.stderr, "write").mockImplementation((chunk) => ((stderr += String(chunk)), true));
-  try {
-    await main(args);
-    return { exitCode: process.exitCode, stdout, stderr };
-  } finally {
-    out.mockRestore();
-    err.mockRestore();
-    process.exitCode = undefined;
-  }
-}
-
-function startCli(args: string[]): ChildProcess {
-  return spawn(process.execPath, ["--import", "tsx", "src/cli.ts", "proxy", ...args], {
-    cwd: process.cwd(),
-    stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, MEOWONION_LOG_LEVEL: "warn" },
-  });
-}
-
-async function exitOf(child: ChildProcess): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  let stdout = "";
-  let stderr = "";
-  child.stdout!.on("data", (c) => (stdout += c));
-  child.stderr!.on("data", (c) => (stderr += c));
-  const code = await new Promise<number | null>((resolve) => child.on("exit", resolve));
-  return { code, stdout, stderr };
-}
+const inProcess = (args: string[]) => runMainInProcess(main, args);
 
 describe("meowonion proxy", () => {
   let network: InProcessNetwork;
@@ -56,7 +25,7 @@ describe("meowonion proxy", () => {
   });
 
   it("prints one ready line once its first circuit is open, and exits 0 on SIGTERM", async () => {
-    const child = startCli([
+    const child = startCli("proxy", [
       "--directory", network.directory.url,
       "--directory-key", Buffer.from(network.directory.publicKey).toString("hex"),
       "--socks", "127.0.0.1:0",
@@ -65,13 +34,7 @@ describe("meowonion proxy", () => {
       "--headless",
     ]);
     const exited = exitOf(child);
-    const line = await new Promise<string>((resolve) => {
-      let out = "";
-      child.stdout!.on("data", (c) => {
-        out += c;
-        if (out.includes("\n")) resolve(out);
-      });
-    });
+    const line = await firstLine(child);
     const m = /^proxy ready socks=127\.0\.0\.1:(\d+) control=http:\/\/127\.0\.0\.1:(\d+)\n$/.exec(line);
     expect(m).not.toBeNull();
     const status = await fetch(`http://127.0.0.1:${m![2]}/meowonion.v1.ControlService/GetStatus`, {
