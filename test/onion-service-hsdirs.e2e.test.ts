@@ -8,32 +8,14 @@ import { createHash, randomBytes } from "node:crypto";
 import { createServer, type AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { OnionService } from "../src/proxy/onion/service.js";
-import { startProxy, type ProxyHandle } from "../src/proxy/proxy.js";
-import { socksConnect } from "../src/proxy/socks-client.js";
+import { startProxy } from "../src/proxy/proxy.js";
 import { Cleanups } from "./helpers/cleanups.js";
 import { LOCAL_EXIT_POLICY, startInProcessNetwork, type InProcessNetwork } from "./helpers/in-process-network.js";
 import { waitFor } from "./helpers/procs.js";
+import { echoThrough } from "./helpers/socks-client.js";
 
 const sha256 = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
 const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
-
-async function echoThrough(client: ProxyHandle, host: string, port: number, payload: Buffer): Promise<Buffer> {
-  const socket = await socksConnect({ proxyHost: client.socksHost, proxyPort: client.socksPort, host, port, timeoutMs: 60_000 });
-  const chunks: Buffer[] = [];
-  let received = 0;
-  return new Promise<Buffer>((resolve, reject) => {
-    socket.on("data", (chunk: Buffer) => {
-      chunks.push(chunk);
-      received += chunk.length;
-      if (received >= payload.length) {
-        socket.end();
-        resolve(Buffer.concat(chunks));
-      }
-    });
-    socket.on("error", reject);
-    socket.write(payload);
-  });
-}
 
 describe("an onion service whose HSDirs all go", () => {
   const cleanups = new Cleanups();
@@ -75,6 +57,7 @@ describe("an onion service whose HSDirs all go", () => {
     });
     cleanups.add(() => client.close());
     const payload = randomBytes(100_000);
-    expect(sha256(await echoThrough(client, service.address, 7, payload))).toBe(sha256(payload));
+    const echoed = await echoThrough({ proxyHost: client.socksHost, proxyPort: client.socksPort, host: service.address, port: 7, timeoutMs: 60_000 }, payload);
+    expect(sha256(echoed)).toBe(sha256(payload));
   }, 120_000);
 });

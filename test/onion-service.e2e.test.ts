@@ -17,6 +17,7 @@ import { stat } from "node:fs/promises";
 import { join } from "node:path";
 import { ONION_SERVICE_KEY_FILE } from "../src/proxy/onion/start.js";
 import { Cleanups, tempDir } from "./helpers/cleanups.js";
+import { echoThrough } from "./helpers/socks-client.js";
 import { waitFor } from "./helpers/procs.js";
 import { controlClient } from "./helpers/network.js";
 import { Code } from "@connectrpc/connect";
@@ -32,24 +33,8 @@ async function startEcho(cleanups: Cleanups): Promise<number> {
   return (server.address() as AddressInfo).port;
 }
 
-async function roundTrip(client: ProxyHandle, host: string, port: number, payload: Buffer): Promise<Buffer> {
-  const socket = await socksConnect({ proxyHost: client.socksHost, proxyPort: client.socksPort, host, port });
-  const chunks: Buffer[] = [];
-  let received = 0;
-  const done = new Promise<Buffer>((resolve, reject) => {
-    socket.on("data", (chunk: Buffer) => {
-      chunks.push(chunk);
-      received += chunk.length;
-      if (received >= payload.length) {
-        socket.end();
-        resolve(Buffer.concat(chunks));
-      }
-    });
-    socket.on("error", reject);
-  });
-  socket.write(payload);
-  return done;
-}
+const roundTrip = (client: ProxyHandle, host: string, port: number, payload: Buffer) =>
+  echoThrough({ proxyHost: client.socksHost, proxyPort: client.socksPort, host, port, timeoutMs: 60_000 }, payload);
 
 describe("onion services", () => {
   const cleanups = new Cleanups();

@@ -461,10 +461,6 @@ export class CircuitPool extends EventEmitter<PoolEvents> {
 
   #onBuilt(pooled: PooledCircuit, circuit: ClientCircuit): void {
     pooled.circuit = circuit;
-    if (pooled.purpose !== CircuitPurpose.GENERAL) {
-      this.#onOnionServiceCircuitBuilt(pooled, circuit);
-      return;
-    }
     if (this.#closed || pooled.closeRequested) {
       circuit.destroy(DestroyReason.REQUESTED);
       pooled.state = CircuitState.CLOSED;
@@ -474,31 +470,18 @@ export class CircuitPool extends EventEmitter<PoolEvents> {
       return;
     }
     pooled.state = CircuitState.OPEN;
-    // Built for a key: it is in that key's use from now on.
-    if (pooled.isolationKey !== undefined) pooled.dirtySince = Date.now();
-    this.#backoff.reset();
     this.guards.markReachable(pooled.path[0].identityKey);
     circuit.once("close", (reason) => this.#onClosed(pooled, reason));
     this.#log.debug({ circuit: pooled.id, buildMs: circuit.buildMs }, "circuit open");
     this.#emitCircuit(pooled);
+    // An onion-service circuit is its owner's from here (buildOnionServiceCircuit).
+    if (pooled.purpose !== CircuitPurpose.GENERAL) return;
+    // Built for a key: it is in that key's use from now on.
+    if (pooled.isolationKey !== undefined) pooled.dirtySince = Date.now();
+    this.#backoff.reset();
     if (this.#bootstrap.advance(BootstrapPhase.DONE)) this.emit("status", this.status());
     this.#closeIfIdle(pooled);
     this.#maintain();
-  }
-
-  #onOnionServiceCircuitBuilt(pooled: PooledCircuit, circuit: ClientCircuit): void {
-    if (this.#closed || pooled.closeRequested) {
-      circuit.destroy(DestroyReason.REQUESTED);
-      pooled.state = CircuitState.CLOSED;
-      pooled.closeReason = DestroyReason.REQUESTED;
-      this.#circuits.delete(pooled.id);
-      this.#emitCircuit(pooled);
-      return;
-    }
-    pooled.state = CircuitState.OPEN;
-    this.guards.markReachable(pooled.path[0].identityKey);
-    circuit.once("close", (reason) => this.#onClosed(pooled, reason));
-    this.#emitCircuit(pooled);
   }
 
   #onBuildFailed(pooled: PooledCircuit, error: unknown): void {

@@ -52,3 +52,22 @@ export function readGenerated(socket: net.Socket, n: number, seed: string): Prom
     socket.write(`GEN ${n} ${seed}\n`);
   });
 }
+
+/** Send `payload` through SOCKS to an echo server and resolve with what came back (as many bytes). */
+export async function echoThrough(t: SocksConnectOptions, payload: Buffer): Promise<Buffer> {
+  const socket = await socksConnect(t);
+  const chunks: Buffer[] = [];
+  let received = 0;
+  return new Promise<Buffer>((resolve, reject) => {
+    socket.on("data", (chunk: Buffer) => {
+      chunks.push(chunk);
+      received += chunk.length;
+      if (received >= payload.length) {
+        socket.end();
+        resolve(Buffer.concat(chunks));
+      }
+    });
+    socket.on("error", reject);
+    socket.write(payload);
+  });
+}
