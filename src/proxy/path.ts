@@ -8,6 +8,7 @@
  */
 import { randomInt } from "node:crypto";
 import { type ConsensusRelay, RelayFlag } from "../../gen/meowonion/v1/consensus_pb.js";
+import { RelayFeature } from "../../gen/meowonion/v1/descriptor_pb.js";
 import { exitPolicyAcceptsAny, exitPolicyAllows } from "../netdoc/exit-policy.js";
 import { checkHopCount } from "../onion/circuit-limits.js";
 import { MeowOnionError } from "../onion/errors.js";
@@ -79,6 +80,11 @@ export function hasFlag(relay: ConsensusRelay, flag: RelayFlag): boolean {
 /** Clients use only relays the authorities call Running and Valid. */
 export function isUsable(relay: ConsensusRelay): boolean {
   return hasFlag(relay, RelayFlag.RUNNING) && hasFlag(relay, RelayFlag.VALID);
+}
+
+/** Whether `relay` may serve as an onion service's introduction or rendezvous point. */
+export function isOnionServicePoint(relay: ConsensusRelay): boolean {
+  return isUsable(relay) && relay.features.includes(RelayFeature.ONION_SERVICE_POINTS);
 }
 
 /** Whether `relay` may serve as the exit for `target` (policy, flags; not the path rules). */

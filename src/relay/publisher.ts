@@ -140,8 +140,9 @@ export class Publisher {
         published: timestampFromMs(now),
         expires: timestampFromMs(now + DESCRIPTOR_LIFETIME_MS),
         softwareVersion: SOFTWARE,
-        // Congestion control is end to end: any relay can be the last hop of a circuit.
-        features: fields.hsDir ? [RelayFeature.CONGESTION_CONTROL, RelayFeature.HSDIR] : [RelayFeature.CONGESTION_CONTROL],
+        // Congestion control is end to end: any relay can be the last hop of a circuit. Every
+        // relay is an introduction and rendezvous point; storing descriptors is optional.
+        features: [RelayFeature.CONGESTION_CONTROL, RelayFeature.ONION_SERVICE_POINTS, ...(fields.hsDir ? [RelayFeature.HSDIR] : [])],
       },
       this.options.identity.privateKey,
     );

@@ -61,10 +61,12 @@
 //   the descriptor is invalid. An HSDir checks the signature and the sizes, never the layers.
 //
 // INTRODUCTION AND RENDEZVOUS (rend-spec-v3 3 and 4)
+//   Introduction and rendezvous points are relays listing RELAY_FEATURE_ONION_SERVICE_POINTS
+//   (descriptor.proto); a relay without it may refuse these messages.
 //   1. The service keeps 3 introduction points: for each, a circuit whose last hop is the intro
 //      point relay, an Ed25519 auth key (KP_hs_ipt_sid) and an X25519 key B (KP_hss_ntor); it
 //      sends ESTABLISH_INTRO and waits for INTRO_ESTABLISHED. It lists them in its descriptor.
-//   2. A client fetches the descriptor, picks a rendezvous point (any Running relay), builds a
+//   2. A client fetches the descriptor, picks a rendezvous point (any such relay), builds a
 //      circuit to it and sends ESTABLISH_RENDEZVOUS with a fresh 20-byte cookie; the point
 //      answers RENDEZVOUS_ESTABLISHED.
 //   3. The client builds a circuit to an intro point and sends INTRODUCE1 (hs-ntor, below); the

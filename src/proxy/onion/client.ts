@@ -31,7 +31,7 @@ import { HSDIR_SPREAD_FETCH } from "../../onion/hs/hsdir-ring.js";
 import { hsNtorClientFinish, hsNtorClientIntroduce, hsNtorKeyMaterial } from "../../onion/hs/hs-ntor.js";
 import { destroyReasonName } from "../../onion/reasons.js";
 import type { ConsensusFollower } from "../consensus.js";
-import { isUsable, sameKey, weightedChoice, secureRandom } from "../path.js";
+import { isOnionServicePoint, sameKey, secureRandom, weightedChoice } from "../path.js";
 import type { PooledCircuit } from "../pool-view.js";
 import type { CircuitPool } from "../pool.js";
 import { fetchRequest, hsDirRequest, hsDirRings, type PeriodRing } from "./hsdir.js";
@@ -229,7 +229,7 @@ export class OnionServiceClient {
     const failed: Uint8Array[] = [];
     for (let attempt = 1; ; attempt++) {
       const consensus = await this.#consensus();
-      const candidates = consensus.relays.filter((r) => isUsable(r) && !failed.some((k) => sameKey(k, r.identityKey)));
+      const candidates = consensus.relays.filter((r) => isOnionServicePoint(r) && !failed.some((k) => sameKey(k, r.identityKey)));
       const point = weightedChoice(candidates, secureRandom);
       if (point === undefined) throw fail("no-path", "no relay to be a rendezvous point");
       try {
@@ -340,5 +340,5 @@ export class OnionServiceClient {
 function relayOf(consensus: Consensus, intro: IntroPoint): ConsensusRelay | undefined {
   const identity = intro.linkSpecifiers.find((s) => s.specifier.case === "identityKey")?.specifier.value;
   if (!(identity instanceof Uint8Array)) return undefined;
-  return consensus.relays.find((r) => isUsable(r) && sameKey(r.identityKey, identity));
+  return consensus.relays.find((r) => isOnionServicePoint(r) && sameKey(r.identityKey, identity));
 }

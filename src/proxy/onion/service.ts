@@ -24,7 +24,7 @@ import { hsNtorKeyMaterial, hsNtorServiceRespond } from "../../onion/hs/hs-ntor.
 import { timePeriodBounds, type TimePeriodId } from "../../onion/hs/time-period.js";
 import { ed25519PublicFromPrivate } from "../../onion/signing.js";
 import type { ConsensusFollower } from "../consensus.js";
-import { isUsable, sameKey, secureRandom, weightedChoice } from "../path.js";
+import { isOnionServicePoint, sameKey, secureRandom, weightedChoice } from "../path.js";
 import type { PooledCircuit } from "../pool-view.js";
 import type { CircuitPool } from "../pool.js";
 import { hsDirRequest, hsDirRings, type PeriodRing } from "./hsdir.js";
@@ -179,7 +179,7 @@ export class OnionService {
     while (this.#points.size + this.#pendingPoints < this.#options.introPoints) {
       const taken = [...this.#points].map((p) => p.relay.identityKey);
       const relay = weightedChoice(
-        consensus.relays.filter((r) => isUsable(r) && !taken.some((k) => sameKey(k, r.identityKey))),
+        consensus.relays.filter((r) => isOnionServicePoint(r) && !taken.some((k) => sameKey(k, r.identityKey))),
         secureRandom,
       );
       if (relay === undefined) return;
@@ -253,8 +253,8 @@ export class OnionService {
   async #rendezvousWith({ plaintext, state }: OpenedIntroduction): Promise<void> {
     const consensus = this.#requireConsensus();
     const identity = plaintext.linkSpecifiers.find((s) => s.specifier.case === "identityKey")?.specifier.value;
-    const point = identity instanceof Uint8Array ? consensus.relays.find((r) => isUsable(r) && sameKey(r.identityKey, identity)) : undefined;
-    if (point === undefined) throw new MeowOnionError("not-found", "the rendezvous point is not a usable relay of the consensus");
+    const point = identity instanceof Uint8Array ? consensus.relays.find((r) => isOnionServicePoint(r) && sameKey(r.identityKey, identity)) : undefined;
+    if (point === undefined) throw new MeowOnionError("not-found", "the rendezvous point is not a rendezvous-capable relay of the consensus");
     const pooled = await this.pool.buildOnionServiceCircuit({ purpose: CircuitPurpose.SERVICE_RENDEZVOUS, lastHop: point, chosenByPeer: true, onionService: this.address });
     const circuit = pooled.circuit!;
     if (this.#closed) {
