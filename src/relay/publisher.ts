@@ -142,7 +142,8 @@ export class Publisher {
         softwareVersion: SOFTWARE,
         // Congestion control is end to end: any relay can be the last hop of a circuit. Every
         // relay is an introduction and rendezvous point; storing descriptors is optional.
-        features: [RelayFeature.CONGESTION_CONTROL, RelayFeature.ONION_SERVICE_POINTS, ...(fields.hsDir ? [RelayFeature.HSDIR] : [])],
+        // (Ascending, as descriptor.proto requires.)
+        features: [RelayFeature.CONGESTION_CONTROL, ...(fields.hsDir ? [RelayFeature.HSDIR] : []), RelayFeature.ONION_SERVICE_POINTS],
       },
       this.options.identity.privateKey,
     );
