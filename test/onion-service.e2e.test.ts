@@ -134,6 +134,25 @@ describe("onion services", () => {
     await expect(control.removeOnionService({ address: added.address })).rejects.toMatchObject({ code: Code.NotFound });
   }, 60_000);
 
+  it("rotates its intro points and republishes; clients holding the old descriptor still get in", async () => {
+    const rotating = await network.proxy.addOnionService({
+      ports: [{ virtualPort: 7, host: "127.0.0.1", port: echoPort }],
+      tuning: { introPointLifetimeMs: { min: 1_500, max: 2_000 } },
+    });
+    const payload = randomBytes(10_000);
+    expect(sha256(await roundTrip(client, rotating.address, 7, payload))).toBe(sha256(payload));
+    const introKeys = () => rotating.introPointKeys();
+    const before = introKeys();
+    await waitFor("every intro point replaced", 30_000, () => (introKeys().every((k) => !before.includes(k)) && introKeys().length === 3 ? true : undefined), 100);
+    // A new rendezvous (another isolation key) from the client that cached the old descriptor.
+    const again = await echoThrough(
+      { proxyHost: client.socksHost, proxyPort: client.socksPort, host: rotating.address, port: 7, username: "after-rotation", password: "x", timeoutMs: 60_000 },
+      payload,
+    );
+    expect(sha256(again)).toBe(sha256(payload));
+    network.proxy.removeOnionService(rotating.address);
+  }, 60_000);
+
   it("refuses an unmapped port with the service's END, and a wrong address before building anything", async () => {
     await expect(socksConnect({ proxyHost: client.socksHost, proxyPort: client.socksPort, host: service.address, port: 8 })).rejects.toMatchObject({
       reply: Socks5Reply.NOT_ALLOWED,

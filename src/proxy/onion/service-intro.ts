@@ -43,6 +43,7 @@ export class ServiceIntroPoint {
   readonly #seen = new Set<string>();
   introductions = 0;
   pooled: PooledCircuit | undefined;
+  #retirement: NodeJS.Timeout | undefined;
 
   constructor(readonly relay: ConsensusRelay) {}
 
@@ -112,7 +113,13 @@ export class ServiceIntroPoint {
     return { plaintext, state: opened.state };
   }
 
+  /** Call `retire` after `ms` (intro points are rotated, so none serves a service for long). */
+  retireAfter(ms: number, retire: () => void): void {
+    this.#retirement = setTimeout(retire, ms).unref();
+  }
+
   close(): void {
+    clearTimeout(this.#retirement);
     this.pooled?.circuit?.destroy(DestroyReason.FINISHED);
   }
 }

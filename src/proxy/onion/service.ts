@@ -42,6 +42,8 @@ export interface OnionServiceOptions {
   maxStreamsPerCircuit?: number;
   /** An intro point is replaced after this many introductions. Default 16384. */
   maxIntroductionsPerPoint?: number;
+  /** An intro point is replaced after a random time in [min, max] ms. Default 18–24 hours (Tor's). */
+  introPointLifetimeMs?: { min: number; max: number };
   /** Upload the descriptor again after this long even if nothing changed. Default 1 hour. */
   republishMs?: number;
   log: Logger;
@@ -126,6 +128,7 @@ export class OnionService {
       introPoints,
       maxStreamsPerCircuit: options.maxStreamsPerCircuit ?? 256,
       maxIntroductionsPerPoint: options.maxIntroductionsPerPoint ?? 16384,
+      introPointLifetimeMs: options.introPointLifetimeMs ?? { min: 18 * 3600_000, max: 24 * 3600_000 },
       republishMs: options.republishMs ?? 3600_000,
       log: options.log.child({ service: this.address.slice(0, 16) }),
     };
@@ -149,6 +152,11 @@ export class OnionService {
       rendezvous: this.#rendezvous.size,
       streams: this.counters.streams,
     };
+  }
+
+  /** The auth keys (hex) of the intro points in use: they change when a point is replaced. */
+  introPointKeys(): string[] {
+    return [...this.#points].map((p) => Buffer.from(p.authKey.publicKey).toString("hex"));
   }
 
   /** Close the intro and rendezvous circuits; the descriptors expire on the HSDirs. */
@@ -210,6 +218,8 @@ export class OnionService {
     this.#introBackoff.reset();
     this.#points.add(point);
     point.pooled!.circuit!.once("close", () => this.#lose(point, "its circuit closed"));
+    const { min, max } = this.#options.introPointLifetimeMs;
+    point.retireAfter(min + secureRandom() * (max - min), () => this.#lose(point, "its lifetime is over"));
     this.#options.log.info({ relay: point.relay.nickname }, "intro point established");
     this.#introVersion++;
     // The first descriptor waits a moment for the other points, so it lists them all.
