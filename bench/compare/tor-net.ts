@@ -73,10 +73,8 @@ export interface TorNetwork {
 
 /** A tor client of the network: SocksPort, ControlPort, and its bootstrap. */
 export interface TorClient {
-  name: string;
   socksPort: number;
   control: TorControl;
-  pid: number;
   /** Wait for bootstrap 100% (after a first stream has asked for a circuit). */
   waitBootstrapped(timeoutMs: number): Promise<void>;
   stop(): Promise<void>;
@@ -254,10 +252,8 @@ export async function startTorNetwork(opts: TorNetworkOptions): Promise<TorNetwo
       };
       await waitProgress(75, deadline);
       const client: TorClient = {
-        name: n.nickname,
         socksPort: n.socksPort!,
         control: ctl,
-        pid: n.process!.pid!,
         waitBootstrapped: (timeoutMs: number) => waitProgress(100, Date.now() + timeoutMs),
         async stop() {
           ctl.close();
