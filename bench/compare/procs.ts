@@ -193,9 +193,6 @@ export async function stopTree(root: number, graceMs = 3000): Promise<void> {
       /* gone */
     }
   }
-  // A killed child stays a zombie (and answers signal 0) until it is reaped: wait for that.
-  const reapDeadline = Date.now() + graceMs;
-  while (Date.now() < reapDeadline && pids.some(alive)) await sleep(50);
 }
 
 export async function stopProcess(child: ChildProcess, graceMs = 3000): Promise<void> {
