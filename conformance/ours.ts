@@ -54,7 +54,8 @@ export async function startOurs(opts: OursOptions = {}): Promise<Launched> {
     return p;
   };
   try {
-    const dir = start(["directory", "--listen", "127.0.0.1:0", "--data-dir", join(base, "directory"), "--interval", String(opts.interval ?? 2)]);
+    // HSDir flags from the start, as a test network's thresholds (onion_service.proto HSDIRS).
+    const dir = start(["directory", "--listen", "127.0.0.1:0", "--data-dir", join(base, "directory"), "--interval", String(opts.interval ?? 2), "--hsdir-after", "0"]);
     const dm = await dir.waitLine(/directory ready url=(\S+) key=([0-9a-fA-F]{64})/, 30_000);
     target.directory = { url: dm[1].replace(/\/$/, ""), key: parseKey(dm[2], "directory key") };
     log(`directory ${dm[1]}`);
@@ -90,7 +91,8 @@ export async function startOurs(opts: OursOptions = {}): Promise<Launched> {
       try {
         const m = await px.waitLine(/proxy ready socks=(\S+) control=(\S+)/, 30_000);
         const { host, port } = parseHostPort(m[1]);
-        target.proxy = { host, port, control: m[2] };
+        target.proxy = { host, port };
+        target.control = m[2];
         log(`proxy ${m[1]}`);
       } catch (e) {
         unavailable.proxy = `our proxy did not start: ${(e as Error).message}`;

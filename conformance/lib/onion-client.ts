@@ -74,13 +74,13 @@ export async function fetchDescriptor(pool: LinkPool, consensus: Consensus, addr
 }
 
 /**
- * Rendezvous and introduction for a fetched descriptor: a circuit to a random Running relay as
- * rendezvous point, INTRODUCE1 through the intro points in turn, RENDEZVOUS2 checked, the
- * service added as the circuit's last hop.
+ * Rendezvous and introduction for a fetched descriptor: a circuit to the rendezvous point (given,
+ * or a random Running relay), INTRODUCE1 through the intro points in turn, RENDEZVOUS2 checked,
+ * the service added as the circuit's last hop.
  */
-export async function rendezvousWith(pool: LinkPool, consensus: Consensus, d: FetchedDescriptor, timeoutMs: number): Promise<ClientCircuit> {
+export async function rendezvousWith(pool: LinkPool, consensus: Consensus, d: FetchedDescriptor, timeoutMs: number, rendezvous?: RelayInfo): Promise<ClientCircuit> {
   const running = consensus.relays.filter((r) => r.flags.includes(RelayFlag.RUNNING));
-  const rp = relayInfoOf(running[Math.floor(Math.random() * running.length)]);
+  const rp = rendezvous ?? relayInfoOf(running[Math.floor(Math.random() * running.length)]);
   const rc = await pool.circuit([rp]).catch((e) => {
     throw new OnionConnectError("rendezvous", `circuit to the rendezvous point: ${(e as Error).message}`);
   });

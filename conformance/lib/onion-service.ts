@@ -43,6 +43,8 @@ export interface OnionServiceOptions {
   /** The identity seed (32 bytes); a new one if absent. */
   seed?: Uint8Array;
   introPoints?: number;
+  /** Where intro points may be (default: the consensus's Running relays). */
+  introRelays?: RelayInfo[];
   timeoutMs?: number;
   faults?: OnionServiceFaults;
 }
@@ -105,9 +107,8 @@ export class SuiteOnionService {
   }
 
   private async establishIntroPoints(): Promise<void> {
-    const running = this.opts.consensus.relays.filter((r) => r.flags.includes(RelayFlag.RUNNING)).sort(() => Math.random() - 0.5);
-    for (const r of running.slice(0, this.opts.introPoints ?? 2)) {
-      const relay = relayInfoOf(r);
+    const candidates = this.opts.introRelays ?? this.opts.consensus.relays.filter((r) => r.flags.includes(RelayFlag.RUNNING)).map(relayInfoOf);
+    for (const relay of [...candidates].sort(() => Math.random() - 0.5).slice(0, this.opts.introPoints ?? 2)) {
       const circuit = await this.pool.circuit([relay]);
       this.circuits.add(circuit);
       const ip: IntroPoint = { relay, circuit, authKey: ed25519Generate(), encKey: x25519Generate(), seen: new Set() };
@@ -179,15 +180,28 @@ export class SuiteOnionService {
     if (this.faults.badAuthMac) handshakeInfo[40] ^= 0x01;
     c.sendCell(0, RelayCommand.RENDEZVOUS1, 0, pb(Rendezvous1Schema, { cookie: plain.cookie, handshakeInfo }));
     c.addOnionHop(endToEndKeys(seed), "service");
-    c.onInbound = (ic) => this.onClientCell(c, ic);
+    serveStreams(c, this.opts.ports, this.sockets);
     this.counts.answered++;
   }
 
-  /** A cell from the client hop: BEGIN opens a stream to the port's target (the host of BEGIN is ignored). */
-  private onClientCell(c: ClientCircuit, ic: InboundCell): void {
+  stop(): void {
+    this.stopped = true;
+    for (const s of this.sockets) s.destroy();
+    for (const c of this.circuits) c.destroy();
+    this.pool.close();
+  }
+}
+
+/**
+ * The service's side of a joined rendezvous circuit: a BEGIN from the client hop opens a stream
+ * to the target of its port (the host of BEGIN is ignored), and bytes flow both ways within the
+ * stream's windows; an unknown port gets END. `sockets` collects the target connections.
+ */
+export function serveStreams(c: ClientCircuit, ports: OnionServicePort[], sockets: Set<net.Socket>): void {
+  c.onInbound = (ic: InboundCell) => {
     if (ic.hop !== c.lastHop || ic.cell.command !== RelayCommand.BEGIN) return;
     const id = ic.cell.streamId;
-    const target = this.opts.ports.find((p) => p.virtualPort === parse(BeginSchema, ic.cell.data).port);
+    const target = ports.find((p) => p.virtualPort === parse(BeginSchema, ic.cell.data).port);
     if (!target || id === 0 || c.streams.has(id)) {
       c.sendCell(c.lastHop, RelayCommand.END, id, pb(EndSchema, { reason: EndReason.CONNECTREFUSED }));
       return;
@@ -195,7 +209,7 @@ export class SuiteOnionService {
     const s = new ClientStream(c, id, c.lastHop);
     c.streams.set(id, s);
     const socket = net.connect({ host: target.host, port: target.port, allowHalfOpen: true });
-    this.sockets.add(socket);
+    sockets.add(socket);
     let connected = false;
     let pending: Promise<void> = Promise.resolve();
     s.sink = { data: (d) => socket.write(d), end: () => socket.end() };
@@ -217,13 +231,6 @@ export class SuiteOnionService {
     socket.on("error", () => {
       if (!connected && !c.destroyed) s.end(EndReason.CONNECTREFUSED);
     });
-    socket.on("close", () => this.sockets.delete(socket));
-  }
-
-  stop(): void {
-    this.stopped = true;
-    for (const s of this.sockets) s.destroy();
-    for (const c of this.circuits) c.destroy();
-    this.pool.close();
-  }
+    socket.on("close", () => sockets.delete(socket));
+  };
 }
