@@ -123,6 +123,19 @@ async function consensus(ctx: TestContext): Promise<Consensus> {
   return (await fetchConsensus(ctx)).consensus;
 }
 
+/** The consensus once it lists every relay of the implementation (a new network takes a few rounds). */
+async function listingAll(ctx: TestContext): Promise<Consensus> {
+  const rs = await relays(ctx);
+  const end = Date.now() + ctx.ms(60_000);
+  for (;;) {
+    const c = await consensus(ctx);
+    const missing = rs.filter((r) => !listed(c, r.identity));
+    if (!missing.length) return c;
+    if (Date.now() > end) fail(`${missing.length} of ${rs.length} relays of the implementation are not in the consensus after 60 s`);
+    await sleep(500);
+  }
+}
+
 /** The consensus's time period, or (without a directory) Tor's default periods at this time. */
 async function period(ctx: TestContext): Promise<Period> {
   if (!ctx.target.directory) return periodAt(Date.now(), 1440, 720);
@@ -137,7 +150,7 @@ async function period(ctx: TestContext): Promise<Period> {
 async function hsDir(ctx: TestContext): Promise<ResolvedRelay> {
   const rs = await relays(ctx);
   if (!ctx.target.directory) return rs[0];
-  const end = Date.now() + ctx.ms(30_000);
+  const end = Date.now() + ctx.ms(60_000);
   for (;;) {
     const c = await consensus(ctx);
     const r = rs.find((r) => listed(c, r.identity)?.flags.includes(RelayFlag.HSDIR));
@@ -257,6 +270,7 @@ function control(ctx: TestContext) {
 /** AddOnionService with one port to `target`; removed in teardown. */
 async function addService(ctx: TestContext, target: TestServer, virtualPort = 80): Promise<string> {
   const ctl = control(ctx);
+  await listingAll(ctx);
   let address: string;
   try {
     address = (await ctl.addOnionService({ ports: [{ virtualPort, target: `127.0.0.1:${target.port}` }] }, { timeoutMs: ctx.ms(45_000) })).address;
@@ -714,7 +728,7 @@ export const onionTests: TestCase[] = [
     async (ctx) => {
       const echo = await echoServer(ctx);
       const introRelays = await relays(ctx);
-      const svc = await SuiteOnionService.start({ consensus: await consensus(ctx), ports: [{ virtualPort: 80, host: "127.0.0.1", port: echo.port }], introRelays, timeoutMs: ctx.ms(8000) }).catch((e) =>
+      const svc = await SuiteOnionService.start({ consensus: await listingAll(ctx), ports: [{ virtualPort: 80, host: "127.0.0.1", port: echo.port }], introRelays, timeoutMs: ctx.ms(8000) }).catch((e) =>
         fail(`setup: the suite's onion service did not start: ${(e as Error).message}`),
       );
       ctx.defer(() => svc.stop());
