@@ -70,6 +70,7 @@ export const MUTANTS: Mutant[] = [
   { name: "rend-accepts-duplicate-cookie", breaks: "rendezvous point lets a second circuit take a cookie already waiting", relay: { rendAcceptsDuplicateCookie: true }, focus: ["onion/rendezvous/**"] },
   { name: "rend-joins-cookie-twice", breaks: "rendezvous point joins a cookie again on a second RENDEZVOUS1", relay: { rendJoinsCookieTwice: true }, focus: ["onion/rendezvous/**"] },
   { name: "rend-alters-handshake-info", breaks: "rendezvous point relays RENDEZVOUS1's handshake_info with one byte changed", relay: { rendAltersHandshakeInfo: true }, focus: ["onion/rendezvous/**", "onion/service/reachable"] },
+  { name: "rend-keeps-other-half", breaks: "rendezvous point keeps the client's circuit when the service's joined circuit is destroyed", relay: { rendKeepsOtherHalf: true }, focus: ["onion/rendezvous/**"] },
   { name: "service-bad-auth-mac", breaks: "onion service answers RENDEZVOUS1 with a wrong AUTH_INPUT_MAC (hs-ntor)", service: { badAuthMac: true }, focus: ["onion/service/**"] },
   { name: "service-signs-with-identity-key", breaks: "onion service signs its descriptor with its identity key, not the blinded key", service: { signWithIdentityKey: true }, focus: ["onion/service/**"] },
   { name: "service-no-replay-cache", breaks: "onion service answers a replayed INTRODUCE2", service: { noReplayCache: true }, focus: ["onion/service/**"] },

@@ -477,6 +477,13 @@ export const onionTests: TestCase[] = [
     c.sendCell(0, RelayCommand.ESTABLISH_INTRO, 0, establishIntroBody(ed25519Generate(), circuitNonce(c.keyMaterial[0])));
     await expectDestroyed(ctx, c, "a second ESTABLISH_INTRO");
   }),
+  T("intro/not-last-hop", `${OS} LIMITS AND DEFENCES (onion-service commands only at a circuit's last hop)`, "ESTABLISH_INTRO addressed to the first hop of a two-hop circuit destroys the circuit", async (ctx) => {
+    const rs = await relays(ctx);
+    if (rs.length < 2) skip("needs two relays");
+    const c = await circuit(ctx, pool(ctx), [rs[0], rs[1]]);
+    c.sendCell(0, RelayCommand.ESTABLISH_INTRO, 0, establishIntroBody(ed25519Generate(), circuitNonce(c.keyMaterial[0])));
+    await expectDestroyed(ctx, c, "ESTABLISH_INTRO to a hop with a next hop");
+  }, needs("relay", "extend")),
   T("intro/introduce-relayed", `${OS} Introduce1 (INTRODUCE2 relayed unchanged), IntroduceAck`, "INTRODUCE1 for an established auth key arrives as INTRODUCE2 byte for byte; the client gets SUCCESS", async (ctx) => {
     const r = (await relays(ctx))[0];
     const p = pool(ctx);
@@ -571,6 +578,18 @@ export const onionTests: TestCase[] = [
     const got = parse(Rendezvous2Schema, (await answer(ctx, c, RelayCommand.RENDEZVOUS2, since, "RENDEZVOUS1 with the cookie")).cell.data);
     check(equal(got.handshakeInfo, info), "RENDEZVOUS2's handshake_info is not RENDEZVOUS1's", hex(info).slice(0, 32), hex(got.handshakeInfo).slice(0, 32));
     check(!s.destroyed, `the service's circuit was destroyed after joining: ${s.describeState()}`);
+  }),
+  T("rendezvous/unknown-cookie", `${OS} LIMITS AND DEFENCES (RENDEZVOUS1 with a cookie not waiting: DESTROY PROTOCOL)`, "RENDEZVOUS1 with a cookie nobody established destroys the service's circuit", async (ctx) => {
+    const r = (await relays(ctx))[0];
+    const s = await circuit(ctx, pool(ctx), [r]);
+    s.sendCell(0, RelayCommand.RENDEZVOUS1, 0, pb(Rendezvous1Schema, { cookie: u8(randomBytes(20)), handshakeInfo: u8(randomBytes(64)) }));
+    await expectDestroyed(ctx, s, "RENDEZVOUS1 for an unknown cookie");
+  }),
+  T("rendezvous/one-role-per-circuit", `${OS} LIMITS AND DEFENCES (no second role on an intro, rendezvous or joined circuit)`, "ESTABLISH_RENDEZVOUS on an established intro circuit destroys it", async (ctx) => {
+    const r = (await relays(ctx))[0];
+    const { c } = await introCircuit(ctx, pool(ctx), r);
+    c.sendCell(0, RelayCommand.ESTABLISH_RENDEZVOUS, 0, pb(EstablishRendezvousSchema, { cookie: u8(randomBytes(20)) }));
+    await expectDestroyed(ctx, c, "ESTABLISH_RENDEZVOUS on an intro circuit");
   }),
   T("rendezvous/cookie-joined-once", `${OS} LIMITS AND DEFENCES (a rendezvous point joins each cookie once)`, "a second RENDEZVOUS1 with a cookie already joined is destroyed and reaches no client", async (ctx) => {
     const r = (await relays(ctx))[0];

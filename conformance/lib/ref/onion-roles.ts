@@ -51,6 +51,8 @@ export interface OnionRoleFaults {
   rendJoinsCookieTwice?: boolean;
   /** Rendezvous point: RENDEZVOUS2 carries the handshake_info with one byte changed. */
   rendAltersHandshakeInfo?: boolean;
+  /** Rendezvous point: when one joined circuit dies, the other stays. */
+  rendKeepsOtherHalf?: boolean;
 }
 
 const MAX_DESCRIPTORS = 1000;

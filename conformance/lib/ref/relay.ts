@@ -698,7 +698,7 @@ export class RefRelay {
     c.dead = true;
     this.roles.forget(c);
     // The two halves of a joined rendezvous circuit live and die together.
-    if (c.role?.kind === "joined") this.destroyBoth(c.role.other as Circuit, DestroyReason.DESTROYED);
+    if (c.role?.kind === "joined" && !this.faults.rendKeepsOtherHalf) this.destroyBoth(c.role.other as Circuit, DestroyReason.DESTROYED);
     for (const s of c.streams.values()) {
       s.socket?.destroy();
       this.dropStream(c, s);
