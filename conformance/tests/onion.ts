@@ -702,8 +702,11 @@ export const onionTests: TestCase[] = [
         const k = await circuit(ctx, p, [relayOf(ip)]);
         const mark = k.mark();
         k.sendCell(0, RelayCommand.INTRODUCE1, 0, body);
-        const status = parse(IntroduceAckSchema, (await answer(ctx, k, RelayCommand.INTRODUCE_ACK, mark, `${round} INTRODUCE1`)).cell.data).status;
-        check(status === IntroduceAckStatus.SUCCESS, `${round} INTRODUCE1: INTRODUCE_ACK ${ackName(status)} (the intro point relays replays; the service must drop them)`);
+        // Whether an intro point relays the replay is its affair; the service must not answer it.
+        if (round === "first") {
+          const status = parse(IntroduceAckSchema, (await answer(ctx, k, RelayCommand.INTRODUCE_ACK, mark, "the first INTRODUCE1")).cell.data).status;
+          check(status === IntroduceAckStatus.SUCCESS, `the first INTRODUCE1: INTRODUCE_ACK ${ackName(status)}, expected SUCCESS`);
+        }
         const r2 = await rc.waitCell((x) => x.cell.command === RelayCommand.RENDEZVOUS2, ctx.ms(round === "first" ? 10_000 : 3000), since);
         if (round === "first") check(r2, `the service did not answer the first INTRODUCE1 with RENDEZVOUS1 (${rc.describeState()})`);
         else check(!r2, "the service answered a replayed INTRODUCE2 (same encrypted part, same cookie) with another RENDEZVOUS1");
