@@ -28,6 +28,8 @@ export interface OnionServiceFaults {
   signWithIdentityKey?: boolean;
   /** A replayed INTRODUCE2 is answered again (no replay cache, no once-per-cookie rule). */
   noReplayCache?: boolean;
+  /** The blinded key is that of the next period, not the consensus's (a self-consistent descriptor clients never find). */
+  blindForNextPeriod?: boolean;
 }
 
 export interface OnionServicePort {
@@ -125,7 +127,9 @@ export class SuiteOnionService {
   }
 
   private async publish(): Promise<void> {
-    const { period, srv } = currentPeriod(this.opts.consensus);
+    const current = currentPeriod(this.opts.consensus);
+    const srv = current.srv;
+    const period = this.faults.blindForNextPeriod ? { ...current.period, num: current.period.num + 1n } : current.period;
     const blinded = blindPublicKey(this.identity.publicKey, period);
     this.subcred = subcredential(this.identity.publicKey, blinded);
     const signed = buildOnionDescriptor({
