@@ -40,10 +40,9 @@ export interface FetchedDescriptor {
   introPoints: IntroPoint[];
   blindedKey: Uint8Array;
   subcredential: Uint8Array;
-  from: RelayInfo;
 }
 
-/** The descriptor of `address` from the fetch set of HSDirs, checked and opened. */
+/** The descriptor of `address` from the fetch set of HSDirs (tried in random order), checked and opened. */
 export async function fetchDescriptor(pool: LinkPool, consensus: Consensus, address: string, timeoutMs: number): Promise<FetchedDescriptor> {
   let A: Uint8Array;
   try {
@@ -54,7 +53,9 @@ export async function fetchDescriptor(pool: LinkPool, consensus: Consensus, addr
   const { period, srv } = currentPeriod(consensus);
   const blindedKey = blindPublicKey(A, period);
   const subcred = subcredential(A, blindedKey);
-  const fetchSet = responsibleHsDirs(hsDirsOf(consensus), blindedKey, srv, period, FETCH_SPREAD).map(relayInfoOf);
+  const fetchSet = responsibleHsDirs(hsDirsOf(consensus), blindedKey, srv, period, FETCH_SPREAD)
+    .map(relayInfoOf)
+    .sort(() => Math.random() - 0.5);
   const errors: string[] = [];
   for (const relay of fetchSet) {
     const name = relay.nickname ?? relay.host;
@@ -65,7 +66,7 @@ export async function fetchDescriptor(pool: LinkPool, consensus: Consensus, addr
       if (out.kind !== "response") throw new Error(out.kind === "refused" ? `BEGIN_DIR refused` : out.why);
       if (out.response.status !== HsDirStatus.OK || !out.response.descriptor) throw new Error(`status ${HsDirStatus[out.response.status]}`);
       const { inner } = openOnionDescriptor(out.response.descriptor, blindedKey, subcred);
-      return { signed: out.response.descriptor, introPoints: inner.introPoints, blindedKey, subcredential: subcred, from: relay };
+      return { signed: out.response.descriptor, introPoints: inner.introPoints, blindedKey, subcredential: subcred };
     } catch (e) {
       errors.push(`${name}: ${(e as Error).message}`);
     }
@@ -105,13 +106,15 @@ export async function rendezvousWith(pool: LinkPool, consensus: Consensus, d: Fe
       try {
         seed = clientFinish(state, parse(Rendezvous2Schema, r2.cell.data).handshakeInfo);
       } catch (e) {
-        rc.destroy();
         throw new OnionConnectError("handshake", (e as Error).message);
       }
       rc.addOnionHop(endToEndKeys(seed), "client");
       return rc;
     } catch (e) {
-      if (e instanceof OnionConnectError) throw e;
+      if (e instanceof OnionConnectError) {
+        rc.destroy();
+        throw e;
+      }
       errors.push((e as Error).message);
     }
   }
