@@ -75,11 +75,11 @@ export function hsDirsOf(c: Consensus) {
 export class SuiteOnionService {
   readonly identity: Ed25519Key;
   readonly address: string;
-  readonly intros: IntroPoint[] = [];
+  /** INTRODUCE2 refused (MAC) and answered, for failure messages. */
+  readonly counts = { refused: 0, answered: 0 };
+  private readonly intros: IntroPoint[] = [];
   /** What each HSDir of the store set answered. */
-  readonly uploads: { relay: RelayInfo; status: string }[] = [];
-  /** INTRODUCE2 refused (MAC), dropped as replays, answered. */
-  readonly counts = { refused: 0, replays: 0, answered: 0 };
+  private readonly uploads: { relay: RelayInfo; status: string }[] = [];
   private readonly pool: LinkPool;
   private readonly faults: OnionServiceFaults;
   private readonly cookies = new Set<string>();
@@ -171,10 +171,7 @@ export class SuiteOnionService {
     }
     const plain = parse(IntroducePlaintextSchema, opened.plaintext);
     const tag = hex(sha3(m.encrypted));
-    if (!this.faults.noReplayCache && (ip.seen.has(tag) || this.cookies.has(hex(plain.cookie)))) {
-      this.counts.replays++;
-      return;
-    }
+    if (!this.faults.noReplayCache && (ip.seen.has(tag) || this.cookies.has(hex(plain.cookie)))) return;
     ip.seen.add(tag);
     this.cookies.add(hex(plain.cookie));
     const c = await this.pool.circuit([relayFromSpecifiers(plain.linkSpecifiers, plain.ntorOnionKey)]);
