@@ -1,6 +1,6 @@
 /**
  * Start MeowOnion's own network through its command line (never by importing src/): a directory,
- * three relays (one exit) and a proxy, each a child process in its own process group with its
+ * four relays (one exit) and a proxy, each a child process in its own process group with its
  * own temporary data directory.
  */
 import { mkdtempSync, rmSync } from "node:fs";
@@ -59,7 +59,8 @@ export async function startOurs(opts: OursOptions = {}): Promise<Launched> {
     const dm = await dir.waitLine(/directory ready url=(\S+) key=([0-9a-fA-F]{64})/, 30_000);
     target.directory = { url: dm[1].replace(/\/$/, ""), key: parseKey(dm[2], "directory key") };
     log(`directory ${dm[1]}`);
-    const n = opts.relays ?? 3;
+    // Four: onion services' circuits to a peer-chosen last hop have an extra middle (consensus.proto PATH SELECTION).
+    const n = opts.relays ?? 4;
     const relayProcs = [];
     for (let i = 0; i < n; i++) {
       const exit = i === n - 1;

@@ -6,7 +6,7 @@
  *                          [--known-failures FILE] [--junit FILE] [--run GLOB] [--skip GLOB]
  *                          [--timeout-scale X] [--verbose] [--list]
  *
- * With no target it starts MeowOnion's own network (directory, 3 relays, proxy) through the CLI
+ * With no target it starts MeowOnion's own network (directory, 4 relays, proxy) through the CLI
  * and tests it. See conformance/README.md.
  */
 import { writeFileSync } from "node:fs";
@@ -92,7 +92,7 @@ export async function runSuite(opts: RunOptions): Promise<SuiteSummary> {
       if (opts.proxy) target.proxy = parseHostPort(opts.proxy);
       target.control = opts.control?.replace(/\/$/, "");
     } else {
-      say(opts, "no target given: starting MeowOnion's own network (directory, 3 relays, proxy) through src/cli.ts");
+      say(opts, "no target given: starting MeowOnion's own network (directory, 4 relays, proxy) through src/cli.ts");
       const ours = await startOurs({ log: (m) => opts.verbose && say(opts, `  ${m}`) });
       cleanups.push(() => ours.stop());
       Object.assign(target, { directory: ours.target.directory, relays: ours.target.relays, proxy: ours.target.proxy, control: ours.target.control });

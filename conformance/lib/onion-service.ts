@@ -30,7 +30,12 @@ export interface OnionServiceFaults {
   noReplayCache?: boolean;
   /** The blinded key is that of the next period, not the consensus's (a self-consistent descriptor clients never find). */
   blindForNextPeriod?: boolean;
+  /** No limit of streams per rendezvous circuit. */
+  noStreamLimit?: boolean;
 }
+
+/** onion_service.proto LIMITS AND DEFENCES: streams open at once on one rendezvous circuit. */
+export const MAX_STREAMS_PER_CIRCUIT = 256;
 
 export interface OnionServicePort {
   virtualPort: number;
@@ -181,7 +186,7 @@ export class SuiteOnionService {
     if (this.faults.badAuthMac) handshakeInfo[40] ^= 0x01;
     c.sendCell(0, RelayCommand.RENDEZVOUS1, 0, pb(Rendezvous1Schema, { cookie: plain.cookie, handshakeInfo }));
     c.addOnionHop(endToEndKeys(seed), "service");
-    serveStreams(c, this.opts.ports, this.sockets);
+    serveStreams(c, this.opts.ports, this.sockets, this.faults.noStreamLimit ? Infinity : MAX_STREAMS_PER_CIRCUIT);
     this.counts.answered++;
   }
 
@@ -196,17 +201,20 @@ export class SuiteOnionService {
 /**
  * The service's side of a joined rendezvous circuit: a BEGIN from the client hop opens a stream
  * to the target of its port (the host of BEGIN is ignored), and bytes flow both ways within the
- * stream's windows; an unknown port gets END. `sockets` collects the target connections.
+ * stream's windows; an unknown port gets END, one stream above `maxStreams` END RESOURCELIMIT.
+ * `sockets` collects the target connections.
  */
-export function serveStreams(c: ClientCircuit, ports: OnionServicePort[], sockets: Set<net.Socket>): void {
+export function serveStreams(c: ClientCircuit, ports: OnionServicePort[], sockets: Set<net.Socket>, maxStreams = MAX_STREAMS_PER_CIRCUIT): void {
+  let open = 0;
   c.onInbound = (ic: InboundCell) => {
     if (ic.hop !== c.lastHop || ic.cell.command !== RelayCommand.BEGIN) return;
     const id = ic.cell.streamId;
     const target = ports.find((p) => p.virtualPort === parse(BeginSchema, ic.cell.data).port);
-    if (!target || id === 0 || c.streams.has(id)) {
-      c.sendCell(c.lastHop, RelayCommand.END, id, pb(EndSchema, { reason: EndReason.CONNECTREFUSED }));
+    if (!target || id === 0 || c.streams.has(id) || open >= maxStreams) {
+      c.sendCell(c.lastHop, RelayCommand.END, id, pb(EndSchema, { reason: open >= maxStreams ? EndReason.RESOURCELIMIT : EndReason.CONNECTREFUSED }));
       return;
     }
+    open++;
     const s = new ClientStream(c, id, c.lastHop);
     c.streams.set(id, s);
     const socket = net.connect({ host: target.host, port: target.port, allowHalfOpen: true });
@@ -232,6 +240,9 @@ export function serveStreams(c: ClientCircuit, ports: OnionServicePort[], socket
     socket.on("error", () => {
       if (!connected && !c.destroyed) s.end(EndReason.CONNECTREFUSED);
     });
-    socket.on("close", () => sockets.delete(socket));
+    socket.on("close", () => {
+      open--;
+      sockets.delete(socket);
+    });
   };
 }

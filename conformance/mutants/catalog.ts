@@ -74,6 +74,7 @@ export const MUTANTS: Mutant[] = [
   { name: "service-bad-auth-mac", breaks: "onion service answers RENDEZVOUS1 with a wrong AUTH_INPUT_MAC (hs-ntor)", service: { badAuthMac: true }, focus: ["onion/service/**"] },
   { name: "service-signs-with-identity-key", breaks: "onion service signs its descriptor with its identity key, not the blinded key", service: { signWithIdentityKey: true }, focus: ["onion/service/**"] },
   { name: "service-blinds-for-wrong-period", breaks: "onion service blinds its key for the next period, not the consensus's: its (validly signed) descriptor is where no client looks", service: { blindForNextPeriod: true }, focus: ["onion/service/reachable"] },
+  { name: "service-no-stream-limit", breaks: "onion service serves more than 256 streams at once on one rendezvous circuit", service: { noStreamLimit: true }, focus: ["onion/service/stream-limit"] },
   { name: "service-no-replay-cache", breaks: "onion service answers a replayed INTRODUCE2", service: { noReplayCache: true }, focus: ["onion/service/**"] },
   // ---- vector checkers
   { name: "vectors-digest-not-zeroed", breaks: "client tor1 digest computed with the digest field not zeroed", vector: "no-zero-digest", focus: ["vectors/**"] },

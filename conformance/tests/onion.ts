@@ -651,6 +651,7 @@ export const onionTests: TestCase[] = [
       const address = await addService(ctx, await echoServer(ctx));
       const c = await reach(ctx, pool(ctx), address);
       await echoThrough(ctx, c, 80, 64_000, `a stream to ${address.slice(0, 12)}…:80`);
+      await c.begin("ignored.example", 80, { timeoutMs: ctx.ms(10_000) }).catch((e) => fail(`BEGIN with a host (which the service ignores): ${(e as Error).message}`));
     },
     { ...needs("addOnionService", "directory", "relay"), timeoutMs: 120_000 },
   ),
@@ -679,6 +680,23 @@ export const onionTests: TestCase[] = [
           await sleep(1000);
         }
       }
+    },
+    { ...needs("addOnionService", "directory", "relay"), timeoutMs: 120_000 },
+  ),
+  T(
+    "service/stream-limit",
+    `${OS} LIMITS AND DEFENCES (at most 256 streams per rendezvous circuit, END RESOURCELIMIT beyond)`,
+    "256 streams open at once on one rendezvous circuit are served; the 257th gets END RESOURCELIMIT",
+    async (ctx) => {
+      const address = await addService(ctx, await echoServer(ctx));
+      const c = await reach(ctx, pool(ctx), address);
+      const streams = Array.from({ length: 256 }, () => c.openStream("", 80));
+      const connected = await Promise.all(streams.map((s) => s.waitConnected(ctx.ms(20_000))));
+      const ok = connected.filter(Boolean).length;
+      check(ok === 256, `${ok} of 256 streams were CONNECTED (${streams.filter((s) => s.ended).length} ended: ${[...new Set(streams.filter((s) => s.ended).map((s) => EndReason[s.endReason!]))].join(", ")}; ${c.describeState()})`);
+      const extra = c.openStream("", 80);
+      await extra.waitConnected(ctx.ms(10_000));
+      check(extra.ended && extra.endReason === EndReason.RESOURCELIMIT, `the 257th stream: ${extra.connected ? "CONNECTED" : extra.ended ? `END ${EndReason[extra.endReason!]}` : "no answer"}`, "END RESOURCELIMIT");
     },
     { ...needs("addOnionService", "directory", "relay"), timeoutMs: 120_000 },
   ),
