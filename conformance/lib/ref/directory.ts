@@ -56,8 +56,6 @@ export interface RefDirectoryOptions {
   heartbeatTimeoutSeconds?: number;
   faults?: DirectoryFaults;
   key?: Ed25519Key;
-  /** Onion-service period length, minutes (rotation offset: half of it, as Tor's 1440/720). */
-  hsPeriodMinutes?: number;
 }
 
 interface Entry {
@@ -73,6 +71,8 @@ interface Entry {
 }
 
 const MAX_SKEW_MS = 5 * 60_000;
+/** Onion-service time periods: Tor's (onion_service.proto TIME PERIODS). */
+const HS_PERIODS = { periodLengthMinutes: 1440, rotationOffsetMinutes: 720 };
 const HEARTBEAT_WINDOW_MS = 60_000;
 
 function bad(msg: string, code = Code.InvalidArgument): ConnectError {
@@ -308,8 +308,6 @@ export class RefDirectory {
     relays.sort((a, b) => compare(a.identityKey, b.identityKey));
     if (this.faults.unsortedConsensus) relays.reverse();
     const total = relays.reduce((s, r) => s + r.bandwidthWeight, 0n);
-    const length = this.opts.hsPeriodMinutes ?? 1440;
-    const params = { periodLengthMinutes: length, rotationOffsetMinutes: length / 2 };
     const c = create(ConsensusSchema, {
       validAfter: timestampFromMs(period * 1000),
       freshUntil: timestampFromMs((period + this.interval) * 1000),
@@ -321,8 +319,8 @@ export class RefDirectory {
         guard: relays.filter((r) => r.flags.includes(RelayFlag.GUARD)).reduce((s, r) => s + r.bandwidthWeight, 0n),
         exit: relays.filter((r) => r.flags.includes(RelayFlag.EXIT)).reduce((s, r) => s + r.bandwidthWeight, 0n),
       },
-      onionServiceParams: params,
-      sharedRandom: this.sharedRandom(periodAt(period * 1000, length, params.rotationOffsetMinutes).num),
+      onionServiceParams: HS_PERIODS,
+      sharedRandom: this.sharedRandom(periodAt(period * 1000, HS_PERIODS.periodLengthMinutes, HS_PERIODS.rotationOffsetMinutes).num),
     });
     const bytes = toBinary(ConsensusSchema, c);
     if (this.currentBytes && equal(bytes, this.currentBytes)) return;
