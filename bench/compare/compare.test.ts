@@ -18,7 +18,7 @@ import { ControlParser, TorControl, bootstrapProgress, type ControlReply } from 
 import { UploadTracker, addOnionCommand, addTorOnionService, parseHsDescEvent } from "./tor-onion.js";
 import { consensusReady } from "./tor-net.js";
 import { CLIENT_ADDRESS, RELAY_ADDRESS, dirAuthorityLine, torrc, type TorNetworkSpec } from "./torrc.js";
-import { httpGet, parseResponseHead } from "./workloads.js";
+import { parseResponseHead } from "./workloads.js";
 
 function spec(scheduler: "default" | "vanilla" = "default"): TorNetworkSpec {
   return {

@@ -15,7 +15,7 @@ import { join } from "node:path";
 import type { Logger } from "../common/log.js";
 import { startDestination, type Destination } from "./destination.js";
 import { inProcessLauncher } from "./in-process.js";
-import { type Launcher, LOCAL_EXIT_POLICY, type NodeHandle } from "./launcher.js";
+import { LOCAL_EXIT_POLICY, type NodeHandle } from "./launcher.js";
 import { processLauncher } from "./process-launcher.js";
 import { awaitUsableRelays } from "../proxy/consensus.js";
 
