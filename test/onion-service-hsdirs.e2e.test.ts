@@ -7,6 +7,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import { createServer, type AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { watchConsensus } from "../src/netdoc/directory-client.js";
 import type { OnionService } from "../src/proxy/onion/service.js";
 import { startProxy } from "../src/proxy/proxy.js";
 import { Cleanups } from "./helpers/cleanups.js";
@@ -49,6 +50,7 @@ describe("an onion service whose HSDirs all go", () => {
       return now.length > 0 && now.every((h) => !holders.has(h)) ? now : undefined;
     }, 250);
     expect(newHolders.length).toBeGreaterThan(0);
+    await consensusWithout(holders);
 
     const client = await startProxy({
       directories: [{ url: network.directory.url, key: network.directory.publicKey }],
@@ -60,4 +62,13 @@ describe("an onion service whose HSDirs all go", () => {
     const echoed = await echoThrough({ proxyHost: client.socksHost, proxyPort: client.socksPort, host: service.address, port: 7, timeoutMs: 60_000 }, payload);
     expect(sha256(echoed)).toBe(sha256(payload));
   }, 120_000);
+
+  /** Returns once the authority's consensus lists none of `gone` (the fresh client must not start on a consensus still naming them). */
+  async function consensusWithout(gone: Set<string>): Promise<void> {
+    const abort = AbortSignal.timeout(60_000);
+    for await (const { consensus } of watchConsensus([network.directory.url], [network.directory.publicKey], { signal: abort })) {
+      if (!consensus.relays.some((r) => gone.has(hex(r.identityKey)))) return;
+    }
+    throw new Error("the consensus still lists stopped relays after 60 s");
+  }
 });
