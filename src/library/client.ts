@@ -14,7 +14,7 @@ import type https from "node:https";
 import type { ConnectionOptions } from "node:tls";
 import { type Dispatcher, fetch as undiciFetch, type RequestInfo, type RequestInit, type Response } from "undici";
 import { BootstrapPhase, type GetStatusResponse } from "../../gen/meowonion/v1/control_pb.js";
-import type { Logger } from "../common/log.js";
+import { embeddedLogger, type Logger } from "../common/log.js";
 import { isValidBeginHost } from "../netdoc/stream-target.js";
 import { MeowOnionError } from "../onion/errors.js";
 import { ED25519_KEY_LEN } from "../onion/signing.js";
@@ -42,7 +42,7 @@ export interface MeowOnionOptions {
   circuits?: ProxyOptions["circuits"];
   /** TLS options for https:// through fetch, the dispatcher and httpsAgent (e.g. `ca` for a private CA). */
   tls?: ConnectionOptions;
-  /** A pino logger (default: JSON lines on stderr at MEOWONION_LOG_LEVEL, "info" unless set). */
+  /** A pino logger (default: JSON lines on stderr, warnings and errors only unless MEOWONION_LOG_LEVEL is set). */
   logger?: Logger;
 }
 
@@ -269,7 +269,7 @@ export class MeowOnion extends OnionClient {
       enforceDistinctSubnets: options.enforceDistinctSubnets,
       hops: options.hops,
       circuits: options.circuits,
-      logger: options.logger,
+      logger: options.logger ?? embeddedLogger(),
     });
     return new MeowOnion(new ClientCore(proxy, options.tls ?? {}));
   }
