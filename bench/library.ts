@@ -16,7 +16,7 @@ import net from "node:net";
 import { Agent, fetch } from "undici";
 import { MeowOnion } from "../src/index.js";
 import { socksConnect } from "../src/proxy/socks-client.js";
-import { LOCAL_EXIT_POLICY, startInProcessNetwork } from "../test/helpers/in-process-network.js";
+import { FIVE_RELAYS, startInProcessNetwork } from "../test/helpers/in-process-network.js";
 
 const REQUESTS = 100;
 const WARMUP = 5;
@@ -73,15 +73,7 @@ async function interleaved(ways: (() => Promise<number>)[], runs: number, warmup
 }
 
 export async function benchLibrary(): Promise<Record<string, number>> {
-  const network = await startInProcessNetwork({
-    relays: [
-      { nickname: "Exit1", exitPolicy: LOCAL_EXIT_POLICY },
-      { nickname: "Exit2", exitPolicy: LOCAL_EXIT_POLICY },
-      { nickname: "Middle3" },
-      { nickname: "Middle4" },
-      { nickname: "Middle5" },
-    ],
-  });
+  const network = await startInProcessNetwork({ relays: FIVE_RELAYS });
   // Every response closes its connection: each request opens a new stream.
   const page = http.createServer((_req, res) => res.writeHead(200, { connection: "close" }).end("m"));
   const source = net.createServer((socket) => {

@@ -4,9 +4,11 @@
  * `meowonion network` run from that install (compiled JS, no tsx), then, against that network:
  * a five-line ESM script fetching a file, the three examples the package ships, a TypeScript
  * consumer type-checked against the package's declarations, and the authority's status page.
+ * Last, every whole program in docs/library.md (each starts a network of its own).
  */
 import { execFile, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -31,6 +33,19 @@ async function node(script: string, args: string[]): Promise<Buffer> {
   const { stdout } = await run(process.execPath, [script, ...args], { cwd: project, env: cleanEnv, encoding: "buffer", timeout: 90_000 });
   return stdout;
 }
+
+/** The code blocks of docs/library.md that are whole programs (they start with an import), with their section. */
+function docPrograms(markdown: string): { section: string; code: string }[] {
+  const programs: { section: string; code: string }[] = [];
+  let section = "";
+  for (const [, heading, code] of markdown.matchAll(/^#{2,3} (.*)$|^```js\n(import [^]*?)^```/gm)) {
+    if (heading !== undefined) section = heading;
+    else programs.push({ section, code });
+  }
+  return programs;
+}
+
+const DOC_PROGRAMS = docPrograms(readFileSync(join(ROOT, "docs", "library.md"), "utf8"));
 
 /** A script the package ships in examples/. */
 const example = (name: string) => join(project, "node_modules", "meowonion", "examples", name);
@@ -134,4 +149,20 @@ describe("the packed package, installed", () => {
     expect(page.status).toBe(200);
     expect(await page.text()).toMatch(/<script[^>]+app-\w+\.js/);
   });
+});
+
+describe("docs/library.md", () => {
+  it("has runnable programs", () => {
+    expect(DOC_PROGRAMS.length).toBeGreaterThanOrEqual(8);
+  });
+
+  it.each(DOC_PROGRAMS.map(({ section, code }, i) => [i + 1, section, code]))(
+    "program %i (%s) runs against the installed package",
+    async (i, _section, code) => {
+      const file = join(project, `doc-${i}.mjs`);
+      await writeFile(file, code);
+      await node(file, []);
+    },
+    120_000,
+  );
 });

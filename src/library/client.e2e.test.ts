@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BootstrapPhase } from "../../gen/meowonion/v1/control_pb.js";
 import { socksConnect } from "../proxy/socks-client.js";
 import { Cleanups } from "../../test/helpers/cleanups.js";
-import { LOCAL_EXIT_POLICY, type InProcessNetwork, startInProcessNetwork } from "../../test/helpers/in-process-network.js";
+import { FIVE_RELAYS, type InProcessNetwork, startInProcessNetwork } from "../../test/helpers/in-process-network.js";
 import { MeowOnion, type BootstrapStatus } from "./client.js";
 import { IsolationToken } from "./isolation.js";
 import type { OnionSocket } from "./socket.js";
@@ -65,15 +65,7 @@ function newClient(): Promise<MeowOnion> {
 
 beforeAll(async () => {
   echoPort = await server((socket) => socket.pipe(socket));
-  network = await startInProcessNetwork({
-    relays: [
-      { nickname: "Exit1", exitPolicy: LOCAL_EXIT_POLICY },
-      { nickname: "Exit2", exitPolicy: LOCAL_EXIT_POLICY },
-      { nickname: "Middle3" },
-      { nickname: "Middle4" },
-      { nickname: "Middle5" },
-    ],
-  });
+  network = await startInProcessNetwork({ relays: FIVE_RELAYS });
   cleanups.add(() => network.close());
   client = await newClient();
   cleanups.add(() => client.close());

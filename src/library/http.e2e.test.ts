@@ -13,7 +13,7 @@ import type { Response as UndiciResponse } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startOnionService } from "../proxy/onion/start.js";
 import { Cleanups, tempDir } from "../../test/helpers/cleanups.js";
-import { LOCAL_EXIT_POLICY, type InProcessNetwork, startInProcessNetwork } from "../../test/helpers/in-process-network.js";
+import { FIVE_RELAYS, type InProcessNetwork, startInProcessNetwork } from "../../test/helpers/in-process-network.js";
 import { localhostCertificate } from "../../test/helpers/tls-cert.js";
 import { MeowOnion } from "./client.js";
 
@@ -89,15 +89,7 @@ beforeAll(async () => {
   cert = credentials.cert;
   plainUrl = await listen(http.createServer(answer), "http");
   secureUrl = await listen(https.createServer(credentials, answer), "https");
-  network = await startInProcessNetwork({
-    relays: [
-      { nickname: "Exit1", exitPolicy: LOCAL_EXIT_POLICY },
-      { nickname: "Exit2", exitPolicy: LOCAL_EXIT_POLICY },
-      { nickname: "Middle3" },
-      { nickname: "Middle4" },
-      { nickname: "Middle5" },
-    ],
-  });
+  network = await startInProcessNetwork({ relays: FIVE_RELAYS });
   cleanups.add(() => network.close());
   const directories = [{ url: network.directory.url, key: network.directory.publicKey }];
   const service = await startOnionService({
