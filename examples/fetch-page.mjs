@@ -2,6 +2,7 @@
 //   node examples/fetch-page.mjs DIRECTORY_URL DIRECTORY_KEY PAGE_URL
 // `npx meowonion network` prints an authority's URL and key, an http:// destination and a
 // .meow onion service to try (e.g. PAGE_URL http://127.0.0.1:45953/meow).
+// In a clone, `npm run build` first: "meowonion" resolves to this package's dist/.
 import { MeowOnion } from "meowonion";
 
 const [url, key, page] = process.argv.slice(2);

@@ -2,6 +2,7 @@
 // new identity moves later streams to new circuits.
 //   node examples/isolated-identities.mjs DIRECTORY_URL DIRECTORY_KEY HOST:PORT
 // (HOST:PORT: any TCP destination, e.g. the network's echo server.)
+// In a clone, `npm run build` first: "meowonion" resolves to this package's dist/.
 import { MeowOnion } from "meowonion";
 
 const [url, key, target] = process.argv.slice(2);

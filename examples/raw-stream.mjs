@@ -2,6 +2,7 @@
 // server, half-close, and read the reply until the server closes its side.
 //   node examples/raw-stream.mjs DIRECTORY_URL DIRECTORY_KEY HOST:PORT
 // (`npx meowonion network` prints the echo server as echo=HOST:PORT.)
+// In a clone, `npm run build` first: "meowonion" resolves to this package's dist/.
 import { MeowOnion } from "meowonion";
 
 const [url, key, target] = process.argv.slice(2);

@@ -1,5 +1,5 @@
 /**
- * The package the way a user gets it: `npm pack` (its prepack compiles dist/), the tarball
+ * The package the way a user gets it: compiled and packed (`npm pack`), the tarball
  * installed into a fresh project (its dependencies from the npm cache, else the registry),
  * `meowonion network` run from that install (compiled JS, no tsx), then, against that network:
  * a five-line ESM script fetching a file, the three examples the package ships, a TypeScript
@@ -19,6 +19,7 @@ import { generatedSha256 } from "../src/network/destination.js";
 import { ManagedProcess, ROOT } from "./helpers/procs.js";
 
 const run = promisify(execFile);
+const TSC = join(ROOT, "node_modules", "typescript", "bin", "tsc");
 /** Child processes get no loader from this test runner. */
 const { NODE_OPTIONS: _, ...cleanEnv } = process.env;
 
@@ -52,7 +53,10 @@ const example = (name: string) => join(project, "node_modules", "meowonion", "ex
 
 beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), "meowonion-package-"));
-  const packed = await run("npm", ["pack", "--silent", "--pack-destination", work], { cwd: ROOT, env: cleanEnv, encoding: "utf8" });
+  // What prepack (`npm run build`) does, but the status page: vitest's global setup has just built
+  // dist/status-page/ from the current web/status/, and other tests' authorities read it meanwhile.
+  await run(process.execPath, [TSC, "-p", "tsconfig.build.json"], { cwd: ROOT, env: cleanEnv });
+  const packed = await run("npm", ["pack", "--ignore-scripts", "--silent", "--pack-destination", work], { cwd: ROOT, env: cleanEnv, encoding: "utf8" });
   const tarball = join(work, packed.stdout.trim().split("\n").at(-1)!);
   project = join(work, "project");
   await mkdir(project);
@@ -139,9 +143,8 @@ describe("the packed package, installed", () => {
         `}`,
       ].join("\n"),
     );
-    const tsc = join(ROOT, "node_modules", "typescript", "bin", "tsc");
     const options = ["--noEmit", "--strict", "--module", "nodenext", "--moduleResolution", "nodenext", "--target", "es2022", "--skipLibCheck"];
-    await expect(run(process.execPath, [tsc, ...options, "--typeRoots", join(ROOT, "node_modules", "@types"), "--types", "node", consumer], { cwd: project, env: cleanEnv })).resolves.toBeDefined();
+    await expect(run(process.execPath, [TSC, ...options, "--typeRoots", join(ROOT, "node_modules", "@types"), "--types", "node", consumer], { cwd: project, env: cleanEnv })).resolves.toBeDefined();
   });
 
   it("the authority started from the package serves its status page", async () => {
