@@ -108,8 +108,12 @@ function keyBytes(authority: DirectoryAuthority): Uint8Array {
   return Buffer.from(key, "hex");
 }
 
-function checkTarget(host: string, port: number): void {
+/** The rule BEGIN and RESOLVE follow (as the SOCKS port applies it), before anything is sent. */
+function checkHost(host: string): void {
   if (typeof host !== "string" || !isValidBeginHost(host)) throw new MeowOnionError("invalid-target", `${JSON.stringify(host)} is not a host name or IP address`);
+}
+
+function checkPort(port: number): void {
   if (!Number.isInteger(port) || port < 1 || port > 65535) throw new MeowOnionError("invalid-target", `port ${port} is not 1..65535`);
 }
 
@@ -157,7 +161,8 @@ export class OnionClient {
    */
   createConnection(host: string, port: number, options: StreamOptions = {}): OnionSocket {
     this.#checkOpen();
-    checkTarget(host, port);
+    checkHost(host);
+    checkPort(port);
     const key = isolationKeyOf(this.#token, options.isolation);
     const socket = new OnionSocket(host, port, this.#core.proxy.pool.openStream(host, port, key));
     const { signal } = options;
@@ -186,13 +191,9 @@ export class OnionClient {
   }
 
   /** The addresses of `host`, resolved by an exit (Tor's RESOLVE); `.meow` names have none (invalid-target). */
-  resolve(host: string, options: StreamOptions = {}): Promise<string[]> {
-    try {
-      this.#checkOpen();
-      checkTarget(host, 1);
-    } catch (error) {
-      return Promise.reject(error);
-    }
+  async resolve(host: string, options: StreamOptions = {}): Promise<string[]> {
+    this.#checkOpen();
+    checkHost(host);
     return abortable(this.#core.proxy.pool.resolve(host, isolationKeyOf(this.#token, options.isolation)), options.signal, `resolving ${host}`);
   }
 
@@ -200,12 +201,8 @@ export class OnionClient {
    * fetch() through the network (undici's, with this handle's dispatcher). As any fetch, a
    * network failure rejects with a TypeError whose `cause` is the MeowOnionError.
    */
-  fetch(input: RequestInfo, init: RequestInit = {}): Promise<Response> {
-    try {
-      this.#checkOpen();
-    } catch (error) {
-      return Promise.reject(error);
-    }
+  async fetch(input: RequestInfo, init: RequestInit = {}): Promise<Response> {
+    this.#checkOpen();
     return undiciFetch(input, { ...init, dispatcher: this.dispatcher });
   }
 
