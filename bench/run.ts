@@ -17,6 +17,7 @@ const suites: Record<string, () => Promise<Suite>> = {
   proxy: async () => (await import("./proxy.js")).benchProxy,
   library: async () => (await import("./library.js")).benchLibrary,
   network: async () => (await import("./network.js")).benchNetwork,
+  "onion-service": async () => (await import("./onion-service.js")).benchOnionService,
 };
 
 const { values } = parseArgs({
