@@ -14,7 +14,7 @@ import { EndReason } from "../../gen/meowonion/v1/relay_pb.js";
 import { StreamError } from "../onion/errors.js";
 import type { AttachedStream } from "../proxy/pool.js";
 
-/** As the circuit stream's, so that a chunk is never split or held twice. */
+/** As the circuit stream's: a chunk it delivers (a link read's worth) fits without pausing it at once. */
 const HIGH_WATER_MARK = 64 * 1024;
 
 export class OnionSocket extends Duplex {
