@@ -2,7 +2,8 @@
  * HTTP through the library on a real local network in this process: client.fetch, Node's own
  * fetch with the dispatcher, http.get and https.get with the agents (TLS end to end inside the
  * stream, verified against the server's certificate), kept-alive connections and a new
- * identity, isolated handles, an onion service by its `.meow` name, and failures as typed
+ * identity, isolated handles, an onion service by its `.meow` name (fetch, http.get and a raw
+ * client.connect stream; a name with a bad checksum fails typed), and failures as typed
  * causes.
  */
 import { once } from "node:events";
@@ -123,6 +124,21 @@ describe("fetch", () => {
 
   it("reaches an onion service by its .meow name", async () => {
     expect(await (await client.fetch(`${meowUrl}/hidden`)).text()).toBe("GET /hidden");
+  });
+
+  it("client.connect reaches an onion service by its .meow name: a raw stream, half-closed", async () => {
+    const socket = await client.connect(new URL(meowUrl).hostname, 80);
+    expect(socket.remoteAddress).toBeUndefined(); // only the service's host knows where it went
+    socket.end("GET /raw HTTP/1.0\r\nhost: x\r\n\r\n");
+    let reply = "";
+    for await (const chunk of socket) reply += String(chunk);
+    expect(reply).toMatch(/^HTTP\/1\.1 200 [^]*\r\n\r\nGET \/raw$/);
+  });
+
+  it("a .meow name that is no onion service's address fails typed, before any circuit", async () => {
+    // 56 base32 characters whose checksum does not hold.
+    await expect(client.connect(`${"a".repeat(56)}.meow`, 80)).rejects.toMatchObject({ kind: "onion-service-bad-address" });
+    await expect(client.fetch(`http://${"a".repeat(56)}.meow/`)).rejects.toMatchObject({ cause: { kind: "onion-service-bad-address" } });
   });
 
   it("a failure rejects as fetch does, the MeowOnionError as its cause", async () => {
