@@ -7,7 +7,7 @@
  */
 import net from "node:net";
 import { CircuitState } from "../gen/meowonion/v1/control_pb.js";
-import { LOCAL_EXIT_POLICY, startInProcessNetwork } from "../test/helpers/in-process-network.js";
+import { FIVE_RELAYS, startInProcessNetwork } from "../test/helpers/in-process-network.js";
 
 const BUILDS = 60;
 const STREAMS = 100;
@@ -24,15 +24,7 @@ function firstByte(socket: NodeJS.ReadableStream): Promise<void> {
 }
 
 export async function benchProxy(): Promise<Record<string, number>> {
-  const network = await startInProcessNetwork({
-    relays: [
-      { nickname: "Exit1", exitPolicy: LOCAL_EXIT_POLICY },
-      { nickname: "Exit2", exitPolicy: LOCAL_EXIT_POLICY },
-      { nickname: "Middle3" },
-      { nickname: "Middle4" },
-      { nickname: "Middle5" },
-    ],
-  });
+  const network = await startInProcessNetwork({ relays: FIVE_RELAYS });
   const echo = net.createServer({ allowHalfOpen: true, noDelay: true }, (s) => s.pipe(s));
   await new Promise<void>((resolve) => echo.listen(0, "127.0.0.1", resolve));
   const echoPort = (echo.address() as net.AddressInfo).port;

@@ -15,6 +15,7 @@ const suites: Record<string, () => Promise<Suite>> = {
   relay: async () => (await import("./relay.js")).benchRelay,
   circuits: async () => (await import("./idle-circuits.js")).benchIdleCircuits,
   proxy: async () => (await import("./proxy.js")).benchProxy,
+  library: async () => (await import("./library.js")).benchLibrary,
   network: async () => (await import("./network.js")).benchNetwork,
   "onion-service": async () => (await import("./onion-service.js")).benchOnionService,
 };

@@ -2,9 +2,10 @@
  * THE RULE of src/: layers, lowest first, each importing only from layers below it and from
  * its own folder:
  *
- *   onion ← common ← link ← netdoc ← edge ← { relay, proxy, directory } ← network ← cli
+ *   onion ← common ← link ← netdoc ← edge ← { relay, proxy, directory } ← { network, library } ← cli
  *
- * The three roles sit side by side and never import each other; the onion core imports no
+ * The three roles sit side by side and never import each other, and so do the local network
+ * and the library; the onion core imports no
  * module that does I/O. Tests (*.test.ts) are exempt: they may drive any layer. The import
  * scanner is the one that keeps conformance/ away from src/ (conformance/lib/isolation.ts).
  */
@@ -15,7 +16,7 @@ import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { sourceImports } from "../conformance/lib/isolation.js";
 
-const LAYERS: readonly (readonly string[])[] = [["onion"], ["common"], ["link"], ["netdoc"], ["edge"], ["relay", "proxy", "directory"], ["network"], ["cli"]];
+const LAYERS: readonly (readonly string[])[] = [["onion"], ["common"], ["link"], ["netdoc"], ["edge"], ["relay", "proxy", "directory"], ["network", "library"], ["cli"]];
 /** Node modules that do I/O: the onion core (codecs and crypto) must not need them. */
 const IO_MODULES = ["net", "tls", "fs", "fs/promises", "http", "http2", "https", "dgram", "dns", "dns/promises", "child_process", "worker_threads"];
 
@@ -50,7 +51,7 @@ export function layeringViolations(repoRoot: string): string[] {
     }
     const to = layerOf(target);
     if (to === from) continue;
-    if (rank(to) === rank(from)) out.push(`${where}: ${from} imports ${to} sideways (roles sit side by side)`);
+    if (rank(to) === rank(from)) out.push(`${where}: ${from} imports ${to} sideways (layers of one rank sit side by side)`);
     else if (rank(to) > rank(from)) out.push(`${where}: ${from} imports ${to}, a layer above it`);
   }
   return out;

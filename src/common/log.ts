@@ -16,6 +16,14 @@ export function rootLogger(): Logger {
   return root;
 }
 
+/**
+ * The root logger for MeowOnion embedded in another program (the library client): warnings and
+ * errors only, since the program's stderr is not ours, unless MEOWONION_LOG_LEVEL says otherwise.
+ */
+export function embeddedLogger(): Logger {
+  return rootLogger().child({}, { level: process.env.MEOWONION_LOG_LEVEL || "warn" });
+}
+
 /** A logger that writes nothing (a terminal UI owns the screen). */
 export function silentLogger(): Logger {
   return pino({ level: "silent" });

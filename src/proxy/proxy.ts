@@ -1,7 +1,9 @@
 /**
  * An onion proxy in one object: the consensus follower, the guard set, the circuit pool, the
- * SOCKS/HTTP CONNECT port and the optional ControlService. `startProxy` is the library entry
- * (in-process networks, tests, benchmarks); src/proxy/main.ts wraps it for the command line.
+ * SOCKS/HTTP CONNECT port and the optional ControlService. `startProxy` is the entry for
+ * in-process networks, tests, benchmarks and the library's MeowOnion client (which starts it
+ * without ports and may open them later with `listen`); src/proxy/main.ts wraps it for the
+ * command line.
  */
 import { randomBytes } from "node:crypto";
 import { componentLogger, type Logger } from "../common/log.js";
@@ -48,6 +50,26 @@ export interface AddOnionServiceOptions {
   tuning?: Omit<OnionServiceOptions, "identitySeed" | "ports" | "log">;
 }
 
+/** Client ports to open on a running proxy; each is left out when undefined. */
+export interface ClientPortOptions {
+  /** The SOCKS5/SOCKS4a/HTTP CONNECT listener (port 0: any free port). */
+  socks?: { host: string; port: number };
+  /** The ControlService listener (port 0: any free port). */
+  control?: { host: string; port: number };
+}
+
+/** Ports opened by `ProxyHandle.listen`. */
+export interface ClientPorts {
+  /** "HOST:PORT" of the SOCKS listener (the real port); "" (and port 0) without one. */
+  readonly socksAddress: string;
+  readonly socksHost: string;
+  readonly socksPort: number;
+  /** "http://HOST:PORT" of the ControlService, if started. */
+  readonly controlUrl: string | undefined;
+  /** Closes these ports (the proxy keeps running). */
+  close(): Promise<void>;
+}
+
 export interface ProxyHandle {
   /** "HOST:PORT" of the SOCKS listener (the real port); "" (and port 0) without one. */
   readonly socksAddress: string;
@@ -68,6 +90,11 @@ export interface ProxyHandle {
   removeOnionService(address: string): void;
   /** The onion services this proxy runs. */
   readonly onionServices: ReadonlyMap<string, OnionService>;
+  /**
+   * Open more client ports on this proxy (its streams and circuits, the same isolation rules);
+   * they close with the proxy. Rejects with shutting-down once the proxy is closing.
+   */
+  listen(ports: ClientPortOptions): Promise<ClientPorts>;
   /** Closes the listeners, every circuit and link. */
   close(): Promise<void>;
 }
@@ -112,8 +139,7 @@ export async function startProxy(options: ProxyOptions): Promise<ProxyHandle> {
     service.close();
   };
 
-  let socks: SocksServer | undefined;
-  let control: RpcServer | undefined;
+  const listening = new Set<ClientPorts>();
   let closing: Promise<void> | undefined;
   let rejectReady!: (err: Error) => void;
   const closed = new Promise<never>((_, reject) => (rejectReady = reject));
@@ -122,27 +148,57 @@ export async function startProxy(options: ProxyOptions): Promise<ProxyHandle> {
       rejectReady(new Error("proxy closed before its first circuit opened"));
       for (const service of onionServices.values()) service.close();
       onionServices.clear();
-      await socks?.close();
-      await control?.close();
+      for (const ports of listening) await ports.close();
       pool.close();
       follower.close();
       channels.close();
       await guards.flush();
     })());
 
-  try {
-    if (options.socks !== undefined) {
-      socks = await startSocksServer({
-        ...options.socks,
-        backend: {
-          openStream: (req) => pool.openStream(req.host, req.port, req.isolationKey),
-          resolve: (host, isolationKey) => pool.resolve(host, isolationKey),
-        },
-        log: log.child({ part: "socks" }),
-      });
-      pool.socksAddress = formatHostPort(socks.host, socks.port);
+  const listen = async (wanted: ClientPortOptions): Promise<ClientPorts> => {
+    if (closing !== undefined) throw new MeowOnionError("shutting-down", "proxy is closing");
+    let socks: SocksServer | undefined;
+    let control: RpcServer | undefined;
+    try {
+      if (wanted.socks !== undefined) {
+        socks = await startSocksServer({
+          ...wanted.socks,
+          backend: {
+            openStream: (req) => pool.openStream(req.host, req.port, req.isolationKey),
+            resolve: (host, isolationKey) => pool.resolve(host, isolationKey),
+          },
+          log: log.child({ part: "socks" }),
+        });
+        pool.socksAddress = formatHostPort(socks.host, socks.port);
+      }
+      if (wanted.control) control = await startControlServer({ ...wanted.control, pool, services: { addOnionService, removeOnionService }, log: log.child({ part: "control" }) });
+    } catch (err) {
+      await socks?.close();
+      throw err;
     }
-    if (options.control) control = await startControlServer({ ...options.control, pool, services: { addOnionService, removeOnionService }, log: log.child({ part: "control" }) });
+    const ports: ClientPorts = {
+      socksAddress: socks === undefined ? "" : formatHostPort(socks.host, socks.port),
+      socksHost: socks?.host ?? "",
+      socksPort: socks?.port ?? 0,
+      controlUrl: control?.url,
+      close: async () => {
+        listening.delete(ports);
+        await socks?.close();
+        await control?.close();
+      },
+    };
+    listening.add(ports);
+    // Closed while these ports were opening: close() did not see them.
+    if (closing !== undefined) {
+      await ports.close();
+      throw new MeowOnionError("shutting-down", "proxy is closing");
+    }
+    return ports;
+  };
+
+  let ports: ClientPorts;
+  try {
+    ports = await listen(options);
   } catch (err) {
     await close();
     throw err;
@@ -152,15 +208,16 @@ export async function startProxy(options: ProxyOptions): Promise<ProxyHandle> {
   const ready = Promise.race([pool.ready, closed]);
   ready.catch(() => undefined); // nobody has to wait for it
   return {
-    socksAddress: pool.socksAddress,
-    socksHost: socks?.host ?? "",
-    socksPort: socks?.port ?? 0,
-    controlUrl: control?.url,
+    socksAddress: ports.socksAddress,
+    socksHost: ports.socksHost,
+    socksPort: ports.socksPort,
+    controlUrl: ports.controlUrl,
     ready,
     pool,
     addOnionService,
     removeOnionService,
     onionServices,
+    listen,
     close,
   };
 }

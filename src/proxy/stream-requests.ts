@@ -38,9 +38,11 @@ export interface CircuitSource {
   detach(record: PooledStream): void;
 }
 
-/** What the SOCKS front end gets back: the stream plus byte accounting hooks. */
+/** What a front end (SOCKS, the library) gets back: the stream plus byte accounting hooks. */
 export interface AttachedStream {
   stream: ClientStream;
+  /** The circuit it runs on, as the ControlService numbers circuits. */
+  circuitId: bigint;
   countSent(bytes: number): void;
   countReceived(bytes: number): void;
 }
@@ -222,6 +224,7 @@ export class StreamRequests {
     stream.once("close", () => finish(EndReason.DONE));
     return {
       stream,
+      circuitId: record.circuit!.id,
       countSent: (n) => {
         record.bytesSent += n;
         this.totalBytesSent += n;

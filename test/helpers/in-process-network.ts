@@ -93,6 +93,15 @@ export interface InProcessRelaySpec {
   exitPolicy?: string;
 }
 
+/** The usual test network: two exits that may reach 127.0.0.0/8, three middles. */
+export const FIVE_RELAYS: InProcessRelaySpec[] = [
+  { nickname: "Exit1", exitPolicy: LOCAL_EXIT_POLICY },
+  { nickname: "Exit2", exitPolicy: LOCAL_EXIT_POLICY },
+  { nickname: "Middle3" },
+  { nickname: "Middle4" },
+  { nickname: "Middle5" },
+];
+
 export interface InProcessNetwork {
   directory: DirectoryServer;
   relays: RelayHandle[];
