@@ -11,6 +11,7 @@ import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { parseHostPort } from "../src/common/host-port.js";
 import { socksConnect } from "../src/proxy/socks-client.js";
+import { parseNetworkReady } from "./compare/targets.js";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 const RUNS = 3;
@@ -33,10 +34,10 @@ async function oneRun(processes: boolean): Promise<number> {
       const timer = setTimeout(() => reject(new Error(`network not ready within ${DEADLINE_MS} ms`)), DEADLINE_MS);
       child.once("exit", (code) => reject(new Error(`network exited (${code}) before ready`)));
       createInterface({ input: child.stdout! }).on("line", (line) => {
-        const m = /^network ready socks=(\S+) control=\S+ http=\S+ echo=(\S+)$/.exec(line);
-        if (m) {
+        const fields = parseNetworkReady(line);
+        if (fields?.socks !== undefined && fields.echo !== undefined) {
           clearTimeout(timer);
-          resolve({ socks: m[1], echo: m[2] });
+          resolve({ socks: fields.socks, echo: fields.echo });
         }
       });
     });

@@ -1,8 +1,8 @@
 /**
  * `meowonion network`: what `npm start` runs. Starts a whole local network (see network.ts),
  * prints how to use it and a final machine-readable line
- *   network ready socks=HOST:PORT control=http://HOST:PORT http=http://HOST:PORT echo=HOST:PORT
- * then shows the terminal UI (unless --headless or stdout is not a terminal). Ctrl-C / SIGTERM
+ *   network ready socks=HOST:PORT control=http://HOST:PORT http=http://HOST:PORT echo=HOST:PORT [onion-echo=ADDR.meow:7 onion-http=ADDR.meow:80]
+ * (the onion fields with at least 4 relays; read it as KEY=VALUE tokens, more may follow), then shows the terminal UI (unless --headless or stdout is not a terminal). Ctrl-C / SIGTERM
  * (or q in the UI) stops every node; no process outlives it.
  */
 import { createServer } from "node:net";
