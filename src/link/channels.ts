@@ -1,11 +1,12 @@
 /**
  * The relay's links ("channels", as Tor calls them): accepted links from clients and relays,
- * links it opened to extend circuits, one per peer relay and reused by every circuit between
- * the two (an authenticated inbound link from a relay is reused to extend to it as well), and
- * closed once idle. Circuits live in the switch; a Channel only holds the per-link circuit
+ * links it opened to extend circuits, reused by every circuit between the two ends when the
+ * link is canonical for the address asked for (an authenticated inbound link from a relay too),
+ * and closed once idle. Circuits live in the switch; a Channel only holds the per-link circuit
  * table and who waits for the link to drain.
  */
 import { type Link, LinkError, connectLink } from "./link.js";
+import { canonicalIp } from "./address.js";
 import type { Logger } from "../common/log.js";
 import type { Ed25519KeyPair } from "../onion/signing.js";
 
@@ -61,8 +62,9 @@ export interface ChannelManagerOptions<C> {
 
 export class ChannelManager<C> {
   readonly #channels = new Set<Channel<C>>();
-  /** Authenticated relay peers by hex identity key: the link reused to extend to them. */
-  readonly #byIdentity = new Map<string, Channel<C>>();
+  /** Open links to authenticated relay peers by hex identity key (several when their remote addresses differ). */
+  readonly #byIdentity = new Map<string, Set<Channel<C>>>();
+  /** Links being opened, by hex identity key, host and port. */
   readonly #connecting = new Map<string, Promise<Channel<C>>>();
   readonly #sweep: NodeJS.Timeout;
   #closed = false;
@@ -86,14 +88,22 @@ export class ChannelManager<C> {
   }
 
   /**
-   * The channel to the relay with `identityKey`: an open one if any, else a new link to
-   * host:port that must prove that identity (LinkError "identity-mismatch" otherwise).
+   * The channel to the relay with `identityKey` at host:port. An open link to that identity is
+   * reused only if its remote address is `host` or one of `listedAddresses` (those the
+   * consensus gives for the relay): Tor's canonical-connection rule, so that whoever names an
+   * address gets a link to that address, and a link that came from elsewhere is not taken for
+   * it. Otherwise a new link to host:port must prove the identity (LinkError
+   * "identity-mismatch" if not).
    */
-  async channelTo(identityKey: Uint8Array, host: string, port: number): Promise<Channel<C>> {
+  async channelTo(identityKey: Uint8Array, host: string, port: number, listedAddresses: readonly string[] = []): Promise<Channel<C>> {
     const key = Buffer.from(identityKey).toString("hex");
     const open = this.#byIdentity.get(key);
-    if (open !== undefined && !open.link.isClosed) return open;
-    const pending = this.#connecting.get(key);
+    if (open !== undefined) {
+      const wanted = new Set([host, ...listedAddresses].map(canonicalIp));
+      for (const channel of open) if (wanted.has(canonicalIp(channel.link.remoteAddress))) return channel;
+    }
+    const connectKey = `${key} ${canonicalIp(host)} ${port}`;
+    const pending = this.#connecting.get(connectKey);
     if (pending !== undefined) return pending;
     const attempt = connectLink({
       host,
@@ -109,11 +119,11 @@ export class ChannelManager<C> {
       }
       return this.#register(link);
     });
-    this.#connecting.set(key, attempt);
+    this.#connecting.set(connectKey, attempt);
     try {
       return await attempt;
     } finally {
-      this.#connecting.delete(key);
+      this.#connecting.delete(connectKey);
     }
   }
 
@@ -128,10 +138,15 @@ export class ChannelManager<C> {
     const channel = new Channel<C>(link);
     this.#channels.add(channel);
     const key = link.peerIdentity === undefined ? undefined : Buffer.from(link.peerIdentity).toString("hex");
-    if (key !== undefined && (this.#byIdentity.get(key)?.link.isClosed ?? true)) this.#byIdentity.set(key, channel);
+    if (key !== undefined) {
+      let peers = this.#byIdentity.get(key);
+      if (peers === undefined) this.#byIdentity.set(key, (peers = new Set()));
+      peers.add(channel);
+    }
     link.once("close", (error) => {
       this.#channels.delete(channel);
-      if (key !== undefined && this.#byIdentity.get(key) === channel) this.#byIdentity.delete(key);
+      const peers = key === undefined ? undefined : this.#byIdentity.get(key);
+      if (peers?.delete(channel) && peers.size === 0) this.#byIdentity.delete(key!);
       this.options.onChannelClosed(channel, error);
     });
     this.options.onChannel(channel);

@@ -4,10 +4,12 @@
  * heartbeats. A directory that is down or refuses is retried at the next heartbeat; a
  * heartbeat answered NOT_FOUND (the authority lost or dropped our descriptor) republishes.
  * Until the current descriptor shows up in a consensus signed by a majority of the pinned
- * authority keys, each heartbeat round also fetches the consensus to check ("listed").
+ * authority keys, each heartbeat round also fetches the consensus to check ("listed"); after
+ * that, once the consensus held is no longer fresh (the relay needs the addresses it lists).
  */
-import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import { timestampFromMs, timestampMs } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
+import type { Consensus } from "../../gen/meowonion/v1/consensus_pb.js";
 import { type ExitPolicy, RelayFeature, type SignedDescriptor } from "../../gen/meowonion/v1/descriptor_pb.js";
 import type { Logger } from "../common/log.js";
 import { type DirectoryClient, createDirectoryClient, fetchConsensus } from "../netdoc/directory-client.js";
@@ -50,6 +52,7 @@ export class Publisher {
   readonly #authorities: Authority[];
   #signed: { descriptor: SignedDescriptor; digest: Buffer; madeAt: number } | undefined;
   #listed = false;
+  #consensus: { freshUntilMs: number; addresses: Map<string, string[]> } | undefined;
   #timer: NodeJS.Timeout | undefined;
   #closed = false;
 
@@ -70,6 +73,11 @@ export class Publisher {
   /** Whether a verified consensus lists the current descriptor. */
   get listed(): boolean {
     return this.#listed;
+  }
+
+  /** The addresses the consensus held lists for the relay with this hex identity key. */
+  listedAddresses(identityHex: string): readonly string[] {
+    return this.#consensus?.addresses.get(identityHex) ?? [];
   }
 
   /** Publish, heartbeat and check the listing in the background from now on. */
@@ -104,7 +112,7 @@ export class Publisher {
         if (a.published) await this.#heartbeat(a);
       }),
     );
-    await this.#checkListed();
+    await this.#refreshConsensus();
     this.#schedule();
   }
 
@@ -179,17 +187,24 @@ export class Publisher {
     }
   }
 
-  async #checkListed(): Promise<void> {
+  /**
+   * Fetch the consensus while the current descriptor is not listed yet, and whenever the one
+   * held is no longer fresh: EXTEND2 link reuse needs the addresses it lists for each relay.
+   */
+  async #refreshConsensus(): Promise<void> {
     const digest = this.#signed?.digest;
-    if (digest === undefined || this.#listed || this.#closed) return;
+    const stale = this.#consensus === undefined || Date.now() >= this.#consensus.freshUntilMs;
+    if (this.#closed || (!stale && (this.#listed || digest === undefined))) return;
     try {
       const { consensus } = await fetchConsensus(
-        this.#authorities.map((a) => a.pin.url),
+        this.#authorities.map((a) => a.client),
         this.#authorities.map((a) => a.pin.key),
         { timeoutMs: RPC_TIMEOUT_MS },
       );
-      if (this.#signed?.digest !== digest) return; // republished meanwhile
-      this.#setListed(consensus.relays.some((r) => digest.equals(r.descriptorDigest)));
+      this.#consensus = { freshUntilMs: timestampMs(consensus.freshUntil!), addresses: addressesByIdentity(consensus) };
+      if (digest !== undefined && this.#signed?.digest === digest) {
+        this.#setListed(consensus.relays.some((r) => digest.equals(r.descriptorDigest)));
+      }
     } catch {
       // No verifiable consensus yet (first period, or authorities down): try next round.
     }
@@ -201,4 +216,12 @@ export class Publisher {
     if (listed) this.options.log.info("listed in the consensus");
     this.options.onListed?.(listed);
   }
+}
+
+function addressesByIdentity(consensus: Consensus): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const r of consensus.relays) {
+    out.set(Buffer.from(r.identityKey).toString("hex"), [r.ipv4Address, r.ipv6Address].filter((a) => a !== ""));
+  }
+  return out;
 }

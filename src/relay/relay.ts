@@ -97,12 +97,14 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
   const log = componentLogger("relay", { relay: fingerprintHex(identity.publicKey).slice(0, 16) }, options.logger);
   const metrics = new RelayMetrics();
   const hsDir = (options.hsDir ?? true) ? new HsDirStore(limits.hsDirMaxDescriptors) : undefined;
+  let publisher: Publisher | undefined;
   const relaySwitch = new CircuitSwitch({
     identity,
     onionKeys: () => onionKeys.keys(),
     limits,
     metrics,
     targets: exitTargets(exitPolicy, () => hsDir?.openStream()),
+    listedAddresses: (identityHex) => publisher?.listedAddresses(identityHex) ?? [],
     log,
   });
   metrics.links = () => relaySwitch.channels.size;
@@ -124,7 +126,7 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
       metricsPort = server.port;
       cleanups.push(() => server.close());
     }
-    const publisher = new Publisher({
+    const pub = new Publisher({
       directories: options.directories ?? [],
       identity,
       heartbeatMs: (options.heartbeatSeconds ?? DEFAULT_HEARTBEAT_S) * 1000,
@@ -142,14 +144,15 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
         hsDir: hsDir !== undefined,
       }),
     });
-    cleanups.push(() => publisher.close());
-    publisher.start();
+    publisher = pub;
+    cleanups.push(() => pub.close());
+    pub.start();
 
     let rotationTimer: NodeJS.Timeout | undefined;
     const rotate = async () => {
       await onionKeys.rotate();
       log.info("onion key rotated");
-      await publisher.republish();
+      await pub.republish();
     };
     const scheduleRotation = () => {
       // setTimeout holds at most ~24.8 days; longer waits are re-armed on the way.
@@ -184,7 +187,7 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
         return relaySwitch.channels.size;
       },
       get listed() {
-        return publisher.listed;
+        return pub.listed;
       },
       metrics,
       rotateOnionKey: rotate,

@@ -41,6 +41,8 @@ export interface SwitchOptions {
   metrics: RelayMetrics;
   /** Where streams that end at this relay go (its exit policy, its descriptor store). */
   targets: StreamTargets;
+  /** The addresses the current consensus lists for a relay (hex identity key); none if unknown. */
+  listedAddresses?: (identityHex: string) => readonly string[];
   log: Logger;
 }
 
@@ -444,7 +446,8 @@ export class CircuitSwitch {
   async #connectNext(c: RelayCircuit, attempt: object, identity: Uint8Array, host: string, port: number, create2: Create2): Promise<void> {
     let channel: Ch;
     try {
-      channel = await this.channels.channelTo(identity, host, port);
+      const listed = this.options.listedAddresses?.(Buffer.from(identity).toString("hex"));
+      channel = await this.channels.channelTo(identity, host, port, listed);
     } catch (error) {
       if (c.extendAttempt !== attempt || c.closed) return;
       this.#failExtend(c, toDestroyReason(error), `extend: ${MeowOnionError.from(error).code}`);
