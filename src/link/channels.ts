@@ -7,8 +7,12 @@
  */
 import { type Link, LinkError, connectLink } from "./link.js";
 import { canonicalIp } from "./address.js";
+import type { LinkThrottle } from "./throttle.js";
 import type { Logger } from "../common/log.js";
 import type { Ed25519KeyPair } from "../onion/signing.js";
+
+/** Rounds of turns one "drain" serves at most (each round lets every waiter send). */
+const MAX_ROUNDS_PER_DRAIN = 64;
 
 /** Something blocked on a congested link, resumed on "drain". */
 export interface DrainWaiter {
@@ -19,6 +23,7 @@ export interface DrainWaiter {
 export class Channel<C> {
   readonly circuits = new Map<number, C>();
   readonly #waiters = new Set<DrainWaiter>();
+  #drainScheduled = false;
 
   constructor(readonly link: Link) {
     link.on("drain", () => this.#drain());
@@ -33,16 +38,34 @@ export class Channel<C> {
     this.#waiters.delete(waiter);
   }
 
+  /**
+   * Round robin over the circuits waiting for this link: each gets a turn (a waiter sends a
+   * bounded number of cells per turn and registers again if it has more), in rounds, until the
+   * link is congested again. Those whose turn did not come go first next time, before any
+   * that had a turn: a bulk circuit cannot starve an interactive one (fair circuit scheduling).
+   */
   #drain(): void {
-    // Snapshot: waiters that fill the link again re-register and go last (round robin).
-    const waiters = [...this.#waiters];
-    this.#waiters.clear();
-    for (let i = 0; i < waiters.length; i++) {
-      if (this.link.congested || this.link.isClosed) {
-        for (let j = i; j < waiters.length; j++) this.#waiters.add(waiters[j]);
-        return;
+    for (let round = 0; round < MAX_ROUNDS_PER_DRAIN && this.#waiters.size > 0; round++) {
+      const waiters = [...this.#waiters];
+      this.#waiters.clear();
+      for (let i = 0; i < waiters.length; i++) {
+        if (this.link.congested || this.link.isClosed) {
+          const served = [...this.#waiters];
+          this.#waiters.clear();
+          for (let j = i; j < waiters.length; j++) this.#waiters.add(waiters[j]);
+          for (const waiter of served) this.#waiters.add(waiter);
+          return;
+        }
+        waiters[i].onDrain();
       }
-      waiters[i].onDrain();
+    }
+    // Still not congested after that many rounds: let other work run, then go on.
+    if (this.#waiters.size > 0 && !this.#drainScheduled && !this.link.isClosed) {
+      this.#drainScheduled = true;
+      setImmediate(() => {
+        this.#drainScheduled = false;
+        if (!this.link.congested) this.#drain();
+      });
     }
   }
 }
@@ -58,6 +81,8 @@ export interface ChannelManagerOptions<C> {
   onChannelClosed: (channel: Channel<C>, error: Error | undefined) => void;
   /** For the links it opens. */
   log?: Logger;
+  /** Bandwidth buckets every link (accepted or opened) counts against. */
+  throttle?: LinkThrottle;
 }
 
 export class ChannelManager<C> {
@@ -135,6 +160,7 @@ export class ChannelManager<C> {
   }
 
   #register(link: Link): Channel<C> {
+    if (this.options.throttle !== undefined) link.setThrottle(this.options.throttle);
     const channel = new Channel<C>(link);
     this.#channels.add(channel);
     const key = link.peerIdentity === undefined ? undefined : Buffer.from(link.peerIdentity).toString("hex");

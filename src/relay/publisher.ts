@@ -30,7 +30,11 @@ export interface DescriptorFields {
   address: string;
   orPort: number;
   exitPolicy: ExitPolicy;
+  /** Bandwidth rate (average) and burst, bytes per second and bytes. */
   bandwidthBytesPerSecond: number;
+  bandwidthBurstBytes: number;
+  /** Highest 10-second average of the last day, bytes per second (0: none yet). */
+  observedBytesPerSecond: number;
   /** The relay stores onion-service descriptors (RELAY_FEATURE_HSDIR). */
   hsDir: boolean;
 }
@@ -50,7 +54,7 @@ interface Authority {
 
 export class Publisher {
   readonly #authorities: Authority[];
-  #signed: { descriptor: SignedDescriptor; digest: Buffer; madeAt: number } | undefined;
+  #signed: { descriptor: SignedDescriptor; digest: Buffer; madeAt: number; fields: DescriptorFields } | undefined;
   #listed = false;
   #consensus: { freshUntilMs: number; addresses: Map<string, string[]> } | undefined;
   #timer: NodeJS.Timeout | undefined;
@@ -65,6 +69,10 @@ export class Publisher {
       log: Logger;
       /** Told whenever the listed state changes. */
       onListed?: (listed: boolean) => void;
+      /** Asked every round: should the descriptor with these fields be replaced (bandwidth changed)? */
+      republishWhen?: (published: DescriptorFields) => boolean;
+      /** ...but only once it is at least this old. */
+      republishAfterMs?: number;
     },
   ) {
     this.#authorities = options.directories.map((pin) => ({ pin, client: createDirectoryClient(pin.url), published: false }));
@@ -104,7 +112,15 @@ export class Publisher {
   }
 
   async #round(): Promise<void> {
-    if (this.#signed !== undefined && Date.now() - this.#signed.madeAt >= REPUBLISH_MS) this.#invalidate();
+    const signed = this.#signed;
+    if (signed !== undefined) {
+      const age = Date.now() - signed.madeAt;
+      if (age >= REPUBLISH_MS) this.#invalidate();
+      else if (age >= (this.options.republishAfterMs ?? 0) && this.options.republishWhen?.(signed.fields) === true) {
+        this.options.log.info("bandwidth changed: republishing the descriptor");
+        this.#invalidate();
+      }
+    }
     await Promise.all(
       this.#authorities.map(async (a) => {
         if (!a.published) await this.#publish(a);
@@ -127,7 +143,7 @@ export class Publisher {
     if (!this.#closed) this.#timer = setTimeout(() => this.#run(), this.options.heartbeatMs).unref();
   }
 
-  #current(): { descriptor: SignedDescriptor; digest: Buffer; madeAt: number } {
+  #current(): { descriptor: SignedDescriptor; digest: Buffer; madeAt: number; fields: DescriptorFields } {
     if (this.#signed !== undefined) return this.#signed;
     const fields = this.options.descriptor();
     const now = Date.now();
@@ -143,7 +159,8 @@ export class Publisher {
         exitPolicy: fields.exitPolicy,
         bandwidth: {
           averageBytesPerSecond: BigInt(fields.bandwidthBytesPerSecond),
-          burstBytesPerSecond: BigInt(fields.bandwidthBytesPerSecond),
+          burstBytesPerSecond: BigInt(fields.bandwidthBurstBytes),
+          observedBytesPerSecond: BigInt(fields.observedBytesPerSecond),
         },
         published: timestampFromMs(now),
         expires: timestampFromMs(now + DESCRIPTOR_LIFETIME_MS),
@@ -155,7 +172,7 @@ export class Publisher {
       },
       this.options.identity.privateKey,
     );
-    this.#signed = { descriptor, digest: Buffer.from(sha256(descriptor.descriptor)), madeAt: now };
+    this.#signed = { descriptor, digest: Buffer.from(sha256(descriptor.descriptor)), madeAt: now, fields };
     return this.#signed;
   }
 

@@ -25,6 +25,7 @@ import { type Channel, ChannelManager, type DrainWaiter } from "../link/channels
 import { HopWriter, type QueueAccounting, RelayCircuit } from "./circuit.js";
 import { EDGE_COMMANDS, type EdgeHost, StreamEdge, type StreamTargets } from "../edge/stream-edge.js";
 import { parseLinkAddress } from "../link/address.js";
+import type { LinkThrottle } from "../link/throttle.js";
 import { RateLimiter, type RelayLimits, oomVictims } from "./limits.js";
 import { OnionServiceRoles } from "./onion-roles.js";
 import type { RelayMetrics } from "./metrics.js";
@@ -43,6 +44,8 @@ export interface SwitchOptions {
   targets: StreamTargets;
   /** The addresses the current consensus lists for a relay (hex identity key); none if unknown. */
   listedAddresses?: (identityHex: string) => readonly string[];
+  /** The relay's bandwidth buckets, shared by all its links. */
+  throttle?: LinkThrottle;
   log: Logger;
 }
 
@@ -93,6 +96,7 @@ export class CircuitSwitch {
       },
       onChannelClosed: (channel, error) => this.#onChannelClosed(channel, error),
       log: options.log,
+      throttle: options.throttle,
     });
   }
 
