@@ -181,8 +181,10 @@ describe("computeConsensus", () => {
   });
 
   it("weights with min(advertised, observed) and caps relays that observed no traffic at 20 KB/s", () => {
-    const weightOf = (average: bigint, observed: bigint) =>
-      compute(authorities.map((a) => vote(a, [[relay().descriptor({ average, observed }), true]]))).consensus.relays[0].bandwidthWeight;
+    const weightOf = (average: bigint, observed: bigint) => {
+      const d = relay().descriptor({ average, observed });
+      return compute(authorities.map((a) => vote(a, [[d, true]]))).consensus.relays[0].bandwidthWeight;
+    };
     expect(weightOf(1_000_000n, 0n)).toBe(20_000n);
     expect(weightOf(10_000n, 0n)).toBe(10_000n);
     expect(weightOf(1_000_000n, 300_000n)).toBe(300_000n);

@@ -113,6 +113,7 @@ describe("bandwidth limits", () => {
   it("two circuits through a rate-limited relay, one bulk and one echo: the echo's round trip stays bounded", async () => {
     const { relays, exit, channels } = await network();
     const echo = await (await circuit(channels, relays)).openStream("127.0.0.1", await echoServer(cleanups));
+    echo.on("error", () => undefined); // destroyed with its circuit at cleanup
     const idle: number[] = [];
     for (let i = 0; i < 5; i++) idle.push(await echoOnce(echo, 200));
 
