@@ -6,7 +6,7 @@
  * and from what the client received.
  */
 import net from "node:net";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import type { ClientCircuit } from "../proxy/circuit.js";
 import type { ClientStream } from "../proxy/stream.js";
 import { ClientChannelManager } from "../proxy/channels.js";
@@ -29,8 +29,8 @@ afterEach(() => cleanups.run());
 const RATE = 1_000_000;
 
 /** Guard, middle, and an exit limited to RATE bytes per second each way. */
-async function network(): Promise<{ relays: RelayHandle[]; exit: RelayHandle; channels: ClientChannelManager }> {
-  const exit = await startTestRelay(cleanups, { nickname: "Exit", exitPolicy: LOCAL_EXIT_POLICY, bandwidthBytesPerSecond: RATE, bandwidthBurstBytes: 64 * 1024 });
+async function network(exitOptions: Parameters<typeof startTestRelay>[1] = {}): Promise<{ relays: RelayHandle[]; exit: RelayHandle; channels: ClientChannelManager }> {
+  const exit = await startTestRelay(cleanups, { nickname: "Exit", exitPolicy: LOCAL_EXIT_POLICY, bandwidthBytesPerSecond: RATE, bandwidthBurstBytes: 64 * 1024, ...exitOptions });
   const relays = [await startTestRelay(cleanups, { nickname: "Guard" }), await startTestRelay(cleanups, { nickname: "Middle" }), exit];
   const channels = new ClientChannelManager();
   cleanups.add(() => channels.close());
@@ -172,4 +172,24 @@ describe("bandwidth limits", () => {
     expect(bandwidth.burstBytesPerSecond).toBe(2_000_000n);
     expect(bandwidth.observedBytesPerSecond).toBe(750_000n);
   }, 60_000);
+
+  it("measures what it carried and republishes its descriptor with the new observed bandwidth", async () => {
+    const { server: directory, client } = await startTestDirectory(cleanups, { intervalMs: 500, heartbeatTimeoutMs: 5_000 });
+    const { relays, exit, channels } = await network({ directories: [{ url: directory.url, key: directory.publicKey }], observedRepublishSeconds: 0 });
+    const observedAtDirectory = async () => {
+      const got = await client.rpc.getDescriptor({ identityKey: exit.identityKey }).catch(() => undefined);
+      return got?.descriptor === undefined ? undefined : fromBinary(RelayDescriptorSchema, got.descriptor.descriptor).bandwidth!.observedBytesPerSecond;
+    };
+    await vi.waitFor(async () => expect(await observedAtDirectory()).toBe(0n), { timeout: 10_000, interval: 100 });
+    const bulk = await (await circuit(channels, relays)).openStream("127.0.0.1", await bulkServer());
+    download(bulk);
+    // A full 10-second window at the rate, then the next heartbeat republishes.
+    await vi.waitFor(() => expect(exit.observedBandwidth).toBeGreaterThan(RATE * 0.8), { timeout: 30_000, interval: 250 });
+    expect(exit.observedBandwidth).toBeLessThan(RATE * 1.1);
+    // Republished once observed went from 0 to its first 10-second average (later changes under
+    // 2× are not republished, as Tor), so the published figure is that first window's.
+    await vi.waitFor(async () => expect(Number(await observedAtDirectory())).toBeGreaterThan(0), { timeout: 10_000, interval: 100 });
+    expect(Number(await observedAtDirectory())).toBeLessThan(RATE * 1.1);
+    console.log(`observed bandwidth published: ${await observedAtDirectory()} B/s (configured ${RATE})`);
+  }, 90_000);
 });
