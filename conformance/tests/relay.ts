@@ -21,7 +21,7 @@ import {
 import { ed25519Generate, relayId, x25519Generate } from "../lib/crypto.js";
 import { encodeFrame, makeFrame, varint } from "../lib/frame.js";
 import { hasAccept, policyAllows } from "../lib/exit-policy.js";
-import { type Link, LinkHandshakeError, connectLink } from "../lib/link.js";
+import { type Link, LinkHandshakeError, connectLink, createLinkServer, listen as listenOn } from "../lib/link.js";
 import { encodeRelayCell } from "../lib/relay-cell.js";
 import { TestServer, closedPort, patternBytes, sha256hex } from "../lib/tcp.js";
 import type { ResolvedRelay } from "../target.js";
@@ -512,6 +512,36 @@ export const relayTests: TestCase[] = [
       (e: Error) => (c.destroyedBy === "peer" ? `DESTROY ${reasonName(c.destroyedReason)}` : e.message),
     );
     check(/CONNECTFAILED/.test(res), `EXTEND2 to a closed port answered: ${res}`, "DESTROY (or TRUNCATED) CONNECTFAILED", res);
+  }, needs("extend")),
+  T("extend/canonical-link", "relay.proto Extend2 (2) (an open link is reused only if its remote address is one EXTEND2 names or the consensus lists)", "EXTEND2 naming another address of a relay the extender already has a link with gets a new link to that address", async (ctx) => {
+    const r = await firstRelay(ctx);
+    // The suite plays the next relay, listening on every IPv4 address: 127.0.0.1 and 127.0.0.2
+    // reach the same identity. The local address of the link each CREATE2 arrives on tells
+    // which address the extending relay connected to.
+    const identity = ed25519Generate();
+    const creates: string[] = [];
+    const server = createLinkServer({ identity }, (l) => {
+      ctx.defer(() => l.close("test over"));
+      l.on("frame", ({ frame }) => {
+        if (frame.command.case !== "create2") return;
+        creates.push(l.socket.localAddress ?? "");
+        l.sendFrame({ circuitId: frame.circuitId, command: { case: "destroy", value: { reason: DestroyReason.RESOURCELIMIT } } });
+      });
+    });
+    const { port } = await listenOn(server, "0.0.0.0");
+    ctx.defer(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    const next = { host: "127.0.0.1", port, identity: identity.publicKey, onionKey: x25519Generate().publicKey };
+    const extendVia = async (address: string) => {
+      const c = await circuit(ctx, r);
+      // The suite refuses the CREATE2 (DESTROY): the extension fails once the CREATE2 was seen.
+      await c.extend(next, { address, timeoutMs: ctx.ms(8000) }).catch(() => undefined);
+    };
+    await extendVia(`127.0.0.1:${port}`);
+    check(creates.length === 1 && creates[0] === "127.0.0.1", `EXTEND2 naming 127.0.0.1:${port} gave CREATE2 on links to [${creates.join(", ")}]`, "one CREATE2 on a link to 127.0.0.1", `[${creates.join(", ")}]`);
+    await extendVia(`127.0.0.2:${port}`);
+    const total: number = creates.length; // (check() narrowed creates.length to 1 above)
+    check(total === 2, "no CREATE2 arrived for the EXTEND2 naming 127.0.0.2", "a CREATE2", "none");
+    check(creates[1] === "127.0.0.2", `the CREATE2 for the EXTEND2 naming 127.0.0.2:${port} came on the link to ${creates[1]}, which it did not name`, "a link to 127.0.0.2", `a link to ${creates[1]}`);
   }, needs("extend")),
   T("extend/requires-relay-early", "relay.proto RelayCommand.RELAY_COMMAND_EXTEND2 (only in RELAY_EARLY frames)", "EXTEND2 in a plain RELAY frame is not carried out", async (ctx) => {
     const [a, b] = await twoRelays(ctx);

@@ -151,7 +151,9 @@ describe("computeConsensus", () => {
     expect(h.flags).toEqual([RelayFlag.RUNNING, RelayFlag.VALID, RelayFlag.FAST, RelayFlag.STABLE, RelayFlag.GUARD, RelayFlag.EXIT]);
     // Not Stable (uptime 0 < 600 s): never Guard; reject-all policy: never Exit.
     expect(byName.get("L8")!.flags).toEqual([RelayFlag.RUNNING, RelayFlag.VALID, RelayFlag.FAST]);
-    expect(c.consensus.totals?.total).toBe(5_000_000n + 360_000n);
+    // Unobserved relays count as 20 KB/s: L1 10 KB/s, L2…L8 20 KB/s each.
+    expect(byName.get("L8")!.bandwidthWeight).toBe(20_000n);
+    expect(c.consensus.totals?.total).toBe(5_000_000n + 10_000n + 7n * 20_000n);
     expect(c.consensus.totals?.guard).toBe(5_000_000n);
     expect(c.consensus.totals?.exit).toBe(5_000_000n);
   });
@@ -178,8 +180,19 @@ describe("computeConsensus", () => {
     expect(hsDirs(0, { ...params, hsDirUptimeSeconds: 0 })).toEqual([hex(offeringRelay.identity.publicKey)]);
   });
 
+  it("weights with min(advertised, observed) and caps relays that observed no traffic at 20 KB/s", () => {
+    const weightOf = (average: bigint, observed: bigint) => {
+      const d = relay().descriptor({ average, observed });
+      return compute(authorities.map((a) => vote(a, [[d, true]]))).consensus.relays[0].bandwidthWeight;
+    };
+    expect(weightOf(1_000_000n, 0n)).toBe(20_000n);
+    expect(weightOf(10_000n, 0n)).toBe(10_000n);
+    expect(weightOf(1_000_000n, 300_000n)).toBe(300_000n);
+    expect(weightOf(1_000_000n, 3_000_000n)).toBe(1_000_000n);
+  });
+
   it("caps the weight at 10 GB/s", () => {
-    const d = relay().descriptor({ average: 50_000_000_000n });
+    const d = relay().descriptor({ average: 50_000_000_000n, observed: 60_000_000_000n });
     const c = compute(authorities.map((a) => vote(a, [[d, true]])));
     expect(c.consensus.relays[0].bandwidthWeight).toBe(10_000_000_000n);
   });

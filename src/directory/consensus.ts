@@ -9,7 +9,8 @@
  * - its descriptor is the most recently published among those Running votes, ties broken by
  *   the lowest SHA-256 of the serialized SignedDescriptor;
  * - uptime is the lower median of those votes' uptime_seconds;
- * - bandwidth_weight = min(average, observed if nonzero), capped at 10 GB/s;
+ * - bandwidth_weight = min(average, observed), where a relay that has not observed itself
+ *   carrying traffic (observed 0) counts as observed UNOBSERVED_BANDWIDTH_CAP; capped at 10 GB/s;
  * - Fast: weight ≥ 100,000 B/s, or among the ceil(7n/8) heaviest listed relays (ties included);
  * - Stable: uptime ≥ stable-after; Guard: Fast, Stable and weight ≥ the lower median weight of
  *   Fast relays; Exit: the exit policy accepts some address and port; Running and Valid: all
@@ -43,6 +44,8 @@ import { majority } from "../netdoc/consensus.js";
 export const MAX_CONSENSUS_RELAYS = 10_000;
 export const FAST_MIN_WEIGHT = 100_000n;
 export const MAX_BANDWIDTH_WEIGHT = 10_000_000_000n;
+/** Weight of a relay that has not observed itself carry traffic (as Tor's MaxUnmeasuredBw, 20 KB/s). */
+export const UNOBSERVED_BANDWIDTH_CAP = 20_000n;
 
 export interface ConsensusParameters {
   validAfterMs: number;
@@ -204,7 +207,8 @@ export function bandwidthWeight(v: ValidDescriptor): bigint {
   const bw = v.descriptor.bandwidth;
   if (bw === undefined) return 0n;
   let w = bw.averageBytesPerSecond;
-  if (bw.observedBytesPerSecond !== 0n && bw.observedBytesPerSecond < w) w = bw.observedBytesPerSecond;
+  const observed = bw.observedBytesPerSecond === 0n ? UNOBSERVED_BANDWIDTH_CAP : bw.observedBytesPerSecond;
+  if (observed < w) w = observed;
   return w > MAX_BANDWIDTH_WEIGHT ? MAX_BANDWIDTH_WEIGHT : w;
 }
 

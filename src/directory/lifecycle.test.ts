@@ -49,14 +49,15 @@ describe("relay lifecycle", () => {
     expect(entry.nickname).toBe("Lifecycle");
     expect(entry.orPort).toBe(relay.listener!.port);
     expect(entry.flags).toEqual(expect.arrayContaining([RelayFlag.RUNNING, RelayFlag.VALID, RelayFlag.FAST, RelayFlag.EXIT]));
-    expect(entry.bandwidthWeight).toBe(1_000_000n);
-    expect(withRelay.totals?.total).toBe(1_000_000n);
-    expect(withRelay.totals?.exit).toBe(1_000_000n);
+    // Advertises 1 MB/s but has observed no traffic: weighted at the 20 KB/s cap.
+    expect(entry.bandwidthWeight).toBe(20_000n);
+    expect(withRelay.totals?.total).toBe(20_000n);
+    expect(withRelay.totals?.exit).toBe(20_000n);
 
     // After stable-after of continuous Running, Stable and (sole Fast relay) Guard.
     const stable = await waitForConsensus(client, keys, (c) => c.relays.some((r) => r.flags.includes(RelayFlag.GUARD)));
     expect(stable.relays[0].flags).toEqual([RelayFlag.RUNNING, RelayFlag.VALID, RelayFlag.FAST, RelayFlag.STABLE, RelayFlag.GUARD, RelayFlag.EXIT]);
-    expect(stable.totals?.guard).toBe(1_000_000n);
+    expect(stable.totals?.guard).toBe(20_000n);
 
     stop();
     const dropped = await waitForConsensus(client, keys, (c) => !listed(c, relay));

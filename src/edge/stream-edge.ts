@@ -123,7 +123,7 @@ const MAX_ANSWERS = 16;
 const NAME_TTL_SECONDS = 60;
 
 /** A stream id is taken while resolving/connecting/open; END both ways frees it. */
-class EdgeStream implements ScheduledStream {
+export class EdgeStream implements ScheduledStream {
   socket: TargetSocket | undefined;
   /** Destination bytes waiting to be packaged. */
   readonly queue = new ByteQueue();

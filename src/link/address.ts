@@ -14,3 +14,19 @@ export function parseLinkAddress(text: string): { host: string; port: number } |
   if (family === 0 || (match[1] !== undefined) !== (family === 6) || port < 1 || port > 65535) return undefined;
   return { host, port };
 }
+
+/**
+ * One text per IP address, so that a link's remote address and an address named in EXTEND2 or
+ * the consensus compare equal whenever they are the same address: an IPv4-mapped IPv6 address
+ * (what a dual-stack listener reports) becomes its IPv4 form, IPv6 takes its RFC 5952 form.
+ * Anything that is not an IP literal is returned as it is.
+ */
+export function canonicalIp(text: string): string {
+  if (!net.isIPv6(text)) return text;
+  const v6 = new URL(`http://[${text}]/`).hostname.slice(1, -1);
+  const mapped = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(v6);
+  if (mapped === null) return v6;
+  const high = parseInt(mapped[1], 16);
+  const low = parseInt(mapped[2], 16);
+  return `${high >> 8}.${high & 0xff}.${low >> 8}.${low & 0xff}`;
+}

@@ -14,6 +14,7 @@ import { componentLogger, type Logger } from "../common/log.js";
 import { type ErrorKind, MeowOnionError } from "../onion/errors.js";
 import { FrameDecoder, RELAY_FRAME_WIRE_LEN, encodeFrame, writeRelayFrame } from "../onion/frame.js";
 import { DOMAIN_LINK_AUTH, type Ed25519KeyPair, signWithDomain, verifyWithDomain } from "../onion/signing.js";
+import type { LinkThrottle } from "./throttle.js";
 
 export const LINK_PROTOCOL_VERSION = 1;
 const EXPORTER_LABEL = "EXPORTER-meowonion-link-v1";
@@ -95,8 +96,12 @@ export class Link extends EventEmitter<LinkEvents> {
   private flushScheduled = false;
   private closed = false;
   private readonly decoder = new FrameDecoder();
-  /** Set when the socket's buffer is full; owners stop reading their sources until "drain". */
-  congested = false;
+  /** Set when the socket's buffer is full. */
+  private socketCongested = false;
+  /** The relay's bandwidth buckets, if it limits its links (throttle.ts). */
+  private throttle: LinkThrottle | undefined;
+  /** The write bucket ran out: congested until its tokens are back and "drain" was emitted. */
+  private throttleBlocked = false;
   lastActivity = Date.now();
   /**
    * Receives the frames of each socket read together, in order, so that owners can batch the
@@ -118,7 +123,7 @@ export class Link extends EventEmitter<LinkEvents> {
     super();
     socket.on("data", (chunk: Buffer) => this.receive(chunk));
     socket.on("drain", () => {
-      this.congested = false;
+      this.socketCongested = false;
       this.emit("drain");
     });
     socket.on("error", (error) => this.destroy(new LinkError("closed", `link socket error: ${error.message}`)));
@@ -145,6 +150,36 @@ export class Link extends EventEmitter<LinkEvents> {
   get isClosed(): boolean {
     return this.closed;
   }
+
+  /**
+   * True while the link cannot take more: its socket's buffer is full, or the relay's write
+   * bucket has no tokens left for what is queued. Owners stop sending (queue their cells, stop
+   * reading their sources) until "drain".
+   */
+  get congested(): boolean {
+    if (this.socketCongested || this.throttleBlocked) return true;
+    const throttle = this.throttle;
+    if (throttle === undefined || this.closed || throttle.write.available() > this.outputUsed) return false;
+    // Once congested, it stays so until "drain": tokens trickle in continuously, and an owner
+    // that saw the link congested must be woken, not find it writable a moment later unasked.
+    this.throttleBlocked = true;
+    throttle.write.whenAvailable(this.writeTokensBack);
+    return true;
+  }
+
+  /** Count what this link reads and writes against `throttle`'s buckets, and stop when they are empty. */
+  setThrottle(throttle: LinkThrottle): void {
+    this.throttle = throttle;
+  }
+
+  private readonly writeTokensBack = (): void => {
+    this.throttleBlocked = false;
+    if (!this.closed && !this.congested) this.emit("drain");
+  };
+
+  private readonly readTokensBack = (): void => {
+    if (!this.closed) this.socket.resume();
+  };
 
   /** Bytes queued in the socket not yet handed to the kernel. */
   get bufferedBytes(): number {
@@ -203,6 +238,8 @@ export class Link extends EventEmitter<LinkEvents> {
   private destroy(error: Error | undefined, graceful = false): void {
     if (this.closed) return;
     this.closed = true;
+    this.throttle?.read.cancel(this.readTokensBack);
+    this.throttle?.write.cancel(this.writeTokensBack);
     if (error !== undefined) {
       this.log.warn({ peer: peerForLog(this.log, this.remoteAddress), reason: MeowOnionError.from(error).code, err: error.message }, "link closed on error");
     }
@@ -217,6 +254,14 @@ export class Link extends EventEmitter<LinkEvents> {
   private receive(chunk: Uint8Array): void {
     if (this.closed) return;
     this.lastActivity = Date.now();
+    const throttle = this.throttle;
+    if (throttle !== undefined) {
+      throttle.read.take(chunk.byteLength);
+      if (throttle.read.available() <= 0) {
+        this.socket.pause();
+        throttle.read.whenAvailable(this.readTokensBack);
+      }
+    }
     let frames: Frame[];
     try {
       frames = this.decode(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
@@ -295,23 +340,24 @@ export class Link extends EventEmitter<LinkEvents> {
     this.flushScheduled = false;
     if (this.outputUsed === 0 || this.closed) return;
     this.lastActivity = Date.now();
+    this.throttle?.write.take(this.outputUsed);
     if (this.outputUsed <= SMALL_WRITE_BYTES) {
       // A few frames (a handshake step, a SENDME, an interactive cell): a copy is cheaper than
       // handing over the whole output buffer, and flushing once per frame allocates nothing big.
       const copy = Buffer.from(this.output.subarray(0, this.outputUsed));
       this.outputUsed = 0;
-      if (!this.socket.write(copy) && this.socket.writableLength >= CONGESTION_BYTES) this.congested = true;
+      if (!this.socket.write(copy) && this.socket.writableLength >= CONGESTION_BYTES) this.socketCongested = true;
       return;
     }
     const full = this.output;
     const chunk = full.subarray(0, this.outputUsed);
     this.output = this.spareOutputs.pop() ?? Buffer.allocUnsafe(OUTPUT_BUFFER_BYTES);
     this.outputUsed = 0;
-    // write() returning false guarantees a later "drain", which clears `congested`.
+    // write() returning false guarantees a later "drain", which clears `socketCongested`.
     const recycle = () => {
       if (this.spareOutputs.length < MAX_SPARE_OUTPUTS) this.spareOutputs.push(full);
     };
-    if (!this.socket.write(chunk, recycle) && this.socket.writableLength >= CONGESTION_BYTES) this.congested = true;
+    if (!this.socket.write(chunk, recycle) && this.socket.writableLength >= CONGESTION_BYTES) this.socketCongested = true;
   }
 }
 

@@ -51,15 +51,20 @@ export class DirectoryUnavailableError extends MeowOnionError {
   }
 }
 
-/** Asks each authority in turn for its consensus and returns the first one that verifies. */
+/**
+ * Asks each authority in turn for its consensus and returns the first one that verifies. An
+ * authority given as a URL gets a connection for this fetch only; one given as a client (a
+ * caller that fetches regularly) keeps its connection.
+ */
 export async function fetchConsensus(
-  urls: string[],
+  authorities: readonly (string | DirectoryClient)[],
   pinnedKeys: Uint8Array[],
   options: { timeoutMs?: number; now?: () => Date } = {},
 ): Promise<FetchedConsensus> {
   const failures: { url: string; error: Error }[] = [];
-  for (const url of urls) {
-    const client = createDirectoryClient(url);
+  for (const authority of authorities) {
+    const client = typeof authority === "string" ? createDirectoryClient(authority) : authority;
+    const url = client.url;
     try {
       const res = await client.rpc.getConsensus({}, { timeoutMs: options.timeoutMs ?? 10_000 });
       if (res.consensus === undefined) throw new Error("response has no consensus");
@@ -68,7 +73,7 @@ export async function fetchConsensus(
     } catch (err) {
       failures.push({ url, error: err as Error });
     } finally {
-      client.close();
+      if (client !== authority) client.close();
     }
   }
   throw new DirectoryUnavailableError(failures);

@@ -15,6 +15,12 @@ export interface Hop {
   id: number;
 }
 
+/**
+ * Cells a circuit sends per turn when a congested link drains: small, so that the cell of an
+ * interactive circuit waits for at most this many cells of each other circuit on the link.
+ */
+const DRAIN_TURN_CELLS = 16;
+
 /** Accounting hooks of the owner: queued bytes (for the memory ceiling) and sent cells. */
 export interface QueueAccounting {
   queued(deltaBytes: number): void;
@@ -90,12 +96,13 @@ export class HopWriter implements DrainWaiter, Hop {
     return true;
   }
 
+  /** The link can take more: send up to DRAIN_TURN_CELLS (one turn of the channel's round robin). */
   onDrain(): void {
     const q = this.#queue;
     if (q === undefined) return;
     const link = this.channel.link;
     let sent = 0;
-    while (q.head < q.cells.length && !link.congested) {
+    while (q.head < q.cells.length && sent < DRAIN_TURN_CELLS && !link.congested) {
       link.sendRelay(this.id, q.cells[q.head], q.early[q.head]);
       q.head++;
       sent++;
@@ -103,6 +110,12 @@ export class HopWriter implements DrainWaiter, Hop {
     this.accounting.sent(sent);
     this.accounting.queued(-sent * RELAY_BODY_LEN);
     if (q.head < q.cells.length) {
+      if (q.head >= 1024 && q.head * 2 >= q.cells.length) {
+        // A queue that never empties (a throttled link) must not keep every cell it sent.
+        q.cells = q.cells.slice(q.head);
+        q.early = q.early.slice(q.head);
+        q.head = 0;
+      }
       q.since = Date.now();
       this.channel.waitForDrain(this);
       return;

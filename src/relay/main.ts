@@ -30,7 +30,9 @@ Options:
   --data-dir DIR             identity and onion keys; created on first start, kept across restarts
   --nickname NAME            1-19 letters or digits (default ${DEFAULT_NICKNAME})
   --exit-policy POLICY       e.g. "accept 127.0.0.0/8:*,reject *:*" (default "${DEFAULT_EXIT_POLICY}": not an exit)
-  --bandwidth BYTES_PER_S    bandwidth advertised in the descriptor (default ${DEFAULT_BANDWIDTH})
+  --bandwidth BYTES_PER_S    rate limit on what the relay reads from and writes to its links (each way),
+                             also advertised in the descriptor (default ${DEFAULT_BANDWIDTH}, Tor's)
+  --bandwidth-burst BYTES    burst: bytes that may go at once after a quiet period (default: the rate)
   --advertise HOST           IP address published in the descriptor (default: the --listen host)
   --metrics HOST:PORT        serve Prometheus metrics at http://HOST:PORT/metrics (default: off)
   --onion-key-rotation S     seconds between onion key rotations (default ${DEFAULT_ONION_KEY_ROTATION_S});
@@ -78,6 +80,7 @@ function parse(argv: string[]): RelayOptions | undefined {
       nickname: { type: "string" },
       "exit-policy": { type: "string" },
       bandwidth: { type: "string" },
+      "bandwidth-burst": { type: "string" },
       advertise: { type: "string" },
       metrics: { type: "string" },
       "onion-key-rotation": { type: "string" },
@@ -99,6 +102,7 @@ function parse(argv: string[]): RelayOptions | undefined {
     nickname: values.nickname,
     exitPolicy: values["exit-policy"],
     bandwidthBytesPerSecond: positive(values.bandwidth, "--bandwidth", true),
+    bandwidthBurstBytes: positive(values["bandwidth-burst"], "--bandwidth-burst", true),
     metrics: values.metrics === undefined ? undefined : parseHostPortFlag("--metrics", values.metrics),
     onionKeyRotationSeconds: positive(values["onion-key-rotation"], "--onion-key-rotation", false),
     heartbeatSeconds: positive(values.heartbeat, "--heartbeat", false),

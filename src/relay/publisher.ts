@@ -4,10 +4,12 @@
  * heartbeats. A directory that is down or refuses is retried at the next heartbeat; a
  * heartbeat answered NOT_FOUND (the authority lost or dropped our descriptor) republishes.
  * Until the current descriptor shows up in a consensus signed by a majority of the pinned
- * authority keys, each heartbeat round also fetches the consensus to check ("listed").
+ * authority keys, each heartbeat round also fetches the consensus to check ("listed"); after
+ * that, once the consensus held is no longer fresh (the relay needs the addresses it lists).
  */
-import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import { timestampFromMs, timestampMs } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
+import type { Consensus } from "../../gen/meowonion/v1/consensus_pb.js";
 import { type ExitPolicy, RelayFeature, type SignedDescriptor } from "../../gen/meowonion/v1/descriptor_pb.js";
 import type { Logger } from "../common/log.js";
 import { type DirectoryClient, createDirectoryClient, fetchConsensus } from "../netdoc/directory-client.js";
@@ -28,7 +30,11 @@ export interface DescriptorFields {
   address: string;
   orPort: number;
   exitPolicy: ExitPolicy;
+  /** Bandwidth rate (average) and burst, bytes per second and bytes. */
   bandwidthBytesPerSecond: number;
+  bandwidthBurstBytes: number;
+  /** Highest 10-second average of the last day, bytes per second (0: none yet). */
+  observedBytesPerSecond: number;
   /** The relay stores onion-service descriptors (RELAY_FEATURE_HSDIR). */
   hsDir: boolean;
 }
@@ -48,8 +54,9 @@ interface Authority {
 
 export class Publisher {
   readonly #authorities: Authority[];
-  #signed: { descriptor: SignedDescriptor; digest: Buffer; madeAt: number } | undefined;
+  #signed: { descriptor: SignedDescriptor; digest: Buffer; madeAt: number; fields: DescriptorFields } | undefined;
   #listed = false;
+  #consensus: { freshUntilMs: number; addresses: Map<string, string[]> } | undefined;
   #timer: NodeJS.Timeout | undefined;
   #closed = false;
 
@@ -62,6 +69,10 @@ export class Publisher {
       log: Logger;
       /** Told whenever the listed state changes. */
       onListed?: (listed: boolean) => void;
+      /** Asked every round: should the descriptor with these fields be replaced (bandwidth changed)? */
+      republishWhen?: (published: DescriptorFields) => boolean;
+      /** ...but only once it is at least this old. */
+      republishAfterMs?: number;
     },
   ) {
     this.#authorities = options.directories.map((pin) => ({ pin, client: createDirectoryClient(pin.url), published: false }));
@@ -70,6 +81,11 @@ export class Publisher {
   /** Whether a verified consensus lists the current descriptor. */
   get listed(): boolean {
     return this.#listed;
+  }
+
+  /** The addresses the consensus held lists for the relay with this hex identity key. */
+  listedAddresses(identityHex: string): readonly string[] {
+    return this.#consensus?.addresses.get(identityHex) ?? [];
   }
 
   /** Publish, heartbeat and check the listing in the background from now on. */
@@ -96,7 +112,15 @@ export class Publisher {
   }
 
   async #round(): Promise<void> {
-    if (this.#signed !== undefined && Date.now() - this.#signed.madeAt >= REPUBLISH_MS) this.#invalidate();
+    const signed = this.#signed;
+    if (signed !== undefined) {
+      const age = Date.now() - signed.madeAt;
+      if (age >= REPUBLISH_MS) this.#invalidate();
+      else if (age >= (this.options.republishAfterMs ?? 0) && this.options.republishWhen?.(signed.fields) === true) {
+        this.options.log.info("bandwidth changed: republishing the descriptor");
+        this.#invalidate();
+      }
+    }
     await Promise.all(
       this.#authorities.map(async (a) => {
         if (!a.published) await this.#publish(a);
@@ -104,7 +128,7 @@ export class Publisher {
         if (a.published) await this.#heartbeat(a);
       }),
     );
-    await this.#checkListed();
+    await this.#refreshConsensus();
     this.#schedule();
   }
 
@@ -119,7 +143,7 @@ export class Publisher {
     if (!this.#closed) this.#timer = setTimeout(() => this.#run(), this.options.heartbeatMs).unref();
   }
 
-  #current(): { descriptor: SignedDescriptor; digest: Buffer; madeAt: number } {
+  #current(): { descriptor: SignedDescriptor; digest: Buffer; madeAt: number; fields: DescriptorFields } {
     if (this.#signed !== undefined) return this.#signed;
     const fields = this.options.descriptor();
     const now = Date.now();
@@ -135,7 +159,8 @@ export class Publisher {
         exitPolicy: fields.exitPolicy,
         bandwidth: {
           averageBytesPerSecond: BigInt(fields.bandwidthBytesPerSecond),
-          burstBytesPerSecond: BigInt(fields.bandwidthBytesPerSecond),
+          burstBytesPerSecond: BigInt(fields.bandwidthBurstBytes),
+          observedBytesPerSecond: BigInt(fields.observedBytesPerSecond),
         },
         published: timestampFromMs(now),
         expires: timestampFromMs(now + DESCRIPTOR_LIFETIME_MS),
@@ -147,7 +172,7 @@ export class Publisher {
       },
       this.options.identity.privateKey,
     );
-    this.#signed = { descriptor, digest: Buffer.from(sha256(descriptor.descriptor)), madeAt: now };
+    this.#signed = { descriptor, digest: Buffer.from(sha256(descriptor.descriptor)), madeAt: now, fields };
     return this.#signed;
   }
 
@@ -179,17 +204,24 @@ export class Publisher {
     }
   }
 
-  async #checkListed(): Promise<void> {
+  /**
+   * Fetch the consensus while the current descriptor is not listed yet, and whenever the one
+   * held is no longer fresh: EXTEND2 link reuse needs the addresses it lists for each relay.
+   */
+  async #refreshConsensus(): Promise<void> {
     const digest = this.#signed?.digest;
-    if (digest === undefined || this.#listed || this.#closed) return;
+    const stale = this.#consensus === undefined || Date.now() >= this.#consensus.freshUntilMs;
+    if (this.#closed || (!stale && (this.#listed || digest === undefined))) return;
     try {
       const { consensus } = await fetchConsensus(
-        this.#authorities.map((a) => a.pin.url),
+        this.#authorities.map((a) => a.client),
         this.#authorities.map((a) => a.pin.key),
         { timeoutMs: RPC_TIMEOUT_MS },
       );
-      if (this.#signed?.digest !== digest) return; // republished meanwhile
-      this.#setListed(consensus.relays.some((r) => digest.equals(r.descriptorDigest)));
+      this.#consensus = { freshUntilMs: timestampMs(consensus.freshUntil!), addresses: addressesByIdentity(consensus) };
+      if (digest !== undefined && this.#signed?.digest === digest) {
+        this.#setListed(consensus.relays.some((r) => digest.equals(r.descriptorDigest)));
+      }
     } catch {
       // No verifiable consensus yet (first period, or authorities down): try next round.
     }
@@ -201,4 +233,12 @@ export class Publisher {
     if (listed) this.options.log.info("listed in the consensus");
     this.options.onListed?.(listed);
   }
+}
+
+function addressesByIdentity(consensus: Consensus): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const r of consensus.relays) {
+    out.set(Buffer.from(r.identityKey).toString("hex"), [r.ipv4Address, r.ipv6Address].filter((a) => a !== ""));
+  }
+  return out;
 }

@@ -251,9 +251,10 @@ describe("circuits through a directory and three relays", () => {
     const circuit = await circuitThrough(relays);
     const stream = await circuit.openStream("127.0.0.1", await echoServer(cleanups));
     const errored = once(stream, "error");
+    const closing = closed(circuit); // before close() resolves: the DESTROY may be here first
     await relays[1].close();
     // The middle sends DESTROY (HIBERNATING) both ways; the guard forwards it as DESTROYED.
-    expect(await closed(circuit)).toBe(DestroyReason.DESTROYED);
+    expect(await closing).toBe(DestroyReason.DESTROYED);
     expect(((await errored)[0] as StreamError).reason).toBe(EndReason.DESTROY);
     await vi.waitFor(() => expect(relays[0].circuitCount + relays[2].circuitCount).toBe(0));
   });

@@ -18,14 +18,20 @@ import { DEFAULT_LIMITS, type RelayLimits } from "./limits.js";
 import { RelayMetrics, serveMetrics } from "./metrics.js";
 import { type DirectoryPin, Publisher } from "./publisher.js";
 import { CircuitSwitch } from "./switch.js";
+import { BandwidthHistory } from "./bandwidth-history.js";
+import { LinkThrottle } from "../link/throttle.js";
 
 export type { DirectoryPin } from "./publisher.js";
 export type { RelayLimits } from "./limits.js";
 
 export const DEFAULT_NICKNAME = "Unnamed";
 export const DEFAULT_EXIT_POLICY = "reject *:*";
-/** Advertised bandwidth when none is given: 100 MB/s. */
-export const DEFAULT_BANDWIDTH = 100 * 1024 * 1024;
+/** Bandwidth rate (enforced and advertised) when none is given: Tor's default BandwidthRate, 1 GiB/s. */
+export const DEFAULT_BANDWIDTH = 1024 * 1024 * 1024;
+/** A bandwidth change of this factor (or the first observation) is republished... */
+const OBSERVED_CHANGE_FACTOR = 2;
+/** ...once the descriptor is this old (Tor republishes for bandwidth at most every 20 minutes). */
+export const DEFAULT_OBSERVED_REPUBLISH_S = 20 * 60;
 /** Tor's onion key lifetime (28 days). */
 export const DEFAULT_ONION_KEY_ROTATION_S = 28 * 24 * 3600;
 export const DEFAULT_HEARTBEAT_S = 30;
@@ -43,7 +49,16 @@ export interface RelayOptions {
   nickname?: string;
   /** Text form, e.g. "accept 127.0.0.0/8:*,reject *:*" (default: reject everything). */
   exitPolicy?: string;
+  /**
+   * Bandwidth rate, bytes per second, enforced on everything the relay reads from and writes
+   * to its links (one bucket each way, Tor's BandwidthRate) and advertised in the descriptor
+   * as its average (default DEFAULT_BANDWIDTH).
+   */
   bandwidthBytesPerSecond?: number;
+  /** Bucket size, bytes (Tor's BandwidthBurst); default: one second at the rate. */
+  bandwidthBurstBytes?: number;
+  /** A descriptor whose observed bandwidth changed by 2× is replaced once it is this old (default 1200). */
+  observedRepublishSeconds?: number;
   /** Serve Prometheus metrics at http://host:port/metrics (off when undefined). */
   metrics?: { host: string; port: number };
   onionKeyRotationSeconds?: number;
@@ -74,6 +89,10 @@ export interface RelayHandle {
   /** A consensus verified against the pinned directory keys lists the current descriptor. */
   readonly listed: boolean;
   readonly metrics: RelayMetrics;
+  /** Bytes read from and written to links since the start (what the bandwidth buckets counted). */
+  readonly linkBytes: { read: number; written: number };
+  /** The observed bandwidth it publishes: highest 10-second average of the last day, bytes/s. */
+  readonly observedBandwidth: number;
   /** Replace the onion key now (the previous one stays valid for the grace period) and republish. */
   rotateOnionKey(): Promise<void>;
   /** DESTROY every circuit, close every link and server, stop publishing. */
@@ -97,12 +116,20 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
   const log = componentLogger("relay", { relay: fingerprintHex(identity.publicKey).slice(0, 16) }, options.logger);
   const metrics = new RelayMetrics();
   const hsDir = (options.hsDir ?? true) ? new HsDirStore(limits.hsDirMaxDescriptors) : undefined;
+  const rate = options.bandwidthBytesPerSecond ?? DEFAULT_BANDWIDTH;
+  const burst = options.bandwidthBurstBytes ?? rate;
+  const throttle = new LinkThrottle(rate, burst);
+  const linkBytes = () => ({ read: throttle.read.total, written: throttle.write.total });
+  const history = await BandwidthHistory.load(options.dataDir, linkBytes);
+  let publisher: Publisher | undefined;
   const relaySwitch = new CircuitSwitch({
     identity,
     onionKeys: () => onionKeys.keys(),
     limits,
     metrics,
     targets: exitTargets(exitPolicy, () => hsDir?.openStream()),
+    listedAddresses: (identityHex) => publisher?.listedAddresses(identityHex) ?? [],
+    throttle,
     log,
   });
   metrics.links = () => relaySwitch.channels.size;
@@ -113,7 +140,8 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
     onLink: (link) => relaySwitch.accept(link),
     log,
   });
-  const cleanups: (() => Promise<void> | void)[] = [() => listener.close(), () => relaySwitch.close()];
+  history.start();
+  const cleanups: (() => Promise<void> | void)[] = [() => history.stop(), () => listener.close(), () => relaySwitch.close()];
   const closeAll = async () => {
     for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
   };
@@ -124,7 +152,7 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
       metricsPort = server.port;
       cleanups.push(() => server.close());
     }
-    const publisher = new Publisher({
+    const pub = new Publisher({
       directories: options.directories ?? [],
       identity,
       heartbeatMs: (options.heartbeatSeconds ?? DEFAULT_HEARTBEAT_S) * 1000,
@@ -138,18 +166,27 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
         address: advertiseHost,
         orPort: listener.port,
         exitPolicy,
-        bandwidthBytesPerSecond: options.bandwidthBytesPerSecond ?? DEFAULT_BANDWIDTH,
+        bandwidthBytesPerSecond: rate,
+        bandwidthBurstBytes: burst,
+        observedBytesPerSecond: history.observed(),
         hsDir: hsDir !== undefined,
       }),
+      republishWhen: (published) => {
+        const observed = history.observed();
+        const before = published.observedBytesPerSecond;
+        return before === 0 ? observed > 0 : observed >= before * OBSERVED_CHANGE_FACTOR || observed * OBSERVED_CHANGE_FACTOR <= before;
+      },
+      republishAfterMs: (options.observedRepublishSeconds ?? DEFAULT_OBSERVED_REPUBLISH_S) * 1000,
     });
-    cleanups.push(() => publisher.close());
-    publisher.start();
+    publisher = pub;
+    cleanups.push(() => pub.close());
+    pub.start();
 
     let rotationTimer: NodeJS.Timeout | undefined;
     const rotate = async () => {
       await onionKeys.rotate();
       log.info("onion key rotated");
-      await publisher.republish();
+      await pub.republish();
     };
     const scheduleRotation = () => {
       // setTimeout holds at most ~24.8 days; longer waits are re-armed on the way.
@@ -184,9 +221,15 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
         return relaySwitch.channels.size;
       },
       get listed() {
-        return publisher.listed;
+        return pub.listed;
       },
       metrics,
+      get linkBytes() {
+        return linkBytes();
+      },
+      get observedBandwidth() {
+        return history.observed();
+      },
       rotateOnionKey: rotate,
       close: () => {
         closing ??= closeAll().then(() => log.info("relay stopped"));

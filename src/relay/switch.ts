@@ -25,6 +25,7 @@ import { type Channel, ChannelManager, type DrainWaiter } from "../link/channels
 import { HopWriter, type QueueAccounting, RelayCircuit } from "./circuit.js";
 import { EDGE_COMMANDS, type EdgeHost, StreamEdge, type StreamTargets } from "../edge/stream-edge.js";
 import { parseLinkAddress } from "../link/address.js";
+import type { LinkThrottle } from "../link/throttle.js";
 import { RateLimiter, type RelayLimits, oomVictims } from "./limits.js";
 import { OnionServiceRoles } from "./onion-roles.js";
 import type { RelayMetrics } from "./metrics.js";
@@ -41,6 +42,10 @@ export interface SwitchOptions {
   metrics: RelayMetrics;
   /** Where streams that end at this relay go (its exit policy, its descriptor store). */
   targets: StreamTargets;
+  /** The addresses the current consensus lists for a relay (hex identity key); none if unknown. */
+  listedAddresses?: (identityHex: string) => readonly string[];
+  /** The relay's bandwidth buckets, shared by all its links. */
+  throttle?: LinkThrottle;
   log: Logger;
 }
 
@@ -91,6 +96,7 @@ export class CircuitSwitch {
       },
       onChannelClosed: (channel, error) => this.#onChannelClosed(channel, error),
       log: options.log,
+      throttle: options.throttle,
     });
   }
 
@@ -444,7 +450,8 @@ export class CircuitSwitch {
   async #connectNext(c: RelayCircuit, attempt: object, identity: Uint8Array, host: string, port: number, create2: Create2): Promise<void> {
     let channel: Ch;
     try {
-      channel = await this.channels.channelTo(identity, host, port);
+      const listed = this.options.listedAddresses?.(Buffer.from(identity).toString("hex"));
+      channel = await this.channels.channelTo(identity, host, port, listed);
     } catch (error) {
       if (c.extendAttempt !== attempt || c.closed) return;
       this.#failExtend(c, toDestroyReason(error), `extend: ${MeowOnionError.from(error).code}`);

@@ -273,7 +273,8 @@ export class RefDirectory {
     const weight = (d: RelayDescriptor) => {
       const avg = d.bandwidth?.averageBytesPerSecond ?? 0n;
       const obs = d.bandwidth?.observedBytesPerSecond ?? 0n;
-      const w = obs > 0n && obs < avg ? obs : avg;
+      const seen = obs > 0n ? obs : 20_000n; // consensus.proto: unobserved relays count as 20 KB/s
+      const w = seen < avg ? seen : avg;
       return w > 10_000_000_000n ? 10_000_000_000n : w;
     };
     const weights = running.map((e) => weight(e.desc)).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));

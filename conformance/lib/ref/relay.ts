@@ -56,6 +56,8 @@ export interface RelayFaults extends OnionRoleFaults {
   ignoreDestroy?: boolean;
   /** The next hop's identity proof is not checked against EXTEND2's identity. */
   noExtendIdentityCheck?: boolean;
+  /** Any open link to EXTEND2's identity is reused, whatever address EXTEND2 names. */
+  reuseAnyLinkToIdentity?: boolean;
   /** An initiator's link proof is not checked. */
   noInitiatorProofCheck?: boolean;
   /** No DESTROY for cells on unknown circuits. */
@@ -486,7 +488,8 @@ export class RefRelay {
   }
 
   private linkTo(host: string, port: number, identity: Uint8Array): Promise<Link> {
-    const k = `${host}:${port}:${hex(identity)}`;
+    // One link per address and identity: a link is reused only for the address it goes to.
+    const k = this.faults.reuseAnyLinkToIdentity ? hex(identity) : `${host}:${port}:${hex(identity)}`;
     let p = this.outLinks.get(k);
     if (!p) {
       p = connectLink(host, port, {

@@ -146,8 +146,10 @@ export type ConsensusRelay = Message<"meowonion.v1.ConsensusRelay"> & {
   flags: RelayFlag[];
 
   /**
-   * Bandwidth weight for path selection, bytes per second: min(average, observed if
-   * nonzero) from the descriptor, capped at 10 GB/s. Clients pick relays with probability
+   * Bandwidth weight for path selection, bytes per second: min(average, observed) from the
+   * descriptor, where observed 0 (the relay has not yet seen itself carry traffic) counts as
+   * 20,000 (20 KB/s, as Tor's cap for unmeasured relays: a relay is weighted by traffic it has
+   * carried, not by what it claims), capped at 10 GB/s. Clients pick relays with probability
    * proportional to this weight among the candidates.
    *
    * @generated from field: uint64 bandwidth_weight = 8;

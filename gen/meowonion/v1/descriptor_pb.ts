@@ -240,22 +240,26 @@ export const ExitRuleSchema: GenMessage<ExitRule> = /*@__PURE__*/
  */
 export type Bandwidth = Message<"meowonion.v1.Bandwidth"> & {
   /**
-   * Long-term rate the relay is willing to sustain.
+   * Long-term rate the relay is willing to sustain: the rate it enforces (token buckets on
+   * what it reads from and what it writes to its links, each way), never an invented figure.
    *
    * @generated from field: uint64 average_bytes_per_second = 1;
    */
   averageBytesPerSecond: bigint;
 
   /**
-   * Short bursts it can absorb.
+   * Short bursts it can absorb: the size of those buckets, bytes.
    *
    * @generated from field: uint64 burst_bytes_per_second = 2;
    */
   burstBytesPerSecond: bigint;
 
   /**
-   * What the relay has actually seen itself carry (its highest 10-second average in the last
-   * day); 0 if unknown. Authorities use min(average, observed) when observed is nonzero.
+   * What the relay has actually seen itself carry: its highest 10-second average rate of link
+   * bytes (read or written, whichever is higher) in the last day, kept across restarts; 0 if
+   * it has carried nothing yet. A relay republishes when this changes by a factor of 2 (at
+   * most every 20 minutes). Authorities weight it with min(average, observed), observed 0
+   * counting as 20,000 (consensus.proto ConsensusRelay.bandwidth_weight).
    *
    * @generated from field: uint64 observed_bytes_per_second = 3;
    */

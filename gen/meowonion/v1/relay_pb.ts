@@ -310,9 +310,15 @@ export const LinkSpecifierSchema: GenMessage<LinkSpecifier> = /*@__PURE__*/
 /**
  * EXTEND2: ask the last hop to extend the circuit to another relay. The extending relay
  * (1) refuses if the identity key is its own, or no address is given (DESTROY PROTOCOL);
- * (2) opens (or reuses) a link to the address and checks the link-level identity proof
- *     against identity_key: a mismatch gives DESTROY OR_IDENTITY, a failed connection
- *     DESTROY CONNECTFAILED (both sent back towards the client, which may also see TRUNCATED);
+ * (2) reuses an open link to the relay with identity_key (one it opened or one the relay
+ *     opened to it and proved that identity on) only if the link's remote address is one of
+ *     the addresses in link_specifiers or an address the current consensus lists for that
+ *     identity (Tor's canonical-connection rule; IPv4-mapped IPv6 counts as its IPv4 form,
+ *     ports are not compared). Otherwise it opens a new link to the first address and checks
+ *     the link-level identity proof against identity_key: a mismatch gives DESTROY
+ *     OR_IDENTITY, a failed connection DESTROY CONNECTFAILED (both sent back towards the
+ *     client, which may also see TRUNCATED). Several links to one identity may then be open;
+ *     a link to an address nobody named is never handed to a circuit that named another;
  * (3) sends CREATE2 with the given handshake on a new circuit id of that link, and answers the
  *     client with EXTENDED2 carrying the CREATED2 data.
  *
