@@ -26,7 +26,12 @@ import {
   type SignedVote,
   type Vote,
 } from "../../gen/meowonion/v1/consensus_pb.js";
-import { GetConsensusResponseSchema, type GetConsensusResponse } from "../../gen/meowonion/v1/directory_pb.js";
+import {
+  GetConsensusResponseSchema,
+  WatchConsensusResponseSchema,
+  type GetConsensusResponse,
+  type WatchConsensusResponse,
+} from "../../gen/meowonion/v1/directory_pb.js";
 import type { Logger } from "../common/log.js";
 import { DOMAIN_CONSENSUS, signWithDomain, type Ed25519KeyPair } from "../onion/signing.js";
 import {
@@ -38,6 +43,7 @@ import {
   type VoteDescriptorChecker,
 } from "./consensus.js";
 import { hex } from "../netdoc/descriptor.js";
+import { ConsensusDiffs } from "./diffs.js";
 import { PeerAuthority, type PeerConfig } from "./peers.js";
 import type { RelayRegistry } from "./registry.js";
 import { sleep } from "../common/sleep.js";
@@ -94,7 +100,7 @@ interface Published {
 }
 
 interface Watcher {
-  pending: SignedConsensus | undefined;
+  pending: Published | undefined;
   wake: (() => void) | undefined;
 }
 
@@ -107,6 +113,7 @@ export class Voting {
   private readonly ownVotes = new Map<number, OwnVote>();
   private readonly entries = new Map<number, Entry[]>();
   private readonly watchers = new Set<Watcher>();
+  private readonly diffs: ConsensusDiffs;
   private readonly stopping = new AbortController();
   private published: Published | undefined;
   private seq = 0;
@@ -124,6 +131,7 @@ export class Voting {
     this.peers = options.peers.map((p) => new PeerAuthority(p, peerTimeoutMs, options.log));
     this.authorityKeys = [options.identity.publicKey, ...options.peers.map((p) => p.key)];
     this.minRoundGapMs = Math.min(1_000, Math.max(20, options.intervalMs / 20));
+    this.diffs = new ConsensusDiffs({ keepMs: 3 * options.intervalMs, now: this.now });
   }
 
   /** Called periodically: starts a round when a new period began. */
@@ -137,9 +145,16 @@ export class Voting {
     this.schedule();
   }
 
-  /** The cached GetConsensus response, or undefined before the first consensus. */
-  current(): GetConsensusResponse | undefined {
-    return this.published?.response;
+  /**
+   * The GetConsensus response: a diff from the first of `have` kept as a base, else the
+   * cached whole consensus; undefined before the first consensus.
+   */
+  current(have: Uint8Array[] = []): GetConsensusResponse | undefined {
+    const published = this.published;
+    if (published === undefined) return undefined;
+    const base = this.diffs.firstHeld(have);
+    const diff = base === undefined ? undefined : this.diffs.diff(base, published.entry.computed, published.signed.signatures);
+    return diff === undefined ? published.response : create(GetConsensusResponseSchema, { diff });
   }
 
   /** GetVote: our vote for the current period (made now if needed) or a kept past one. */
@@ -161,14 +176,19 @@ export class Voting {
     return undefined;
   }
 
-  /** WatchConsensus: the current consensus at once, then every new publication. */
-  async *watch(signal: AbortSignal): AsyncGenerator<{ consensus: SignedConsensus }> {
+  /**
+   * WatchConsensus: the current consensus at once, then every new publication; with
+   * `acceptDiffs`, each as a diff from what the client holds (the first from `have`, if kept).
+   */
+  async *watch(signal: AbortSignal, request: { acceptDiffs: boolean; have: Uint8Array[] }): AsyncGenerator<WatchConsensusResponse> {
     if (this.watchers.size >= MAX_WATCHERS) {
       throw new ConnectError(`the authority serves at most ${MAX_WATCHERS} watchers`, Code.ResourceExhausted);
     }
+    // What the client holds: the base of the next diff.
+    let base = request.acceptDiffs ? this.diffs.firstHeld(request.have) : undefined;
     // Only the newest consensus matters: a slow reader skips intermediate ones instead of
     // making us queue them.
-    const w: Watcher = { pending: this.published?.signed, wake: undefined };
+    const w: Watcher = { pending: this.published, wake: undefined };
     this.watchers.add(w);
     const wake = () => w.wake?.();
     signal.addEventListener("abort", wake);
@@ -178,7 +198,9 @@ export class Voting {
         const next = w.pending;
         if (next !== undefined) {
           w.pending = undefined;
-          yield { consensus: next };
+          const diff = base === undefined ? undefined : this.diffs.diff(base, next.entry.computed, next.signed.signatures);
+          if (request.acceptDiffs) base = hex(next.entry.computed.digest);
+          yield diff === undefined ? create(WatchConsensusResponseSchema, { consensus: next.signed }) : create(WatchConsensusResponseSchema, { diff });
           continue;
         }
         await new Promise<void>((resolve) => (w.wake = resolve));
@@ -331,8 +353,9 @@ export class Voting {
         "consensus published",
       );
     }
+    if (cur?.entry !== entry) this.diffs.add(entry.computed);
     for (const w of this.watchers) {
-      w.pending = signed;
+      w.pending = this.published;
       w.wake?.();
     }
     this.options.sharedRandom.remember(entry.computed.consensus.sharedRandom).catch((err: unknown) => this.options.log.error({ err }, "could not keep the shared random state"));
