@@ -67,6 +67,7 @@ export function inProcessLauncher(readyTimeoutMs: number, logger?: Logger): Laun
         directories: o.directories.map((d) => ({ url: d.url, key: Buffer.from(d.key, "hex") })),
         nickname: o.nickname,
         exitPolicy: o.exitPolicy,
+        outboundAddress: o.outboundAddress,
         heartbeatSeconds: LOCAL_TIMING.relayHeartbeatS,
         logger,
       });
@@ -81,7 +82,7 @@ export function inProcessLauncher(readyTimeoutMs: number, logger?: Logger): Laun
         socks: parseHostPort(o.socks),
         control: parseHostPort(o.control),
         dataDir: o.dataDir,
-        enforceDistinctSubnets: false,
+        enforceDistinctSubnets: !o.allowSameSubnet,
         logger,
       });
       // Ready, like the command's ready line, once the first circuit is open.
@@ -108,7 +109,7 @@ export function inProcessLauncher(readyTimeoutMs: number, logger?: Logger): Laun
           directories: o.directories.map((d) => ({ url: d.url, key: Buffer.from(d.key, "hex") })),
           dataDir: o.dataDir,
           ports,
-          enforceDistinctSubnets: false,
+          enforceDistinctSubnets: !o.allowSameSubnet,
           logger,
         }),
         readyTimeoutMs,

@@ -20,6 +20,8 @@ export interface Launcher {
     directories: { url: string; key: string }[];
     nickname: string;
     exitPolicy: string;
+    /** Source address of its links and directory connections (its own loopback address). */
+    outboundAddress?: string;
   }): Promise<NodeHandle>;
   proxy(o: {
     name: string;
@@ -27,9 +29,11 @@ export interface Launcher {
     directories: { url: string; key: string }[];
     socks: string;
     control: string;
+    /** Circuits may use two relays of one /16 (when every relay shares 127.0.0.1). */
+    allowSameSubnet: boolean;
   }): Promise<NodeHandle>;
   /** An onion service; `ports` as `meowonion service --port` takes them (VIRT:HOST:PORT). Its ready fields carry `address`. */
-  service(o: { name: string; dataDir: string; directories: { url: string; key: string }[]; ports: string[] }): Promise<NodeHandle>;
+  service(o: { name: string; dataDir: string; directories: { url: string; key: string }[]; ports: string[]; allowSameSubnet: boolean }): Promise<NodeHandle>;
 }
 
 /** Exits of a local network reach only loopback destinations. */
@@ -37,11 +41,11 @@ export const LOCAL_EXIT_POLICY = "accept 127.0.0.0/8:*,reject *:*";
 
 /**
  * Timing for a local network, seconds: a 5 s voting period (a view change is voted on within
- * a quarter second), relays heartbeating every 5 s and dropped after 30 s of silence, Stable
- * (hence Guard) after a minute instead of ten, HSDir at once, onion-service periods of 10
- * minutes instead of a day.
+ * a quarter second), relays heartbeating about every 10 s (authorities refuse more than 10 a
+ * minute from one relay) and dropped after 30 s of silence, Stable (hence Guard) after a
+ * minute instead of ten, HSDir at once, onion-service periods of 10 minutes instead of a day.
  */
-export const LOCAL_TIMING = { intervalS: 5, heartbeatTimeoutS: 30, stableAfterS: 60, relayHeartbeatS: 5, hsDirAfterS: 0, hsPeriodMinutes: 10 };
+export const LOCAL_TIMING = { intervalS: 5, heartbeatTimeoutS: 30, stableAfterS: 60, relayHeartbeatS: 10, hsDirAfterS: 0, hsPeriodMinutes: 10 };
 export const LOCAL_DIRECTORY_ARGS = [
   "--interval", String(LOCAL_TIMING.intervalS),
   "--heartbeat-timeout", String(LOCAL_TIMING.heartbeatTimeoutS),

@@ -36,6 +36,7 @@ export function processLauncher(logDir: string, readyTimeoutMs: number, env?: No
         "--data-dir", o.dataDir,
         "--nickname", o.nickname,
         "--exit-policy", o.exitPolicy,
+        ...(o.outboundAddress === undefined ? [] : ["--outbound-address", o.outboundAddress]),
         ...LOCAL_RELAY_ARGS,
       ]),
     proxy: (o) =>
@@ -44,7 +45,7 @@ export function processLauncher(logDir: string, readyTimeoutMs: number, env?: No
         "--socks", o.socks,
         "--control", o.control,
         "--data-dir", o.dataDir,
-        "--allow-same-subnet",
+        ...(o.allowSameSubnet ? ["--allow-same-subnet"] : []),
         "--headless",
       ]),
     service: (o) =>
@@ -52,7 +53,7 @@ export function processLauncher(logDir: string, readyTimeoutMs: number, env?: No
         ...directoriesArgs(o.directories),
         "--data-dir", o.dataDir,
         ...o.ports.flatMap((p) => ["--port", p]),
-        "--allow-same-subnet",
+        ...(o.allowSameSubnet ? ["--allow-same-subnet"] : []),
       ]),
   };
 }

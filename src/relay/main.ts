@@ -32,6 +32,8 @@ Options:
   --exit-policy POLICY       e.g. "accept 127.0.0.0/8:*,reject *:*" (default "${DEFAULT_EXIT_POLICY}": not an exit)
   --bandwidth BYTES_PER_S    bandwidth advertised in the descriptor (default ${DEFAULT_BANDWIDTH})
   --advertise HOST           IP address published in the descriptor (default: the --listen host)
+  --outbound-address HOST    connect to other relays and the authorities from this address
+                             (Tor's OutboundBindAddress; default: the system's choice)
   --metrics HOST:PORT        serve Prometheus metrics at http://HOST:PORT/metrics (default: off)
   --onion-key-rotation S     seconds between onion key rotations (default ${DEFAULT_ONION_KEY_ROTATION_S});
                              the previous key stays accepted for one more such period
@@ -79,6 +81,7 @@ function parse(argv: string[]): RelayOptions | undefined {
       "exit-policy": { type: "string" },
       bandwidth: { type: "string" },
       advertise: { type: "string" },
+      "outbound-address": { type: "string" },
       metrics: { type: "string" },
       "onion-key-rotation": { type: "string" },
       heartbeat: { type: "string" },
@@ -94,6 +97,7 @@ function parse(argv: string[]): RelayOptions | undefined {
     host: listen.host,
     port: listen.port,
     advertiseHost: values.advertise,
+    outboundAddress: values["outbound-address"],
     dataDir: values["data-dir"],
     directories,
     nickname: values.nickname,

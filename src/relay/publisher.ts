@@ -1,16 +1,21 @@
 /**
  * Keeps the relay listed: publishes its signed descriptor to every directory authority at
  * start, when it changes (onion key rotation) and well before it expires, and sends signed
- * heartbeats. A directory that is down or refuses is retried at the next heartbeat; a
- * heartbeat answered NOT_FOUND (the authority lost or dropped our descriptor) republishes.
- * Until the current descriptor shows up in a consensus signed by a majority of the pinned
- * authority keys, each heartbeat round also fetches the consensus to check ("listed").
+ * heartbeats. Each authority has its own schedule: a heartbeat every heartbeatMs, each wait
+ * drawn from 0.9–1.1 of it so that relays started together (a local network of a thousand)
+ * drift apart instead of reaching the authorities in step; a publication that fails is retried
+ * with jittered exponential backoff (1 s, 2 s, … up to heartbeatMs), a heartbeat answered
+ * NOT_FOUND (the authority lost or dropped our descriptor) republishes. Until the current
+ * descriptor shows up in a consensus signed by a majority of the pinned authority keys, the
+ * consensus is fetched about every heartbeatMs to check ("listed"), as a diff from the one
+ * fetched before.
  */
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { type ExitPolicy, RelayFeature, type SignedDescriptor } from "../../gen/meowonion/v1/descriptor_pb.js";
 import type { Logger } from "../common/log.js";
-import { type DirectoryClient, createDirectoryClient, fetchConsensus } from "../netdoc/directory-client.js";
+import { Backoff } from "../common/backoff.js";
+import { type DirectoryClient, type HeldConsensus, createDirectoryClient, fetchConsensusFrom } from "../netdoc/directory-client.js";
 import { buildSignedDescriptor, sha256 } from "../netdoc/descriptor.js";
 import { signHeartbeat } from "../netdoc/heartbeat.js";
 import type { Ed25519KeyPair } from "../onion/signing.js";
@@ -37,6 +42,7 @@ export interface DescriptorFields {
 const DESCRIPTOR_LIFETIME_MS = 48 * 3600_000;
 const REPUBLISH_MS = 18 * 3600_000;
 const RPC_TIMEOUT_MS = 10_000;
+const RETRY_INITIAL_MS = 1_000;
 const SOFTWARE = "meowonion 0.1.0";
 
 interface Authority {
@@ -44,13 +50,24 @@ interface Authority {
   client: DirectoryClient;
   /** It holds our current descriptor. */
   published: boolean;
+  /** Publication failures in a row. */
+  backoff: Backoff;
+  timer: NodeJS.Timeout | undefined;
+}
+
+/** heartbeatMs × 0.9–1.1: never more often than asked by more than a tenth (authorities cap the rate). */
+function jittered(ms: number): number {
+  return ms * (0.9 + Math.random() / 5);
 }
 
 export class Publisher {
   readonly #authorities: Authority[];
   #signed: { descriptor: SignedDescriptor; digest: Buffer; madeAt: number } | undefined;
   #listed = false;
-  #timer: NodeJS.Timeout | undefined;
+  /** The consensus fetched last, as the base of the next fetch's diff. */
+  #held: HeldConsensus | undefined;
+  #checks = 0;
+  #listedTimer: NodeJS.Timeout | undefined;
   #closed = false;
 
   constructor(
@@ -58,13 +75,21 @@ export class Publisher {
       directories: DirectoryPin[];
       identity: Ed25519KeyPair;
       heartbeatMs: number;
+      /** Source address of the connections to the authorities (default: the system's choice). */
+      localAddress?: string;
       descriptor: () => DescriptorFields;
       log: Logger;
       /** Told whenever the listed state changes. */
       onListed?: (listed: boolean) => void;
     },
   ) {
-    this.#authorities = options.directories.map((pin) => ({ pin, client: createDirectoryClient(pin.url), published: false }));
+    this.#authorities = options.directories.map((pin) => ({
+      pin,
+      client: createDirectoryClient(pin.url, { localAddress: options.localAddress }),
+      published: false,
+      backoff: new Backoff({ initialMs: Math.min(RETRY_INITIAL_MS, options.heartbeatMs), maxMs: options.heartbeatMs }),
+      timer: undefined,
+    }));
   }
 
   /** Whether a verified consensus lists the current descriptor. */
@@ -74,19 +99,25 @@ export class Publisher {
 
   /** Publish, heartbeat and check the listing in the background from now on. */
   start(): void {
-    if (this.#authorities.length > 0) this.#run();
+    if (this.#authorities.length === 0) return;
+    for (const authority of this.#authorities) void this.#cycle(authority);
+    this.#scheduleListedCheck();
   }
 
   /** The descriptor changed: sign a new one and publish it everywhere. */
   async republish(): Promise<void> {
     this.#invalidate();
     await Promise.all(this.#authorities.map((a) => this.#publish(a)));
+    this.#scheduleListedCheck();
   }
 
   close(): void {
     this.#closed = true;
-    clearTimeout(this.#timer);
-    for (const authority of this.#authorities) authority.client.close();
+    clearTimeout(this.#listedTimer);
+    for (const authority of this.#authorities) {
+      clearTimeout(authority.timer);
+      authority.client.close();
+    }
   }
 
   #invalidate(): void {
@@ -95,28 +126,28 @@ export class Publisher {
     for (const authority of this.#authorities) authority.published = false;
   }
 
-  async #round(): Promise<void> {
-    if (this.#signed !== undefined && Date.now() - this.#signed.madeAt >= REPUBLISH_MS) this.#invalidate();
-    await Promise.all(
-      this.#authorities.map(async (a) => {
-        if (!a.published) await this.#publish(a);
-        // Right after publishing too: authorities vote a relay Running only once it heartbeats.
-        if (a.published) await this.#heartbeat(a);
-      }),
-    );
-    await this.#checkListed();
-    this.#schedule();
+  /** One authority's turn: publish if it lacks our descriptor, then heartbeat; schedules the next. */
+  async #cycle(authority: Authority): Promise<void> {
+    let delay = this.options.heartbeatMs;
+    try {
+      if (this.#signed !== undefined && Date.now() - this.#signed.madeAt >= REPUBLISH_MS) this.#invalidate();
+      if (!authority.published) await this.#publish(authority);
+      // Right after publishing too: authorities vote a relay Running only once it heartbeats.
+      if (authority.published) {
+        authority.backoff.reset();
+        await this.#heartbeat(authority);
+      }
+      delay = authority.published ? jittered(this.options.heartbeatMs) : authority.backoff.fail();
+    } catch (error) {
+      this.options.log.error({ err: error, directory: authority.pin.url }, "publication round failed");
+    }
+    if (!this.#closed) authority.timer = setTimeout(() => void this.#cycle(authority), delay).unref();
   }
 
-  #run(): void {
-    this.#round().catch((error: unknown) => {
-      this.options.log.error({ err: error }, "publication round failed");
-      this.#schedule();
-    });
-  }
-
-  #schedule(): void {
-    if (!this.#closed) this.#timer = setTimeout(() => this.#run(), this.options.heartbeatMs).unref();
+  #scheduleListedCheck(): void {
+    clearTimeout(this.#listedTimer);
+    if (this.#closed || this.#listed) return;
+    this.#listedTimer = setTimeout(() => void this.#checkListed().finally(() => this.#scheduleListedCheck()), jittered(this.options.heartbeatMs)).unref();
   }
 
   #current(): { descriptor: SignedDescriptor; digest: Buffer; madeAt: number } {
@@ -182,22 +213,24 @@ export class Publisher {
   async #checkListed(): Promise<void> {
     const digest = this.#signed?.digest;
     if (digest === undefined || this.#listed || this.#closed) return;
+    // Each check starts with the next authority, spreading the fetches.
+    const first = this.#checks++ % this.#authorities.length;
+    const clients = [...this.#authorities.slice(first), ...this.#authorities.slice(0, first)].map((a) => a.client);
     try {
-      const { consensus } = await fetchConsensus(
-        this.#authorities.map((a) => a.pin.url),
-        this.#authorities.map((a) => a.pin.key),
-        { timeoutMs: RPC_TIMEOUT_MS },
-      );
+      const fetched = await fetchConsensusFrom(clients, this.#authorities.map((a) => a.pin.key), { timeoutMs: RPC_TIMEOUT_MS, held: this.#held });
+      this.#held = { bytes: fetched.signed.consensus, digest: fetched.digest };
       if (this.#signed?.digest !== digest) return; // republished meanwhile
-      this.#setListed(consensus.relays.some((r) => digest.equals(r.descriptorDigest)));
+      this.#setListed(fetched.consensus.relays.some((r) => digest.equals(r.descriptorDigest)));
     } catch {
-      // No verifiable consensus yet (first period, or authorities down): try next round.
+      // No verifiable consensus yet (first period, or authorities down): try again later.
     }
   }
 
   #setListed(listed: boolean): void {
     if (listed === this.#listed) return;
     this.#listed = listed;
+    // No more checks until the descriptor changes: the consensus held for diffs can go.
+    if (listed) this.#held = undefined;
     if (listed) this.options.log.info("listed in the consensus");
     this.options.onListed?.(listed);
   }

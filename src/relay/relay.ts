@@ -36,6 +36,12 @@ export interface RelayOptions {
   port: number;
   /** Address published in the descriptor; defaults to `host` (which must then be a specific address). */
   advertiseHost?: string;
+  /**
+   * Source address of its connections to other relays and to the authorities (Tor's
+   * OutboundBindAddress): on a host with several addresses, what peers see as this relay's
+   * address (per-address limits). Default: the system's choice.
+   */
+  outboundAddress?: string;
   /** Where the identity and onion keys live (created on first start). */
   dataDir: string;
   /** Directory authorities to publish to (URL and pinned Ed25519 key). */
@@ -87,6 +93,9 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
   if (net.isIP(advertiseHost) === 0 || advertiseHost === "0.0.0.0" || advertiseHost === "::") {
     throw new Error(`cannot advertise '${advertiseHost}': give a specific IP address (--advertise)`);
   }
+  if (options.outboundAddress !== undefined && net.isIP(options.outboundAddress) === 0) {
+    throw new Error(`outbound address '${options.outboundAddress}' is not an IP address`);
+  }
   const exitPolicy = parseExitPolicy(options.exitPolicy ?? DEFAULT_EXIT_POLICY);
   const limits: RelayLimits = { ...DEFAULT_LIMITS, ...options.limits };
   const rotationMs = (options.onionKeyRotationSeconds ?? DEFAULT_ONION_KEY_ROTATION_S) * 1000;
@@ -103,6 +112,7 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
     limits,
     metrics,
     targets: exitTargets(exitPolicy, () => hsDir?.openStream()),
+    outboundAddress: options.outboundAddress,
     log,
   });
   metrics.links = () => relaySwitch.channels.size;
@@ -127,6 +137,7 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
     const publisher = new Publisher({
       directories: options.directories ?? [],
       identity,
+      localAddress: options.outboundAddress,
       heartbeatMs: (options.heartbeatSeconds ?? DEFAULT_HEARTBEAT_S) * 1000,
       log,
       onListed: (listed) => {

@@ -41,6 +41,8 @@ export interface SwitchOptions {
   metrics: RelayMetrics;
   /** Where streams that end at this relay go (its exit policy, its descriptor store). */
   targets: StreamTargets;
+  /** Source address of links to other relays (default: the system's choice). */
+  outboundAddress?: string;
   log: Logger;
 }
 
@@ -84,6 +86,7 @@ export class CircuitSwitch {
     );
     this.channels = new ChannelManager<RelayCircuit>({
       identity: options.identity,
+      localAddress: options.outboundAddress,
       idleTimeoutMs: limits.linkIdleTimeoutMs,
       connectTimeoutMs: limits.linkConnectTimeoutMs,
       onChannel: (channel) => {
