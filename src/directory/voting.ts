@@ -12,8 +12,11 @@
  * one round instead of one interval.
  * Rounds run at every new period, after every change of this authority's view that can change
  * the consensus (RelayRegistry.viewVersion), and when a peer asks for a signature over a
- * consensus we did not compute (our copy of its vote is stale). They never overlap and are
- * spaced by at least `minRoundGapMs`.
+ * consensus we did not compute (our copy of its vote is stale). They never overlap, and the
+ * starts of two rounds are at least `minRoundGapMs` and ROUND_GAP_FACTOR times the previous
+ * round's duration apart (at most half an interval): a round over a thousand relays costs tens
+ * of milliseconds on each authority, and while relays join one after the other every view
+ * change asks for one, so voting would otherwise take all of the authority's time.
  */
 import { create } from "@bufbuild/protobuf";
 import { timestampMs } from "@bufbuild/protobuf/wkt";
@@ -59,6 +62,8 @@ const PERIODS_KEPT = 3;
 const NEXT_PERIOD_GRACE_MS = 2_000;
 // Distinct consensuses remembered per period (each view change in a period makes one).
 const ENTRIES_PER_PERIOD = 16;
+// Rounds take at most a third of the time (see the header).
+const ROUND_GAP_FACTOR = 3;
 
 export interface VotingOptions {
   identity: Ed25519KeyPair;
@@ -119,6 +124,7 @@ export class Voting {
   private seq = 0;
   private lastRoundPeriod = -1;
   private lastRoundAtMs = -Infinity;
+  private lastRoundDurationMs = 0;
   private roundWanted = false;
   private roundRunning = false;
   private roundTimer: NodeJS.Timeout | undefined;
@@ -219,9 +225,15 @@ export class Voting {
     for (const peer of this.peers) peer.close();
   }
 
+  /** How long the last voting round took, ms (vote, peers' votes, consensus, our signature). */
+  get lastRoundMs(): number {
+    return this.lastRoundDurationMs;
+  }
+
   private schedule(): void {
     if (this.stopping.signal.aborted || this.roundRunning || this.roundTimer !== undefined || !this.roundWanted) return;
-    const wait = Math.max(0, this.lastRoundAtMs + this.minRoundGapMs - this.now());
+    const gap = Math.max(this.minRoundGapMs, Math.min(this.options.intervalMs / 2, ROUND_GAP_FACTOR * this.lastRoundDurationMs));
+    const wait = Math.max(0, this.lastRoundAtMs + gap - this.now());
     this.roundTimer = setTimeout(() => void this.runRound(), wait);
   }
 
@@ -235,6 +247,7 @@ export class Voting {
     } catch (err) {
       this.options.log.error({ err }, "voting round failed");
     } finally {
+      this.lastRoundDurationMs = this.now() - this.lastRoundAtMs;
       this.roundRunning = false;
       this.schedule();
     }

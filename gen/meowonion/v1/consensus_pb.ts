@@ -720,8 +720,12 @@ export enum RelayFlag {
   UNSPECIFIED = 0,
 
   /**
-   * The authority connected to the relay's or_port within the heartbeat timeout and the
-   * link identity proof matched the descriptor. Only Running relays are listed.
+   * The relay sent an accepted heartbeat within the heartbeat timeout (directory.proto
+   * Heartbeat), and the authority's latest reachability test of the descriptor's addresses
+   * passed: it connected to the or_port and the link identity proof matched the descriptor.
+   * A passed test counts for the authority's reachability window (MeowOnion: 20 minutes,
+   * re-tested after 5 to 10; Tor re-tests on a 1280 s cycle): heartbeats show liveness,
+   * tests the address. Only Running relays are listed.
    *
    * @generated from enum value: RELAY_FLAG_RUNNING = 1;
    */
