@@ -5,11 +5,14 @@
  * test network on 127.0.0.1 (defaults, i.e. the KIST scheduler, and `Schedulers Vanilla`), a
  * MeowOnion network of the same shape and the Node.js TLS floor (./compare/floor.ts), what
  * Node.js itself costs to carry the same workloads through that shape; the same workloads
- * through each one's SOCKS port with one Node client, the networks taking turns run by run.
- * Installs nothing: without `tor` it says how to get it and exits 2. Everything it starts is
- * stopped by PID at the end (also on failure or Ctrl-C) and its temporary directory removed.
+ * through each one's SOCKS port with one Node client, the networks taking turns run by run;
+ * and an onion service on each network, reached through fresh clients (./compare/onion-service.ts).
+ * Without `tor` it runs scripts/ensure-tor.sh (Debian's tor package, as root); if that cannot
+ * install it, it says how to get it and exits 2. Everything it starts is stopped by PID at the
+ * end (also on failure or Ctrl-C) and its temporary directory removed.
  * See docs/bench-compare.md.
  */
+import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, hostname, loadavg, release, tmpdir, totalmem } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -26,6 +29,8 @@ import { findBinary, startTorNetwork, torVersion } from "./compare/tor-net.js";
 import type { TorScheduler } from "./compare/torrc.js";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+/** Relays in our network (see the comment where it starts). */
+const OUR_RELAYS = 4;
 
 const USAGE = `Usage: npm run bench:compare [-- options]
 
@@ -38,7 +43,10 @@ const USAGE = `Usage: npm run bench:compare [-- options]
                   network only (default ${FULL.idleCircuits}; --quick: ${QUICK.idleCircuits}; 0: skip)
   --warmup N      back-to-back round trips (and ${FULL.warmupCircuits} circuits and ${FULL.warmupBulkBytes / 1e6} MB of bulk; --quick:
                   ${QUICK.warmupRoundTrips}, ${QUICK.warmupCircuits} and ${QUICK.warmupBulkBytes / 1e6} MB) run untimed on every network before the
-                  workloads (default ${FULL.warmupRoundTrips}; 0: no warm-up, first-use figures)
+                  workloads, and ${FULL.onionWarmupBytes / 1e6} MB (--quick: ${QUICK.onionWarmupBytes / 1e6}) through the onion service before its bulk
+                  (default ${FULL.warmupRoundTrips}; 0: no warm-up, first-use figures)
+  --onion-connects N  fresh clients connecting to each network's onion service, one
+                  new client process each (default ${FULL.onionConnects}; --quick: ${QUICK.onionConnects}; 0: skip the onion service)
   --profile DIR   write V8 CPU profiles of our network's processes to DIR and summarize them
   --verbose       log tor's bootstrap and each step
   -h, --help
@@ -77,6 +85,7 @@ async function main(): Promise<number> {
       runs: { type: "string" },
       "idle-circuits": { type: "string" },
       warmup: { type: "string" },
+      "onion-connects": { type: "string" },
       quick: { type: "boolean", default: false },
       json: { type: "string" },
       only: { type: "string" },
@@ -107,7 +116,13 @@ async function main(): Promise<number> {
     if (n === 0) {
       params.warmupCircuits = 0;
       params.warmupBulkBytes = 0;
+      params.onionWarmupBytes = 0;
     }
+  }
+  if (values["onion-connects"] !== undefined) {
+    const n = Number(values["onion-connects"]);
+    if (!Number.isInteger(n) || n < 0) throw new Error(`--onion-connects wants a whole number, got '${values["onion-connects"]}'`);
+    params.onionConnects = n;
   }
   const only = values.only ?? "all";
   if (!["all", "tor", "tor-default", "tor-vanilla", "ours", "floor"].includes(only)) throw new Error(`--only: unknown '${only}'`);
@@ -123,15 +138,24 @@ async function main(): Promise<number> {
     const v = process.env[name];
     return v === undefined ? findBinary(bin) : existsSync(v) ? v : undefined;
   };
-  const tor = fromEnv("MEOWONION_BENCH_TOR", "tor");
-  const gencert = fromEnv("MEOWONION_BENCH_TOR_GENCERT", "tor-gencert");
-  if ((wantTor("default") || wantTor("vanilla")) && (!tor || !gencert)) {
+  const needTor = wantTor("default") || wantTor("vanilla");
+  let tor = fromEnv("MEOWONION_BENCH_TOR", "tor");
+  let gencert = fromEnv("MEOWONION_BENCH_TOR_GENCERT", "tor-gencert");
+  if (needTor && (!tor || !gencert) && process.env.MEOWONION_BENCH_TOR === undefined) {
+    // Debian's tor package, installed by the project's script (as root; it says why not otherwise).
+    say("bench:compare: tor is not installed; running scripts/ensure-tor.sh…");
+    if (spawnSync("bash", [join(ROOT, "scripts", "ensure-tor.sh")], { stdio: "inherit" }).status === 0) {
+      tor = fromEnv("MEOWONION_BENCH_TOR", "tor");
+      gencert = fromEnv("MEOWONION_BENCH_TOR_GENCERT", "tor-gencert");
+    }
+  }
+  if (needTor && (!tor || !gencert)) {
     say(
       [
         "bench:compare needs the real Tor daemon to compare against, and it is not installed",
-        `(${!tor ? "no 'tor'" : "no 'tor-gencert'"} on PATH or in /usr/sbin). Nothing was installed. To install it:`,
+        `(${!tor ? "no 'tor'" : "no 'tor-gencert'"} on PATH or in /usr/sbin), and scripts/ensure-tor.sh could not install it. To install it:`,
         "",
-        "  sudo apt-get install tor        # Debian/Ubuntu: tor and tor-gencert",
+        "  sudo bash scripts/ensure-tor.sh  # Debian/Ubuntu: apt-get install tor (tor and tor-gencert)",
         "",
         "The benchmark never touches the public Tor network: it starts a private test network on",
         "127.0.0.1 with its own authority. (If apt also started a system tor service, you may",
@@ -225,7 +249,10 @@ async function main(): Promise<number> {
         unavailable(side, "not run (--only)");
         continue;
       }
-      side.notes.push(`tor ${torVersion(tor!)}: authority (also a relay), 2 middle relays, 1 exit (loopback only), 1 client`);
+      side.notes.push(
+        `tor ${torVersion(tor!)}: authority (also a relay), 2 middle relays, 1 exit (loopback only), 1 client` +
+          (params.onionConnects > 0 ? " (also the onion service, ADD_ONION), 1 more client process per onion-service connect" : ""),
+      );
       contenders.push({
         name: `tor-${scheduler}`,
         label: `Tor (${scheduler === "default" ? "defaults, KIST" : "Schedulers Vanilla"})`,
@@ -254,8 +281,10 @@ async function main(): Promise<number> {
       unavailable(sides.ours, `MeowOnion network unavailable: ${missing}`);
       say(`MeowOnion network unavailable: ${missing}`);
     } else {
-      // Same shape as Tor's: 3 relays on the path, one exit. `network` may insist on two
-      // exits; then use two (a 3-hop circuit still crosses exactly three relays).
+      // Same shape as Tor's: 4 relays (Tor's authority is one of its 4), one exit. `network`
+      // may insist on two exits; then use two (a 3-hop circuit still crosses exactly three
+      // relays). Four relays is also what a service's rendezvous circuit needs: 3 hops and
+      // the rendezvous point, all distinct.
       let exits = 1;
       contenders.push({
         name: "ours",
@@ -263,7 +292,7 @@ async function main(): Promise<number> {
         side: sides.ours,
         async runOnce(dataDir, runParams, tag) {
           const start = (n: number) =>
-            startOurs({ root: ROOT, relays: 3, exits: n, readyTimeoutMs: params.readyTimeoutMs, profileDir, dataDir, log: verbose });
+            startOurs({ root: ROOT, relays: OUR_RELAYS, exits: n, readyTimeoutMs: params.readyTimeoutMs, profileDir, dataDir, log: verbose });
           let net;
           try {
             net = await start(exits);
@@ -272,7 +301,9 @@ async function main(): Promise<number> {
             exits = 2;
             net = await start(exits);
           }
-          oursShape = `1 authority, 3 relays (${exits} exit${exits > 1 ? "s" : ""}), 1 proxy, each its own process (--processes)`;
+          oursShape =
+            `1 authority, ${OUR_RELAYS} relays (${exits} exit${exits > 1 ? "s" : ""}), 1 proxy, each its own process (--processes)` +
+            (params.onionConnects > 0 ? "; the proxy also runs the onion service (AddOnionService), 1 more proxy process per onion-service connect" : "");
           current = net;
           const out = await runWorkloads(net, dst, runParams, tag, ourRole, say);
           Object.assign(oursPids, out.pids);

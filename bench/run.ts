@@ -16,6 +16,7 @@ const suites: Record<string, () => Promise<Suite>> = {
   circuits: async () => (await import("./idle-circuits.js")).benchIdleCircuits,
   proxy: async () => (await import("./proxy.js")).benchProxy,
   network: async () => (await import("./network.js")).benchNetwork,
+  "onion-service": async () => (await import("./onion-service.js")).benchOnionService,
 };
 
 const { values } = parseArgs({

@@ -29,11 +29,14 @@ describe("launch lines", () => {
     expect(applyLaunchLine(t, `conformance relay addr=[::1]:9002 identity=${KEY}`)).toBe("applied");
     expect(applyLaunchLine(t, "conformance proxy socks=127.0.0.1:9050 control=http://127.0.0.1:9051")).toBe("applied");
     expect(applyLaunchLine(t, "conformance feature vectorCheck=python3 check.py --strict")).toBe("applied");
+    expect(t.control).toBe("http://127.0.0.1:9051");
+    expect(applyLaunchLine(t, "conformance control url=http://127.0.0.1:9052/")).toBe("applied");
     expect(applyLaunchLine(t, "conformance ready")).toBe("ready");
     expect(t.directory?.url).toBe("http://127.0.0.1:7001");
     expect(t.relays.map((r) => `${r.host}:${r.port}`)).toEqual(["127.0.0.1:9001", "::1:9002"]);
     expect(t.relays[0].onionKey?.length).toBe(32);
-    expect(t.proxy).toEqual({ host: "127.0.0.1", port: 9050, control: "http://127.0.0.1:9051" });
+    expect(t.proxy).toEqual({ host: "127.0.0.1", port: 9050 });
+    expect(t.control).toBe("http://127.0.0.1:9052");
     expect(t.features.vectorCheck).toBe("python3 check.py --strict");
     expect(t.has("extend")).toBe(true);
   });

@@ -15,7 +15,9 @@ export type Feature =
   | "proxy"
   | "httpConnect"
   | "congestionControl"
-  | "vectorCheck";
+  | "vectorCheck"
+  | "onionService"
+  | "addOnionService";
 
 export interface TestContext {
   target: Target;

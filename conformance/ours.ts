@@ -1,6 +1,6 @@
 /**
  * Start MeowOnion's own network through its command line (never by importing src/): a directory,
- * three relays (one exit) and a proxy, each a child process in its own process group with its
+ * four relays (one exit) and a proxy, each a child process in its own process group with its
  * own temporary data directory.
  */
 import { mkdtempSync, rmSync } from "node:fs";
@@ -54,11 +54,13 @@ export async function startOurs(opts: OursOptions = {}): Promise<Launched> {
     return p;
   };
   try {
-    const dir = start(["directory", "--listen", "127.0.0.1:0", "--data-dir", join(base, "directory"), "--interval", String(opts.interval ?? 2)]);
+    // HSDir flags from the start, as a test network's thresholds (onion_service.proto HSDIRS).
+    const dir = start(["directory", "--listen", "127.0.0.1:0", "--data-dir", join(base, "directory"), "--interval", String(opts.interval ?? 2), "--hsdir-after", "0"]);
     const dm = await dir.waitLine(/directory ready url=(\S+) key=([0-9a-fA-F]{64})/, 30_000);
     target.directory = { url: dm[1].replace(/\/$/, ""), key: parseKey(dm[2], "directory key") };
     log(`directory ${dm[1]}`);
-    const n = opts.relays ?? 3;
+    // Four: onion services' circuits to a peer-chosen last hop have an extra middle (consensus.proto PATH SELECTION).
+    const n = opts.relays ?? 4;
     const relayProcs = [];
     for (let i = 0; i < n; i++) {
       const exit = i === n - 1;
@@ -90,7 +92,8 @@ export async function startOurs(opts: OursOptions = {}): Promise<Launched> {
       try {
         const m = await px.waitLine(/proxy ready socks=(\S+) control=(\S+)/, 30_000);
         const { host, port } = parseHostPort(m[1]);
-        target.proxy = { host, port, control: m[2] };
+        target.proxy = { host, port };
+        target.control = m[2];
         log(`proxy ${m[1]}`);
       } catch (e) {
         unavailable.proxy = `our proxy did not start: ${(e as Error).message}`;

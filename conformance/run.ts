@@ -2,11 +2,11 @@
  * MeowOnion conformance runner.
  *
  *   npm run conformance -- [--directory URL --directory-key KEY] [--relay HOST:PORT --relay-identity KEY ...]
- *                          [--proxy SOCKSHOST:PORT] [--launch 'COMMAND'] [--features FILE]
+ *                          [--proxy SOCKSHOST:PORT] [--control URL] [--launch 'COMMAND'] [--features FILE]
  *                          [--known-failures FILE] [--junit FILE] [--run GLOB] [--skip GLOB]
  *                          [--timeout-scale X] [--verbose] [--list]
  *
- * With no target it starts MeowOnion's own network (directory, 3 relays, proxy) through the CLI
+ * With no target it starts MeowOnion's own network (directory, 4 relays, proxy) through the CLI
  * and tests it. See conformance/README.md.
  */
 import { writeFileSync } from "node:fs";
@@ -33,6 +33,8 @@ export interface RunOptions {
   directory?: { url: string; key: string };
   relays?: { addr: string; identity: string; onionKey?: string }[];
   proxy?: string;
+  /** A ControlService base URL (the proxy's, or one of its own). */
+  control?: string;
   launch?: string;
   featuresFile?: string;
   /** Features set after the file (same names and values as the features file). */
@@ -81,18 +83,19 @@ export async function runSuite(opts: RunOptions): Promise<SuiteSummary> {
       for (const l of proc.lines) applyLaunchLine(target, l);
       await proc.waitLine(/^conformance\s+ready\b/, opts.launchTimeoutMs ?? 90_000);
       if (lineError) throw lineError;
-    } else if (opts.directory || opts.relays?.length || opts.proxy) {
+    } else if (opts.directory || opts.relays?.length || opts.proxy || opts.control) {
       if (opts.directory) target.directory = { url: opts.directory.url.replace(/\/$/, ""), key: parseKey(opts.directory.key, "--directory-key") };
       for (const r of opts.relays ?? []) {
         const { host, port } = parseHostPort(r.addr);
         target.relays.push({ host, port, identity: parseKey(r.identity, "--relay-identity"), onionKey: r.onionKey ? parseKey(r.onionKey, "--relay-onion-key") : undefined });
       }
       if (opts.proxy) target.proxy = parseHostPort(opts.proxy);
+      target.control = opts.control?.replace(/\/$/, "");
     } else {
-      say(opts, "no target given: starting MeowOnion's own network (directory, 3 relays, proxy) through src/cli.ts");
+      say(opts, "no target given: starting MeowOnion's own network (directory, 4 relays, proxy) through src/cli.ts");
       const ours = await startOurs({ log: (m) => opts.verbose && say(opts, `  ${m}`) });
       cleanups.push(() => ours.stop());
-      Object.assign(target, { directory: ours.target.directory, relays: ours.target.relays, proxy: ours.target.proxy });
+      Object.assign(target, { directory: ours.target.directory, relays: ours.target.relays, proxy: ours.target.proxy, control: ours.target.control });
       Object.assign(unavailable, ours.unavailable);
       featuresFile ??= `${REPO_ROOT}/${DEFAULT_FEATURES_OURS}`;
       if (opts.knownFailuresFile === undefined && opts.knownFailures === undefined) {
@@ -235,6 +238,9 @@ function parseArgs(argv: string[]): RunOptions & { list?: boolean; help?: boolea
       case "--proxy":
         o.proxy = val();
         break;
+      case "--control":
+        o.control = val();
+        break;
       case "--launch":
         o.launch = val();
         break;
@@ -291,6 +297,7 @@ target (none: start MeowOnion's own network through src/cli.ts):
   --directory URL --directory-key HEX      a directory authority and its Ed25519 key
   --relay HOST:PORT --relay-identity HEX   a relay (repeatable); [--relay-onion-key HEX] if no directory
   --proxy HOST:PORT                        a SOCKS5 / HTTP CONNECT proxy
+  --control URL                            a ControlService (AddOnionService for the onion/service tests)
   --launch 'COMMAND'                       start the implementation; it prints conformance lines (README)
 options:
   --features FILE        what the implementation supports (JSON or "key: value" lines)

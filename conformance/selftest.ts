@@ -65,6 +65,7 @@ function oursTarget(n: Launched): RunOptions {
     directory: t.directory ? { url: t.directory.url, key: hex(t.directory.key) } : undefined,
     relays: t.relays.map((r) => ({ addr: `${r.host}:${r.port}`, identity: hex(r.identity) })),
     proxy: t.proxy ? `${t.proxy.host}:${t.proxy.port}` : undefined,
+    control: t.control,
     featuresFile: OUR_FEATURES,
   };
 }
@@ -125,6 +126,7 @@ export async function selftest(opts: { only?: string[]; concurrency?: number; ou
         s = await runSuite({
           directory: { url: net.directory.url, key: hex(net.directory.key.publicKey) },
           relays: net.relays.map((r) => ({ addr: `${r.host}:${r.port}`, identity: hex(r.identity.publicKey), onionKey: hex(r.onionKey.publicKey) })),
+          control: net.onionHost.url,
           featuresFile: REF_FEATURES,
           features: { vectorCheck: net.vectorCheck },
           run: m.focus,

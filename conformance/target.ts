@@ -33,7 +33,9 @@ export interface Features {
 export class Target {
   directory?: { url: string; key: Uint8Array };
   relays: TargetRelay[] = [];
-  proxy?: { host: string; port: number; control?: string };
+  proxy?: { host: string; port: number };
+  /** A ControlService (control.proto) base URL: the proxy's, or one of its own. */
+  control?: string;
   features: Features = { declared: {} };
   private resolved: Promise<ResolvedRelay[]> | undefined;
 
@@ -55,6 +57,8 @@ export class Target {
       case "vectorCheck":
         return !!this.features.vectorCheck;
       case "congestionControl":
+      case "onionService":
+      case "addOnionService":
         return false;
     }
   }
@@ -105,6 +109,7 @@ export class Target {
     if (this.directory) parts.push(`directory ${this.directory.url} key ${hex(this.directory.key).slice(0, 16)}…`);
     for (const r of this.relays) parts.push(`relay ${r.host}:${r.port} ${hex(r.identity).slice(0, 16)}…`);
     if (this.proxy) parts.push(`proxy socks ${this.proxy.host}:${this.proxy.port}`);
+    if (this.control) parts.push(`control ${this.control}`);
     return parts.join("\n");
   }
 }
@@ -157,9 +162,13 @@ export function applyLaunchLine(target: Target, line: string): "ready" | "applie
     }
     case "proxy": {
       const { host, port } = parseHostPort(need("socks"));
-      target.proxy = { host, port, control: kv.control };
+      target.proxy = { host, port };
+      if (kv.control) target.control = kv.control.replace(/\/$/, "");
       return "applied";
     }
+    case "control":
+      target.control = need("url").replace(/\/$/, "");
+      return "applied";
     case "feature": {
       // One feature per line; the value is the rest of the line (it may hold spaces: a command).
       const fm = /^(\w+)=(.*)$/.exec(m[2].trim());
@@ -172,7 +181,7 @@ export function applyLaunchLine(target: Target, line: string): "ready" | "applie
   }
 }
 
-const FEATURES: Feature[] = ["directory", "relay", "exit", "extend", "proxy", "httpConnect", "congestionControl", "vectorCheck"];
+const FEATURES: Feature[] = ["directory", "relay", "exit", "extend", "proxy", "httpConnect", "congestionControl", "vectorCheck", "onionService", "addOnionService"];
 
 export function setFeature(f: Features, k: string, v: unknown): void {
   if (k === "vectorCheck" && typeof v === "string" && v !== "true" && v !== "false") {

@@ -1,19 +1,24 @@
 /**
  * Pure parts of bench:compare: torrc generation, statistics and ratios, the report, parsers,
- * and the SOCKS5 client against a small local SOCKS5 server. No timing assertions.
+ * Tor's onion service through a scripted ControlPort, and the onion-service workloads through
+ * local SOCKS5 servers. No timing assertions.
  */
 import { connect, createServer, type AddressInfo, type Server, type Socket } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
+import { Cleanups } from "../../test/helpers/cleanups.js";
+import { startSocksServer } from "../../src/proxy/socks.js";
 import { perCircuit } from "../idle-circuits.js";
+import { ONION_SERVICE_HTTP_PORT, measureOnionService, onionServicePorts, type OnionServiceUnderTest } from "./onion-service.js";
 import { parseStat, parseStatusKb } from "./procs.js";
 import { FIGURES, REQUIRED_KEYS, compare, jsonReport, markdownTable, summarizeSide, type RunValues, type SideResult } from "./report.js";
 import { parseBytesPath, startServers } from "./servers.js";
 import { median, oursWins, percentile, pickBest, ratio, round, summarize } from "./stats.js";
-import { parseNetworkReady, ourProcessName } from "./targets.js";
-import { ControlParser, bootstrapProgress, type ControlReply } from "./tor-control.js";
+import { parseAuthorityLine, parseNetworkReady, ourProcessName } from "./targets.js";
+import { ControlParser, TorControl, bootstrapProgress, type ControlReply } from "./tor-control.js";
+import { UploadTracker, addOnionCommand, addTorOnionService, parseHsDescEvent } from "./tor-onion.js";
 import { consensusReady } from "./tor-net.js";
 import { CLIENT_ADDRESS, RELAY_ADDRESS, dirAuthorityLine, torrc, type TorNetworkSpec } from "./torrc.js";
-import { httpGet, parseResponseHead } from "./workloads.js";
+import { parseResponseHead } from "./workloads.js";
 
 function spec(scheduler: "default" | "vanilla" = "default"): TorNetworkSpec {
   return {
@@ -309,3 +314,154 @@ describe("parsers", () => {
   });
 });
 
+
+describe("onion services", () => {
+  const cleanups = new Cleanups();
+  afterEach(() => cleanups.run());
+
+  const listen = async (server: Server): Promise<number> => {
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    cleanups.add(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    return (server.address() as AddressInfo).port;
+  };
+
+  it("parses our network's authority lines", () => {
+    const key = "ab".repeat(32);
+    expect(parseAuthorityLine(`  authority authority1 http://127.0.0.1:7000  key=${key}  pid=42`)).toEqual({ url: "http://127.0.0.1:7000", key });
+    expect(parseAuthorityLine(`  authority authority2 http://127.0.0.1:7001  key=${key}`)).toEqual({ url: "http://127.0.0.1:7001", key });
+    expect(parseAuthorityLine("  relay     Whiskers   127.0.0.1:5000")).toBeUndefined();
+  });
+
+  it("parses HS_DESC events and writes ADD_ONION with every port", () => {
+    expect(parseHsDescEvent("HS_DESC UPLOAD abc UNKNOWN $AAAA~relay1 descid HSDIR_INDEX=00ff")).toEqual({ action: "UPLOAD", address: "abc", hsDir: "$AAAA~relay1" });
+    expect(parseHsDescEvent("HS_DESC FAILED abc UNKNOWN $BBBB~exit REASON=UPLOAD_REJECTED")).toEqual({
+      action: "FAILED",
+      address: "abc",
+      hsDir: "$BBBB~exit",
+      reason: "UPLOAD_REJECTED",
+    });
+    expect(parseHsDescEvent("CIRC 5 BUILT")).toBeUndefined();
+    expect(addOnionCommand([{ virtualPort: 80, target: "127.0.0.1:8080" }, { virtualPort: 7, target: "127.0.0.1:7007" }])).toBe(
+      "ADD_ONION NEW:ED25519-V3 Flags=DiscardPK Port=80,127.0.0.1:8080 Port=7,127.0.0.1:7007",
+    );
+    expect(() => addOnionCommand([])).toThrow();
+    expect(onionServicePorts({ httpPort: 8080, echoPort: 7007 })).toEqual([{ virtualPort: ONION_SERVICE_HTTP_PORT, target: "127.0.0.1:8080" }]);
+  });
+
+  it("counts a descriptor published once one HSDir has it and no upload is unanswered", () => {
+    const t = new UploadTracker("abc");
+    const ev = (action: string, hsDir: string, address = "abc") => ({ action, address, hsDir });
+    expect(t.see(ev("UPLOAD", "$A"))).toBe(false);
+    expect(t.see(ev("UPLOAD", "$B"))).toBe(false);
+    expect(t.see(ev("UPLOADED", "$A"))).toBe(false);
+    expect(t.see(ev("UPLOADED", "$B", "other"))).toBe(false);
+    expect(t.see({ ...ev("FAILED", "$B"), reason: "x" })).toBe(true);
+    expect(t.describe()).toBe("1 uploaded, 0 pending, failures: $B: x");
+  });
+
+  it("adds Tor's onion service over the ControlPort and waits for its uploads", async () => {
+    const id = "a".repeat(56);
+    const received: string[] = [];
+    const server = createServer((sock: Socket) => {
+      sock.setEncoding("utf8");
+      let buf = "";
+      sock.on("data", (t: string) => {
+        buf += t;
+        for (let nl = buf.indexOf("\r\n"); nl >= 0; nl = buf.indexOf("\r\n")) {
+          const line = buf.slice(0, nl);
+          buf = buf.slice(nl + 2);
+          received.push(line);
+          if (!line.startsWith("ADD_ONION")) {
+            sock.write("250 OK\r\n");
+            continue;
+          }
+          // One upload answered before the reply names the service, one after.
+          sock.write(`650 HS_DESC UPLOAD ${id} UNKNOWN $A~r1 d1\r\n650 HS_DESC UPLOAD ${id} UNKNOWN $B~r2 d2\r\n`);
+          sock.write(`650 HS_DESC UPLOADED ${id} UNKNOWN $A~r1\r\n250-ServiceID=${id}\r\n250 OK\r\n`);
+          setTimeout(() => sock.write(`650 HS_DESC UPLOADED ${id} UNKNOWN $B~r2\r\n`), 20);
+        }
+      });
+    });
+    const port = await listen(server);
+    const control = await TorControl.open("127.0.0.1", port);
+    cleanups.add(() => control.close());
+    await control.addEvents("CIRC");
+    expect(await addTorOnionService(control, [{ virtualPort: 80, target: "127.0.0.1:8080" }], 10_000)).toBe(id);
+    await control.addEvents("CIRC", "HS_DESC");
+    // SETEVENTS replaces the set: every call names all the events asked for so far, once.
+    expect(received).toEqual(['AUTHENTICATE ""', "SETEVENTS CIRC", "SETEVENTS CIRC HS_DESC", "ADD_ONION NEW:ED25519-V3 Flags=DiscardPK Port=80,127.0.0.1:8080"]);
+  });
+
+  it("connects a fresh client each time, notes a failed connect, and moves the bulk through the service", async () => {
+    const servers = await startServers();
+    cleanups.add(() => servers.close());
+    const dst = { httpPort: servers.httpPort, echoPort: servers.echoPort };
+    const host = `${"b".repeat(56)}.meow`;
+    const asked: string[][] = [];
+    let running = 0;
+    const service: OnionServiceUnderTest = {
+      host,
+      async freshClient() {
+        const client = asked.push([]) - 1;
+        // A client's SOCKS port: the service's virtual port 80 is the HTTP server, IP
+        // destinations are themselves; the first client's try at the service fails.
+        const socks = await startSocksServer({
+          host: "127.0.0.1",
+          port: 0,
+          backend: {
+            async openStream(req) {
+              asked[client]!.push(`${req.host}:${req.port}`);
+              if (req.host === host && client === 0) throw new Error("introduction failed");
+              const stream = connect({ host: "127.0.0.1", port: req.host === host ? dst.httpPort : req.port });
+              await new Promise((resolve, reject) => stream.once("connect", resolve).once("error", reject));
+              return { stream };
+            },
+          },
+        });
+        running++;
+        return { socksHost: socks.host, socksPort: socks.port, stop: async () => void (running--, await socks.close()) };
+      },
+    };
+    const params = { connects: 3, bulkBytes: 200_000, warmupBytes: 50_000, gapMs: 0, transferCapMs: 10_000, readyTimeoutMs: 10_000 };
+    const r = await measureOnionService(service, dst, params, "t", () => undefined);
+    expect(Object.keys(r.values).sort()).toEqual(["onion_service_bulk_mb_per_s", "onion_service_connect_ms_p50", "onion_service_connect_ms_p90"]);
+    expect(r.values.onion_service_bulk_mb_per_s).toBeGreaterThan(0);
+    expect(r.notes).toHaveLength(1);
+    expect(r.notes[0]).toContain("onion-service connect 1 failed");
+    // Each client is used once through an exit, then asks for the service; the last one also
+    // carries the warm-up and the bulk transfer. None is left running.
+    const exit = `127.0.0.1:${dst.httpPort}`;
+    const svc = `${host}:${ONION_SERVICE_HTTP_PORT}`;
+    expect(asked).toEqual([[exit, svc], [exit, svc], [exit, svc, svc, svc]]);
+    expect(running).toBe(0);
+  });
+
+  it("fails the step when every connect fails, leaving no client running", async () => {
+    let running = 0;
+    const service: OnionServiceUnderTest = {
+      host: `${"c".repeat(56)}.meow`,
+      async freshClient() {
+        const socks = await startSocksServer({
+          host: "127.0.0.1",
+          port: 0,
+          backend: {
+            async openStream(req) {
+              if (req.host.endsWith(".meow")) throw new Error("descriptor not found");
+              const stream = connect({ host: "127.0.0.1", port: req.port });
+              await new Promise((resolve, reject) => stream.once("connect", resolve).once("error", reject));
+              return { stream };
+            },
+          },
+        });
+        running++;
+        return { socksHost: socks.host, socksPort: socks.port, stop: async () => void (running--, await socks.close()) };
+      },
+    };
+    const servers = await startServers();
+    cleanups.add(() => servers.close());
+    const dst = { httpPort: servers.httpPort, echoPort: servers.echoPort };
+    const params = { connects: 2, bulkBytes: 1000, warmupBytes: 0, gapMs: 0, transferCapMs: 10_000, readyTimeoutMs: 10_000 };
+    await expect(measureOnionService(service, dst, params, "t", () => undefined)).rejects.toThrow(/every onion-service connect failed/);
+    expect(running).toBe(0);
+  });
+});

@@ -85,7 +85,7 @@ async function buildTorCircuits(net: TorNetwork, path: string[], count: number, 
     }
   };
   try {
-    await net.control.ok("SETEVENTS CIRC");
+    await net.control.addEvents("CIRC");
     await Promise.all(Array.from({ length: Math.min(concurrency, count) }, worker));
     return ids;
   } finally {

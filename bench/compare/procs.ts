@@ -193,13 +193,21 @@ export async function stopTree(root: number, graceMs = 3000): Promise<void> {
       /* gone */
     }
   }
-  // A killed child stays a zombie (and answers signal 0) until it is reaped: wait for that.
-  const reapDeadline = Date.now() + graceMs;
-  while (Date.now() < reapDeadline && pids.some(alive)) await sleep(50);
 }
 
 export async function stopProcess(child: ChildProcess, graceMs = 3000): Promise<void> {
   if (child.pid !== undefined) await stopTree(child.pid, graceMs);
+  // stopTree counts a zombie as gone; our own child is reaped by Node a moment later, when it
+  // emits 'exit' (until then its PID still answers signals): wait for that too.
+  if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) {
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, graceMs);
+      child.once("exit", () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
   registry.delete(child);
 }
 

@@ -1,8 +1,11 @@
 /**
  * One run of every workload against one network, in a fixed order:
  * start → usable (first byte), circuit builds, fresh circuits, round trips (spaced, back to
- * back), bulk (with CPU over all network processes), concurrent streams, peak memory.
+ * back), bulk (with CPU over all network processes), concurrent streams, peak memory, the
+ * onion service (after the memory readings, which its extra client processes would not
+ * change but its traffic through the network's client would), idle circuits.
  */
+import { measureOnionService, onionServicePorts } from "./onion-service.js";
 import { cpuSeconds, peakRssMb } from "./procs.js";
 import type { BuiltCircuit, NetworkUnderTest } from "./targets.js";
 import { bulk, concurrent, firstByteWhenReady, freshFirstByte, roundTrips, type Destinations } from "./workloads.js";
@@ -49,6 +52,15 @@ export interface Params {
    * runs), which would otherwise be charged to the bulk figures.
    */
   warmupBulkBytes: number;
+  /** Fresh clients connecting to the onion service, one connect each (./onion-service.ts). */
+  onionConnects: number;
+  onionBulkBytes: number;
+  /**
+   * Moved untimed through the onion service before its bulk figure (0 with --warmup 0): the
+   * fresh client is a new process, and the onion hop's code paths in it and in the service
+   * are new to V8 too.
+   */
+  onionWarmupBytes: number;
 }
 
 export const FULL: Params = {
@@ -67,6 +79,9 @@ export const FULL: Params = {
   warmupRoundTrips: 3_000,
   warmupCircuits: 10,
   warmupBulkBytes: 200_000_000,
+  onionConnects: 10,
+  onionBulkBytes: 50_000_000,
+  onionWarmupBytes: 50_000_000,
 };
 
 export const QUICK: Params = {
@@ -85,6 +100,9 @@ export const QUICK: Params = {
   warmupRoundTrips: 500,
   warmupCircuits: 5,
   warmupBulkBytes: 10_000_000,
+  onionConnects: 5,
+  onionBulkBytes: 20_000_000,
+  onionWarmupBytes: 10_000_000,
 };
 
 /** Which role a process plays, for the per-role memory figures. */
@@ -247,6 +265,29 @@ export async function runWorkloads(
   if (byRole.relay.length) v.peak_rss_mb_relay = Math.max(...byRole.relay);
   if (byRole.client.length) v.peak_rss_mb_client = Math.max(...byRole.client);
   if (byRole.authority.length) v.peak_rss_mb_authority = Math.max(...byRole.authority);
+
+  if (p.onionConnects > 0 && net.onionService) {
+    await step("onion service", async () => {
+      const service = await net.onionService!(onionServicePorts(dst));
+      log(`    onion service ${service.host} published`);
+      const r = await measureOnionService(
+        service,
+        dst,
+        {
+          connects: p.onionConnects,
+          bulkBytes: p.onionBulkBytes,
+          warmupBytes: p.onionWarmupBytes,
+          gapMs: p.opGapMs,
+          transferCapMs: p.transferCapMs,
+          readyTimeoutMs: p.readyTimeoutMs,
+        },
+        tag,
+        log,
+      );
+      Object.assign(v, r.values);
+      notes.push(...r.notes);
+    });
+  }
 
   // After the peak memory readings: Tor's figure is measured at one of its relays, whose peak
   // it raises.

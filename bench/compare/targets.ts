@@ -6,10 +6,13 @@ import { join } from "node:path";
 import { existsSync, readFileSync } from "node:fs";
 import { pathToFileURL } from "node:url";
 import { parseHostPort } from "../../src/common/host-port.js";
+import { NODE_FLAGS, parseReadyLine } from "../../src/network/child.js";
 import { measureIdleCircuits } from "../idle-circuits.js";
 import { torIdleCircuits } from "./idle.js";
+import type { OnionClient, OnionServicePortSpec, OnionServiceUnderTest } from "./onion-service.js";
 import { awaitReadyLine, cmdline, descendants, startProcess, stopProcess } from "./procs.js";
 import type { TorNetwork } from "./tor-net.js";
+import { addTorOnionService } from "./tor-onion.js";
 
 export interface BuiltCircuit {
   ms: number;
@@ -37,19 +40,26 @@ export interface NetworkUnderTest {
   processes(): { name: string; pid: number }[];
   /** Build `count` idle circuits at a relay and measure its memory per circuit. */
   idleCircuits?(count: number, log: (msg: string) => void): Promise<IdleCircuitMemory>;
+  /**
+   * Publish an onion service through the network's client (its control API: Tor's ADD_ONION,
+   * our AddOnionService); resolves once its descriptor is on the HSDirs. Absent for a network
+   * without onion services (the floor).
+   */
+  onionService?(ports: OnionServicePortSpec[]): Promise<OnionServiceUnderTest>;
   stop(): Promise<void>;
 }
 
+/** How long a service may take to publish its first descriptor. */
+const PUBLISH_TIMEOUT_MS = 120_000;
+
 /** Tor: EXTENDCIRCUIT 0 on the ControlPort, time until `CIRC <id> BUILT`, then CLOSECIRCUIT. */
 export function torTarget(net: TorNetwork): NetworkUnderTest {
-  let eventsOn: Promise<unknown> | undefined;
   return {
     socksHost: "127.0.0.1",
     socksPort: net.socksPort,
     startedAt: net.startedAt,
     async buildCircuit() {
-      eventsOn ??= net.control.ok("SETEVENTS CIRC");
-      await eventsOn;
+      await net.control.addEvents("CIRC");
       const seen = new Map<string, { status: string; at: number }>();
       let wake: (() => void) | undefined;
       const off = net.control.onEvent((e) => {
@@ -86,6 +96,16 @@ export function torTarget(net: TorNetwork): NetworkUnderTest {
     },
     processes: () => net.pids(),
     idleCircuits: (count, log) => torIdleCircuits(net, { circuits: count, middle: true, log }),
+    async onionService(ports) {
+      const id = await addTorOnionService(net.control, ports, PUBLISH_TIMEOUT_MS);
+      return {
+        host: `${id}.onion`,
+        async freshClient(): Promise<OnionClient> {
+          const client = await net.startClient();
+          return { socksHost: "127.0.0.1", socksPort: client.socksPort, stop: () => client.stop() };
+        },
+      };
+    },
     stop: () => net.stop(),
   };
 }
@@ -99,6 +119,15 @@ export function parseNetworkReady(line: string): Record<string, string> | undefi
     if (eq > 0) out[tok.slice(0, eq)] = tok.slice(eq + 1);
   }
   return out;
+}
+
+/**
+ * A directory authority from our network's start-up listing
+ * (`  authority NAME URL  key=HEX  pid=N`): what a proxy of its own needs.
+ */
+export function parseAuthorityLine(line: string): { url: string; key: string } | undefined {
+  const m = /^authority\s+\S+\s+(http:\/\/\S+)\s+key=([0-9a-f]{64})\b/.exec(line.trim());
+  return m ? { url: m[1]!, key: m[2]! } : undefined;
 }
 
 /** A readable name for one of our node processes, from its command line. */
@@ -119,8 +148,27 @@ export function ourProcessName(args: string[], root: boolean): string {
   return kind;
 }
 
+/** How our CLI runs: compiled (dist/, as `npm start` runs it) or from source through tsx (`npm run bench`). */
+export type OurBuild = "dist" | "source";
+
+/** Node's arguments up to the CLI's command: exit-with-parent preloaded, then that build's CLI. */
+function cliArguments(root: string, build: OurBuild): string[] {
+  if (build === "source") {
+    return ["--import", "tsx", "--import", pathToFileURL(join(root, "src", "network", "exit-with-parent.ts")).href, join(root, "src", "cli.ts")];
+  }
+  const ewp = join(root, "dist", "src", "network", "exit-with-parent.js");
+  return [...(existsSync(ewp) ? ["--import", pathToFileURL(ewp).href] : []), join(root, "dist", "src", "cli.js")];
+}
+
+/** The environment of our processes: exit with this one, log warnings only (unless told). */
+function ourEnv(): NodeJS.ProcessEnv {
+  return { ...process.env, MEOWONION_EXIT_WITH_PARENT: "1", MEOWONION_LOG_LEVEL: process.env.MEOWONION_LOG_LEVEL ?? "warn" };
+}
+
 export interface OursOptions {
   root: string;
+  /** Default: dist. */
+  build?: OurBuild;
   relays: number;
   exits: number;
   readyTimeoutMs: number;
@@ -149,10 +197,9 @@ export function oursMissing(root: string): string | undefined {
  * process die.
  */
 export async function startOurs(opts: OursOptions): Promise<NetworkUnderTest & { ready: Record<string, string> }> {
-  const ewp = join(opts.root, "dist", "src", "network", "exit-with-parent.js");
+  const build = opts.build ?? "dist";
   const args = [
-    ...(existsSync(ewp) ? ["--import", pathToFileURL(ewp).href] : []),
-    join(opts.root, "dist", "src", "cli.js"),
+    ...cliArguments(opts.root, build),
     "network",
     "--headless",
     "--processes",
@@ -171,9 +218,7 @@ export async function startOurs(opts: OursOptions): Promise<NetworkUnderTest & {
     cwd: opts.root,
     stdio: ["pipe", "pipe", "pipe"],
     env: {
-      ...process.env,
-      MEOWONION_EXIT_WITH_PARENT: "1",
-      MEOWONION_LOG_LEVEL: process.env.MEOWONION_LOG_LEVEL ?? "warn",
+      ...ourEnv(),
       // Inherited by every node process the network starts (Node 20 refuses --cpu-prof in
       // NODE_OPTIONS; a preload with the inspector's profiler does the same).
       ...(opts.profileDir
@@ -185,11 +230,16 @@ export async function startOurs(opts: OursOptions): Promise<NetworkUnderTest & {
     },
   });
   child.stdin?.on("error", () => undefined);
+  const directories: { url: string; key: string }[] = [];
   const ready = await awaitReadyLine(child, {
     what: "meowonion network",
     timeoutMs: opts.readyTimeoutMs,
     match: parseNetworkReady,
-    onLine: (line) => opts.log?.(`[ours] ${line}`),
+    onLine: (line) => {
+      opts.log?.(`[ours] ${line}`);
+      const authority = parseAuthorityLine(line);
+      if (authority) directories.push(authority);
+    },
     exited: (message) => new OursUnavailable(message),
   });
   const socks = parseHostPort(ready.socks ?? "");
@@ -229,6 +279,52 @@ export async function startOurs(opts: OursOptions): Promise<NetworkUnderTest & {
     // A relay of its own (with a directory and next relays), not one of this network's: its
     // processes are started with --expose-gc and a preload that reads memory after gc().
     idleCircuits: (count, log) => measureIdleCircuits({ circuits: count, log }),
+    async onionService(ports) {
+      const r = await rpc("AddOnionService", { ports });
+      if (typeof r.address !== "string") throw new Error(`AddOnionService: no address in ${JSON.stringify(r)}`);
+      return {
+        host: r.address,
+        freshClient: () => startOurProxy({ root: opts.root, build, directories, readyTimeoutMs: opts.readyTimeoutMs }),
+      };
+    },
     stop: () => stopProcess(child, 10_000),
   };
+}
+
+/**
+ * One more proxy of ours, its own process (`meowonion proxy`, as the network starts its own,
+ * guards in memory), following the network's authorities; resolves at its ready line (first
+ * circuit open).
+ */
+export async function startOurProxy(opts: {
+  root: string;
+  build: OurBuild;
+  directories: { url: string; key: string }[];
+  readyTimeoutMs: number;
+}): Promise<OnionClient> {
+  if (opts.directories.length === 0) throw new Error("no directory authority known to start a proxy with");
+  const child = startProcess(
+    process.execPath,
+    [
+      ...NODE_FLAGS,
+      ...cliArguments(opts.root, opts.build),
+      "proxy",
+      "--headless",
+      ...opts.directories.flatMap((d) => ["--directory", d.url, "--directory-key", d.key]),
+      "--socks",
+      "127.0.0.1:0",
+      "--control",
+      "127.0.0.1:0",
+      "--allow-same-subnet",
+    ],
+    { cwd: opts.root, stdio: ["pipe", "pipe", "pipe"], env: ourEnv() },
+  );
+  child.stdin?.on("error", () => undefined);
+  const ready = await awaitReadyLine(child, {
+    what: "meowonion proxy",
+    timeoutMs: opts.readyTimeoutMs,
+    match: (line) => parseReadyLine("proxy", line),
+  });
+  const socks = parseHostPort(ready.socks ?? "");
+  return { socksHost: socks.host, socksPort: socks.port, stop: () => stopProcess(child) };
 }

@@ -1,7 +1,7 @@
 /**
  * A minimal Tor ControlPort client (control-spec): commands with their replies in order,
- * asynchronous 650 events to listeners. Enough for AUTHENTICATE, GETINFO, SETEVENTS CIRC,
- * EXTENDCIRCUIT, CLOSECIRCUIT and SIGNAL.
+ * asynchronous 650 events to listeners. Enough for AUTHENTICATE, GETINFO, SETEVENTS, EXTENDCIRCUIT,
+ * CLOSECIRCUIT, SIGNAL and ADD_ONION.
  */
 import { connect, type Socket } from "node:net";
 import { readFileSync } from "node:fs";
@@ -70,6 +70,9 @@ export class TorControl {
   private pending: { resolve: (r: ControlReply) => void; reject: (e: Error) => void }[] = [];
   private listeners = new Set<(e: ControlReply) => void>();
   private closed: Error | undefined;
+  /** Event types asked for so far: SETEVENTS replaces the whole set, so each call sends them all. */
+  private readonly events = new Set<string>();
+  private eventsSet: Promise<void> = Promise.resolve();
 
   private constructor(private readonly sock: Socket) {
     const parser = new ControlParser(
@@ -122,6 +125,15 @@ export class TorControl {
     const first = r.lines[0] ?? "";
     const eq = first.indexOf("=");
     return eq >= 0 ? first.slice(eq + 1) : first;
+  }
+
+  /** Also receive these asynchronous events (in addition to those asked for before). */
+  addEvents(...names: string[]): Promise<void> {
+    if (names.some((n) => !this.events.has(n))) {
+      for (const n of names) this.events.add(n);
+      this.eventsSet = this.ok(`SETEVENTS ${[...this.events].join(" ")}`).then(() => undefined);
+    }
+    return this.eventsSet;
   }
 
   onEvent(listener: (e: ControlReply) => void): () => void {

@@ -62,7 +62,21 @@ export interface TorNetwork {
   waitBootstrapped(timeoutMs: number): Promise<void>;
   /** performance.now() when the tor processes were spawned. */
   startedAt: number;
+  /**
+   * Start one more client (its own tor process, data directory and ports), up to bootstrap 75%
+   * like the first: a client that has never been used. Stopped with the network at the latest.
+   */
+  startClient(): Promise<TorClient>;
   pids(): { name: string; pid: number }[];
+  stop(): Promise<void>;
+}
+
+/** A tor client of the network: SocksPort, ControlPort, and its bootstrap. */
+export interface TorClient {
+  socksPort: number;
+  control: TorControl;
+  /** Wait for bootstrap 100% (after a first stream has asked for a circuit). */
+  waitBootstrapped(timeoutMs: number): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -196,15 +210,66 @@ export async function startTorNetwork(opts: TorNetworkOptions): Promise<TorNetwo
       if (code !== 0 && code !== null) log(`tor ${n.nickname} exited with ${code ?? sig}`);
     });
   };
-  const stop = async (): Promise<void> => {
-    await Promise.all(nodes.map((n) => (n.process ? stopProcess(n.process) : Promise.resolve())));
-  };
   const checkAlive = (): void => {
     const dead = nodes.find((n) => n.process !== undefined && n.process.exitCode !== null);
     if (dead) throw new Error(`tor ${dead.nickname} exited (${dead.process?.exitCode}); see its notice.log`);
   };
+  const clients: TorClient[] = [];
+  const stop = async (): Promise<void> => {
+    for (const c of clients) c.control.close();
+    await Promise.all(nodes.map((n) => (n.process ? stopProcess(n.process) : Promise.resolve())));
+  };
 
-  let control: TorControl | undefined;
+  /** Spawn a client node; resolves once its ControlPort answers and it has enough directory info (75%). */
+  const launchClient = async (n: TorNode, deadline: number): Promise<TorClient> => {
+    spawnNode(n);
+    let control: TorControl | undefined;
+    try {
+      const cookie = join(n.dataDir, "control_auth_cookie");
+      while (!control) {
+        if (Date.now() > deadline) throw new Error(`tor ${n.nickname}'s ControlPort never came up`);
+        checkAlive();
+        if (existsSync(cookie)) {
+          control = await TorControl.open("127.0.0.1", n.controlPort!, cookie).catch(() => undefined);
+        }
+        if (!control) await sleep(20);
+      }
+      // With __DisablePredictedCircuits the client stops at 75% (enough directory info) until a
+      // stream asks for a circuit; the caller's first SOCKS request takes it to 100%.
+      const ctl = control;
+      const waitProgress = async (target: number, deadlineAt: number): Promise<void> => {
+        let last = "";
+        for (;;) {
+          const phase = await ctl.getinfo("status/bootstrap-phase");
+          if (phase !== last) {
+            log(`tor ${n.nickname} (${opts.scheduler}): ${phase}`);
+            last = phase;
+          }
+          if (bootstrapProgress(phase) >= target) return;
+          if (Date.now() > deadlineAt) throw new Error(`tor ${n.nickname} did not reach bootstrap ${target}% in time (last: ${phase})`);
+          await sleep(20);
+        }
+      };
+      await waitProgress(75, deadline);
+      const client: TorClient = {
+        socksPort: n.socksPort!,
+        control: ctl,
+        waitBootstrapped: (timeoutMs: number) => waitProgress(100, Date.now() + timeoutMs),
+        async stop() {
+          ctl.close();
+          if (n.process) await stopProcess(n.process);
+          nodes.splice(nodes.indexOf(n), 1);
+          clients.splice(clients.indexOf(client), 1);
+        },
+      };
+      clients.push(client);
+      return client;
+    } catch (e) {
+      control?.close();
+      throw e;
+    }
+  };
+
   try {
     const deadline = Date.now() + opts.bootstrapTimeoutMs;
     // The authority and relays first; the client once the consensus lists every relay with
@@ -224,51 +289,34 @@ export async function startTorNetwork(opts: TorNetworkOptions): Promise<TorNetwo
       if (Date.now() > deadline) throw new Error(`the tor authority's consensus never listed all ${relays} relays`);
       await sleep(100);
     }
-    spawnNode(client);
-
-    const cookie = join(client.dataDir, "control_auth_cookie");
-    while (!control) {
-      if (Date.now() > deadline) throw new Error("tor client's ControlPort never came up");
-      checkAlive();
-      if (existsSync(cookie)) {
-        control = await TorControl.open("127.0.0.1", client.controlPort!, cookie).catch(() => undefined);
-      }
-      if (!control) await sleep(20);
-    }
-    // With __DisablePredictedCircuits the client stops at 75% (enough directory info) until a
-    // stream asks for a circuit; the caller's first SOCKS request takes it to 100%.
-    const waitProgress = async (target: number, deadlineAt: number): Promise<void> => {
-      let last = "";
-      for (;;) {
-        const phase = await control!.getinfo("status/bootstrap-phase");
-        if (phase !== last) {
-          log(`tor client (${opts.scheduler}): ${phase}`);
-          last = phase;
-        }
-        if (bootstrapProgress(phase) >= target) return;
-        if (Date.now() > deadlineAt) throw new Error(`tor client did not reach bootstrap ${target}% in time (last: ${phase})`);
-        await sleep(20);
-      }
-    };
-    await waitProgress(75, deadline);
+    const first = await launchClient(client, deadline);
     const dirInfoMs = performance.now() - startedAt;
+    let more = 0;
     return {
       scheduler: opts.scheduler,
       nodes,
-      socksPort: client.socksPort!,
-      control: control!,
+      socksPort: first.socksPort,
+      control: first.control,
       dirInfoMs,
       startedAt,
-      waitBootstrapped: (timeoutMs: number) => waitProgress(100, Date.now() + timeoutMs),
+      waitBootstrapped: first.waitBootstrapped,
+      async startClient() {
+        const [socksPort, controlPort] = await freePorts(2);
+        const n = node({ nickname: `client${++more + 1}`, role: "client", orPort: 0, socksPort, controlPort });
+        writeFileSync(join(n.dataDir, "torrc"), torrc(spec, n));
+        try {
+          return await launchClient(n, Date.now() + opts.bootstrapTimeoutMs);
+        } catch (e) {
+          if (n.process) await stopProcess(n.process);
+          nodes.splice(nodes.indexOf(n), 1);
+          throw e;
+        }
+      },
       pids: () =>
         nodes.flatMap((n) => (n.process?.pid !== undefined ? [{ name: n.nickname, pid: n.process.pid }] : [])),
-      async stop() {
-        control!.close();
-        await stop();
-      },
+      stop,
     };
   } catch (e) {
-    control?.close();
     await stop();
     throw e;
   }

@@ -120,15 +120,16 @@ export interface Throughput {
   capped: boolean;
 }
 
-/** Bulk: N bytes over one stream (or what arrives within maxMs). */
+/** Bulk: N bytes over one stream (or what arrives within maxMs), from the HTTP server at `host` (default: ours, through an exit). */
 export async function bulk(
   target: SocksTarget,
   dst: Destinations,
   bytes: number,
   username: string,
   maxMs?: number,
+  host = DESTINATION_HOST,
 ): Promise<Throughput> {
-  const sock = await open(target, dst.httpPort, username);
+  const sock = await open(target, dst.httpPort, username, host);
   try {
     const r = await httpGet(sock, bytes, maxMs);
     return { mbPerS: r.bodyBytes / 1e6 / (r.totalMs / 1000), bytes: r.bodyBytes, capped: r.capped };

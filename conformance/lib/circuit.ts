@@ -77,9 +77,16 @@ export interface CircuitOptions {
 
 export class CircuitError extends Error {}
 
+/** The digest a version 1 SENDME carries: all 20 bytes of SHA-1, the first 20 of SHA3-256. */
+const sendmeDigest = (d: Uint8Array) => d.subarray(0, 20);
+
 export class ClientCircuit {
   readonly crypto = new ClientCircuitCrypto();
   readonly hops: RelayInfo[] = [];
+  /** Each relay hop's ntor key material (92 bytes: its last 20 are the nonce, Tor's KH). */
+  readonly keyMaterial: Uint8Array[] = [];
+  /** Called with every inbound cell after the circuit's own handling (e.g. a service's BEGIN). */
+  onInbound: ((c: InboundCell) => void) | undefined;
   destroyedReason: DestroyReason | undefined;
   destroyedBy: "peer" | "us" | "link" | undefined;
   /** Anomalies seen: unrecognized cells, bad SENDMEs, window violations by the peer... */
@@ -193,6 +200,7 @@ export class ClientCircuit {
     this.inbound.push(ic);
     if (this.inbound.length > 20000) this.inbound.splice(0, 10000);
     this.handleCell(ic);
+    this.onInbound?.(ic);
     for (const w of [...this.waiters]) {
       if (w.pred(ic)) {
         this.waiters.splice(this.waiters.indexOf(w), 1);
@@ -211,7 +219,7 @@ export class ClientCircuit {
       if (this.circuitDeliverWindow < 0) this.anomalies.push(`circuit deliver window below zero (${this.dataCellsReceived} DATA cells without our SENDME)`);
       if (this.autoSendme && this.dataCellsReceived % every === 0) {
         if (!this.congestionControl) this.circuitDeliverWindow += every;
-        this.sendCell(ic.hop, RelayCommand.SENDME, 0, pb(SendmeSchema, { version: 1, digest: ic.digest }));
+        this.sendCell(ic.hop, RelayCommand.SENDME, 0, pb(SendmeSchema, { version: 1, digest: sendmeDigest(ic.digest) }));
       }
       const s = this.streams.get(cell.streamId);
       if (s) s.onData(cell.data, ic.hop);
@@ -364,6 +372,7 @@ export class ClientCircuit {
       const keys = ntorClientFinish(checkState, data);
       this.crypto.addHop(keys);
       this.hops.push(relay);
+      this.keyMaterial.push(keys);
       return keys;
     } catch (e) {
       if (e instanceof NtorAuthError) {
@@ -397,6 +406,15 @@ export class ClientCircuit {
     }
     const ext = parse(Extended2Schema, c.cell.data);
     return this.finishHop(relay, state, ext.handshakeData);
+  }
+
+  /**
+   * Add the end-to-end hop of an onion service (onion_service.proto HS-NTOR) from its 128 bytes
+   * of keys: the client's circuit gains the service, the service's circuit gains the client.
+   */
+  addOnionHop(keys: Uint8Array, side: "client" | "service"): void {
+    this.crypto.addHop(keys, side);
+    this.hops.push({ host: side === "client" ? "onion service" : "onion client", port: 0, identity: new Uint8Array(32), onionKey: new Uint8Array(32) });
   }
 
   allocStreamId(): number {
@@ -438,7 +456,7 @@ export class ClientCircuit {
     stream.packageWindow--;
     const digest = this.sendCell(stream.hop, RelayCommand.DATA, stream.id, data);
     this.sentDataCells++;
-    if (this.sentDataCells % this.sendmeEvery === 0) this.pendingSendmeDigests.push(digest);
+    if (this.sentDataCells % this.sendmeEvery === 0) this.pendingSendmeDigests.push(sendmeDigest(digest));
   }
 }
 
@@ -460,6 +478,8 @@ export class ClientStream {
   xonsReceived = 0;
   readonly chunks: Uint8Array[] = [];
   bytesReceived = 0;
+  /** Where DATA and END go instead of `chunks` (a service passing a stream on to its target). */
+  sink: { data(d: Uint8Array): void; end(): void } | undefined;
   private listeners: (() => void)[] = [];
 
   constructor(
@@ -491,7 +511,8 @@ export class ClientStream {
       this.deliverWindow += STREAM_SENDME_EVERY;
       this.circuit.sendCell(this.hop, RelayCommand.SENDME, this.id, pb(SendmeSchema, { version: 0 }));
     }
-    this.chunks.push(data);
+    if (this.sink) this.sink.data(data);
+    else this.chunks.push(data);
     this.bytesReceived += data.length;
     this.notify();
   }
@@ -512,6 +533,7 @@ export class ClientStream {
         this.endReason = EndReason.UNSPECIFIED;
       }
       this.ended = true;
+      this.sink?.end();
     }
     this.notify();
   }
@@ -530,6 +552,7 @@ export class ClientStream {
   }
 
   onCircuitGone(): void {
+    this.sink?.end();
     this.notify();
   }
 

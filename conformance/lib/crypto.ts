@@ -74,6 +74,8 @@ export const DOMAIN = {
   consensus: "meowonion-consensus-v1",
   vote: "meowonion-vote-v1",
   linkAuth: "meowonion-link-auth-v1",
+  onionDescriptor: "meowonion-onion-descriptor-v1",
+  establishIntro: "meowonion-establish-intro-v1",
 } as const;
 
 export interface X25519Key {

@@ -1,6 +1,8 @@
 /**
  * "tor1" relay cryptography (relay.proto CRYPTOGRAPHY and RECOGNITION), the suite's own reading.
- * Key material per hop: Df(20) | Db(20) | Kf(16) | Kb(16) | nonce(20).
+ * Key material per hop: Df(20) | Db(20) | Kf(16) | Kb(16) | nonce(20). An onion service's
+ * end-to-end hop (onion_service.proto HS-NTOR) is the same with SHA3-256 and AES-256-CTR:
+ * Df(32) | Db(32) | Kf(32) | Kb(32).
  */
 import { type Cipher, type Hash, createCipheriv, createHash } from "node:crypto";
 import { equal, u8 } from "./bytes.js";
@@ -8,11 +10,11 @@ import { RELAY_BODY_LEN } from "./relay-cell.js";
 
 const ZERO_IV = Buffer.alloc(16);
 
-/** Running SHA-1 digest of one hop and direction. */
+/** Running digest (SHA-1; SHA3-256 for an onion service hop) of one hop and direction. */
 export class RunningDigest {
   private h: Hash;
-  constructor(seed: Uint8Array) {
-    this.h = createHash("sha1").update(seed);
+  constructor(seed: Uint8Array, algorithm: "sha1" | "sha3-256" = "sha1") {
+    this.h = createHash(algorithm).update(seed);
   }
   /**
    * The digest the state would have after `body` (digest field zeroed), without committing.
@@ -39,10 +41,11 @@ export function zeroDigestField(body: Uint8Array): Uint8Array {
   return b;
 }
 
-export class Aes128Ctr {
+/** AES-128-CTR or, with a 32-byte key, AES-256-CTR; one key stream from a zero IV. */
+export class AesCtr {
   private c: Cipher;
   constructor(key: Uint8Array) {
-    this.c = createCipheriv("aes-128-ctr", key, ZERO_IV);
+    this.c = createCipheriv(key.length === 32 ? "aes-256-ctr" : "aes-128-ctr", key, ZERO_IV);
   }
   update(data: Uint8Array): Uint8Array {
     return u8(this.c.update(data));
@@ -61,18 +64,32 @@ export function splitKeyMaterial(km: Uint8Array): HopKeys {
   return { Df: km.slice(0, 20), Db: km.slice(20, 40), Kf: km.slice(40, 56), Kb: km.slice(56, 72) };
 }
 
-/** The state one side keeps for one hop: both ciphers and both running digests. */
+/**
+ * The state one side keeps for one hop: both ciphers and both running digests. `onionService`
+ * makes an end-to-end hop from 128 bytes of hs-ntor keys; "fwd" is always the direction this
+ * side sends in, so the service (which sends backward) swaps them.
+ */
 export class HopCrypto {
-  readonly fwd: Aes128Ctr;
-  readonly bwd: Aes128Ctr;
+  readonly fwd: AesCtr;
+  readonly bwd: AesCtr;
   readonly fwdDigest: RunningDigest;
   readonly bwdDigest: RunningDigest;
-  constructor(keyMaterial: Uint8Array) {
-    const k = splitKeyMaterial(keyMaterial);
-    this.fwd = new Aes128Ctr(k.Kf);
-    this.bwd = new Aes128Ctr(k.Kb);
-    this.fwdDigest = new RunningDigest(k.Df);
-    this.bwdDigest = new RunningDigest(k.Db);
+  constructor(keyMaterial: Uint8Array, onionService?: "client" | "service") {
+    if (onionService === undefined) {
+      const k = splitKeyMaterial(keyMaterial);
+      this.fwd = new AesCtr(k.Kf);
+      this.bwd = new AesCtr(k.Kb);
+      this.fwdDigest = new RunningDigest(k.Df);
+      this.bwdDigest = new RunningDigest(k.Db);
+      return;
+    }
+    if (keyMaterial.length !== 128) throw new Error("an onion service hop needs 128 bytes of keys");
+    const [Df, Db, Kf, Kb] = [0, 1, 2, 3].map((i) => keyMaterial.subarray(i * 32, (i + 1) * 32));
+    const client = onionService === "client";
+    this.fwd = new AesCtr(client ? Kf : Kb);
+    this.bwd = new AesCtr(client ? Kb : Kf);
+    this.fwdDigest = new RunningDigest(client ? Df : Db, "sha3-256");
+    this.bwdDigest = new RunningDigest(client ? Db : Df, "sha3-256");
   }
 }
 
@@ -97,8 +114,8 @@ export function recognize(body: Uint8Array, digest: RunningDigest, zero = true):
 export class ClientCircuitCrypto {
   readonly hops: HopCrypto[] = [];
 
-  addHop(keyMaterial: Uint8Array): void {
-    this.hops.push(new HopCrypto(keyMaterial));
+  addHop(keyMaterial: Uint8Array, onionService?: "client" | "service"): void {
+    this.hops.push(new HopCrypto(keyMaterial, onionService));
   }
 
   /**

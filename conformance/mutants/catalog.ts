@@ -5,6 +5,7 @@
  */
 import type { DirectoryFaults } from "../lib/ref/directory.js";
 import type { RelayFaults } from "../lib/ref/relay.js";
+import type { OnionServiceFaults } from "../lib/onion-service.js";
 
 export interface Mutant {
   name: string;
@@ -12,6 +13,8 @@ export interface Mutant {
   breaks: string;
   directory?: DirectoryFaults;
   relay?: RelayFaults;
+  /** Faults of the onion services the reference's AddOnionService runs. */
+  service?: OnionServiceFaults;
   /** Fault flag for the reference vector checker. */
   vector?: string;
   /** Restrict the self-test run to these test globs (speed); the whole suite if absent. */
@@ -53,6 +56,26 @@ export const MUTANTS: Mutant[] = [
   { name: "relay-cc-sendme-every-100", breaks: "under congestion control the exit sends circuit SENDMEs every 100 DATA cells, not 31", relay: { ccSendmeEvery100: true }, focus: ["relay/cc/**"] },
   { name: "relay-cc-stream-sendmes", breaks: "under congestion control the exit still sends and accepts stream SENDMEs", relay: { ccStreamSendmes: true }, focus: ["relay/cc/**"] },
   { name: "relay-cc-accepts-late-request", breaks: "the exit adopts congestion control after a stream was opened", relay: { ccAcceptsLateRequest: true }, focus: ["relay/cc/**"] },
+  // ---- onion services: the consensus, HSDirs, intro and rendezvous points, the reference's services
+  { name: "dir-hsdir-flag-without-feature", breaks: "directory gives HSDIR to relays that do not offer RELAY_FEATURE_HSDIR", directory: { hsDirFlagWithoutFeature: true }, focus: ["onion/consensus/**"] },
+  { name: "dir-shared-random-wrong-period", breaks: "consensus shared_random.period is not the period of valid_after", directory: { wrongSharedRandomPeriod: true }, focus: ["onion/consensus/**"] },
+  { name: "hsdir-accepts-lower-revision", breaks: "HSDir lets an equal or lower revision replace the stored descriptor", relay: { hsDirAcceptsLowerRevision: true }, focus: ["onion/hsdir/**"] },
+  { name: "hsdir-serves-stale-revision", breaks: "HSDir answers OK to a higher revision but keeps serving the first one", relay: { hsDirServesFirstRevision: true }, focus: ["onion/hsdir/**"] },
+  { name: "hsdir-skips-signature-check", breaks: "HSDir stores descriptors signed by the unblinded key or with a bad signature", relay: { hsDirSkipsSignature: true }, focus: ["onion/hsdir/**"] },
+  { name: "hsdir-accepts-expired", breaks: "HSDir stores and serves expired descriptors", relay: { hsDirAcceptsExpired: true }, focus: ["onion/hsdir/**"] },
+  { name: "intro-skips-circuit-mac", breaks: "intro point accepts an ESTABLISH_INTRO whose MAC is for another circuit (a replay)", relay: { introSkipsCircuitMac: true }, focus: ["onion/intro/**"] },
+  { name: "intro-skips-signature-check", breaks: "intro point accepts an ESTABLISH_INTRO whose signature does not verify", relay: { introSkipsSignature: true }, focus: ["onion/intro/**"] },
+  { name: "intro-forwards-unknown-auth-key", breaks: "intro point relays INTRODUCE1 for an unknown auth key to another service", relay: { introForwardsUnknownKey: true }, focus: ["onion/intro/**"] },
+  { name: "intro-no-rate-limit", breaks: "intro point ignores the intro circuit's introduce_rate / introduce_burst", relay: { introNoRateLimit: true }, focus: ["onion/intro/**"] },
+  { name: "rend-accepts-duplicate-cookie", breaks: "rendezvous point lets a second circuit take a cookie already waiting", relay: { rendAcceptsDuplicateCookie: true }, focus: ["onion/rendezvous/**"] },
+  { name: "rend-joins-cookie-twice", breaks: "rendezvous point joins a cookie again on a second RENDEZVOUS1", relay: { rendJoinsCookieTwice: true }, focus: ["onion/rendezvous/**"] },
+  { name: "rend-alters-handshake-info", breaks: "rendezvous point relays RENDEZVOUS1's handshake_info with one byte changed", relay: { rendAltersHandshakeInfo: true }, focus: ["onion/rendezvous/**", "onion/service/reachable"] },
+  { name: "rend-keeps-other-half", breaks: "rendezvous point keeps the client's circuit when the service's joined circuit is destroyed", relay: { rendKeepsOtherHalf: true }, focus: ["onion/rendezvous/**"] },
+  { name: "service-bad-auth-mac", breaks: "onion service answers RENDEZVOUS1 with a wrong AUTH_INPUT_MAC (hs-ntor)", service: { badAuthMac: true }, focus: ["onion/service/**"] },
+  { name: "service-signs-with-identity-key", breaks: "onion service signs its descriptor with its identity key, not the blinded key", service: { signWithIdentityKey: true }, focus: ["onion/service/**"] },
+  { name: "service-blinds-for-wrong-period", breaks: "onion service blinds its key for the next period, not the consensus's: its (validly signed) descriptor is where no client looks", service: { blindForNextPeriod: true }, focus: ["onion/service/reachable"] },
+  { name: "service-no-stream-limit", breaks: "onion service serves more than 256 streams at once on one rendezvous circuit", service: { noStreamLimit: true }, focus: ["onion/service/stream-limit"] },
+  { name: "service-no-replay-cache", breaks: "onion service answers a replayed INTRODUCE2", service: { noReplayCache: true }, focus: ["onion/service/**"] },
   // ---- vector checkers
   { name: "vectors-digest-not-zeroed", breaks: "client tor1 digest computed with the digest field not zeroed", vector: "no-zero-digest", focus: ["vectors/**"] },
   { name: "vectors-ntor-no-auth-check", breaks: "ntor client derives keys without checking AUTH", vector: "ntor-no-auth-check", focus: ["vectors/**"] },

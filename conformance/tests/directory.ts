@@ -50,7 +50,7 @@ async function publishFresh(ctx: TestContext): Promise<{ identity: Ed25519Key }>
 // ones the directory lists. One real listener answering the link handshake (must be listed),
 // one descriptor pointing at a listener with ANOTHER identity, one at a closed port (never listed).
 
-interface Fleet {
+export interface Fleet {
   good: RefRelay;
   liar: { identity: Ed25519Key; listener: RefRelay };
   dead: { identity: Ed25519Key };
@@ -62,7 +62,7 @@ interface Fleet {
   errors: string[];
 }
 
-async function fleet(ctx: TestContext): Promise<Fleet> {
+export async function fleet(ctx: TestContext): Promise<Fleet> {
   const { url, key } = dir(ctx);
   return ctx.resource(
     "directory-fleet",
@@ -135,11 +135,11 @@ async function fleet(ctx: TestContext): Promise<Fleet> {
   );
 }
 
-const listed = (c: Consensus, id: Uint8Array) => c.relays.find((r) => equal(r.identityKey, id));
+export const listed = (c: Consensus, id: Uint8Array) => c.relays.find((r) => equal(r.identityKey, id));
 /** How long to wait for the directory to test and list a relay: 4 intervals + 15 s, at most 150 s. */
 const listWait = (f: Fleet, ctx: TestContext) => ctx.ms(Math.min(150_000, f.interval * 4000 + 15_000));
 
-async function goodListed(ctx: TestContext, f: Fleet): Promise<Consensus> {
+export async function goodListed(ctx: TestContext, f: Fleet): Promise<Consensus> {
   const c = await f.waitFor((c) => !!listed(c, f.good.identity.publicKey), listWait(f, ctx));
   if (!c) fail(`the suite's relay (real listener, valid descriptor, heartbeats) was not listed within ${Math.round(listWait(f, ctx) / 1000)} s (interval ${f.interval} s)${f.errors.length ? `; ${f.errors[0]}` : ""}`);
   return c;
@@ -153,7 +153,7 @@ async function settle(ctx: TestContext, f: Fleet): Promise<void> {
   if (wait > 0) await sleep(wait);
 }
 
-function flagNames(r: ConsensusRelay): string {
+export function flagNames(r: ConsensusRelay): string {
   return r.flags.map((f) => RelayFlag[f] ?? f).join(",");
 }
 

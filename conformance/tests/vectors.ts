@@ -10,12 +10,16 @@ import { createHash } from "node:crypto";
 import { fromJson, toJson } from "@bufbuild/protobuf";
 import { FrameSchema } from "../../gen/meowonion/v1/link_pb.js";
 import { hex, unhex, utf8 } from "../lib/bytes.js";
-import { ed25519FromSeed, ed25519Verify, hkdfSha256, signDomain, verifyDomain, x25519FromSecret } from "../lib/crypto.js";
+import { ed25519FromSeed, ed25519Sign, ed25519Verify, hkdfSha256, signDomain, verifyDomain, x25519FromSecret } from "../lib/crypto.js";
 import { FrameError, FrameReader, encodeFrame } from "../lib/frame.js";
 import { ntorClientFinish, ntorClientStart, ntorServer } from "../lib/ntor.js";
 import { decodeRelayCell, encodeRelayCell } from "../lib/relay-cell.js";
 import { ClientCircuitCrypto, HopCrypto } from "../lib/tor1.js";
 import { Unsupported, VectorChecker } from "../lib/vector-check.js";
+import { bytesToNumberLE, expandSeed, signExpanded } from "../lib/ed25519-group.js";
+import { clientFinish, clientIntroduce, endToEndKeys, serviceOpen, serviceRespond } from "../lib/hs-ntor.js";
+import { decryptLayer, encryptLayer } from "../lib/onion-descriptor.js";
+import { blindPublicKey, blindSecretKey, expandedKeyBytes, hsMac, onionAddress, parseOnionAddress, periodAt, subcredential } from "../lib/onion-keys.js";
 import { type TestCase, type TestContext, check, fail, skip } from "../framework.js";
 
 const VDIR = join(dirname(fileURLToPath(import.meta.url)), "..", "vectors");
@@ -29,6 +33,8 @@ const frames = load("frames.json");
 const cells = load("relay-cells.json");
 const hkdf = load("hkdf-sha256.json");
 const sigs = load("signatures.json");
+const hs = load("hs-v3.json");
+const hsDesc = load("hs-v3-descriptor.json");
 
 /** The 51 plaintext bodies of the Tor tor1 vector (tor1-relay-crypto.json "plaintext"). */
 function tor1Plaintexts(): Uint8Array[] {
@@ -169,6 +175,87 @@ export const vectorTests: TestCase[] = [
       check(ed25519Verify(key.publicKey, unhex(c.signed_bytes), unhex(c.signature)), `signature ${c.name} does not verify over signed_bytes`);
     }
     for (const c of sigs.negative) check(verifyDomain(key.publicKey, c.domain, unhex(c.message), unhex(c.signature)) === c.valid, `negative case ${c.name}`);
+  }),
+  suite("hs-mac-and-address", "onion_service.proto NOTATION (MAC), KEYS AND ADDRESS; vectors/hs-v3.json", "the suite's SHA3 MAC and onion address match C tor's", () => {
+    for (const c of hs.hs_mac) check(hex(hsMac(utf8(c.key), c.msg)) === c.mac, `MAC(${c.key}, ${c.msg}) differs`, c.mac);
+    const A = unhex(hs.onion_address.public_key);
+    const want = hs.onion_address.address.replace(/\.onion$/, ".meow");
+    check(onionAddress(A) === want, "the suite's address differs from C tor's (suffix aside)", want, onionAddress(A));
+    check(hex(parseOnionAddress(want)) === hex(A), "the suite does not parse the address back to its key");
+    const bad = `${want[0] === "a" ? "b" : "a"}${want.slice(1)}`;
+    let refused = false;
+    try {
+      parseOnionAddress(bad);
+    } catch {
+      refused = true;
+    }
+    check(refused, "the suite accepted an address with a wrong checksum");
+  }),
+  suite("hs-blinding", "onion_service.proto TIME PERIODS, BLINDED KEY AND SUBCREDENTIAL; vectors/hs-v3.json", "the suite's key blinding, blinded secret key and subcredential match C tor's", () => {
+    const v = hs.key_blinding;
+    const raw = unhex(v.identity_expanded_secret_key);
+    const key = { scalar: bytesToNumberLE(raw.subarray(0, 32)), prefix: raw.slice(32) };
+    const A = unhex(v.identity_public_key.toLowerCase());
+    const period = periodAt(Date.parse(v.time), v.period_length_minutes, v.rotation_offset_minutes);
+    check(period.num === BigInt(v.period_num), `period ${period.num} at ${v.time}, expected ${v.period_num}`);
+    const blinded = blindPublicKey(A, period);
+    check(hex(blinded) === v.blinded_public_key.toLowerCase(), "the suite's blinded key differs", v.blinded_public_key, hex(blinded));
+    check(hex(subcredential(A, blinded)) === v.subcredential.toLowerCase(), "the suite's subcredential differs", v.subcredential);
+    const secret = blindSecretKey(key, period);
+    check(hex(expandedKeyBytes(secret)) === v.blinded_expanded_secret_key.toLowerCase(), "the suite's blinded secret key differs", v.blinded_expanded_secret_key, hex(expandedKeyBytes(secret)));
+    const msg = utf8("meow");
+    check(ed25519Verify(blinded, msg, signExpanded(secret, msg)), "a signature by the blinded secret key does not verify with the blinded key");
+    const seed = unhex(sigs.seed);
+    check(hex(signExpanded(expandSeed(seed), msg)) === hex(ed25519Sign(ed25519FromSeed(seed), msg)), "the suite's expanded-key signature differs from node's Ed25519 for the same seed");
+  }),
+  suite("hs-ntor", "onion_service.proto HS-NTOR; vectors/hs-v3.json", "the suite's hs-ntor reproduces C tor's INTRODUCE1, RENDEZVOUS1 and NTOR_KEY_SEED", () => {
+    const v = hs.hs_ntor;
+    const b = x25519FromSecret(unhex(v.ks_hss_ntor.toLowerCase()));
+    check(hex(b.publicKey) === v.kp_hss_ntor.toLowerCase(), "the suite's X25519 public key differs from the vector's B");
+    const target = { encKey: b.publicKey, authKey: unhex(v.kp_hs_ipt_sid.toLowerCase()), subcredential: unhex(v.subcredential.toLowerCase()) };
+    const header = unhex(v.intro_header.toLowerCase());
+    const intro = clientIntroduce(target, header, unhex(v.intro_body.toLowerCase()), x25519FromSecret(unhex(v.x.toLowerCase())));
+    const message = hex(header) + hex(intro.X) + hex(intro.encrypted) + hex(intro.mac);
+    check(message === v.introduce1_expected.toLowerCase(), `the suite's INTRODUCE1 differs from C tor's (${firstDiff(v.introduce1_expected.toLowerCase(), message)})`);
+    const keys = { encKey: b, authKey: target.authKey, subcredential: target.subcredential };
+    const opened = serviceOpen(keys, header, intro.X, intro.encrypted, intro.mac);
+    check(opened && hex(opened.plaintext) === v.intro_body.toLowerCase(), "the suite's service does not open C tor's INTRODUCE1");
+    const bad = Uint8Array.from(intro.mac);
+    bad[0] ^= 1;
+    check(!serviceOpen(keys, header, intro.X, intro.encrypted, bad), "the suite's service opened an INTRODUCE1 with a wrong MAC");
+    const answer = serviceRespond(keys, intro.X, opened!.xb, x25519FromSecret(unhex(v.y.toLowerCase())));
+    check(hex(answer.handshakeInfo) === v.rendezvous1_handshake_info.toLowerCase(), "the suite's RENDEZVOUS1 handshake info differs", v.rendezvous1_handshake_info, hex(answer.handshakeInfo));
+    check(hex(answer.seed) === v.ntor_key_seed.toLowerCase(), "the suite's NTOR_KEY_SEED differs (service)");
+    check(hex(clientFinish(intro.state, answer.handshakeInfo)) === v.ntor_key_seed.toLowerCase(), "the suite's NTOR_KEY_SEED differs (client)");
+    const wrong = Uint8Array.from(answer.handshakeInfo);
+    wrong[40] ^= 1;
+    let refused = false;
+    try {
+      clientFinish(intro.state, wrong);
+    } catch {
+      refused = true;
+    }
+    check(refused, "the suite's client accepted a wrong AUTH_INPUT_MAC");
+    check(endToEndKeys(answer.seed).length === 128, "end-to-end keys are not 128 bytes");
+  }),
+  suite("hs-descriptor-layers", "onion_service.proto DESCRIPTOR (the two layers); vectors/hs-v3-descriptor.json", "the suite opens C tor's descriptor layers and re-seals them to the same bytes", () => {
+    const secrets = { blindedKey: unhex(hsDesc.blinded_public_key), subcredential: unhex(hsDesc.subcredential.toLowerCase()), revision: BigInt(hsDesc.revision_counter) };
+    const outer = new Uint8Array(Buffer.from(hsDesc.superencrypted_base64, "base64"));
+    const middle = decryptLayer("hsdir-superencrypted-data", secrets, outer);
+    const middleText = Buffer.from(middle).toString("latin1");
+    check(middleText.startsWith(hsDesc.middle_plaintext_starts_with), "the outer layer's plaintext does not begin as C tor's");
+    check(hex(encryptLayer("hsdir-superencrypted-data", secrets, middle, outer.subarray(0, 16))) === hex(outer), "re-sealing the outer layer with its salt gives other bytes");
+    const m = /^encrypted\n-----BEGIN MESSAGE-----\n([A-Za-z0-9+/=\n]+)-----END MESSAGE-----/m.exec(middleText);
+    check(m, "no encrypted MESSAGE block in the outer plaintext");
+    const inner = decryptLayer("hsdir-encrypted-data", secrets, new Uint8Array(Buffer.from(m[1].replace(/\n/g, ""), "base64")));
+    check(Buffer.from(inner).toString("latin1").startsWith(hsDesc.inner_plaintext_starts_with), "the inner layer's plaintext does not begin as C tor's");
+    let refused = false;
+    try {
+      decryptLayer("hsdir-superencrypted-data", { ...secrets, revision: secrets.revision + 1n }, outer);
+    } catch {
+      refused = true;
+    }
+    check(refused, "the suite opened a layer with the wrong revision counter");
   }),
 
   impl("ntor-server", "link.proto HANDSHAKE_TYPE_NTOR; vectors/ntor-v1.json", "the implementation's ntor server answers Tor's vector byte for byte", async (v) => {

@@ -24,7 +24,7 @@ import { join } from "node:path";
 import type { Logger } from "../common/log.js";
 import { startDestination, type Destination } from "./destination.js";
 import { inProcessLauncher } from "./in-process.js";
-import { type Launcher, LOCAL_EXIT_POLICY, type NodeHandle } from "./launcher.js";
+import { LOCAL_EXIT_POLICY, type NodeHandle } from "./launcher.js";
 import { authorityAddress, CLIENT_ADDRESS, loopbackAliasesWork, MAX_LOCAL_RELAYS, relayAddress } from "./loopback.js";
 import { checkProcessCapacity } from "./capacity.js";
 import { processLauncher } from "./process-launcher.js";
@@ -110,6 +110,7 @@ export interface OnionServiceInfo {
 
 /** Virtual ports of the network's onion services: the echo protocol's and HTTP's. */
 export const ECHO_SERVICE_PORT = 7;
+export const MIN_RELAYS_FOR_ONION_SERVICES = 4;
 export const HTTP_SERVICE_PORT = 80;
 
 export interface RunningNetwork {
@@ -327,11 +328,16 @@ export async function startNetwork(options: NetworkOptions = {}): Promise<Runnin
     const proxyTier: (() => Promise<void>)[] = [];
     tiers.push(proxyTier);
     checkAbort();
-    progress("starting the proxy and the onion services (echo, HTTP)…");
-    const serviceTargets = [
-      { name: "echo", port: ECHO_SERVICE_PORT, target: destination.echoAddress },
-      { name: "http", port: HTTP_SERVICE_PORT, target: new URL(destination.httpUrl).host },
-    ];
+    progress(relayCount < MIN_RELAYS_FOR_ONION_SERVICES ? "starting the proxy…" : "starting the proxy and the onion services (echo, HTTP)…");
+    // A rendezvous takes four distinct relays (the client's three, the service's fourth hop to its point).
+    const serviceTargets =
+      relayCount < MIN_RELAYS_FOR_ONION_SERVICES
+        ? []
+        : [
+            { name: "echo", port: ECHO_SERVICE_PORT, target: destination.echoAddress },
+            { name: "http", port: HTTP_SERVICE_PORT, target: new URL(destination.httpUrl).host },
+          ];
+    if (serviceTargets.length === 0) progress(`no onion services: they need at least ${MIN_RELAYS_FOR_ONION_SERVICES} relays`);
     // Each is tracked as soon as it is up, so a failure of another stops it too.
     const [proxy, ...services] = await allSettledOrThrow(
       [

@@ -423,11 +423,6 @@ export class CircuitPool extends EventEmitter<PoolEvents> {
     this.#emitCircuit(pooled);
   }
 
-  /** Attach or detach a stream record on a client's rendezvous circuit (the onion-service connector opens the stream). */
-  attachOnionServiceStream(record: PooledStream, pooled: PooledCircuit): void {
-    this.#attach(record, pooled);
-  }
-
   #startBuild(path: ConsensusRelay[], isolationKey: string | undefined, purpose: CircuitPurpose, onionService?: string): PooledCircuit {
     const pooled: PooledCircuit = {
       id: this.#nextCircuitId++,

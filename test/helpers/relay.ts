@@ -7,18 +7,13 @@ import { once } from "node:events";
 import net from "node:net";
 import tls from "node:tls";
 import { type MessageInitShape, create } from "@bufbuild/protobuf";
-import type { ConsensusRelay } from "../../gen/meowonion/v1/consensus_pb.js";
-import { RelayFeature } from "../../gen/meowonion/v1/descriptor_pb.js";
 import { DestroyReason, type Frame, FrameSchema, HandshakeType } from "../../gen/meowonion/v1/link_pb.js";
-import { watchConsensus } from "../../src/netdoc/directory-client.js";
-import { startDirectory, type DirectoryServer } from "../../src/directory/server.js";
 import { FrameDecoder, encodeFrame, encodeRelayFrame } from "../../src/onion/frame.js";
 import { ntorClientFinish, ntorClientStart, relayIdFromIdentity } from "../../src/onion/ntor.js";
 import { type RelayMessage, type RelayMessageInit, decodeRelayMessage, encodeRelayMessage } from "../../src/onion/relay-cell.js";
 import { ClientCircuitCrypto, KeystreamPool } from "../../src/onion/relay-crypto.js";
-import type { RelayTarget } from "../../src/proxy/circuit.js";
-import { type RelayHandle, type RelayOptions, startRelay } from "../../src/relay/relay.js";
-import { type Cleanups, tempDir } from "./cleanups.js";
+import type { RelayHandle } from "../../src/relay/relay.js";
+import type { Cleanups } from "./cleanups.js";
 
 export async function listen(server: net.Server, cleanups: Cleanups): Promise<number> {
   server.listen(0, "127.0.0.1");

@@ -1,20 +1,30 @@
 /**
  * The suite's reference directory authority: a minimal, single-authority DirectoryService written
  * from directory.proto / consensus.proto / descriptor.proto with conformance/lib only. Used as the
- * basis of the self-test's faulty directories (each fault breaks one rule of the spec).
+ * basis of the self-test's faulty directories (each fault breaks one rule of the spec). It is a
+ * test network's authority for onion services: HSDIR for every relay offering it, at once.
  */
 import net from "node:net";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { timestampFromMs, timestampMs } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, type ConnectRouter } from "@connectrpc/connect";
 import { ConsensusSchema, RelayFlag, SignedConsensusSchema, type ConsensusRelay, type SignedConsensus } from "../../../gen/meowonion/v1/consensus_pb.js";
-import { type RelayDescriptor, RelayDescriptorSchema, type SignedDescriptor, SignedDescriptorSchema, ExitAction, file_meowonion_v1_descriptor } from "../../../gen/meowonion/v1/descriptor_pb.js";
+import {
+  type RelayDescriptor,
+  RelayDescriptorSchema,
+  RelayFeature,
+  type SignedDescriptor,
+  SignedDescriptorSchema,
+  ExitAction,
+  file_meowonion_v1_descriptor,
+} from "../../../gen/meowonion/v1/descriptor_pb.js";
 import { DirectoryService, HeartbeatBodySchema, file_meowonion_v1_directory } from "../../../gen/meowonion/v1/directory_pb.js";
 import { file_meowonion_v1_consensus } from "../../../gen/meowonion/v1/consensus_pb.js";
 import { compare, equal, hex } from "../bytes.js";
 import { DOMAIN, type Ed25519Key, ed25519Generate, sha256, signDomain, verifyDomain } from "../crypto.js";
 import { hasAccept, validPrefix } from "../exit-policy.js";
 import { connectLink } from "../link.js";
+import { hsMac, int8, periodAt, sha3 } from "../onion-keys.js";
 import { type Served, addReflection, serveConnect } from "./serve.js";
 
 export interface DirectoryFaults {
@@ -33,6 +43,10 @@ export interface DirectoryFaults {
   noReflection?: boolean;
   /** Accept descriptors with invalid addresses. */
   skipAddressCheck?: boolean;
+  /** HSDIR for every relay, whether its descriptor offers RELAY_FEATURE_HSDIR or not. */
+  hsDirFlagWithoutFeature?: boolean;
+  /** shared_random.period is one more than the period of valid_after. */
+  wrongSharedRandomPeriod?: boolean;
 }
 
 export interface RefDirectoryOptions {
@@ -57,6 +71,8 @@ interface Entry {
 }
 
 const MAX_SKEW_MS = 5 * 60_000;
+/** Onion-service time periods: Tor's (onion_service.proto TIME PERIODS). */
+const HS_PERIODS = { periodLengthMinutes: 1440, rotationOffsetMinutes: 720 };
 const HEARTBEAT_WINDOW_MS = 60_000;
 
 function bad(msg: string, code = Code.InvalidArgument): ConnectError {
@@ -85,6 +101,8 @@ export class RefDirectory {
   private watchers = new Set<(c: SignedConsensus) => void>();
   private served: Served | undefined;
   private timer: NodeJS.Timeout | undefined;
+  /** Per period, what the last consensus of that period carried: its value and this authority's next commit. */
+  private sharedRandomSeen = new Map<bigint, { value: Uint8Array; nextCommit: Uint8Array }>();
 
   constructor(private readonly opts: RefDirectoryOptions = {}) {
     this.key = opts.key ?? ed25519Generate();
@@ -268,6 +286,8 @@ export class RefDirectory {
       if (fast) flags.push(RelayFlag.FAST);
       if (now - e.reachableSince >= 600_000) flags.push(RelayFlag.STABLE);
       if (hasAccept(d.exitPolicy)) flags.push(RelayFlag.EXIT);
+      // A test network's HSDir uptime of 0: no Stable needed either (consensus.proto RELAY_FLAG_HSDIR).
+      if (d.features.includes(RelayFeature.HSDIR) || this.faults.hsDirFlagWithoutFeature) flags.push(RelayFlag.HSDIR);
       return {
         $typeName: "meowonion.v1.ConsensusRelay",
         nickname: d.nickname,
@@ -299,6 +319,8 @@ export class RefDirectory {
         guard: relays.filter((r) => r.flags.includes(RelayFlag.GUARD)).reduce((s, r) => s + r.bandwidthWeight, 0n),
         exit: relays.filter((r) => r.flags.includes(RelayFlag.EXIT)).reduce((s, r) => s + r.bandwidthWeight, 0n),
       },
+      onionServiceParams: HS_PERIODS,
+      sharedRandom: this.sharedRandom(periodAt(period * 1000, HS_PERIODS.periodLengthMinutes, HS_PERIODS.rotationOffsetMinutes).num),
     });
     const bytes = toBinary(ConsensusSchema, c);
     if (this.currentBytes && equal(bytes, this.currentBytes)) return;
@@ -308,6 +330,29 @@ export class RefDirectory {
       signatures: [{ authorityKey: this.key.publicKey, signature: signDomain(this.signingKey, DOMAIN.consensus, bytes) }],
     });
     for (const w of this.watchers) w(this.current);
+  }
+
+  /**
+   * consensus.proto SHARED RANDOMNESS with this single authority: its reveal for `p` counts when
+   * the last consensus of p-1 listed the matching commit; with none, the disaster value.
+   */
+  private sharedRandom(p: bigint) {
+    const reveal = (q: bigint) => hsMac(this.key.seed, "meowonion-shared-random-reveal", int8(q));
+    const before = this.sharedRandomSeen.get(p - 1n);
+    const previous = before?.value ?? new Uint8Array(32);
+    const counted = before && equal(before.nextCommit, sha3(reveal(p)));
+    const current = counted
+      ? sha3("meowonion-shared-random", int8(p), new Uint8Array([1]), this.key.publicKey, reveal(p), previous)
+      : sha3("meowonion-shared-random-disaster", int8(p), previous);
+    const nextCommit = sha3(reveal(p + 1n));
+    this.sharedRandomSeen.set(p, { value: current, nextCommit });
+    this.sharedRandomSeen.delete(p - 2n);
+    return {
+      period: this.faults.wrongSharedRandomPeriod ? p + 1n : p,
+      current,
+      previous,
+      nextCommits: [{ authorityKey: this.key.publicKey, commit: nextCommit }],
+    };
   }
 
   async start(): Promise<void> {

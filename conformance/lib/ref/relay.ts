@@ -2,6 +2,7 @@
  * The suite's reference relay: a minimal relay written only from the spec and conformance/lib.
  * It is (1) a real link listener for the directory tests, and (2) with `faults` set, the basis
  * of the self-test's faulty relays. It is not MeowOnion's relay and never imports src/.
+ * It is an HSDir, an intro point and a rendezvous point (onion_service.proto; ./onion-roles.ts).
  */
 import dns from "node:dns/promises";
 import net from "node:net";
@@ -30,11 +31,13 @@ import { directoryClient } from "../directory-client.js";
 import { buildDescriptor, buildHeartbeat } from "../documents.js";
 import { parseExitPolicy, policyAllows } from "../exit-policy.js";
 import { type Link, type LinkFaults, LinkHandshakeError, type ReceivedFrame, connectLink, createLinkServer, listen } from "../link.js";
+import { varint } from "../frame.js";
 import { RELAY_DATA_MAX, decodeRelayCell, encodeRelayCell } from "../relay-cell.js";
 import { HopCrypto, recognize } from "../tor1.js";
 import { ntorServer } from "../ntor.js";
+import { HsDirStore, type OnionRole, type OnionRoleFaults, OnionRoles } from "./onion-roles.js";
 
-export interface RelayFaults {
+export interface RelayFaults extends OnionRoleFaults {
   /** Recognition hashes the body WITHOUT zeroing the digest field. */
   noZeroDigest?: boolean;
   /** Never send SENDMEs as a DATA receiver. */
@@ -86,11 +89,15 @@ export interface RefRelayOptions {
   onionKey?: X25519Key;
   directoryUrl?: string;
   heartbeatSeconds?: number;
+  /** Offer RELAY_FEATURE_HSDIR and store descriptors (default true). */
+  hsDir?: boolean;
   faults?: RelayFaults;
   log?: (msg: string) => void;
 }
 
 const RELAY_EARLY_LIMIT = 8;
+/** onion_service.proto HsDirRequest: at most 20 KiB. */
+const HS_DIR_MESSAGE_MAX = 20 * 1024;
 /** relay.proto CONGESTION CONTROL. The reference's congestion window stays at CWND_INIT: a sender may. */
 const CC_SENDME_INC = 31;
 const CC_WINDOW = 124;
@@ -115,6 +122,8 @@ interface Stream {
   /** XOFF sent for this stream's data (congestion control). */
   xoffSent: boolean;
   queue: Uint8Array[];
+  /** A directory stream (BEGIN_DIR): the request bytes so far. */
+  dir?: Uint8Array;
   endSent: boolean;
   endReceived: boolean;
   pumpEnd?: () => void;
@@ -137,6 +146,9 @@ interface Circuit {
   ccClosed: boolean;
   extending?: boolean;
   dead: boolean;
+  /** The last 20 bytes of the ntor key material (Tor's KH): ESTABLISH_INTRO's MAC key. */
+  nonce: Uint8Array;
+  role?: OnionRole;
 }
 
 export class RefRelay {
@@ -156,6 +168,8 @@ export class RefRelay {
   private log: (msg: string) => void;
   private linkIds = new WeakMap<Link, number>();
   private nextLinkId = 1;
+  private readonly hsDirStore: HsDirStore | undefined;
+  private readonly roles: OnionRoles<Circuit>;
 
   constructor(private readonly opts: RefRelayOptions = {}) {
     this.identity = opts.identity ?? ed25519Generate();
@@ -164,6 +178,15 @@ export class RefRelay {
     this.exitPolicyText = opts.exitPolicy ?? "";
     this.faults = opts.faults ?? {};
     this.log = opts.log ?? (() => {});
+    this.hsDirStore = (opts.hsDir ?? true) ? new HsDirStore(this.faults) : undefined;
+    this.roles = new OnionRoles<Circuit>(
+      {
+        endsHere: (c) => !c.next && !c.extending,
+        originate: (c, command, data) => void this.originate(c, command, 0, data),
+        destroy: (c) => this.destroyBoth(c, DestroyReason.PROTOCOL),
+      },
+      this.faults,
+    );
   }
 
   get exitPolicy() {
@@ -195,7 +218,7 @@ export class RefRelay {
       nickname: this.nickname,
       exitPolicy: this.exitPolicyText || undefined,
       mutate: (d) => {
-        d.features = [RelayFeature.CONGESTION_CONTROL];
+        d.features = this.hsDirStore ? [RelayFeature.CONGESTION_CONTROL, RelayFeature.HSDIR] : [RelayFeature.CONGESTION_CONTROL];
       },
     });
     await dir.publishDescriptor({ descriptor: signed });
@@ -311,6 +334,7 @@ export class RefRelay {
       cc: false,
       ccClosed: false,
       dead: false,
+      nonce: res.keys.slice(72, 92),
     };
     this.circuits.set(this.key(link, id), c);
     link.sendFrame({ circuitId: id, command: { case: "created2", value: { handshakeData: res.reply } } });
@@ -327,6 +351,11 @@ export class RefRelay {
     const digest = this.recognize(c, body);
     if (!digest) {
       if (c.next && !c.extending) return this.send(c.next, early ? { case: "relayEarly", value: body } : { case: "relay", value: body });
+      // A rendezvous point: on into the joined circuit, towards its originator.
+      if (c.role?.kind === "joined") {
+        const other = c.role.other as Circuit;
+        return this.send(other.prev, { case: "relay", value: other.crypto.bwd.update(body) });
+      }
       if (this.faults.dropUnrecognized) return;
       return this.destroyBoth(c, DestroyReason.PROTOCOL);
     }
@@ -345,6 +374,10 @@ export class RefRelay {
   }
 
   private onRecognized(c: Circuit, command: number, streamId: number, data: Uint8Array, digest: Uint8Array, early: boolean): void {
+    if (OnionRoles.handles(command)) {
+      if (streamId !== 0) throw new Error("onion-service command on a stream");
+      return this.roles.handle(c, command, data);
+    }
     switch (command) {
       case RelayCommand.DROP:
         return;
@@ -360,6 +393,8 @@ export class RefRelay {
         return void this.originate(c, RelayCommand.TRUNCATED, 0, pb(TruncatedSchema, { reason: DestroyReason.REQUESTED }));
       case RelayCommand.BEGIN:
         return void this.begin(c, streamId, parse(BeginSchema, data));
+      case RelayCommand.BEGIN_DIR:
+        return this.beginDir(c, streamId);
       case RelayCommand.RESOLVE:
         return void this.resolve(c, streamId, parse(ResolveSchema, data).host);
       case RelayCommand.DATA:
@@ -517,6 +552,42 @@ export class RefRelay {
     s.pumpEnd = () => end(EndReason.DONE);
   }
 
+  /** BEGIN_DIR: CONNECTED if this relay is an HSDir, else END NOTDIRECTORY. */
+  private beginDir(c: Circuit, streamId: number): void {
+    if (streamId === 0 || c.streams.has(streamId)) throw new Error("bad BEGIN_DIR stream id");
+    c.ccClosed = true;
+    if (!this.hsDirStore) return void this.originate(c, RelayCommand.END, streamId, pb(EndSchema, { reason: EndReason.NOTDIRECTORY }));
+    const s: Stream = { id: streamId, circuit: c, packageWindow: 500, deliverWindow: 500, deliveredCells: 0, stopped: false, xoffSent: false, queue: [], dir: new Uint8Array(0), endSent: false, endReceived: false };
+    c.streams.set(streamId, s);
+    s.pumpEnd = () => {
+      if (s.endSent || c.dead) return;
+      s.endSent = true;
+      this.originate(c, RelayCommand.END, streamId, pb(EndSchema, { reason: EndReason.DONE }));
+      if (s.endReceived) this.dropStream(c, s);
+    };
+    this.originate(c, RelayCommand.CONNECTED, streamId, pb(ConnectedSchema, {}));
+  }
+
+  /** Request bytes on a directory stream: once one size-delimited request is in, answer it and end. */
+  private onDirData(s: Stream, data: Uint8Array): void {
+    const buf = Buffer.concat([s.dir!, data]);
+    s.dir = buf;
+    let len = 0;
+    let i = 0;
+    for (; i < Math.min(buf.length, 5); i++) {
+      len += (buf[i] & 0x7f) * 2 ** (7 * i);
+      if ((buf[i] & 0x80) === 0) break;
+    }
+    if (i === Math.min(buf.length, 5)) return;
+    if (len > HS_DIR_MESSAGE_MAX) throw new Error("directory request above 20 KiB");
+    if (buf.length < i + 1 + len || s.queue.length || s.endSent) return;
+    const answer = this.hsDirStore!.answer(buf.subarray(i + 1, i + 1 + len));
+    const out = Buffer.concat([Buffer.from(varint(answer.length)), answer]);
+    for (let o = 0; o < out.length; o += RELAY_DATA_MAX) s.queue.push(new Uint8Array(out.subarray(o, Math.min(out.length, o + RELAY_DATA_MAX))));
+    s.queue.push(new Uint8Array(0));
+    this.pump(s);
+  }
+
   private pump(s: Stream): void {
     const c = s.circuit;
     while (s.queue.length && !c.dead) {
@@ -564,6 +635,7 @@ export class RefRelay {
         this.originate(c, RelayCommand.SENDME, streamId, pb(SendmeSchema, { version: 0 }));
       }
     }
+    if (s.dir) this.onDirData(s, data);
     s.socket?.write(data);
     if (c.cc && !s.xoffSent && s.socket && s.socket.writableLength > CC_XOFF_BYTES) {
       s.xoffSent = true;
@@ -624,6 +696,9 @@ export class RefRelay {
 
   private free(c: Circuit): void {
     c.dead = true;
+    this.roles.forget(c);
+    // The two halves of a joined rendezvous circuit live and die together.
+    if (c.role?.kind === "joined" && !this.faults.rendKeepsOtherHalf) this.destroyBoth(c.role.other as Circuit, DestroyReason.DESTROYED);
     for (const s of c.streams.values()) {
       s.socket?.destroy();
       this.dropStream(c, s);

@@ -50,7 +50,10 @@
 //   Circuits of onion services (onion_service.proto) follow the same rules: a client's
 //   circuits to an HSDir, an intro point or a rendezvous point have that relay as their last
 //   hop (chosen by the protocol, or at random among candidates for a rendezvous point) instead
-//   of an exit, and entry and middles as above.
+//   of an exit, and entry and middles as above. A circuit whose last hop the other side chose
+//   (a client's to an intro point from the descriptor, a service's to the client's rendezvous
+//   point) has one middle more, n + 1 hops (as Tor), so that the other side cannot pick a relay
+//   next to one's entry guard: onion services need a network of at least n + 1 relays.
 //
 // SHARED RANDOMNESS (Tor's proposal 250, simplified)
 //   Onion services place descriptors on HSDirs at positions that depend on a shared random

@@ -74,7 +74,10 @@
 //      answers the client INTRODUCE_ACK.
 //   4. The service checks INTRODUCE2, builds a circuit to the rendezvous point and sends
 //      RENDEZVOUS1 (the cookie and its half of hs-ntor); the point joins the two circuits and
-//      sends RENDEZVOUS2 to the client.
+//      sends RENDEZVOUS2 to the client. From then on the point passes every relay cell it does
+//      not recognize on either circuit into the other, towards that one's originator (adding
+//      that circuit's backward layer, as for any cell it sends back), and a DESTROY of either
+//      circuit, or the loss of its link, destroys the other.
 //   5. Both derive the end-to-end keys and add one hop to the circuit: the client's circuit
 //      gains the service as its last hop, and the service's circuit gains the client. From then
 //      on BEGIN/DATA/END/SENDME flow over it as over any circuit, with the port of BEGIN the
@@ -102,16 +105,20 @@
 //   is client → service: the service's circuit uses Kb/Db to send and Kf/Df to receive.
 //
 // LIMITS AND DEFENCES
-//   - An intro point refuses a second ESTABLISH_INTRO on a circuit, one whose signature or
-//     handshake_auth does not check (DESTROY PROTOCOL); a newer circuit for the same auth key
-//     replaces the older one. It accepts at most `introduce_rate` INTRODUCE1 per second (burst
+//   - ESTABLISH_INTRO, INTRODUCE1, ESTABLISH_RENDEZVOUS and RENDEZVOUS1 are for the last hop of a
+//     circuit that is not already an intro, rendezvous or joined circuit: elsewhere, DESTROY
+//     PROTOCOL (so a second ESTABLISH_INTRO on a circuit is refused).
+//   - An intro point refuses an ESTABLISH_INTRO whose signature or handshake_auth does not
+//     check (DESTROY PROTOCOL); a newer circuit for the same auth key replaces the older one. It accepts at most `introduce_rate` INTRODUCE1 per second (burst
 //     `introduce_burst`) per intro circuit (Establish Intro's dos parameters, Tor's DoS
 //     extension); beyond, INTRODUCE_ACK with status RATE_LIMITED.
 //   - The service keeps a replay cache of H(Introduce2.encrypted) per intro point (while the
 //     intro point lives) and drops a replayed INTRODUCE2; it answers at most 1 introduction per
 //     cookie.
-//   - A rendezvous point joins each cookie once; a cookie already waiting: DESTROY PROTOCOL.
-//     Unjoined rendezvous circuits close after 2 minutes.
+//   - A rendezvous point joins each cookie once; ESTABLISH_RENDEZVOUS with a cookie already
+//     waiting, or RENDEZVOUS1 with a cookie not waiting (unknown, or already joined) or a
+//     handshake_info that is not 64 bytes: DESTROY PROTOCOL. Unjoined rendezvous circuits close
+//     after 2 minutes.
 //   - The service allows at most 256 streams per rendezvous circuit (END RESOURCELIMIT beyond).
 //   - The service replaces an intro point after 16384 introductions or a random 18–24 hours
 //     (shorter in test networks), and republishes its descriptor when its intro points change.
@@ -716,7 +723,8 @@ export enum IntroduceAckStatus {
   UNKNOWN_SERVICE = 2,
 
   /**
-   * The message is malformed.
+   * The message is malformed: auth_key, client_public_key or mac is not 32 bytes. (A body that
+   * does not decode at all is a protocol violation: DESTROY PROTOCOL, relay.proto BODY.)
    *
    * @generated from enum value: INTRODUCE_ACK_STATUS_BAD_FORMAT = 3;
    */

@@ -140,11 +140,6 @@ export class OnionServiceClient {
     return pending;
   }
 
-  /** Forget what is cached about a service (after it changed its intro points, for one). */
-  forget(address: string): void {
-    this.#descriptors.delete(address);
-  }
-
   async #connect(address: string, identityKey: Uint8Array, isolationKey: string): Promise<PooledCircuit> {
     const started = performance.now();
     const rendezvous = this.#establishRendezvous(address, isolationKey);

@@ -1,12 +1,11 @@
 /**
  * Unit tests of the terminal UI's parts: formatting, the prompt's key handling, the view
- * reducer, rendering with fake data (pure rendering only), and the SOCKS5 client against a
- * minimal SOCKS5 server. The acceptance test against a real proxy is test/network.e2e.test.ts.
+ * reducer, and rendering with fake data (pure rendering only). The acceptance test against a
+ * real proxy is test/network.e2e.test.ts.
  */
-import { createServer, type AddressInfo, type Server, type Socket } from "node:net";
 import { render } from "ink-testing-library";
 import { createElement as h } from "react";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { BootstrapPhase, CircuitPurpose, CircuitState } from "../../../gen/meowonion/v1/control_pb.js";
 import { App, catState } from "./app.js";
 import { Bandwidth } from "./bandwidth.js";
