@@ -17,6 +17,7 @@ const suites: Record<string, () => Promise<Suite>> = {
   proxy: async () => (await import("./proxy.js")).benchProxy,
   network: async () => (await import("./network.js")).benchNetwork,
   "onion-service": async () => (await import("./onion-service.js")).benchOnionService,
+  scale: async () => (await import("./scale.js")).benchScale,
 };
 
 const { values } = parseArgs({

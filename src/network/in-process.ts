@@ -37,7 +37,11 @@ function readyWithin<T extends { close(): Promise<void> }>(starting: Promise<T>,
   });
 }
 
-export function inProcessLauncher(readyTimeoutMs: number, logger?: Logger): Launcher {
+export function inProcessLauncher(
+  readyTimeoutMs: number,
+  logger?: Logger,
+  heartbeat: { relayHeartbeatS: number; heartbeatTimeoutS: number } = LOCAL_TIMING,
+): Launcher {
   return {
     directory: async (o) => {
       const { host, port } = parseHostPort(o.listen);
@@ -50,7 +54,7 @@ export function inProcessLauncher(readyTimeoutMs: number, logger?: Logger): Laun
           return { url: p.slice(0, hash), key: Buffer.from(p.slice(hash + 1), "hex") };
         }),
         intervalMs: LOCAL_TIMING.intervalS * 1000,
-        heartbeatTimeoutMs: LOCAL_TIMING.heartbeatTimeoutS * 1000,
+        heartbeatTimeoutMs: heartbeat.heartbeatTimeoutS * 1000,
         stableAfterMs: LOCAL_TIMING.stableAfterS * 1000,
         hsDirUptimeMs: LOCAL_TIMING.hsDirAfterS * 1000,
         onionServicePeriods: onionServicePeriodsOf(LOCAL_TIMING.hsPeriodMinutes),
@@ -68,7 +72,8 @@ export function inProcessLauncher(readyTimeoutMs: number, logger?: Logger): Laun
         nickname: o.nickname,
         exitPolicy: o.exitPolicy,
         outboundAddress: o.outboundAddress,
-        heartbeatSeconds: LOCAL_TIMING.relayHeartbeatS,
+        publishSpreadMs: o.publishSpreadMs,
+        heartbeatSeconds: heartbeat.relayHeartbeatS,
         logger,
       });
       return {

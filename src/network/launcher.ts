@@ -22,6 +22,8 @@ export interface Launcher {
     exitPolicy: string;
     /** Source address of its links and directory connections (its own loopback address). */
     outboundAddress?: string;
+    /** Its first publication waits a random 0..publishSpreadMs (in-process networks). */
+    publishSpreadMs?: number;
   }): Promise<NodeHandle>;
   proxy(o: {
     name: string;
@@ -54,3 +56,18 @@ export const LOCAL_DIRECTORY_ARGS = [
   "--hs-period-minutes", String(LOCAL_TIMING.hsPeriodMinutes),
 ];
 export const LOCAL_RELAY_ARGS = ["--heartbeat", String(LOCAL_TIMING.relayHeartbeatS)];
+
+/** Heartbeat RPCs a second that a local network's authorities are asked to take, at most. */
+const MAX_HEARTBEATS_PER_S = 100;
+
+/**
+ * A local network's heartbeat interval and timeout for `relays` relays and `authorities`
+ * authorities: LOCAL_TIMING's 10 s / 30 s, stretched so that all relays together send at most
+ * MAX_HEARTBEATS_PER_S heartbeats (1,000 relays and 3 authorities: every 30 s, timeout 90 s;
+ * Tor's relays send none and authorities re-test them every 20 minutes). Every heartbeat is a
+ * signed RPC: at 10 s, a thousand relays would keep one core half busy with them alone.
+ */
+export function localHeartbeat(relays: number, authorities: number): { relayHeartbeatS: number; heartbeatTimeoutS: number } {
+  const relayHeartbeatS = Math.max(LOCAL_TIMING.relayHeartbeatS, Math.ceil((relays * authorities) / MAX_HEARTBEATS_PER_S));
+  return { relayHeartbeatS, heartbeatTimeoutS: Math.max(LOCAL_TIMING.heartbeatTimeoutS, 3 * relayHeartbeatS) };
+}

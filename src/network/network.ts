@@ -24,7 +24,7 @@ import { join } from "node:path";
 import type { Logger } from "../common/log.js";
 import { startDestination, type Destination } from "./destination.js";
 import { inProcessLauncher } from "./in-process.js";
-import { LOCAL_EXIT_POLICY, type NodeHandle } from "./launcher.js";
+import { LOCAL_EXIT_POLICY, localHeartbeat, type NodeHandle } from "./launcher.js";
 import { authorityAddress, CLIENT_ADDRESS, loopbackAliasesWork, MAX_LOCAL_RELAYS, relayAddress } from "./loopback.js";
 import { checkProcessCapacity } from "./capacity.js";
 import { processLauncher } from "./process-launcher.js";
@@ -40,6 +40,15 @@ export const READY_FRACTION = 0.95;
 /** Exits a consensus must list for the network to be ready. */
 export const READY_EXITS = 2;
 const PROGRESS_EVERY_MS = 1_000;
+/**
+ * In one process, relays spread their first publications over this many ms per connection to
+ * an authority (24 s for a thousand relays and three authorities, 2.4 s for a hundred): each
+ * first publication opens a connection to each authority, which costs the one event loop
+ * several milliseconds on a busy machine, and a thousand relays publishing in the same second
+ * queue 3,000 of them, past the publications' deadline (each then retried: more load, not
+ * less). Child processes start spread out by themselves.
+ */
+const PUBLISH_SPREAD_PER_CONNECTION_MS = 8;
 
 /** Relays a consensus must list for a network of `relays` to be ready (READINESS). */
 export function readyRelayCount(relays: number): number {
@@ -199,9 +208,10 @@ export async function startNetwork(options: NetworkOptions = {}): Promise<Runnin
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
   const logDir = join(dataDir, "logs");
   if (processes) await mkdir(logDir, { recursive: true });
+  const heartbeat = localHeartbeat(relayCount, authorityCount);
   const launcher = processes
-    ? processLauncher(logDir, readyTimeoutMs, options.childEnv)
-    : inProcessLauncher(readyTimeoutMs, options.logger);
+    ? processLauncher(logDir, readyTimeoutMs, options.childEnv, heartbeat)
+    : inProcessLauncher(readyTimeoutMs, options.logger, heartbeat);
 
   // Tiers in the order started (destination, authorities, relays, proxy). Closing stops the
   // proxy first (so it does not rebuild circuits as relays go), then all the rest at once:
@@ -289,6 +299,7 @@ export async function startNetwork(options: NetworkOptions = {}): Promise<Runnin
             nickname,
             exitPolicy: exit ? LOCAL_EXIT_POLICY : "reject *:*",
             outboundAddress: spread ? relayHost(i) : undefined,
+            publishSpreadMs: processes ? undefined : relayCount * authorityCount * PUBLISH_SPREAD_PER_CONNECTION_MS,
           }),
         );
         started++;
@@ -315,7 +326,8 @@ export async function startNetwork(options: NetworkOptions = {}): Promise<Runnin
       needed,
       {
         exits: neededExits,
-        timeoutMs: readyTimeoutMs,
+        // A large network takes longer to be listed: 100 ms per relay and authority at least.
+        timeoutMs: options.readyTimeoutMs ?? Math.max(readyTimeoutMs, relayCount * authorityCount * 100),
         signal: options.signal,
         onConsensus: (usable) => {
           const changed = usable.relays !== listed.relays || usable.exits !== listed.exits;

@@ -4,10 +4,10 @@
  */
 import { join } from "node:path";
 import { type ChildNode, spawnNode } from "./child.js";
-import { LOCAL_DIRECTORY_ARGS, LOCAL_RELAY_ARGS, type Launcher, type NodeHandle } from "./launcher.js";
+import { LOCAL_DIRECTORY_ARGS, LOCAL_RELAY_ARGS, LOCAL_TIMING, type Launcher, type NodeHandle } from "./launcher.js";
 
-function directoryArgs(d: { listen: string; dataDir: string; peers: string[] }): string[] {
-  return ["--listen", d.listen, "--data-dir", d.dataDir, ...d.peers.flatMap((p) => ["--peer", p]), ...LOCAL_DIRECTORY_ARGS];
+function directoryArgs(d: { listen: string; dataDir: string; peers: string[] }, heartbeatTimeoutS: number): string[] {
+  return ["--listen", d.listen, "--data-dir", d.dataDir, ...d.peers.flatMap((p) => ["--peer", p]), ...LOCAL_DIRECTORY_ARGS, "--heartbeat-timeout", String(heartbeatTimeoutS)];
 }
 
 function directoriesArgs(dirs: { url: string; key: string }[]): string[] {
@@ -15,7 +15,12 @@ function directoriesArgs(dirs: { url: string; key: string }[]): string[] {
 }
 
 /** Runs every node as its own process (see child.ts) with its stderr in DATA/logs/. */
-export function processLauncher(logDir: string, readyTimeoutMs: number, env?: NodeJS.ProcessEnv): Launcher {
+export function processLauncher(
+  logDir: string,
+  readyTimeoutMs: number,
+  env?: NodeJS.ProcessEnv,
+  heartbeat: { relayHeartbeatS: number; heartbeatTimeoutS: number } = LOCAL_TIMING,
+): Launcher {
   const run = async (name: string, kind: string, args: string[]): Promise<NodeHandle> => {
     const child: ChildNode = await spawnNode({
       name,
@@ -28,7 +33,7 @@ export function processLauncher(logDir: string, readyTimeoutMs: number, env?: No
     return { fields: child.fields, pid: child.pid, stop: () => child.stop() };
   };
   return {
-    directory: (o) => run(o.name, "directory", directoryArgs(o)),
+    directory: (o) => run(o.name, "directory", directoryArgs(o, heartbeat.heartbeatTimeoutS)),
     relay: (o) =>
       run(o.name, "relay", [
         "--listen", o.listen,
@@ -38,6 +43,7 @@ export function processLauncher(logDir: string, readyTimeoutMs: number, env?: No
         "--exit-policy", o.exitPolicy,
         ...(o.outboundAddress === undefined ? [] : ["--outbound-address", o.outboundAddress]),
         ...LOCAL_RELAY_ARGS,
+        "--heartbeat", String(heartbeat.relayHeartbeatS),
       ]),
     proxy: (o) =>
       run(o.name, "proxy", [

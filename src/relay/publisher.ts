@@ -8,7 +8,8 @@
  * NOT_FOUND (the authority lost or dropped our descriptor) republishes. Until the current
  * descriptor shows up in a consensus signed by a majority of the pinned authority keys, the
  * consensus is fetched about every heartbeatMs to check ("listed"), as a diff from the one
- * fetched before.
+ * fetched before, once a majority of the authorities answered a heartbeat with "Running".
+ * `startSpreadMs` delays the first publication by a random share of it (local networks).
  */
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
@@ -17,6 +18,7 @@ import type { Logger } from "../common/log.js";
 import { Backoff } from "../common/backoff.js";
 import { type DirectoryClient, type HeldConsensus, createDirectoryClient, fetchConsensusFrom } from "../netdoc/directory-client.js";
 import { buildSignedDescriptor, sha256 } from "../netdoc/descriptor.js";
+import { majority } from "../netdoc/consensus.js";
 import { signHeartbeat } from "../netdoc/heartbeat.js";
 import type { Ed25519KeyPair } from "../onion/signing.js";
 
@@ -42,6 +44,9 @@ export interface DescriptorFields {
 const DESCRIPTOR_LIFETIME_MS = 48 * 3600_000;
 const REPUBLISH_MS = 18 * 3600_000;
 const RPC_TIMEOUT_MS = 10_000;
+// A publication an authority has queued is worth waiting for: one given up and retried costs
+// it twice (the first is still processed), so publications wait longer than heartbeats.
+const PUBLISH_TIMEOUT_MS = 30_000;
 const RETRY_INITIAL_MS = 1_000;
 const SOFTWARE = "meowonion 0.1.0";
 
@@ -52,6 +57,8 @@ interface Authority {
   published: boolean;
   /** Publication failures in a row. */
   backoff: Backoff;
+  /** Its last heartbeat answer: it votes us Running. */
+  running: boolean;
   timer: NodeJS.Timeout | undefined;
 }
 
@@ -77,6 +84,12 @@ export class Publisher {
       heartbeatMs: number;
       /** Source address of the connections to the authorities (default: the system's choice). */
       localAddress?: string;
+      /**
+       * The first publication waits a random 0..startSpreadMs (default 0): a local network that
+       * starts a thousand relays at once spreads their first publications over this window
+       * instead of opening 3,000 connections to the authorities in the same second.
+       */
+      startSpreadMs?: number;
       descriptor: () => DescriptorFields;
       log: Logger;
       /** Told whenever the listed state changes. */
@@ -88,6 +101,7 @@ export class Publisher {
       client: createDirectoryClient(pin.url, { localAddress: options.localAddress }),
       published: false,
       backoff: new Backoff({ initialMs: Math.min(RETRY_INITIAL_MS, options.heartbeatMs), maxMs: options.heartbeatMs }),
+      running: false,
       timer: undefined,
     }));
   }
@@ -100,7 +114,12 @@ export class Publisher {
   /** Publish, heartbeat and check the listing in the background from now on. */
   start(): void {
     if (this.#authorities.length === 0) return;
-    for (const authority of this.#authorities) void this.#cycle(authority);
+    const spread = this.options.startSpreadMs ?? 0;
+    const delay = spread > 0 ? Math.random() * spread : 0;
+    for (const authority of this.#authorities) {
+      if (delay === 0) void this.#cycle(authority);
+      else authority.timer = setTimeout(() => void this.#cycle(authority), delay).unref();
+    }
     this.#scheduleListedCheck();
   }
 
@@ -185,7 +204,7 @@ export class Publisher {
   async #publish(authority: Authority): Promise<void> {
     const { descriptor } = this.#current();
     try {
-      await authority.client.rpc.publishDescriptor({ descriptor }, { timeoutMs: RPC_TIMEOUT_MS });
+      await authority.client.rpc.publishDescriptor({ descriptor }, { timeoutMs: PUBLISH_TIMEOUT_MS });
       authority.published = true;
       this.options.log.info({ directory: authority.pin.url }, "descriptor published");
     } catch (error) {
@@ -198,11 +217,13 @@ export class Publisher {
 
   async #heartbeat(authority: Authority): Promise<void> {
     try {
-      await authority.client.rpc.heartbeat(signHeartbeat(this.options.identity), { timeoutMs: RPC_TIMEOUT_MS });
+      const { running } = await authority.client.rpc.heartbeat(signHeartbeat(this.options.identity), { timeoutMs: RPC_TIMEOUT_MS });
+      authority.running = running;
     } catch (error) {
       const e = ConnectError.from(error);
       if (e.code === Code.NotFound) {
         authority.published = false;
+        authority.running = false;
         await this.#publish(authority);
         return;
       }
@@ -213,6 +234,10 @@ export class Publisher {
   async #checkListed(): Promise<void> {
     const digest = this.#signed?.digest;
     if (digest === undefined || this.#listed || this.#closed) return;
+    // No consensus lists us before a majority of the authorities votes us Running (their
+    // heartbeat answers say so): until then a fetch (the whole consensus, the first time)
+    // would only load the authorities.
+    if (this.#authorities.filter((a) => a.running).length < majority(this.#authorities.length)) return;
     // Each check starts with the next authority, spreading the fetches.
     const first = this.#checks++ % this.#authorities.length;
     const clients = [...this.#authorities.slice(first), ...this.#authorities.slice(0, first)].map((a) => a.client);

@@ -54,6 +54,8 @@ export interface RelayOptions {
   metrics?: { host: string; port: number };
   onionKeyRotationSeconds?: number;
   heartbeatSeconds?: number;
+  /** The first publication waits a random 0..publishSpreadMs (default 0; local networks). */
+  publishSpreadMs?: number;
   limits?: Partial<RelayLimits>;
   /** Store onion-service descriptors as an HSDir (default true). */
   hsDir?: boolean;
@@ -138,6 +140,7 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
       directories: options.directories ?? [],
       identity,
       localAddress: options.outboundAddress,
+      startSpreadMs: options.publishSpreadMs,
       heartbeatMs: (options.heartbeatSeconds ?? DEFAULT_HEARTBEAT_S) * 1000,
       log,
       onListed: (listed) => {
