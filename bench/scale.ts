@@ -7,8 +7,9 @@
  *   thousand-relay start takes a minute of CPU on a busy 2-core machine).
  * - rss_mb_1000: the network process's resident memory (VmRSS) once ready; rss_peak_mb_1000 its
  *   peak (VmHWM) up to then.
- * - consensus_bytes_1000: the signed consensus of that network (GetConsensus response bytes:
- *   consensus and 3 signatures), and consensus_relays_1000 how many relays it lists.
+ * - consensus_bytes_1000: a consensus of 1,000 relays (real signed descriptors, 1 in 10 an
+ *   exit, computed from 3 authorities' votes) as GetConsensus serves it whole, with its 3
+ *   signatures; consensus_relays_1000 how many relays it lists.
  * - consensus_diff_bytes_1000: a typical period's diff (ConsensusDiff bytes, signatures
  *   included): the same consensus one period later with 1 % of its relays changed (a new
  *   descriptor digest and bandwidth), made as the authorities make them.
@@ -29,7 +30,15 @@ import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { timestampFromMs, timestampMs } from "@bufbuild/protobuf/wkt";
-import { ConsensusDiffSchema, ConsensusSchema, SharedRandomVoteSchema, VoteRelaySchema } from "../gen/meowonion/v1/consensus_pb.js";
+import {
+  AuthoritySignatureSchema,
+  ConsensusDiffSchema,
+  ConsensusSchema,
+  SharedRandomVoteSchema,
+  SignedConsensusSchema,
+  VoteRelaySchema,
+  type AuthoritySignature,
+} from "../gen/meowonion/v1/consensus_pb.js";
 import { GetConsensusResponseSchema, WatchConsensusResponseSchema } from "../gen/meowonion/v1/directory_pb.js";
 import { parseHostPort } from "../src/common/host-port.js";
 import { buildVote, computeConsensus, signVote, VoteDescriptorChecker } from "../src/directory/consensus.js";
@@ -39,7 +48,7 @@ import { createDirectoryClient } from "../src/netdoc/directory-client.js";
 import { parseExitPolicy } from "../src/netdoc/exit-policy.js";
 import { LOCAL_EXIT_POLICY } from "../src/network/launcher.js";
 import { DEFAULT_TIME_PERIOD_PARAMS } from "../src/onion/hs/time-period.js";
-import { generateEd25519KeyPair } from "../src/onion/signing.js";
+import { DOMAIN_CONSENSUS, generateEd25519KeyPair, signWithDomain } from "../src/onion/signing.js";
 import { socksConnect } from "../src/proxy/socks-client.js";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
@@ -141,38 +150,30 @@ async function watchBytes(url: string): Promise<{ diffs: number; whole: number }
   return { diffs: (withDiffs.bytes / periods) * (3600 / DEFAULT_INTERVAL_S), whole: (whole.bytes / periods) * (3600 / DEFAULT_INTERVAL_S) };
 }
 
-/** The consensus of the running network, and a diff to the next period with 1 % of relays changed. */
-async function consensusFigures(url: string): Promise<{ bytes: number; relays: number; diffBytes: number }> {
-  const client = createDirectoryClient(url, { readMaxBytes: 64 * 1024 * 1024 });
-  try {
-    const res = await client.rpc.getConsensus({});
-    const signed = res.consensus!;
-    const consensus = fromBinary(ConsensusSchema, signed.consensus);
-    const next = create(ConsensusSchema, { ...consensus });
-    const interval = timestampMs(consensus.freshUntil!) - timestampMs(consensus.validAfter!);
-    next.validAfter = timestampFromMs(timestampMs(consensus.validAfter!) + interval);
-    next.freshUntil = timestampFromMs(timestampMs(consensus.freshUntil!) + interval);
-    next.validUntil = timestampFromMs(timestampMs(consensus.validUntil!) + interval);
-    const changed = Math.max(1, Math.round(consensus.relays.length / 100));
-    const step = Math.floor(consensus.relays.length / changed);
-    next.relays = consensus.relays.map((r, i) =>
-      i % step === 0 && i / step < changed ? { ...r, descriptorDigest: randomBytes(32), bandwidthWeight: r.bandwidthWeight + 1n } : r,
-    );
-    const base = signed.consensus;
-    const target = toBinary(ConsensusSchema, next);
-    const diff = makeConsensusDiff({ bytes: base, digest: sha256(base) }, { bytes: target, digest: sha256(target) }, signed.signatures);
-    return {
-      bytes: toBinary(GetConsensusResponseSchema, res).length,
-      relays: consensus.relays.length,
-      diffBytes: toBinary(ConsensusDiffSchema, diff).length,
-    };
-  } finally {
-    client.close();
-  }
+/**
+ * A consensus (bytes and signatures) as served whole, and the diff to the next period with 1 %
+ * of its relays changed (a new descriptor digest and bandwidth), as the authorities make it.
+ */
+function consensusFigures(bytes: Uint8Array, signatures: AuthoritySignature[]): { bytes: number; relays: number; diffBytes: number } {
+  const consensus = fromBinary(ConsensusSchema, bytes);
+  const next = create(ConsensusSchema, { ...consensus });
+  const interval = timestampMs(consensus.freshUntil!) - timestampMs(consensus.validAfter!);
+  next.validAfter = timestampFromMs(timestampMs(consensus.validAfter!) + interval);
+  next.freshUntil = timestampFromMs(timestampMs(consensus.freshUntil!) + interval);
+  next.validUntil = timestampFromMs(timestampMs(consensus.validUntil!) + interval);
+  const changed = Math.max(1, Math.round(consensus.relays.length / 100));
+  const step = Math.floor(consensus.relays.length / changed);
+  next.relays = consensus.relays.map((r, i) =>
+    i % step === 0 && i / step < changed ? { ...r, descriptorDigest: randomBytes(32), bandwidthWeight: r.bandwidthWeight + 1n } : r,
+  );
+  const target = toBinary(ConsensusSchema, next);
+  const diff = makeConsensusDiff({ bytes, digest: sha256(bytes) }, { bytes: target, digest: sha256(target) }, signatures);
+  const whole = create(GetConsensusResponseSchema, { consensus: create(SignedConsensusSchema, { consensus: bytes, signatures }) });
+  return { bytes: toBinary(GetConsensusResponseSchema, whole).length, relays: consensus.relays.length, diffBytes: toBinary(ConsensusDiffSchema, diff).length };
 }
 
 /** One round's computation at `n` relays: our vote, then the consensus of 3 votes. */
-function consensusRound(n: number): { warm: number; cold: number } {
+function consensusRound(n: number): { warm: number; cold: number; consensus: Uint8Array; signatures: AuthoritySignature[] } {
   const policy = parseExitPolicy(LOCAL_EXIT_POLICY);
   const now = Date.now();
   const periodMs = now - (now % 60_000);
@@ -224,7 +225,12 @@ function consensusRound(n: number): { warm: number; cold: number } {
   const warm: number[] = [];
   for (let i = 0; i < 5; i++) warm.push(round(checker));
   warm.sort((a, b) => a - b);
-  return { cold: Math.round(cold), warm: Math.round(warm[2]) };
+  const votes = authorities.map((a) => buildVote(periodMs, a.publicKey, relays, create(SharedRandomVoteSchema, {})));
+  const { bytes } = computeConsensus(params, votes, checker);
+  const signatures = authorities.map((a) =>
+    create(AuthoritySignatureSchema, { authorityKey: a.publicKey, signature: signWithDomain(DOMAIN_CONSENSUS, bytes, a.privateKey) }),
+  );
+  return { cold: Math.round(cold), warm: Math.round(warm[2]), consensus: bytes, signatures };
 }
 
 export async function benchScale(): Promise<Record<string, number>> {
@@ -232,23 +238,29 @@ export async function benchScale(): Promise<Record<string, number>> {
   const round = consensusRound(1_000);
   figures.authority_consensus_ms_1000 = round.warm;
   figures.authority_consensus_ms_1000_cold = round.cold;
+  const consensus = consensusFigures(round.consensus, round.signatures);
+  figures.consensus_relays_1000 = consensus.relays;
+  figures.consensus_bytes_1000 = consensus.bytes;
+  figures.consensus_diff_bytes_1000 = consensus.diffBytes;
 
   const small = await startNetwork(100);
   figures.network_ready_ms_100 = small.readyMs;
   await stop(small);
 
-  const big = await startNetwork(1_000);
+  let big: Started;
+  try {
+    big = await startNetwork(1_000);
+  } catch (err) {
+    // Measured, not asserted: say so and leave the live figures out.
+    process.stderr.write(`bench scale: the 1,000-relay network did not come up: ${(err as Error).message}\n`);
+    return figures;
+  }
   try {
     figures.network_ready_ms_1000 = big.readyMs;
     const memory = await memoryMb(big.child.pid!);
     figures.rss_mb_1000 = memory.rss;
     figures.rss_peak_mb_1000 = memory.peak;
-    const url = big.authorities[0].url;
-    const consensus = await consensusFigures(url);
-    figures.consensus_relays_1000 = consensus.relays;
-    figures.consensus_bytes_1000 = consensus.bytes;
-    figures.consensus_diff_bytes_1000 = consensus.diffBytes;
-    const watched = await watchBytes(url);
+    const watched = await watchBytes(big.authorities[0].url);
     figures.client_dir_bytes_per_hour_1000 = Math.round(watched.diffs);
     figures.client_dir_bytes_per_hour_1000_whole = Math.round(watched.whole);
   } finally {

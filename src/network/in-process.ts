@@ -10,7 +10,7 @@ import { startProxy } from "../proxy/proxy.js";
 import { startRelay } from "../relay/relay.js";
 import { startOnionService } from "../proxy/onion/start.js";
 import { parseOnionServicePort } from "../proxy/onion/service-targets.js";
-import { LOCAL_TIMING, type Launcher } from "./launcher.js";
+import { LOCAL_TIMING, type Launcher, type ScaledTiming } from "./launcher.js";
 import { onionServicePeriodsOf } from "../onion/hs/time-period.js";
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
@@ -40,7 +40,7 @@ function readyWithin<T extends { close(): Promise<void> }>(starting: Promise<T>,
 export function inProcessLauncher(
   readyTimeoutMs: number,
   logger?: Logger,
-  heartbeat: { relayHeartbeatS: number; heartbeatTimeoutS: number } = LOCAL_TIMING,
+  timing: ScaledTiming = LOCAL_TIMING,
 ): Launcher {
   return {
     directory: async (o) => {
@@ -53,8 +53,8 @@ export function inProcessLauncher(
           const hash = p.lastIndexOf("#");
           return { url: p.slice(0, hash), key: Buffer.from(p.slice(hash + 1), "hex") };
         }),
-        intervalMs: LOCAL_TIMING.intervalS * 1000,
-        heartbeatTimeoutMs: heartbeat.heartbeatTimeoutS * 1000,
+        intervalMs: timing.intervalS * 1000,
+        heartbeatTimeoutMs: timing.heartbeatTimeoutS * 1000,
         stableAfterMs: LOCAL_TIMING.stableAfterS * 1000,
         hsDirUptimeMs: LOCAL_TIMING.hsDirAfterS * 1000,
         onionServicePeriods: onionServicePeriodsOf(LOCAL_TIMING.hsPeriodMinutes),
@@ -73,7 +73,7 @@ export function inProcessLauncher(
         exitPolicy: o.exitPolicy,
         outboundAddress: o.outboundAddress,
         publishSpreadMs: o.publishSpreadMs,
-        heartbeatSeconds: heartbeat.relayHeartbeatS,
+        heartbeatSeconds: timing.relayHeartbeatS,
         logger,
       });
       return {

@@ -60,14 +60,29 @@ export const LOCAL_RELAY_ARGS = ["--heartbeat", String(LOCAL_TIMING.relayHeartbe
 /** Heartbeat RPCs a second that a local network's authorities are asked to take, at most. */
 const MAX_HEARTBEATS_PER_S = 100;
 
+/** The parts of LOCAL_TIMING that grow with a local network's size. */
+export interface ScaledTiming {
+  intervalS: number;
+  relayHeartbeatS: number;
+  heartbeatTimeoutS: number;
+}
+
 /**
- * A local network's heartbeat interval and timeout for `relays` relays and `authorities`
- * authorities: LOCAL_TIMING's 10 s / 30 s, stretched so that all relays together send at most
- * MAX_HEARTBEATS_PER_S heartbeats (1,000 relays and 3 authorities: every 30 s, timeout 90 s;
- * Tor's relays send none and authorities re-test them every 20 minutes). Every heartbeat is a
- * signed RPC: at 10 s, a thousand relays would keep one core half busy with them alone.
+ * A local network's voting period, heartbeat interval and heartbeat timeout for `relays`
+ * relays and `authorities` authorities: LOCAL_TIMING's 5 s / 10 s / 30 s, stretched by the
+ * same factor so that all relays together send at most MAX_HEARTBEATS_PER_S heartbeats
+ * (1,000 relays and 3 authorities: a 15 s period, heartbeats every 30 s, dropped after 90 s;
+ * Tor's relays send none and its authorities re-test them every 20 minutes). Every heartbeat
+ * is a signed RPC: at 10 s, a thousand relays would keep one core half busy with them alone.
+ * The period grows with them: a consensus is valid for three periods, and authorities busy
+ * with a thousand relays starting publish a period's consensus seconds late; with 5 s periods
+ * it would have expired before clients got it.
  */
-export function localHeartbeat(relays: number, authorities: number): { relayHeartbeatS: number; heartbeatTimeoutS: number } {
-  const relayHeartbeatS = Math.max(LOCAL_TIMING.relayHeartbeatS, Math.ceil((relays * authorities) / MAX_HEARTBEATS_PER_S));
-  return { relayHeartbeatS, heartbeatTimeoutS: Math.max(LOCAL_TIMING.heartbeatTimeoutS, 3 * relayHeartbeatS) };
+export function localTiming(relays: number, authorities: number): ScaledTiming {
+  const factor = Math.max(1, Math.ceil((relays * authorities) / (MAX_HEARTBEATS_PER_S * LOCAL_TIMING.relayHeartbeatS)));
+  return {
+    intervalS: LOCAL_TIMING.intervalS * factor,
+    relayHeartbeatS: LOCAL_TIMING.relayHeartbeatS * factor,
+    heartbeatTimeoutS: LOCAL_TIMING.heartbeatTimeoutS * factor,
+  };
 }

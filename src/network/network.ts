@@ -24,7 +24,7 @@ import { join } from "node:path";
 import type { Logger } from "../common/log.js";
 import { startDestination, type Destination } from "./destination.js";
 import { inProcessLauncher } from "./in-process.js";
-import { LOCAL_EXIT_POLICY, localHeartbeat, type NodeHandle } from "./launcher.js";
+import { LOCAL_EXIT_POLICY, localTiming, type NodeHandle } from "./launcher.js";
 import { authorityAddress, CLIENT_ADDRESS, loopbackAliasesWork, MAX_LOCAL_RELAYS, relayAddress } from "./loopback.js";
 import { checkProcessCapacity } from "./capacity.js";
 import { processLauncher } from "./process-launcher.js";
@@ -208,10 +208,10 @@ export async function startNetwork(options: NetworkOptions = {}): Promise<Runnin
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
   const logDir = join(dataDir, "logs");
   if (processes) await mkdir(logDir, { recursive: true });
-  const heartbeat = localHeartbeat(relayCount, authorityCount);
+  const timing = localTiming(relayCount, authorityCount);
   const launcher = processes
-    ? processLauncher(logDir, readyTimeoutMs, options.childEnv, heartbeat)
-    : inProcessLauncher(readyTimeoutMs, options.logger, heartbeat);
+    ? processLauncher(logDir, readyTimeoutMs, options.childEnv, timing)
+    : inProcessLauncher(readyTimeoutMs, options.logger, timing);
 
   // Tiers in the order started (destination, authorities, relays, proxy). Closing stops the
   // proxy first (so it does not rebuild circuits as relays go), then all the rest at once:

@@ -4,10 +4,14 @@
  */
 import { join } from "node:path";
 import { type ChildNode, spawnNode } from "./child.js";
-import { LOCAL_DIRECTORY_ARGS, LOCAL_RELAY_ARGS, LOCAL_TIMING, type Launcher, type NodeHandle } from "./launcher.js";
+import { LOCAL_DIRECTORY_ARGS, LOCAL_RELAY_ARGS, LOCAL_TIMING, type Launcher, type NodeHandle, type ScaledTiming } from "./launcher.js";
 
-function directoryArgs(d: { listen: string; dataDir: string; peers: string[] }, heartbeatTimeoutS: number): string[] {
-  return ["--listen", d.listen, "--data-dir", d.dataDir, ...d.peers.flatMap((p) => ["--peer", p]), ...LOCAL_DIRECTORY_ARGS, "--heartbeat-timeout", String(heartbeatTimeoutS)];
+function directoryArgs(d: { listen: string; dataDir: string; peers: string[] }, timing: ScaledTiming): string[] {
+  return [
+    "--listen", d.listen, "--data-dir", d.dataDir, ...d.peers.flatMap((p) => ["--peer", p]), ...LOCAL_DIRECTORY_ARGS,
+    // Later flags win: the scaled timing over LOCAL_DIRECTORY_ARGS's.
+    "--interval", String(timing.intervalS), "--heartbeat-timeout", String(timing.heartbeatTimeoutS),
+  ];
 }
 
 function directoriesArgs(dirs: { url: string; key: string }[]): string[] {
@@ -19,7 +23,7 @@ export function processLauncher(
   logDir: string,
   readyTimeoutMs: number,
   env?: NodeJS.ProcessEnv,
-  heartbeat: { relayHeartbeatS: number; heartbeatTimeoutS: number } = LOCAL_TIMING,
+  timing: ScaledTiming = LOCAL_TIMING,
 ): Launcher {
   const run = async (name: string, kind: string, args: string[]): Promise<NodeHandle> => {
     const child: ChildNode = await spawnNode({
@@ -33,7 +37,7 @@ export function processLauncher(
     return { fields: child.fields, pid: child.pid, stop: () => child.stop() };
   };
   return {
-    directory: (o) => run(o.name, "directory", directoryArgs(o, heartbeat.heartbeatTimeoutS)),
+    directory: (o) => run(o.name, "directory", directoryArgs(o, timing)),
     relay: (o) =>
       run(o.name, "relay", [
         "--listen", o.listen,
@@ -43,7 +47,7 @@ export function processLauncher(
         "--exit-policy", o.exitPolicy,
         ...(o.outboundAddress === undefined ? [] : ["--outbound-address", o.outboundAddress]),
         ...LOCAL_RELAY_ARGS,
-        "--heartbeat", String(heartbeat.relayHeartbeatS),
+        "--heartbeat", String(timing.relayHeartbeatS),
       ]),
     proxy: (o) =>
       run(o.name, "proxy", [

@@ -16,6 +16,9 @@ import { createDirectoryClient, type DirectoryClient, type HeldConsensus, watchS
 import { sleep } from "../common/sleep.js";
 import { isUsable } from "./path.js";
 
+// How long a new stream may take to deliver its first consensus when none is held.
+const FIRST_UPDATE_TIMEOUT_MS = 30_000;
+
 export interface DirectoryPin {
   url: string;
   /** The authority's Ed25519 key, 32 bytes. */
@@ -125,6 +128,20 @@ export class ConsensusFollower extends EventEmitter<{ consensus: [consensus: Con
     const stop = () => stream.abort();
     outer.addEventListener("abort", stop, { once: true });
     let watchdog: NodeJS.Timeout | undefined;
+    // An authority that stops sending is as good as down: move on when no newer consensus came
+    // two periods after the one held should have been replaced (a busy authority publishes
+    // late), and at least one period after the stream started; 30 s when none is held yet.
+    const arm = (held: Consensus | undefined) => {
+      clearTimeout(watchdog);
+      let ms = FIRST_UPDATE_TIMEOUT_MS;
+      if (held !== undefined) {
+        const fresh = timestampMs(held.freshUntil!);
+        const period = fresh - timestampMs(held.validAfter!);
+        ms = Math.max(period, fresh + 2 * period - this.#now());
+      }
+      watchdog = setTimeout(stop, ms);
+    };
+    arm(this.#latest);
     let accepted = false;
     try {
       const updates = watchStream(client, this.directories.map((d) => d.key), {
@@ -146,12 +163,7 @@ export class ConsensusFollower extends EventEmitter<{ consensus: [consensus: Con
         const { consensus } = update;
         if (!this.#accept(consensus, { bytes: update.signed.consensus, digest: update.digest })) continue;
         accepted = true;
-        // An authority that stops sending is as good as down: move on one period after the
-        // consensus should have been replaced.
-        clearTimeout(watchdog);
-        const fresh = timestampMs(consensus.freshUntil!);
-        const period = fresh - timestampMs(consensus.validAfter!);
-        watchdog = setTimeout(stop, Math.max(1_000, fresh + period - this.#now()));
+        arm(consensus);
       }
     } catch (err) {
       if (!outer.aborted) this.#log.warn({ url: pin.url, err: (err as Error).message }, "consensus stream failed");
