@@ -326,8 +326,9 @@ export async function startNetwork(options: NetworkOptions = {}): Promise<Runnin
       needed,
       {
         exits: neededExits,
-        // A large network takes longer to be listed: 100 ms per relay and authority at least.
-        timeoutMs: options.readyTimeoutMs ?? Math.max(readyTimeoutMs, relayCount * authorityCount * 100),
+        // A large network takes longer to be listed: 200 ms per relay and authority at least
+        // (1,000 relays and 3 authorities: 10 minutes; about 4.5 took it on a busy 2-core machine).
+        timeoutMs: options.readyTimeoutMs ?? Math.max(readyTimeoutMs, relayCount * authorityCount * 200),
         signal: options.signal,
         onConsensus: (usable) => {
           const changed = usable.relays !== listed.relays || usable.exits !== listed.exits;
