@@ -18,6 +18,7 @@ const suites: Record<string, () => Promise<Suite>> = {
   library: async () => (await import("./library.js")).benchLibrary,
   network: async () => (await import("./network.js")).benchNetwork,
   "onion-service": async () => (await import("./onion-service.js")).benchOnionService,
+  scale: async () => (await import("./scale.js")).benchScale,
 };
 
 const { values } = parseArgs({

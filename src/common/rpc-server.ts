@@ -72,6 +72,11 @@ const IDLE_TIMEOUT_MS = 10 * 60_000;
 // How long close() lets in-flight unary calls finish before it destroys their sockets.
 const CLOSE_GRACE_MS = 2_000;
 const MAX_CONCURRENT_STREAMS = 256;
+// Connections the kernel queues for accept() (capped by net.core.somaxconn, 4096 on Linux).
+// Node's default, 511, overflows when a thousand relays connect at once while the event loop
+// is busy: the kernel then drops their SYNs, and TCP retries them after 1, 3, 7, 15 … s, so
+// publications time out although the authority has capacity to spare.
+const LISTEN_BACKLOG = 4096;
 
 export async function startRpcServer(options: RpcServerOptions): Promise<RpcServer> {
   const log = options.log ?? componentLogger("rpc-server");
@@ -162,7 +167,7 @@ export async function startRpcServer(options: RpcServerOptions): Promise<RpcServ
 
   await new Promise<void>((resolve, reject) => {
     tcp.once("error", reject);
-    tcp.listen(options.port, options.host, () => {
+    tcp.listen({ port: options.port, host: options.host, backlog: LISTEN_BACKLOG }, () => {
       tcp.off("error", reject);
       resolve();
     });

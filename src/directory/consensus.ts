@@ -81,21 +81,25 @@ export function buildVote(validAfterMs: number, authorityKey: Uint8Array, relays
 }
 
 /**
- * Descriptor checks for descriptors found in votes: shape and signature (cached per envelope
- * object: an unchanged vote is re-used, so a 10,000-relay vote is verified once, not every
- * round), then not expired at the period start.
+ * Descriptor checks for descriptors found in votes: shape and signature, then not expired at
+ * the period start. Results are cached by content (the signature, then the descriptor bytes
+ * compared), not by object: a peer's vote is decoded afresh whenever it changes, and a
+ * 1,000-relay vote would otherwise cost 1,000 signature checks on the event loop every round.
  */
 export class VoteDescriptorChecker {
-  private readonly cache = new WeakMap<SignedDescriptor, ValidDescriptor | null>();
+  private readonly cache = new Map<string, { descriptor: Uint8Array; valid: ValidDescriptor | null }>();
+
+  constructor(private readonly maxEntries = 4 * MAX_CONSENSUS_RELAYS) {}
 
   /** Lets the authority vouch for descriptors it already verified on publish. */
   remember(v: ValidDescriptor): void {
-    this.cache.set(v.signed, v);
+    this.put(v.signed, v);
   }
 
   check(signed: SignedDescriptor | undefined, validAfterMs: number): ValidDescriptor | undefined {
     if (signed === undefined) return undefined;
-    let v = this.cache.get(signed);
+    const held = this.cache.get(keyOf(signed));
+    let v = held !== undefined && sameBytes(held.descriptor, signed.descriptor) ? held.valid : undefined;
     if (v === undefined) {
       try {
         v = checkDescriptorShape(signed);
@@ -103,10 +107,25 @@ export class VoteDescriptorChecker {
       } catch {
         v = null;
       }
-      this.cache.set(signed, v);
+      this.put(signed, v);
     }
     return v !== null && v.expiresMs > validAfterMs ? v : undefined;
   }
+
+  private put(signed: SignedDescriptor, valid: ValidDescriptor | null): void {
+    const key = keyOf(signed);
+    this.cache.delete(key); // re-inserted as the newest
+    this.cache.set(key, { descriptor: signed.descriptor, valid });
+    if (this.cache.size > this.maxEntries) this.cache.delete(this.cache.keys().next().value!);
+  }
+}
+
+function keyOf(signed: SignedDescriptor): string {
+  return Buffer.from(signed.signature.buffer, signed.signature.byteOffset, signed.signature.byteLength).toString("latin1");
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(b);
 }
 
 interface Candidate {

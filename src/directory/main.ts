@@ -9,6 +9,7 @@ import { hex } from "../netdoc/descriptor.js";
 import type { PeerConfig } from "./peers.js";
 import {
   DEFAULT_HEARTBEAT_TIMEOUT_MS,
+  DEFAULT_REACHABILITY_WINDOW_MS,
   DEFAULT_INTERVAL_MS,
   DEFAULT_HSDIR_UPTIME_MS,
   DEFAULT_STABLE_AFTER_MS,
@@ -30,6 +31,9 @@ Options:
                               repeat for each peer (every authority must list all the others)
   --interval SECONDS          voting period (default ${DEFAULT_INTERVAL_MS / 1000})
   --heartbeat-timeout SECONDS a relay silent this long is no longer Running (default ${DEFAULT_HEARTBEAT_TIMEOUT_MS / 1000})
+  --reachability-window SECONDS
+                              a passed reachability test counts this long; relays are re-tested
+                              after a quarter to a half of it (default ${DEFAULT_REACHABILITY_WINDOW_MS / 1000})
   --stable-after SECONDS      Running this long earns the Stable flag (default ${DEFAULT_STABLE_AFTER_MS / 1000})
   --hsdir-after SECONDS       Running this long (and Stable) earns the HSDir flag (default ${DEFAULT_HSDIR_UPTIME_MS / 1000});
                               0: every relay that offers to store onion-service descriptors
@@ -76,6 +80,7 @@ function parse(argv: string[]) {
       peer: { type: "string", multiple: true },
       interval: { type: "string" },
       "heartbeat-timeout": { type: "string" },
+      "reachability-window": { type: "string" },
       "stable-after": { type: "string" },
       "hsdir-after": { type: "string" },
       "hs-period-minutes": { type: "string" },
@@ -93,6 +98,7 @@ function parse(argv: string[]) {
     peers: (values.peer ?? []).map(parsePeer),
     intervalMs: seconds(values.interval, "--interval", DEFAULT_INTERVAL_MS),
     heartbeatTimeoutMs: seconds(values["heartbeat-timeout"], "--heartbeat-timeout", DEFAULT_HEARTBEAT_TIMEOUT_MS),
+    reachabilityWindowMs: seconds(values["reachability-window"], "--reachability-window", DEFAULT_REACHABILITY_WINDOW_MS),
     stableAfterMs: seconds(values["stable-after"], "--stable-after", DEFAULT_STABLE_AFTER_MS),
     hsDirUptimeMs: seconds(values["hsdir-after"], "--hsdir-after", DEFAULT_HSDIR_UPTIME_MS, { allowZero: true }),
     onionServicePeriods: periodsFlag(values["hs-period-minutes"]),

@@ -2,11 +2,16 @@
  * The authority's view of relays: accepts descriptors and heartbeats (durably, via the store),
  * tests reachability, and decides which relays it votes Running:
  *   Running = an accepted heartbeat within the heartbeat timeout
- *           AND the latest reachability test of the descriptor's current addresses passed
- *               within the heartbeat timeout
+ *           AND the latest reachability test of the descriptor's current addresses passed,
+ *               within the reachability window
  *           AND the descriptor has not expired.
- * Only heartbeating relays are tested (on their first heartbeat, then every half timeout,
- * failures retried sooner), so a flood of published-but-silent descriptors costs no probes.
+ * Only heartbeating relays are tested: on their first heartbeat (and when their addresses
+ * change), then again after a quarter to a half of the reachability window (drawn at random,
+ * so that a thousand relays tested together are re-tested spread out), failures retried after
+ * a few seconds. So a flood of published-but-silent descriptors costs no probes, and keeping a
+ * thousand relays listed costs a handful of handshakes a second, not hundreds: liveness comes
+ * from the signed heartbeats, which are cheap, and the test re-checks the address, as Tor's
+ * authorities do on a ~20-minute cycle.
  * `viewVersion` changes whenever the vote this authority would cast changes in a way that can
  * change the consensus (a relay starts or stops Running, or a Running relay's descriptor
  * changes): that starts a voting round. `voteVersion` changes with any change to the vote's
@@ -34,6 +39,8 @@ import type { SignatureVerifier } from "../netdoc/signature-verifier.js";
 
 export interface RegistryOptions {
   heartbeatTimeoutMs: number;
+  /** How long a passed reachability test counts (at least the heartbeat timeout). */
+  reachabilityWindowMs: number;
   probe: ReachProbe;
   /** Where descriptor and heartbeat signatures are checked (worker threads in the server). */
   verifier: SignatureVerifier;
@@ -50,7 +57,8 @@ export interface RegistryOptions {
 }
 
 interface LiveState {
-  reach?: { target: string; ok: boolean; atMs: number };
+  /** The latest test of `target` (the descriptor's addresses) and when the next one is due. */
+  reach?: { target: string; ok: boolean; atMs: number; nextAtMs: number };
   running: boolean;
   runningSinceMs?: number;
 }
@@ -59,7 +67,7 @@ export class RelayRegistry {
   private readonly live = new Map<string, LiveState>();
   private readonly tester: ReachabilityTester;
   private readonly now: () => number;
-  private readonly recheckMs: number;
+  private readonly windowMs: number;
   private readonly retryMs: number;
   private version = 0;
   private contentVersion = 0;
@@ -69,8 +77,8 @@ export class RelayRegistry {
     private readonly options: RegistryOptions,
   ) {
     this.now = options.now ?? Date.now;
-    this.recheckMs = options.heartbeatTimeoutMs / 2;
-    this.retryMs = Math.min(this.recheckMs, 5_000);
+    this.windowMs = Math.max(options.reachabilityWindowMs, options.heartbeatTimeoutMs);
+    this.retryMs = Math.min(options.heartbeatTimeoutMs / 2, 5_000);
     this.tester = new ReachabilityTester(options.probe, {
       concurrency: options.reachConcurrency ?? 32,
       timeoutMs: options.reachTimeoutMs ?? Math.min(5_000, Math.max(200, options.heartbeatTimeoutMs / 3)),
@@ -206,7 +214,7 @@ export class RelayRegistry {
     const heard = this.heardRecently(relay, now);
     const target = targetKey(relay.valid);
     const reach = state.reach?.target === target ? state.reach : undefined;
-    const reachable = reach !== undefined && reach.ok && now - reach.atMs <= this.options.heartbeatTimeoutMs;
+    const reachable = reach !== undefined && reach.ok && now - reach.atMs <= this.windowMs;
     const running = heard && reachable && relay.valid.expiresMs > now;
     if (running !== state.running) {
       state.running = running;
@@ -215,7 +223,7 @@ export class RelayRegistry {
       this.options.log.info({ relay: fingerprintHex(relay.valid.descriptor.identityKey), running, why }, running ? "relay is Running" : "relay is no longer Running");
       this.bump();
     }
-    const due = reach === undefined || now - reach.atMs >= (reach.ok ? this.recheckMs : this.retryMs);
+    const due = reach === undefined || now >= reach.nextAtMs;
     if (heard && due) this.startTest(key, relay);
   }
 
@@ -224,7 +232,9 @@ export class RelayRegistry {
     return this.tester.test(key, reachTarget(relay.valid), (result) => {
       const state = this.stateOf(key);
       const changed = state.reach?.ok !== result.ok;
-      state.reach = { target, ok: result.ok, atMs: this.now() };
+      const atMs = this.now();
+      const nextAtMs = atMs + (result.ok ? (this.windowMs / 4) * (1 + Math.random()) : this.retryMs);
+      state.reach = { target, ok: result.ok, atMs, nextAtMs };
       if (changed && !result.ok) {
         this.options.log.info({ relay: fingerprintHex(relay.valid.descriptor.identityKey), reason: result.reason }, "reachability test failed");
       }

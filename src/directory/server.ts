@@ -27,6 +27,8 @@ import { DEFAULT_TIME_PERIOD_PARAMS, type TimePeriodParams } from "../onion/hs/t
 
 export const DEFAULT_INTERVAL_MS = 60_000;
 export const DEFAULT_HEARTBEAT_TIMEOUT_MS = 90_000;
+/** Tor's authorities re-test every relay on a 1280 s cycle; a passed test counts about that long. */
+export const DEFAULT_REACHABILITY_WINDOW_MS = 1_200_000;
 export const DEFAULT_STABLE_AFTER_MS = 600_000;
 /** Tor's MinUptimeHidServDirectoryV2: 96 hours. */
 export const DEFAULT_HSDIR_UPTIME_MS = 96 * 3600_000;
@@ -47,6 +49,11 @@ export interface DirectoryOptions {
   intervalMs?: number;
   /** A relay without an accepted heartbeat for this long is not Running. Default 90 s. */
   heartbeatTimeoutMs?: number;
+  /**
+   * A passed reachability test counts this long (at least the heartbeat timeout); relays are
+   * re-tested after a quarter to a half of it. Default 20 minutes.
+   */
+  reachabilityWindowMs?: number;
   /** Continuous Running time for the Stable flag. Default 10 minutes. */
   stableAfterMs?: number;
   /** Continuous Running time for the HSDir flag. Default 96 hours; 0 (test networks): every relay that serves. */
@@ -118,6 +125,7 @@ async function start(options: DirectoryOptions, timing: Timing, unlock: () => Pr
   let voting: Voting | undefined;
   const registry = new RelayRegistry(store, {
     heartbeatTimeoutMs,
+    reachabilityWindowMs: options.reachabilityWindowMs ?? DEFAULT_REACHABILITY_WINDOW_MS,
     probe: options.probe ?? linkProbe(log),
     verifier,
     log,

@@ -17,13 +17,13 @@ export function directoryRoutes(registry: RelayRegistry, voting: Voting): (route
 
       heartbeat: async (req) => ({ running: await registry.heartbeat(req) }),
 
-      getConsensus: () => {
-        const response = voting.current();
+      getConsensus: (req) => {
+        const response = voting.current(req.have);
         if (response === undefined) throw new ConnectError("no consensus has been made yet; try again shortly", Code.Unavailable);
         return response;
       },
 
-      watchConsensus: (_req, ctx) => voting.watch(ctx.signal),
+      watchConsensus: (req, ctx) => voting.watch(ctx.signal, req),
 
       getDescriptor: (req) => ({ descriptor: registry.descriptor(req.identityKey) }),
 

@@ -12,8 +12,11 @@
  * one round instead of one interval.
  * Rounds run at every new period, after every change of this authority's view that can change
  * the consensus (RelayRegistry.viewVersion), and when a peer asks for a signature over a
- * consensus we did not compute (our copy of its vote is stale). They never overlap and are
- * spaced by at least `minRoundGapMs`.
+ * consensus we did not compute (our copy of its vote is stale). They never overlap, and the
+ * starts of two rounds are at least `minRoundGapMs` and ROUND_GAP_FACTOR times the previous
+ * round's duration apart (at most half an interval): a round over a thousand relays costs tens
+ * of milliseconds on each authority, and while relays join one after the other every view
+ * change asks for one, so voting would otherwise take all of the authority's time.
  */
 import { create } from "@bufbuild/protobuf";
 import { timestampMs } from "@bufbuild/protobuf/wkt";
@@ -26,7 +29,12 @@ import {
   type SignedVote,
   type Vote,
 } from "../../gen/meowonion/v1/consensus_pb.js";
-import { GetConsensusResponseSchema, type GetConsensusResponse } from "../../gen/meowonion/v1/directory_pb.js";
+import {
+  GetConsensusResponseSchema,
+  WatchConsensusResponseSchema,
+  type GetConsensusResponse,
+  type WatchConsensusResponse,
+} from "../../gen/meowonion/v1/directory_pb.js";
 import type { Logger } from "../common/log.js";
 import { DOMAIN_CONSENSUS, signWithDomain, type Ed25519KeyPair } from "../onion/signing.js";
 import {
@@ -38,6 +46,7 @@ import {
   type VoteDescriptorChecker,
 } from "./consensus.js";
 import { hex } from "../netdoc/descriptor.js";
+import { ConsensusDiffs } from "./diffs.js";
 import { PeerAuthority, type PeerConfig } from "./peers.js";
 import type { RelayRegistry } from "./registry.js";
 import { sleep } from "../common/sleep.js";
@@ -53,6 +62,8 @@ const PERIODS_KEPT = 3;
 const NEXT_PERIOD_GRACE_MS = 2_000;
 // Distinct consensuses remembered per period (each view change in a period makes one).
 const ENTRIES_PER_PERIOD = 16;
+// Rounds take at most a third of the time (see the header).
+const ROUND_GAP_FACTOR = 3;
 
 export interface VotingOptions {
   identity: Ed25519KeyPair;
@@ -94,7 +105,7 @@ interface Published {
 }
 
 interface Watcher {
-  pending: SignedConsensus | undefined;
+  pending: Published | undefined;
   wake: (() => void) | undefined;
 }
 
@@ -107,11 +118,13 @@ export class Voting {
   private readonly ownVotes = new Map<number, OwnVote>();
   private readonly entries = new Map<number, Entry[]>();
   private readonly watchers = new Set<Watcher>();
+  private readonly diffs: ConsensusDiffs;
   private readonly stopping = new AbortController();
   private published: Published | undefined;
   private seq = 0;
   private lastRoundPeriod = -1;
   private lastRoundAtMs = -Infinity;
+  private lastRoundDurationMs = 0;
   private roundWanted = false;
   private roundRunning = false;
   private roundTimer: NodeJS.Timeout | undefined;
@@ -124,6 +137,7 @@ export class Voting {
     this.peers = options.peers.map((p) => new PeerAuthority(p, peerTimeoutMs, options.log));
     this.authorityKeys = [options.identity.publicKey, ...options.peers.map((p) => p.key)];
     this.minRoundGapMs = Math.min(1_000, Math.max(20, options.intervalMs / 20));
+    this.diffs = new ConsensusDiffs({ keepMs: 3 * options.intervalMs, now: this.now });
   }
 
   /** Called periodically: starts a round when a new period began. */
@@ -137,9 +151,16 @@ export class Voting {
     this.schedule();
   }
 
-  /** The cached GetConsensus response, or undefined before the first consensus. */
-  current(): GetConsensusResponse | undefined {
-    return this.published?.response;
+  /**
+   * The GetConsensus response: a diff from the first of `have` kept as a base, else the
+   * cached whole consensus; undefined before the first consensus.
+   */
+  current(have: Uint8Array[] = []): GetConsensusResponse | undefined {
+    const published = this.published;
+    if (published === undefined) return undefined;
+    const base = this.diffs.firstHeld(have);
+    const diff = base === undefined ? undefined : this.diffs.diff(base, published.entry.computed, published.signed.signatures);
+    return diff === undefined ? published.response : create(GetConsensusResponseSchema, { diff });
   }
 
   /** GetVote: our vote for the current period (made now if needed) or a kept past one. */
@@ -161,14 +182,19 @@ export class Voting {
     return undefined;
   }
 
-  /** WatchConsensus: the current consensus at once, then every new publication. */
-  async *watch(signal: AbortSignal): AsyncGenerator<{ consensus: SignedConsensus }> {
+  /**
+   * WatchConsensus: the current consensus at once, then every new publication; with
+   * `acceptDiffs`, each as a diff from what the client holds (the first from `have`, if kept).
+   */
+  async *watch(signal: AbortSignal, request: { acceptDiffs: boolean; have: Uint8Array[] }): AsyncGenerator<WatchConsensusResponse> {
     if (this.watchers.size >= MAX_WATCHERS) {
       throw new ConnectError(`the authority serves at most ${MAX_WATCHERS} watchers`, Code.ResourceExhausted);
     }
+    // What the client holds: the base of the next diff.
+    let base = request.acceptDiffs ? this.diffs.firstHeld(request.have) : undefined;
     // Only the newest consensus matters: a slow reader skips intermediate ones instead of
     // making us queue them.
-    const w: Watcher = { pending: this.published?.signed, wake: undefined };
+    const w: Watcher = { pending: this.published, wake: undefined };
     this.watchers.add(w);
     const wake = () => w.wake?.();
     signal.addEventListener("abort", wake);
@@ -178,7 +204,9 @@ export class Voting {
         const next = w.pending;
         if (next !== undefined) {
           w.pending = undefined;
-          yield { consensus: next };
+          const diff = base === undefined ? undefined : this.diffs.diff(base, next.entry.computed, next.signed.signatures);
+          if (request.acceptDiffs) base = hex(next.entry.computed.digest);
+          yield diff === undefined ? create(WatchConsensusResponseSchema, { consensus: next.signed }) : create(WatchConsensusResponseSchema, { diff });
           continue;
         }
         await new Promise<void>((resolve) => (w.wake = resolve));
@@ -197,9 +225,15 @@ export class Voting {
     for (const peer of this.peers) peer.close();
   }
 
+  /** How long the last voting round took, ms (vote, peers' votes, consensus, our signature). */
+  get lastRoundMs(): number {
+    return this.lastRoundDurationMs;
+  }
+
   private schedule(): void {
     if (this.stopping.signal.aborted || this.roundRunning || this.roundTimer !== undefined || !this.roundWanted) return;
-    const wait = Math.max(0, this.lastRoundAtMs + this.minRoundGapMs - this.now());
+    const gap = Math.max(this.minRoundGapMs, Math.min(this.options.intervalMs / 2, ROUND_GAP_FACTOR * this.lastRoundDurationMs));
+    const wait = Math.max(0, this.lastRoundAtMs + gap - this.now());
     this.roundTimer = setTimeout(() => void this.runRound(), wait);
   }
 
@@ -213,6 +247,7 @@ export class Voting {
     } catch (err) {
       this.options.log.error({ err }, "voting round failed");
     } finally {
+      this.lastRoundDurationMs = this.now() - this.lastRoundAtMs;
       this.roundRunning = false;
       this.schedule();
     }
@@ -331,8 +366,9 @@ export class Voting {
         "consensus published",
       );
     }
+    if (cur?.entry !== entry) this.diffs.add(entry.computed);
     for (const w of this.watchers) {
-      w.pending = signed;
+      w.pending = this.published;
       w.wake?.();
     }
     this.options.sharedRandom.remember(entry.computed.consensus.sharedRandom).catch((err: unknown) => this.options.log.error({ err }, "could not keep the shared random state"));

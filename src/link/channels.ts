@@ -73,6 +73,8 @@ export class Channel<C> {
 export interface ChannelManagerOptions<C> {
   /** Our identity, proven on links we open; undefined for an anonymous client. */
   identity: Ed25519KeyPair | undefined;
+  /** Source address of the links it opens (default: the system's choice). */
+  localAddress?: string;
   idleTimeoutMs: number;
   connectTimeoutMs: number;
   /** A new channel (accepted or opened): the owner installs its frame handler. */
@@ -135,6 +137,7 @@ export class ChannelManager<C> {
       port,
       expectedIdentity: identityKey,
       identity: this.options.identity,
+      localAddress: this.options.localAddress,
       timeoutMs: this.options.connectTimeoutMs,
       log: this.options.log,
     }).then((link) => {

@@ -454,22 +454,34 @@ export interface ConnectLinkOptions {
   expectedIdentity: Uint8Array;
   /** Our identity if we are a relay; omitted by anonymous clients. */
   identity?: Ed25519KeyPair;
+  /** Source address to connect from (a relay's own address on a host with several); default: the system's choice. */
+  localAddress?: string;
   timeoutMs?: number;
   log?: Logger;
 }
+
+// One client TLS context for every link this process opens: building one per connection (what
+// tls.connect does when given none) costs more than the handshake's own key exchange, and the
+// context carries nothing per peer (no certificate is checked: identity is the LinkHello proof).
+let clientContext: tls.SecureContext | undefined;
 
 /** Open a link to a relay and check that it proves `expectedIdentity`. */
 export async function connectLink(options: ConnectLinkOptions): Promise<Link> {
   const timeoutMs = options.timeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
   const deadline = Date.now() + timeoutMs;
   const socket = await new Promise<tls.TLSSocket>((resolve, reject) => {
-    const s = tls.connect({
+    clientContext ??= tls.createSecureContext({ minVersion: "TLSv1.3" });
+    // tls.connect hands the TCP options (localAddress among them) to net.connect.
+    const connectOptions: tls.ConnectionOptions & Pick<net.TcpNetConnectOpts, "localAddress"> = {
       host: options.host,
       port: options.port,
+      localAddress: options.localAddress,
+      secureContext: clientContext,
       rejectUnauthorized: false,
       minVersion: "TLSv1.3",
       servername: net.isIP(options.host) === 0 ? options.host : undefined,
-    });
+    };
+    const s = tls.connect(connectOptions);
     const timer = setTimeout(() => {
       s.destroy();
       reject(new LinkError("timeout", `TLS to ${options.host}:${options.port} not up within ${timeoutMs} ms`));

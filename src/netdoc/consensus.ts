@@ -9,7 +9,7 @@ import { MeowOnionError } from "../onion/errors.js";
 import { DOMAIN_CONSENSUS, verifyWithDomain } from "../onion/signing.js";
 
 export const MAX_CONSENSUS_SIGNATURES = 16;
-export type ConsensusErrorReason = "no-pinned-keys" | "malformed" | "not-enough-signatures" | "expired";
+export type ConsensusErrorReason = "no-pinned-keys" | "malformed" | "not-enough-signatures" | "expired" | "bad-diff";
 
 /** A consensus the client must not use; `reason` says why. */
 export class ConsensusVerificationError extends MeowOnionError {

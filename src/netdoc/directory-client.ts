@@ -3,17 +3,22 @@
  * client for an authority, and fetching / watching a verified consensus from any of several
  * authorities.
  */
+import type http2 from "node:http2";
+import type net from "node:net";
 import { timestampMs } from "@bufbuild/protobuf/wkt";
 import { createClient, type Client } from "@connectrpc/connect";
 import { Http2SessionManager, createConnectTransport } from "@connectrpc/connect-node";
-import type { Consensus, SignedConsensus } from "../../gen/meowonion/v1/consensus_pb.js";
+import { create } from "@bufbuild/protobuf";
+import { SignedConsensusSchema, type Consensus, type ConsensusDiff, type SignedConsensus } from "../../gen/meowonion/v1/consensus_pb.js";
 import { DirectoryService } from "../../gen/meowonion/v1/directory_pb.js";
 import { sleep } from "../common/sleep.js";
 import { MeowOnionError } from "../onion/errors.js";
-import { verifySignedConsensus } from "./consensus.js";
+import { ConsensusVerificationError, verifySignedConsensus } from "./consensus.js";
+import { applyConsensusDiff, MAX_CONSENSUS_BYTES } from "./consensus-diff.js";
+import { sha256 } from "./descriptor.js";
 
 // A 10,000-relay consensus is a few MB; votes carry whole descriptors (≤ 8 KiB each).
-const DEFAULT_CLIENT_READ_MAX_BYTES = 128 * 1024 * 1024;
+const DEFAULT_CLIENT_READ_MAX_BYTES = MAX_CONSENSUS_BYTES;
 
 export interface DirectoryClient {
   readonly url: string;
@@ -22,9 +27,17 @@ export interface DirectoryClient {
   close(): void;
 }
 
+export interface DirectoryClientOptions {
+  readMaxBytes?: number;
+  /** Source address to connect from (a relay's own address; default: the system's choice). */
+  localAddress?: string;
+}
+
 /** A Connect client for one authority over HTTP/2 (prior knowledge: no TLS, no upgrade). */
-export function createDirectoryClient(url: string, options: { readMaxBytes?: number } = {}): DirectoryClient {
-  const sessionManager = new Http2SessionManager(url);
+export function createDirectoryClient(url: string, options: DirectoryClientOptions = {}): DirectoryClient {
+  // http2.connect hands its options to net.connect for http: URLs, localAddress among them.
+  const sessionOptions: http2.ClientSessionOptions & Pick<net.TcpNetConnectOpts, "localAddress"> = { localAddress: options.localAddress };
+  const sessionManager = new Http2SessionManager(url, undefined, sessionOptions);
   const transport = createConnectTransport({
     baseUrl: url,
     httpVersion: "2",
@@ -37,9 +50,18 @@ export function createDirectoryClient(url: string, options: { readMaxBytes?: num
 
 export interface FetchedConsensus {
   consensus: Consensus;
+  /** The consensus bytes and signatures, as received (or as rebuilt from a diff). */
   signed: SignedConsensus;
+  /** SHA-256 of the consensus bytes: what the client names in `have` to get diffs from it. */
+  digest: Uint8Array;
   /** The authority it came from. */
   url: string;
+}
+
+/** A consensus the client holds, as a base for diffs (consensus.proto CONSENSUS DIFFS). */
+export interface HeldConsensus {
+  bytes: Uint8Array;
+  digest: Uint8Array;
 }
 
 /** Thrown by fetchConsensus when no authority gave a usable consensus; lists each failure. */
@@ -52,31 +74,108 @@ export class DirectoryUnavailableError extends MeowOnionError {
 }
 
 /**
- * Asks each authority in turn for its consensus and returns the first one that verifies. An
- * authority given as a URL gets a connection for this fetch only; one given as a client (a
- * caller that fetches regularly) keeps its connection.
+ * The consensus bytes and signatures an update carries: whole, or a diff applied to `base`.
+ * Throws ConsensusVerificationError("bad-diff") when the diff does not apply to it.
+ */
+export function resolveUpdate(update: { consensus?: SignedConsensus; diff?: ConsensusDiff }, base: HeldConsensus | undefined): { signed: SignedConsensus; digest: Uint8Array } {
+  if (update.diff !== undefined) {
+    if (base === undefined || !Buffer.from(base.digest).equals(update.diff.baseDigest)) {
+      throw new ConsensusVerificationError("bad-diff", "consensus diff is from a consensus this client does not hold");
+    }
+    const bytes = applyConsensusDiff(base.bytes, update.diff);
+    return { signed: create(SignedConsensusSchema, { consensus: bytes, signatures: update.diff.signatures }), digest: update.diff.targetDigest };
+  }
+  if (update.consensus === undefined) throw new ConsensusVerificationError("malformed", "the update carries neither a consensus nor a diff");
+  return { signed: update.consensus, digest: sha256(update.consensus.consensus) };
+}
+
+/**
+ * Asks each authority in turn for its consensus and returns the first one that verifies. With
+ * `held`, asks for a diff from it (and for the whole consensus if the diff does not apply).
  */
 export async function fetchConsensus(
-  authorities: readonly (string | DirectoryClient)[],
+  urls: string[],
   pinnedKeys: Uint8Array[],
-  options: { timeoutMs?: number; now?: () => Date } = {},
+  options: { timeoutMs?: number; now?: () => Date; held?: HeldConsensus } = {},
+): Promise<FetchedConsensus> {
+  const clients = urls.map((url) => createDirectoryClient(url));
+  try {
+    return await fetchConsensusFrom(clients, pinnedKeys, options);
+  } finally {
+    for (const client of clients) client.close();
+  }
+}
+
+/** fetchConsensus over clients the caller keeps (and closes). */
+export async function fetchConsensusFrom(
+  clients: DirectoryClient[],
+  pinnedKeys: Uint8Array[],
+  options: { timeoutMs?: number; now?: () => Date; held?: HeldConsensus } = {},
 ): Promise<FetchedConsensus> {
   const failures: { url: string; error: Error }[] = [];
-  for (const authority of authorities) {
-    const client = typeof authority === "string" ? createDirectoryClient(authority) : authority;
-    const url = client.url;
+  for (const client of clients) {
+    const call = (held: HeldConsensus | undefined) => client.rpc.getConsensus({ have: held === undefined ? [] : [held.digest] }, { timeoutMs: options.timeoutMs ?? 10_000 });
     try {
-      const res = await client.rpc.getConsensus({}, { timeoutMs: options.timeoutMs ?? 10_000 });
-      if (res.consensus === undefined) throw new Error("response has no consensus");
-      const consensus = verifySignedConsensus(res.consensus, pinnedKeys, options.now?.());
-      return { consensus, signed: res.consensus, url };
+      let res = await call(options.held);
+      let update;
+      try {
+        update = resolveUpdate(res, options.held);
+      } catch (err) {
+        if (!(err instanceof ConsensusVerificationError && err.reason === "bad-diff")) throw err;
+        res = await call(undefined);
+        update = resolveUpdate(res, undefined);
+      }
+      const consensus = verifySignedConsensus(update.signed, pinnedKeys, options.now?.());
+      return { consensus, signed: update.signed, digest: update.digest, url: client.url };
     } catch (err) {
-      failures.push({ url, error: err as Error });
-    } finally {
-      if (client !== authority) client.close();
+      failures.push({ url: client.url, error: err as Error });
     }
   }
   throw new DirectoryUnavailableError(failures);
+}
+
+/** One update of a WatchConsensus stream, resolved (whole or diff) and checked. */
+export type StreamUpdate = {
+  /** The consensus bytes and signatures the update made, and their digest (the stream's next base). */
+  signed: SignedConsensus;
+  digest: Uint8Array;
+} & (
+  | { status: "same" } // the previous update's bytes again (only signatures may have changed)
+  | { status: "valid"; consensus: Consensus }
+  | { status: "refused"; error: Error }
+);
+
+/**
+ * Reads one WatchConsensus stream from `client`, with diffs unless `diffs` is false (a client
+ * that does not know them): asks for the first update as a diff from `held`, then each update
+ * is resolved against the previous one. Ends with the stream; throws when a diff does not
+ * apply (the caller watches again, naming what it holds).
+ */
+export async function* watchStream(
+  client: DirectoryClient,
+  pinnedKeys: Uint8Array[],
+  options: { signal: AbortSignal; held?: HeldConsensus; diffs?: boolean; now?: () => Date },
+): AsyncGenerator<StreamUpdate> {
+  const diffs = options.diffs ?? true;
+  let base = options.held;
+  const request = { acceptDiffs: diffs, have: diffs && base !== undefined ? [base.digest] : [] };
+  for await (const update of client.rpc.watchConsensus(request, { signal: options.signal })) {
+    const { signed, digest } = resolveUpdate(update, base);
+    const same = base !== undefined && Buffer.from(base.digest).equals(digest);
+    // The authority sends the next diff from what this update made, verified or not.
+    base = { bytes: signed.consensus, digest };
+    if (same) {
+      yield { signed, digest, status: "same" };
+      continue;
+    }
+    let checked: StreamUpdate;
+    try {
+      checked = { signed, digest, status: "valid", consensus: verifySignedConsensus(signed, pinnedKeys, options.now?.()) };
+    } catch (err) {
+      checked = { signed, digest, status: "refused", error: err as Error };
+    }
+    yield checked;
+  }
 }
 
 export interface WatchOptions {
@@ -90,34 +189,30 @@ export interface WatchOptions {
 }
 
 /**
- * Every new valid consensus, from whichever authority is reachable: streams WatchConsensus,
- * verifies each update, skips ones older than (or byte-identical to) the last one yielded, and
- * moves on to the next authority when a stream fails. Ends when `signal` aborts.
+ * Every new valid consensus, from whichever authority is reachable: streams WatchConsensus
+ * with diffs, verifies each update, skips ones older than (or byte-identical to) the last one
+ * yielded, and moves on to the next authority when a stream fails. Ends when `signal` aborts.
  */
 export async function* watchConsensus(urls: string[], pinnedKeys: Uint8Array[], options: WatchOptions): AsyncGenerator<FetchedConsensus> {
   if (urls.length === 0) throw new Error("watchConsensus needs at least one authority URL");
   let lastValidAfter = -Infinity;
-  let lastBytes: Uint8Array | undefined;
+  let held: HeldConsensus | undefined;
   for (let i = 0; !options.signal.aborted; i++) {
     const url = urls[i % urls.length];
     const client = createDirectoryClient(url);
     try {
-      for await (const update of client.rpc.watchConsensus({}, { signal: options.signal })) {
-        const signed = update.consensus;
-        if (signed === undefined) continue;
-        if (lastBytes !== undefined && Buffer.from(signed.consensus).equals(lastBytes)) continue;
-        let consensus: Consensus;
-        try {
-          consensus = verifySignedConsensus(signed, pinnedKeys, options.now?.());
-        } catch (err) {
-          options.onError?.(url, err as Error);
+      for await (const update of watchStream(client, pinnedKeys, { signal: options.signal, held, now: options.now })) {
+        if (update.status === "same") continue;
+        if (update.status === "refused") {
+          options.onError?.(url, update.error);
           continue;
         }
+        const { consensus } = update;
         const validAfter = timestampMs(consensus.validAfter!);
         if (validAfter < lastValidAfter) continue;
         lastValidAfter = validAfter;
-        lastBytes = signed.consensus;
-        yield { consensus, signed, url };
+        held = { bytes: update.signed.consensus, digest: update.digest };
+        yield { consensus, signed: update.signed, digest: update.digest, url };
       }
       if (!options.signal.aborted) options.onError?.(url, new Error("the authority ended the stream"));
     } catch (err) {

@@ -16,7 +16,7 @@ import { fileURLToPath, pathToFileURL } from "node:url";
  * half the start-up time and ~35 MB less memory per process) or as TypeScript through tsx (tests
  * and development).
  */
-const COMPILED = import.meta.url.endsWith(".js");
+export const COMPILED = import.meta.url.endsWith(".js");
 const EXTENSION = COMPILED ? ".js" : ".ts";
 /** The root of the tree this module runs from (two levels above src/network/): the package, or dist/. */
 export const PACKAGE_ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");

@@ -10,7 +10,7 @@ import { startProxy } from "../proxy/proxy.js";
 import { startRelay } from "../relay/relay.js";
 import { startOnionService } from "../proxy/onion/start.js";
 import { parseOnionServicePort } from "../proxy/onion/service-targets.js";
-import { LOCAL_TIMING, type Launcher } from "./launcher.js";
+import { LOCAL_TIMING, type Launcher, type ScaledTiming } from "./launcher.js";
 import { onionServicePeriodsOf } from "../onion/hs/time-period.js";
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
@@ -37,7 +37,11 @@ function readyWithin<T extends { close(): Promise<void> }>(starting: Promise<T>,
   });
 }
 
-export function inProcessLauncher(readyTimeoutMs: number, logger?: Logger): Launcher {
+export function inProcessLauncher(
+  readyTimeoutMs: number,
+  logger?: Logger,
+  timing: ScaledTiming = LOCAL_TIMING,
+): Launcher {
   return {
     directory: async (o) => {
       const { host, port } = parseHostPort(o.listen);
@@ -49,8 +53,8 @@ export function inProcessLauncher(readyTimeoutMs: number, logger?: Logger): Laun
           const hash = p.lastIndexOf("#");
           return { url: p.slice(0, hash), key: Buffer.from(p.slice(hash + 1), "hex") };
         }),
-        intervalMs: LOCAL_TIMING.intervalS * 1000,
-        heartbeatTimeoutMs: LOCAL_TIMING.heartbeatTimeoutS * 1000,
+        intervalMs: timing.intervalS * 1000,
+        heartbeatTimeoutMs: timing.heartbeatTimeoutS * 1000,
         stableAfterMs: LOCAL_TIMING.stableAfterS * 1000,
         hsDirUptimeMs: LOCAL_TIMING.hsDirAfterS * 1000,
         onionServicePeriods: onionServicePeriodsOf(LOCAL_TIMING.hsPeriodMinutes),
@@ -67,7 +71,9 @@ export function inProcessLauncher(readyTimeoutMs: number, logger?: Logger): Laun
         directories: o.directories.map((d) => ({ url: d.url, key: Buffer.from(d.key, "hex") })),
         nickname: o.nickname,
         exitPolicy: o.exitPolicy,
-        heartbeatSeconds: LOCAL_TIMING.relayHeartbeatS,
+        outboundAddress: o.outboundAddress,
+        publishSpreadMs: o.publishSpreadMs,
+        heartbeatSeconds: timing.relayHeartbeatS,
         logger,
       });
       return {
@@ -81,7 +87,7 @@ export function inProcessLauncher(readyTimeoutMs: number, logger?: Logger): Laun
         socks: parseHostPort(o.socks),
         control: parseHostPort(o.control),
         dataDir: o.dataDir,
-        enforceDistinctSubnets: false,
+        enforceDistinctSubnets: !o.allowSameSubnet,
         logger,
       });
       // Ready, like the command's ready line, once the first circuit is open.
@@ -108,7 +114,7 @@ export function inProcessLauncher(readyTimeoutMs: number, logger?: Logger): Laun
           directories: o.directories.map((d) => ({ url: d.url, key: Buffer.from(d.key, "hex") })),
           dataDir: o.dataDir,
           ports,
-          enforceDistinctSubnets: false,
+          enforceDistinctSubnets: !o.allowSameSubnet,
           logger,
         }),
         readyTimeoutMs,

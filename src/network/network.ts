@@ -1,13 +1,22 @@
 /**
- * A whole MeowOnion network on 127.0.0.1: directory authorities (peered with each other when
- * there are several), relays (at least two exits that may reach only 127.0.0.0/8), a proxy,
- * and a destination service (meow echo + HTTP files) to talk to. Each node runs either in this
- * process or, with `processes: true`, as its own OS process like a real deployment.
+ * A whole MeowOnion network on loopback: directory authorities (peered with each other when
+ * there are several), relays (at least two exits that may reach only 127.0.0.0/8), each on its
+ * own 127.x.y.z address (loopback.ts), a proxy, and a destination service (meow echo + HTTP
+ * files) to talk to. Each node runs either in this process or, with `processes: true`, as its
+ * own OS process like a real deployment.
  *
- * `startNetwork()` resolves once the proxy has its first circuit open (the proxy's own ready
- * condition), and `close()` stops everything: child processes by PID (SIGTERM, then SIGKILL
- * after a grace period), in-process nodes by their close(), then the data directory (unless
- * the caller gave one).
+ * READINESS: the proxy and the onion services start once one consensus, signed by a majority of
+ * the authorities, lists as usable (Running and Valid) at least 95 % of the relays started,
+ * rounded up (so every relay of a network of up to 19), among them at least two exits: enough
+ * to build circuits (three distinct relays, one an exit, and a second exit for retries) from
+ * nearly the whole network, without waiting for the slowest relay of a thousand. Progress is
+ * reported while waiting ("312/1000 relays listed"). `startNetwork()` resolves once the
+ * proxy has its first circuit open (the proxy's own ready condition) and both onion services
+ * published their descriptors.
+ *
+ * `close()` stops everything: child processes by PID (SIGTERM, then SIGKILL after a grace
+ * period), in-process nodes by their close(), then the data directory (unless the caller gave
+ * one).
  */
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -15,13 +24,36 @@ import { join } from "node:path";
 import type { Logger } from "../common/log.js";
 import { startDestination, type Destination } from "./destination.js";
 import { inProcessLauncher } from "./in-process.js";
-import { LOCAL_EXIT_POLICY, type NodeHandle } from "./launcher.js";
+import { LOCAL_EXIT_POLICY, localTiming, type NodeHandle } from "./launcher.js";
+import { authorityAddress, CLIENT_ADDRESS, loopbackAliasesWork, MAX_LOCAL_RELAYS, relayAddress } from "./loopback.js";
+import { checkProcessCapacity } from "./capacity.js";
 import { processLauncher } from "./process-launcher.js";
 import { awaitUsableRelays } from "../proxy/consensus.js";
 
 export const DEFAULT_RELAYS = 5;
 export const DEFAULT_AUTHORITIES = 1;
 export const DEFAULT_EXITS = 2;
+/** The most relays a local network runs (an authority holds at most 10,000). */
+export const MAX_RELAYS = 10_000;
+/** Share of the relays a consensus must list for the network to be ready (see READINESS). */
+export const READY_FRACTION = 0.95;
+/** Exits a consensus must list for the network to be ready. */
+export const READY_EXITS = 2;
+const PROGRESS_EVERY_MS = 1_000;
+/**
+ * In one process, relays spread their first publications over this many ms per connection to
+ * an authority (24 s for a thousand relays and three authorities, 2.4 s for a hundred): each
+ * first publication opens a connection to each authority, which costs the one event loop
+ * several milliseconds on a busy machine, and a thousand relays publishing in the same second
+ * queue 3,000 of them, past the publications' deadline (each then retried: more load, not
+ * less). Child processes start spread out by themselves.
+ */
+const PUBLISH_SPREAD_PER_CONNECTION_MS = 8;
+
+/** Relays a consensus must list for a network of `relays` to be ready (READINESS). */
+export function readyRelayCount(relays: number): number {
+  return Math.ceil(relays * READY_FRACTION - 1e-9);
+}
 
 /** Relay nicknames: cats, of course (suffixed with a number past the end of the list). */
 export const CAT_NAMES = [
@@ -121,6 +153,33 @@ async function allSettledOrThrow<T>(promises: Promise<T>[]): Promise<T[]> {
   return results.map((r) => (r as PromiseFulfilledResult<T>).value);
 }
 
+/**
+ * Calls `report` at most once per PROGRESS_EVERY_MS (a call in between reports at the end of
+ * the interval), and at once when told it is the last time.
+ */
+function throttled(report: () => void): (last: boolean) => void {
+  let lastAt = -Infinity;
+  let timer: NodeJS.Timeout | undefined;
+  let done = false;
+  const fire = () => {
+    timer = undefined;
+    lastAt = performance.now();
+    if (!done) report();
+  };
+  return (last) => {
+    if (done) return;
+    if (last) {
+      clearTimeout(timer);
+      fire();
+      done = true;
+      return;
+    }
+    const wait = lastAt + PROGRESS_EVERY_MS - performance.now();
+    if (wait <= 0) fire();
+    else timer ??= setTimeout(fire, wait).unref();
+  };
+}
+
 function required(fields: Record<string, string>, key: string, what: string): string {
   const v = fields[key];
   if (!v) throw new Error(`${what}: ready line lacks '${key}='`);
@@ -135,7 +194,9 @@ export async function startNetwork(options: NetworkOptions = {}): Promise<Runnin
   if (!Number.isInteger(exitCount) || exitCount < 2) throw new Error("--exits must be at least 2");
   if (!Number.isInteger(relayCount) || relayCount < 3) throw new Error("--relays must be at least 3 (a circuit has three hops)");
   if (exitCount > relayCount) throw new Error(`--exits (${exitCount}) cannot exceed --relays (${relayCount})`);
+  if (relayCount > Math.min(MAX_RELAYS, MAX_LOCAL_RELAYS)) throw new Error(`--relays ${relayCount}: a local network runs at most ${MAX_RELAYS}`);
   const processes = options.processes ?? false;
+  if (processes) await checkProcessCapacity(relayCount + authorityCount + 3, relayCount);
   const readyTimeoutMs = options.readyTimeoutMs ?? 120_000;
   const progress = options.onProgress ?? (() => undefined);
   const checkAbort = () => {
@@ -147,9 +208,10 @@ export async function startNetwork(options: NetworkOptions = {}): Promise<Runnin
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
   const logDir = join(dataDir, "logs");
   if (processes) await mkdir(logDir, { recursive: true });
+  const timing = localTiming(relayCount, authorityCount);
   const launcher = processes
-    ? processLauncher(logDir, readyTimeoutMs, options.childEnv)
-    : inProcessLauncher(readyTimeoutMs, options.logger);
+    ? processLauncher(logDir, readyTimeoutMs, options.childEnv, timing)
+    : inProcessLauncher(readyTimeoutMs, options.logger, timing);
 
   // Tiers in the order started (destination, authorities, relays, proxy). Closing stops the
   // proxy first (so it does not rebuild circuits as relays go), then all the rest at once:
@@ -170,6 +232,10 @@ export async function startNetwork(options: NetworkOptions = {}): Promise<Runnin
     return handle;
   };
 
+  // Every relay on its own loopback address where the system allows it (loopback.ts).
+  const spread = await loopbackAliasesWork();
+  const authorityHost = (n: number) => (spread ? authorityAddress(n) : CLIENT_ADDRESS);
+  const relayHost = (i: number) => (spread ? relayAddress(i) : CLIENT_ADDRESS);
   try {
     const destTier: (() => Promise<void>)[] = [];
     tiers.push(destTier);
@@ -186,13 +252,13 @@ export async function startNetwork(options: NetworkOptions = {}): Promise<Runnin
     const authDirs = Array.from({ length: authorityCount }, (_, i) => join(dataDir, `authority${i + 1}`));
     let authorities: AuthorityInfo[];
     if (authorityCount === 1) {
-      const h = track(authTier, await launcher.directory({ name: "authority1", listen: "127.0.0.1:0", dataDir: authDirs[0], peers: [] }));
+      const h = track(authTier, await launcher.directory({ name: "authority1", listen: `${authorityHost(1)}:0`, dataDir: authDirs[0], peers: [] }));
       authorities = [{ name: "authority1", url: required(h.fields, "url", "authority1"), key: required(h.fields, "key", "authority1"), pid: h.pid }];
     } else {
       const first = await allSettledOrThrow(
         authDirs.map(async (dir, i) => {
           const name = `authority${i + 1}`;
-          const h = await launcher.directory({ name: `${name}-keygen`, listen: "127.0.0.1:0", dataDir: dir, peers: [] });
+          const h = await launcher.directory({ name: `${name}-keygen`, listen: `${authorityHost(i + 1)}:0`, dataDir: dir, peers: [] });
           try {
             return { name, url: required(h.fields, "url", name), key: required(h.fields, "key", name) };
           } finally {
@@ -215,8 +281,10 @@ export async function startNetwork(options: NetworkOptions = {}): Promise<Runnin
 
     const relayTier: (() => Promise<void>)[] = [];
     tiers.push(relayTier);
-    progress(`starting ${relayCount} relays (${exitCount} exits)…`);
+    progress(`starting ${relayCount} relays (${exitCount} exits)${spread ? `, each on its own loopback address (127.1.0.1 …)` : " on 127.0.0.1"}…`);
     checkAbort();
+    let started = 0;
+    const startedProgress = throttled(() => progress(`${started}/${relayCount} relays started`));
     const relays: RelayInfo[] = await allSettledOrThrow(
       Array.from({ length: relayCount }, async (_, i) => {
         const nickname = relayNickname(i);
@@ -225,13 +293,17 @@ export async function startNetwork(options: NetworkOptions = {}): Promise<Runnin
           relayTier,
           await launcher.relay({
             name: `relay-${nickname}`,
-            listen: "127.0.0.1:0",
+            listen: `${relayHost(i)}:0`,
             dataDir: join(dataDir, `relay-${nickname}`),
             directories,
             nickname,
             exitPolicy: exit ? LOCAL_EXIT_POLICY : "reject *:*",
+            outboundAddress: spread ? relayHost(i) : undefined,
+            publishSpreadMs: processes ? undefined : relayCount * authorityCount * PUBLISH_SPREAD_PER_CONNECTION_MS,
           }),
         );
+        started++;
+        startedProgress(started === relayCount);
         return {
           nickname: h.fields.nickname ?? nickname,
           orAddress: required(h.fields, "or", nickname),
@@ -242,13 +314,28 @@ export async function startNetwork(options: NetworkOptions = {}): Promise<Runnin
       }),
     );
 
-    // Start the proxy once the consensus lists every relay, so its guards and first circuits
-    // are chosen from the whole network rather than the first relays to be tested.
-    progress("waiting for a consensus listing every relay…");
+    // READINESS: the proxy's guards and first circuits are chosen from (nearly) the whole
+    // network rather than the first relays to be tested.
+    const needed = readyRelayCount(relayCount);
+    const neededExits = Math.min(READY_EXITS, exitCount);
+    progress(`waiting for a consensus listing ${needed === relayCount ? "every relay" : `${needed} of the ${relayCount} relays`} (${neededExits} exits)…`);
+    let listed = { relays: 0, exits: 0 };
+    const listedProgress = throttled(() => progress(`${listed.relays}/${relayCount} relays listed (${listed.exits} exits)`));
     await awaitUsableRelays(
       directories.map((d) => ({ url: d.url, key: Buffer.from(d.key, "hex") })),
-      relayCount,
-      { timeoutMs: readyTimeoutMs, signal: options.signal },
+      needed,
+      {
+        exits: neededExits,
+        // A large network takes longer to be listed: 200 ms per relay and authority at least
+        // (1,000 relays and 3 authorities: 10 minutes; about 4.5 took it on a busy 2-core machine).
+        timeoutMs: options.readyTimeoutMs ?? Math.max(readyTimeoutMs, relayCount * authorityCount * 200),
+        signal: options.signal,
+        onConsensus: (usable) => {
+          const changed = usable.relays !== listed.relays || usable.exits !== listed.exits;
+          listed = usable;
+          if (changed) listedProgress(usable.relays >= needed && usable.exits >= neededExits);
+        },
+      },
     );
 
     const proxyTier: (() => Promise<void>)[] = [];
@@ -271,11 +358,18 @@ export async function startNetwork(options: NetworkOptions = {}): Promise<Runnin
           name: "proxy",
           dataDir: join(dataDir, "proxy"),
           directories,
-          socks: options.socks ?? "127.0.0.1:0",
-          control: options.control ?? "127.0.0.1:0",
+          socks: options.socks ?? `${CLIENT_ADDRESS}:0`,
+          control: options.control ?? `${CLIENT_ADDRESS}:0`,
+          allowSameSubnet: !spread,
         }),
         ...serviceTargets.map((s) =>
-          launcher.service({ name: `service-${s.name}`, dataDir: join(dataDir, `service-${s.name}`), directories, ports: [`${s.port}:${s.target}`] }),
+          launcher.service({
+            name: `service-${s.name}`,
+            dataDir: join(dataDir, `service-${s.name}`),
+            directories,
+            ports: [`${s.port}:${s.target}`],
+            allowSameSubnet: !spread,
+          }),
         ),
       ].map((starting) => starting.then((h) => track(proxyTier, h))),
     );

@@ -4,10 +4,14 @@
  */
 import { join } from "node:path";
 import { type ChildNode, spawnNode } from "./child.js";
-import { LOCAL_DIRECTORY_ARGS, LOCAL_RELAY_ARGS, type Launcher, type NodeHandle } from "./launcher.js";
+import { LOCAL_DIRECTORY_ARGS, LOCAL_RELAY_ARGS, LOCAL_TIMING, type Launcher, type NodeHandle, type ScaledTiming } from "./launcher.js";
 
-function directoryArgs(d: { listen: string; dataDir: string; peers: string[] }): string[] {
-  return ["--listen", d.listen, "--data-dir", d.dataDir, ...d.peers.flatMap((p) => ["--peer", p]), ...LOCAL_DIRECTORY_ARGS];
+function directoryArgs(d: { listen: string; dataDir: string; peers: string[] }, timing: ScaledTiming): string[] {
+  return [
+    "--listen", d.listen, "--data-dir", d.dataDir, ...d.peers.flatMap((p) => ["--peer", p]), ...LOCAL_DIRECTORY_ARGS,
+    // Later flags win: the scaled timing over LOCAL_DIRECTORY_ARGS's.
+    "--interval", String(timing.intervalS), "--heartbeat-timeout", String(timing.heartbeatTimeoutS),
+  ];
 }
 
 function directoriesArgs(dirs: { url: string; key: string }[]): string[] {
@@ -15,7 +19,12 @@ function directoriesArgs(dirs: { url: string; key: string }[]): string[] {
 }
 
 /** Runs every node as its own process (see child.ts) with its stderr in DATA/logs/. */
-export function processLauncher(logDir: string, readyTimeoutMs: number, env?: NodeJS.ProcessEnv): Launcher {
+export function processLauncher(
+  logDir: string,
+  readyTimeoutMs: number,
+  env?: NodeJS.ProcessEnv,
+  timing: ScaledTiming = LOCAL_TIMING,
+): Launcher {
   const run = async (name: string, kind: string, args: string[]): Promise<NodeHandle> => {
     const child: ChildNode = await spawnNode({
       name,
@@ -28,7 +37,7 @@ export function processLauncher(logDir: string, readyTimeoutMs: number, env?: No
     return { fields: child.fields, pid: child.pid, stop: () => child.stop() };
   };
   return {
-    directory: (o) => run(o.name, "directory", directoryArgs(o)),
+    directory: (o) => run(o.name, "directory", directoryArgs(o, timing)),
     relay: (o) =>
       run(o.name, "relay", [
         "--listen", o.listen,
@@ -36,7 +45,9 @@ export function processLauncher(logDir: string, readyTimeoutMs: number, env?: No
         "--data-dir", o.dataDir,
         "--nickname", o.nickname,
         "--exit-policy", o.exitPolicy,
+        ...(o.outboundAddress === undefined ? [] : ["--outbound-address", o.outboundAddress]),
         ...LOCAL_RELAY_ARGS,
+        "--heartbeat", String(timing.relayHeartbeatS),
       ]),
     proxy: (o) =>
       run(o.name, "proxy", [
@@ -44,7 +55,7 @@ export function processLauncher(logDir: string, readyTimeoutMs: number, env?: No
         "--socks", o.socks,
         "--control", o.control,
         "--data-dir", o.dataDir,
-        "--allow-same-subnet",
+        ...(o.allowSameSubnet ? ["--allow-same-subnet"] : []),
         "--headless",
       ]),
     service: (o) =>
@@ -52,7 +63,7 @@ export function processLauncher(logDir: string, readyTimeoutMs: number, env?: No
         ...directoriesArgs(o.directories),
         "--data-dir", o.dataDir,
         ...o.ports.flatMap((p) => ["--port", p]),
-        "--allow-same-subnet",
+        ...(o.allowSameSubnet ? ["--allow-same-subnet"] : []),
       ]),
   };
 }

@@ -1,6 +1,7 @@
 /**
- * The proxy's view of the network: follows WatchConsensus on one authority at a time, checks
- * every update (signatures by a majority of the pinned keys, not expired; src/directory/client),
+ * The proxy's view of the network: follows WatchConsensus on one authority at a time, as
+ * diffs from the consensus it holds (a new period costs a few hundred bytes, not the whole
+ * consensus), checks every update (signatures by a majority of the pinned keys, not expired),
  * keeps the newest valid one, and moves to the next authority when a stream fails or goes
  * stale. After every authority failed in a row it waits, doubling the wait up to a cap, so a
  * network whose authorities are all down is not hammered; the last valid consensus stays in
@@ -8,13 +9,15 @@
  */
 import { EventEmitter } from "node:events";
 import { timestampMs } from "@bufbuild/protobuf/wkt";
-import type { Consensus } from "../../gen/meowonion/v1/consensus_pb.js";
+import { RelayFlag, type Consensus } from "../../gen/meowonion/v1/consensus_pb.js";
 import { Backoff } from "../common/backoff.js";
 import { componentLogger, type Logger } from "../common/log.js";
-import { createDirectoryClient, type DirectoryClient } from "../netdoc/directory-client.js";
+import { createDirectoryClient, type DirectoryClient, type HeldConsensus, watchStream } from "../netdoc/directory-client.js";
 import { sleep } from "../common/sleep.js";
-import { verifySignedConsensus } from "../netdoc/consensus.js";
 import { isUsable } from "./path.js";
+
+// How long a new stream may take to deliver its first consensus when none is held.
+const FIRST_UPDATE_TIMEOUT_MS = 30_000;
 
 export interface DirectoryPin {
   url: string;
@@ -27,13 +30,19 @@ export interface ConsensusFollowerOptions {
   backoffInitialMs?: number;
   /** Default 60 s. */
   backoffMaxMs?: number;
+  /**
+   * Ask for consensus diffs (default true). False behaves as a client that does not know them
+   * (every update a whole consensus): for compatibility tests and the before/after benchmark.
+   */
+  diffs?: boolean;
   now?: () => number;
   log?: Logger;
 }
 
 export class ConsensusFollower extends EventEmitter<{ consensus: [consensus: Consensus] }> {
   #latest: Consensus | undefined;
-  #latestBytes: Uint8Array | undefined;
+  /** The latest consensus's bytes and digest: what diffs are asked from. */
+  #held: HeldConsensus | undefined;
   readonly #abort = new AbortController();
   readonly #now: () => number;
   readonly #log: Logger;
@@ -119,34 +128,42 @@ export class ConsensusFollower extends EventEmitter<{ consensus: [consensus: Con
     const stop = () => stream.abort();
     outer.addEventListener("abort", stop, { once: true });
     let watchdog: NodeJS.Timeout | undefined;
+    // An authority that stops sending is as good as down: move on when no newer consensus came
+    // two periods after the one held should have been replaced (a busy authority publishes
+    // late), and at least one period after the stream started; 30 s when none is held yet.
+    const arm = (held: Consensus | undefined) => {
+      clearTimeout(watchdog);
+      let ms = FIRST_UPDATE_TIMEOUT_MS;
+      if (held !== undefined) {
+        const fresh = timestampMs(held.freshUntil!);
+        const period = fresh - timestampMs(held.validAfter!);
+        ms = Math.max(period, fresh + 2 * period - this.#now());
+      }
+      watchdog = setTimeout(stop, ms);
+    };
+    arm(this.#latest);
     let accepted = false;
     try {
-      for await (const update of client.rpc.watchConsensus({}, { signal: stream.signal })) {
-        if (update.consensus === undefined) continue;
+      const updates = watchStream(client, this.directories.map((d) => d.key), {
+        signal: stream.signal,
+        held: this.#held,
+        diffs: this.options.diffs ?? true,
+        now: () => new Date(this.#now()),
+      });
+      for await (const update of updates) {
         // The same consensus again (with more signatures, or from a reconnect): nothing new.
-        if (this.#latestBytes && Buffer.from(update.consensus.consensus).equals(this.#latestBytes)) {
+        if (update.status === "same" || (this.#held && Buffer.from(update.digest).equals(this.#held.digest))) {
           accepted = true;
           continue;
         }
-        let consensus: Consensus;
-        try {
-          consensus = verifySignedConsensus(
-            update.consensus,
-            this.directories.map((d) => d.key),
-            new Date(this.#now()),
-          );
-        } catch (err) {
-          this.#log.warn({ url: pin.url, err: (err as Error).message }, "refused a consensus");
+        if (update.status === "refused") {
+          this.#log.warn({ url: pin.url, err: update.error.message }, "refused a consensus");
           continue;
         }
-        if (!this.#accept(consensus, update.consensus.consensus)) continue;
+        const { consensus } = update;
+        if (!this.#accept(consensus, { bytes: update.signed.consensus, digest: update.digest })) continue;
         accepted = true;
-        // An authority that stops sending is as good as down: move on one period after the
-        // consensus should have been replaced.
-        clearTimeout(watchdog);
-        const fresh = timestampMs(consensus.freshUntil!);
-        const period = fresh - timestampMs(consensus.validAfter!);
-        watchdog = setTimeout(stop, Math.max(1_000, fresh + period - this.#now()));
+        arm(consensus);
       }
     } catch (err) {
       if (!outer.aborted) this.#log.warn({ url: pin.url, err: (err as Error).message }, "consensus stream failed");
@@ -159,38 +176,54 @@ export class ConsensusFollower extends EventEmitter<{ consensus: [consensus: Con
   }
 
   /** Takes a verified consensus unless it is older than the one held. */
-  #accept(consensus: Consensus, bytes: Uint8Array): boolean {
-    const held = this.#latest;
-    if (held && timestampMs(consensus.validAfter!) < timestampMs(held.validAfter!)) return false;
+  #accept(consensus: Consensus, held: HeldConsensus): boolean {
+    const latest = this.#latest;
+    if (latest && timestampMs(consensus.validAfter!) < timestampMs(latest.validAfter!)) return false;
     this.#latest = consensus;
-    this.#latestBytes = bytes;
+    this.#held = held;
     this.#log.info({ relays: consensus.relays.length, validAfter: new Date(timestampMs(consensus.validAfter!)).toISOString() }, "consensus");
     this.emit("consensus", consensus);
     return true;
   }
 }
 
+/** How many relays a consensus lists as usable, and how many of them are exits. */
+export interface UsableCount {
+  relays: number;
+  exits: number;
+}
+
 /**
  * Resolves with the first consensus (signed by a majority of `pins`) that lists `count`
- * usable relays; rejects after `timeoutMs` or when `signal` aborts.
+ * usable relays, `exits` of them (default 0) with the Exit flag; rejects after `timeoutMs` or
+ * when `signal` aborts. `onConsensus` sees the counts of every consensus on the way.
  */
 export async function awaitUsableRelays(
   pins: readonly DirectoryPin[],
   count: number,
-  options: { timeoutMs: number; signal?: AbortSignal },
+  options: { timeoutMs: number; exits?: number; signal?: AbortSignal; onConsensus?: (usable: UsableCount) => void },
 ): Promise<Consensus> {
   const follower = new ConsensusFollower(pins, { backoffInitialMs: 100, backoffMaxMs: 1_000 });
-  let best = 0;
+  const best: UsableCount = { relays: 0, exits: 0 };
+  const exits = options.exits ?? 0;
   const signals = [AbortSignal.timeout(options.timeoutMs), ...(options.signal ? [options.signal] : [])];
   const done = AbortSignal.any(signals);
   try {
     return await new Promise<Consensus>((resolve, reject) => {
       done.addEventListener("abort", () =>
-        reject(options.signal?.aborted ? new Error("aborted") : new Error(`no consensus listed all ${count} relays as usable within ${options.timeoutMs} ms (best: ${best})`)),
+        reject(
+          options.signal?.aborted
+            ? new Error("aborted")
+            : new Error(`no consensus listed ${count} relays (${exits} exits) as usable within ${options.timeoutMs} ms (best: ${best.relays} relays, ${best.exits} exits)`),
+        ),
       );
       follower.on("consensus", (c) => {
-        best = Math.max(best, c.relays.filter(isUsable).length);
-        if (best >= count) resolve(c);
+        const usable = c.relays.filter(isUsable);
+        const now = { relays: usable.length, exits: usable.filter((r) => r.flags.includes(RelayFlag.EXIT)).length };
+        best.relays = Math.max(best.relays, now.relays);
+        best.exits = Math.max(best.exits, now.exits);
+        options.onConsensus?.(now);
+        if (now.relays >= count && now.exits >= exits) resolve(c);
       });
       follower.start();
     });

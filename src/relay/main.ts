@@ -34,6 +34,8 @@ Options:
                              also advertised in the descriptor (default ${DEFAULT_BANDWIDTH}, Tor's)
   --bandwidth-burst BYTES    burst: bytes that may go at once after a quiet period (default: the rate)
   --advertise HOST           IP address published in the descriptor (default: the --listen host)
+  --outbound-address HOST    connect to other relays and the authorities from this address
+                             (Tor's OutboundBindAddress; default: the system's choice)
   --metrics HOST:PORT        serve Prometheus metrics at http://HOST:PORT/metrics (default: off)
   --onion-key-rotation S     seconds between onion key rotations (default ${DEFAULT_ONION_KEY_ROTATION_S});
                              the previous key stays accepted for one more such period
@@ -82,6 +84,7 @@ function parse(argv: string[]): RelayOptions | undefined {
       bandwidth: { type: "string" },
       "bandwidth-burst": { type: "string" },
       advertise: { type: "string" },
+      "outbound-address": { type: "string" },
       metrics: { type: "string" },
       "onion-key-rotation": { type: "string" },
       heartbeat: { type: "string" },
@@ -97,6 +100,7 @@ function parse(argv: string[]): RelayOptions | undefined {
     host: listen.host,
     port: listen.port,
     advertiseHost: values.advertise,
+    outboundAddress: values["outbound-address"],
     dataDir: values["data-dir"],
     directories,
     nickname: values.nickname,

@@ -42,6 +42,12 @@ export interface RelayOptions {
   port: number;
   /** Address published in the descriptor; defaults to `host` (which must then be a specific address). */
   advertiseHost?: string;
+  /**
+   * Source address of its connections to other relays and to the authorities (Tor's
+   * OutboundBindAddress): on a host with several addresses, what peers see as this relay's
+   * address (per-address limits). Default: the system's choice.
+   */
+  outboundAddress?: string;
   /** Where the identity and onion keys live (created on first start). */
   dataDir: string;
   /** Directory authorities to publish to (URL and pinned Ed25519 key). */
@@ -63,6 +69,8 @@ export interface RelayOptions {
   metrics?: { host: string; port: number };
   onionKeyRotationSeconds?: number;
   heartbeatSeconds?: number;
+  /** The first publication waits a random 0..publishSpreadMs (default 0; local networks). */
+  publishSpreadMs?: number;
   limits?: Partial<RelayLimits>;
   /** Store onion-service descriptors as an HSDir (default true). */
   hsDir?: boolean;
@@ -106,6 +114,9 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
   if (net.isIP(advertiseHost) === 0 || advertiseHost === "0.0.0.0" || advertiseHost === "::") {
     throw new Error(`cannot advertise '${advertiseHost}': give a specific IP address (--advertise)`);
   }
+  if (options.outboundAddress !== undefined && net.isIP(options.outboundAddress) === 0) {
+    throw new Error(`outbound address '${options.outboundAddress}' is not an IP address`);
+  }
   const exitPolicy = parseExitPolicy(options.exitPolicy ?? DEFAULT_EXIT_POLICY);
   const limits: RelayLimits = { ...DEFAULT_LIMITS, ...options.limits };
   const rotationMs = (options.onionKeyRotationSeconds ?? DEFAULT_ONION_KEY_ROTATION_S) * 1000;
@@ -130,6 +141,7 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
     targets: exitTargets(exitPolicy, () => hsDir?.openStream()),
     listedAddresses: (identityHex) => publisher?.listedAddresses(identityHex) ?? [],
     throttle,
+    outboundAddress: options.outboundAddress,
     log,
   });
   metrics.links = () => relaySwitch.channels.size;
@@ -155,6 +167,8 @@ export async function startRelay(options: RelayOptions): Promise<RelayHandle> {
     const pub = new Publisher({
       directories: options.directories ?? [],
       identity,
+      localAddress: options.outboundAddress,
+      startSpreadMs: options.publishSpreadMs,
       heartbeatMs: (options.heartbeatSeconds ?? DEFAULT_HEARTBEAT_S) * 1000,
       log,
       onListed: (listed) => {

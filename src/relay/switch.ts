@@ -46,6 +46,8 @@ export interface SwitchOptions {
   listedAddresses?: (identityHex: string) => readonly string[];
   /** The relay's bandwidth buckets, shared by all its links. */
   throttle?: LinkThrottle;
+  /** Source address of links to other relays (default: the system's choice). */
+  outboundAddress?: string;
   log: Logger;
 }
 
@@ -89,6 +91,7 @@ export class CircuitSwitch {
     );
     this.channels = new ChannelManager<RelayCircuit>({
       identity: options.identity,
+      localAddress: options.outboundAddress,
       idleTimeoutMs: limits.linkIdleTimeoutMs,
       connectTimeoutMs: limits.linkConnectTimeoutMs,
       onChannel: (channel) => {

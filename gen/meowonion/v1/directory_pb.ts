@@ -49,7 +49,7 @@ import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegen
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
-import type { AuthoritySignature, SignedConsensus, SignedVote } from "./consensus_pb.js";
+import type { AuthoritySignature, ConsensusDiff, SignedConsensus, SignedVote } from "./consensus_pb.js";
 import { file_meowonion_v1_consensus } from "./consensus_pb.js";
 import type { SignedDescriptor } from "./descriptor_pb.js";
 import { file_meowonion_v1_descriptor } from "./descriptor_pb.js";
@@ -59,7 +59,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file meowonion/v1/directory.proto.
  */
 export const file_meowonion_v1_directory: GenFile = /*@__PURE__*/
-  fileDesc("ChxtZW93b25pb24vdjEvZGlyZWN0b3J5LnByb3RvEgxtZW93b25pb24udjEiTgoYUHVibGlzaERlc2NyaXB0b3JSZXF1ZXN0EjIKCmRlc2NyaXB0b3IYASABKAsyHi5tZW93b25pb24udjEuU2lnbmVkRGVzY3JpcHRvciI2ChlQdWJsaXNoRGVzY3JpcHRvclJlc3BvbnNlEhkKEWRlc2NyaXB0b3JfZGlnZXN0GAEgASgJImEKDUhlYXJ0YmVhdEJvZHkSFAoMaWRlbnRpdHlfa2V5GAEgASgMEisKB3NlbnRfYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg0KBW5vbmNlGAMgASgMIjgKEEhlYXJ0YmVhdFJlcXVlc3QSEQoJaGVhcnRiZWF0GAEgASgMEhEKCXNpZ25hdHVyZRgCIAEoDCIkChFIZWFydGJlYXRSZXNwb25zZRIPCgdydW5uaW5nGAEgASgIIhUKE0dldENvbnNlbnN1c1JlcXVlc3QiSAoUR2V0Q29uc2Vuc3VzUmVzcG9uc2USMAoJY29uc2Vuc3VzGAEgASgLMh0ubWVvd29uaW9uLnYxLlNpZ25lZENvbnNlbnN1cyIXChVXYXRjaENvbnNlbnN1c1JlcXVlc3QiSgoWV2F0Y2hDb25zZW5zdXNSZXNwb25zZRIwCgljb25zZW5zdXMYASABKAsyHS5tZW93b25pb24udjEuU2lnbmVkQ29uc2Vuc3VzIiwKFEdldERlc2NyaXB0b3JSZXF1ZXN0EhQKDGlkZW50aXR5X2tleRgBIAEoDCJLChVHZXREZXNjcmlwdG9yUmVzcG9uc2USMgoKZGVzY3JpcHRvchgBIAEoCzIeLm1lb3dvbmlvbi52MS5TaWduZWREZXNjcmlwdG9yIkEKDkdldFZvdGVSZXF1ZXN0Ei8KC3ZhbGlkX2FmdGVyGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCI5Cg9HZXRWb3RlUmVzcG9uc2USJgoEdm90ZRgBIAEoCzIYLm1lb3dvbmlvbi52MS5TaWduZWRWb3RlImkKHEdldENvbnNlbnN1c1NpZ25hdHVyZVJlcXVlc3QSLwoLdmFsaWRfYWZ0ZXIYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhgKEGNvbnNlbnN1c19kaWdlc3QYAiABKAwiVAodR2V0Q29uc2Vuc3VzU2lnbmF0dXJlUmVzcG9uc2USMwoJc2lnbmF0dXJlGAEgASgLMiAubWVvd29uaW9uLnYxLkF1dGhvcml0eVNpZ25hdHVyZTKkBQoQRGlyZWN0b3J5U2VydmljZRJkChFQdWJsaXNoRGVzY3JpcHRvchImLm1lb3dvbmlvbi52MS5QdWJsaXNoRGVzY3JpcHRvclJlcXVlc3QaJy5tZW93b25pb24udjEuUHVibGlzaERlc2NyaXB0b3JSZXNwb25zZRJMCglIZWFydGJlYXQSHi5tZW93b25pb24udjEuSGVhcnRiZWF0UmVxdWVzdBofLm1lb3dvbmlvbi52MS5IZWFydGJlYXRSZXNwb25zZRJaCgxHZXRDb25zZW5zdXMSIS5tZW93b25pb24udjEuR2V0Q29uc2Vuc3VzUmVxdWVzdBoiLm1lb3dvbmlvbi52MS5HZXRDb25zZW5zdXNSZXNwb25zZSIDkAIBEl0KDldhdGNoQ29uc2Vuc3VzEiMubWVvd29uaW9uLnYxLldhdGNoQ29uc2Vuc3VzUmVxdWVzdBokLm1lb3dvbmlvbi52MS5XYXRjaENvbnNlbnN1c1Jlc3BvbnNlMAESXQoNR2V0RGVzY3JpcHRvchIiLm1lb3dvbmlvbi52MS5HZXREZXNjcmlwdG9yUmVxdWVzdBojLm1lb3dvbmlvbi52MS5HZXREZXNjcmlwdG9yUmVzcG9uc2UiA5ACARJLCgdHZXRWb3RlEhwubWVvd29uaW9uLnYxLkdldFZvdGVSZXF1ZXN0Gh0ubWVvd29uaW9uLnYxLkdldFZvdGVSZXNwb25zZSIDkAIBEnUKFUdldENvbnNlbnN1c1NpZ25hdHVyZRIqLm1lb3dvbmlvbi52MS5HZXRDb25zZW5zdXNTaWduYXR1cmVSZXF1ZXN0GisubWVvd29uaW9uLnYxLkdldENvbnNlbnN1c1NpZ25hdHVyZVJlc3BvbnNlIgOQAgFiBnByb3RvMw", [file_google_protobuf_timestamp, file_meowonion_v1_consensus, file_meowonion_v1_descriptor]);
+  fileDesc("ChxtZW93b25pb24vdjEvZGlyZWN0b3J5LnByb3RvEgxtZW93b25pb24udjEiTgoYUHVibGlzaERlc2NyaXB0b3JSZXF1ZXN0EjIKCmRlc2NyaXB0b3IYASABKAsyHi5tZW93b25pb24udjEuU2lnbmVkRGVzY3JpcHRvciI2ChlQdWJsaXNoRGVzY3JpcHRvclJlc3BvbnNlEhkKEWRlc2NyaXB0b3JfZGlnZXN0GAEgASgJImEKDUhlYXJ0YmVhdEJvZHkSFAoMaWRlbnRpdHlfa2V5GAEgASgMEisKB3NlbnRfYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg0KBW5vbmNlGAMgASgMIjgKEEhlYXJ0YmVhdFJlcXVlc3QSEQoJaGVhcnRiZWF0GAEgASgMEhEKCXNpZ25hdHVyZRgCIAEoDCIkChFIZWFydGJlYXRSZXNwb25zZRIPCgdydW5uaW5nGAEgASgIIiMKE0dldENvbnNlbnN1c1JlcXVlc3QSDAoEaGF2ZRgBIAMoDCJzChRHZXRDb25zZW5zdXNSZXNwb25zZRIwCgljb25zZW5zdXMYASABKAsyHS5tZW93b25pb24udjEuU2lnbmVkQ29uc2Vuc3VzEikKBGRpZmYYAiABKAsyGy5tZW93b25pb24udjEuQ29uc2Vuc3VzRGlmZiI7ChVXYXRjaENvbnNlbnN1c1JlcXVlc3QSFAoMYWNjZXB0X2RpZmZzGAEgASgIEgwKBGhhdmUYAiADKAwidQoWV2F0Y2hDb25zZW5zdXNSZXNwb25zZRIwCgljb25zZW5zdXMYASABKAsyHS5tZW93b25pb24udjEuU2lnbmVkQ29uc2Vuc3VzEikKBGRpZmYYAiABKAsyGy5tZW93b25pb24udjEuQ29uc2Vuc3VzRGlmZiIsChRHZXREZXNjcmlwdG9yUmVxdWVzdBIUCgxpZGVudGl0eV9rZXkYASABKAwiSwoVR2V0RGVzY3JpcHRvclJlc3BvbnNlEjIKCmRlc2NyaXB0b3IYASABKAsyHi5tZW93b25pb24udjEuU2lnbmVkRGVzY3JpcHRvciJBCg5HZXRWb3RlUmVxdWVzdBIvCgt2YWxpZF9hZnRlchgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiOQoPR2V0Vm90ZVJlc3BvbnNlEiYKBHZvdGUYASABKAsyGC5tZW93b25pb24udjEuU2lnbmVkVm90ZSJpChxHZXRDb25zZW5zdXNTaWduYXR1cmVSZXF1ZXN0Ei8KC3ZhbGlkX2FmdGVyGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIYChBjb25zZW5zdXNfZGlnZXN0GAIgASgMIlQKHUdldENvbnNlbnN1c1NpZ25hdHVyZVJlc3BvbnNlEjMKCXNpZ25hdHVyZRgBIAEoCzIgLm1lb3dvbmlvbi52MS5BdXRob3JpdHlTaWduYXR1cmUypAUKEERpcmVjdG9yeVNlcnZpY2USZAoRUHVibGlzaERlc2NyaXB0b3ISJi5tZW93b25pb24udjEuUHVibGlzaERlc2NyaXB0b3JSZXF1ZXN0GicubWVvd29uaW9uLnYxLlB1Ymxpc2hEZXNjcmlwdG9yUmVzcG9uc2USTAoJSGVhcnRiZWF0Eh4ubWVvd29uaW9uLnYxLkhlYXJ0YmVhdFJlcXVlc3QaHy5tZW93b25pb24udjEuSGVhcnRiZWF0UmVzcG9uc2USWgoMR2V0Q29uc2Vuc3VzEiEubWVvd29uaW9uLnYxLkdldENvbnNlbnN1c1JlcXVlc3QaIi5tZW93b25pb24udjEuR2V0Q29uc2Vuc3VzUmVzcG9uc2UiA5ACARJdCg5XYXRjaENvbnNlbnN1cxIjLm1lb3dvbmlvbi52MS5XYXRjaENvbnNlbnN1c1JlcXVlc3QaJC5tZW93b25pb24udjEuV2F0Y2hDb25zZW5zdXNSZXNwb25zZTABEl0KDUdldERlc2NyaXB0b3ISIi5tZW93b25pb24udjEuR2V0RGVzY3JpcHRvclJlcXVlc3QaIy5tZW93b25pb24udjEuR2V0RGVzY3JpcHRvclJlc3BvbnNlIgOQAgESSwoHR2V0Vm90ZRIcLm1lb3dvbmlvbi52MS5HZXRWb3RlUmVxdWVzdBodLm1lb3dvbmlvbi52MS5HZXRWb3RlUmVzcG9uc2UiA5ACARJ1ChVHZXRDb25zZW5zdXNTaWduYXR1cmUSKi5tZW93b25pb24udjEuR2V0Q29uc2Vuc3VzU2lnbmF0dXJlUmVxdWVzdBorLm1lb3dvbmlvbi52MS5HZXRDb25zZW5zdXNTaWduYXR1cmVSZXNwb25zZSIDkAIBYgZwcm90bzM", [file_google_protobuf_timestamp, file_meowonion_v1_consensus, file_meowonion_v1_descriptor]);
 
 /**
  * PublishDescriptor request.
@@ -186,11 +186,22 @@ export const HeartbeatResponseSchema: GenMessage<HeartbeatResponse> = /*@__PURE_
   messageDesc(file_meowonion_v1_directory, 4);
 
 /**
- * GetConsensus request (no fields).
+ * GetConsensus request.
  *
  * @generated from message meowonion.v1.GetConsensusRequest
  */
 export type GetConsensusRequest = Message<"meowonion.v1.GetConsensusRequest"> & {
+  /**
+   * SHA-256 digests of serialized Consensus messages the client holds (consensus.proto
+   * CONSENSUS DIFFS), most preferred first; at most 8, each 32 bytes (INVALID_ARGUMENT
+   * otherwise). If the authority still holds one of them, it may answer with a diff from the
+   * first such one instead of the whole consensus. Empty (as from clients that do not know
+   * diffs): the whole consensus. An authority keeps at least the consensuses it published in
+   * the last three voting periods as bases.
+   *
+   * @generated from field: repeated bytes have = 1;
+   */
+  have: Uint8Array[];
 };
 
 /**
@@ -201,7 +212,8 @@ export const GetConsensusRequestSchema: GenMessage<GetConsensusRequest> = /*@__P
   messageDesc(file_meowonion_v1_directory, 5);
 
 /**
- * GetConsensus response.
+ * GetConsensus response: exactly one of `consensus` and `diff` is set, `diff` only if the
+ * request named its base in `have`.
  *
  * @generated from message meowonion.v1.GetConsensusResponse
  */
@@ -210,6 +222,13 @@ export type GetConsensusResponse = Message<"meowonion.v1.GetConsensusResponse"> 
    * @generated from field: meowonion.v1.SignedConsensus consensus = 1;
    */
   consensus?: SignedConsensus | undefined;
+
+  /**
+   * The newest consensus as a diff from a consensus named in the request's `have`.
+   *
+   * @generated from field: meowonion.v1.ConsensusDiff diff = 2;
+   */
+  diff?: ConsensusDiff | undefined;
 };
 
 /**
@@ -220,11 +239,30 @@ export const GetConsensusResponseSchema: GenMessage<GetConsensusResponse> = /*@_
   messageDesc(file_meowonion_v1_directory, 6);
 
 /**
- * WatchConsensus request (no fields).
+ * WatchConsensus request. Without accept_diffs (clients that do not know diffs) every update is
+ * a whole consensus.
  *
  * @generated from message meowonion.v1.WatchConsensusRequest
  */
 export type WatchConsensusRequest = Message<"meowonion.v1.WatchConsensusRequest"> & {
+  /**
+   * The client applies diffs. Then the first update is a diff from a consensus named in
+   * `have` if the authority still holds one (else whole), and every later update is a diff
+   * from the result of the previous update of the stream (whose bytes the client holds, having
+   * applied it). A client that cannot apply a diff must cancel the stream and watch again,
+   * naming what it holds in `have` (or nothing, to get the whole consensus).
+   *
+   * @generated from field: bool accept_diffs = 1;
+   */
+  acceptDiffs: boolean;
+
+  /**
+   * As GetConsensusRequest.have (at most 8 digests of 32 bytes; INVALID_ARGUMENT otherwise);
+   * ignored without accept_diffs.
+   *
+   * @generated from field: repeated bytes have = 2;
+   */
+  have: Uint8Array[];
 };
 
 /**
@@ -235,7 +273,8 @@ export const WatchConsensusRequestSchema: GenMessage<WatchConsensusRequest> = /*
   messageDesc(file_meowonion_v1_directory, 7);
 
 /**
- * One update of WatchConsensus.
+ * One update of WatchConsensus: exactly one of `consensus` and `diff` is set, `diff` only if
+ * the request had accept_diffs.
  *
  * @generated from message meowonion.v1.WatchConsensusResponse
  */
@@ -244,6 +283,13 @@ export type WatchConsensusResponse = Message<"meowonion.v1.WatchConsensusRespons
    * @generated from field: meowonion.v1.SignedConsensus consensus = 1;
    */
   consensus?: SignedConsensus | undefined;
+
+  /**
+   * The update as a diff (see WatchConsensusRequest.accept_diffs for its base).
+   *
+   * @generated from field: meowonion.v1.ConsensusDiff diff = 2;
+   */
+  diff?: ConsensusDiff | undefined;
 };
 
 /**
@@ -427,8 +473,9 @@ export const DirectoryService: GenService<{
     output: typeof HeartbeatResponseSchema;
   },
   /**
-   * The newest consensus this authority has, with every signature it collected.
-   * UNAVAILABLE if none has been made yet. Safe to call with HTTP GET (Connect GET).
+   * The newest consensus this authority has, with every signature it collected: whole, or as
+   * a diff from one the client holds (GetConsensusRequest.have). UNAVAILABLE if none has been
+   * made yet. Safe to call with HTTP GET (Connect GET).
    *
    * @generated from rpc meowonion.v1.DirectoryService.GetConsensus
    */
@@ -439,7 +486,10 @@ export const DirectoryService: GenService<{
   },
   /**
    * Streams the current consensus at once (if any), then every new one (new period, or new
-   * signatures collected). Ends only when the client cancels or the authority stops.
+   * signatures collected); with accept_diffs, as diffs (WatchConsensusRequest). An update may
+   * be skipped when a newer one is ready before the client read it. Ends only when the client
+   * cancels or the authority stops. RESOURCE_EXHAUSTED when the authority already serves
+   * 10,000 watchers.
    *
    * @generated from rpc meowonion.v1.DirectoryService.WatchConsensus
    */
