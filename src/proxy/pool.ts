@@ -189,6 +189,11 @@ export class CircuitPool extends EventEmitter<PoolEvents> {
     return this.#streams.infos();
   }
 
+  /** Whether paths keep relays of one subnet apart (consensus.proto PATH SELECTION). */
+  get enforceDistinctSubnets(): boolean {
+    return this.#options.enforceDistinctSubnets;
+  }
+
   /** Payload bytes through streams, for the bandwidth events. */
   get totalBytesSent(): number {
     return this.#streams.totalBytesSent;
@@ -410,6 +415,24 @@ export class CircuitPool extends EventEmitter<PoolEvents> {
       const lastHopGone = avoid.goneRelays.some((k) => sameKey(k, request.lastHop.identityKey));
       if (attempt >= this.#options.maxStreamAttempts || lastHopGone || avoid.goneRelays.length === known) throw failure;
     }
+  }
+
+  /**
+   * A last hop we choose ourselves for onion-service circuits (a client's rendezvous point, a
+   * service's intro points): among the relays `accept` takes, chosen as an exit is, so that
+   * it fits in a path with our guard under the family and subnet rules (path.ts). Throws a
+   * PathError when none does.
+   */
+  chooseLastHop(accept: (relay: ConsensusRelay) => boolean): ConsensusRelay {
+    const consensus = this.#requireConsensus();
+    const { relays } = selectPath(consensus.relays, {
+      hops: this.#options.hops,
+      lastHopAmong: accept,
+      guards: this.guards.primary(consensus.relays),
+      enforceDistinctSubnets: this.#options.enforceDistinctSubnets,
+      random: this.#options.random,
+    });
+    return relays.at(-1)!;
   }
 
   /** Whether a client's rendezvous circuit may take another stream: open, not retired, not past the maximum dirtiness. */

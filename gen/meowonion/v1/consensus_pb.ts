@@ -42,15 +42,20 @@
 //   Every choice is random with probability proportional to bandwidth_weight among the
 //   candidates that fit; if their weights are all zero, uniform. A relay fits if it is not
 //   already in the path, is not in one family with a chosen relay (each lists the other in
-//   `family`), and (a client option, on by default, off for test networks on one host) does
-//   not share an IPv4 /16 with a chosen relay. If no entry or middle fits, the client tries
+//   `family`; one relay naming another is not enough), and (a client option, on by default,
+//   off for test networks on one host) shares neither an IPv4 /16 (of ipv4_address) nor an
+//   IPv6 /32 (of ipv6_address, when set) with a chosen relay. If no entry or middle fits, the client tries
 //   another exit; with no exit left, it fails. BandwidthTotals does not enter these choices
 //   (no Tor-style position weights): it is informational, for checking and monitoring.
 //   The randomness must come from a cryptographically secure generator.
 //   Circuits of onion services (onion_service.proto) follow the same rules: a client's
 //   circuits to an HSDir, an intro point or a rendezvous point have that relay as their last
 //   hop (chosen by the protocol, or at random among candidates for a rendezvous point) instead
-//   of an exit, and entry and middles as above. A circuit whose last hop the other side chose
+//   of an exit, and entry and middles as above; the family and subnet rules hold between
+//   every two positions of these circuits too. A rendezvous point a client chooses, and the
+//   intro points a service chooses, are chosen as exits are (among relays with
+//   ONION_SERVICE_POINTS that fit with the entry); a service also avoids, while it can, an
+//   intro point in one family or subnet with one of its other intro points. A circuit whose last hop the other side chose
 //   (a client's to an intro point from the descriptor, a service's to the client's rendezvous
 //   point) has one middle more, n + 1 hops (as Tor), so that the other side cannot pick a relay
 //   next to one's entry guard: onion services need a network of at least n + 1 relays.
