@@ -12,6 +12,7 @@ import {
   isUsable,
   PathError,
   canExitTo,
+  replaceHop,
   sameKey,
   selectPath,
   weightedChoice,
@@ -217,6 +218,29 @@ describe("selectPath examples", () => {
       expect(path.map((r) => r.nickname)).not.toContain("relay2");
     }
     expect(() => selectPath([exit, sameSlash32, other], { hops: 3, guards: [], enforceDistinctSubnets: true })).toThrow(PathError);
+  });
+
+  it("replaces a failed middle or exit under the same rules (re-extending after TRUNCATED)", () => {
+    const web = policy("accept *:443");
+    const guard = relay({ id: 1 });
+    const middle = relay({ id: 2 });
+    const exit = relay({ id: 3, exitPolicy: web });
+    const sameFamilyAsGuard = relay({ id: 4, family: [1], exitPolicy: web });
+    const guardWithFamily = relay({ id: 1, family: [4] });
+    const spareExit = relay({ id: 5, exitPolicy: web });
+    const spareMiddle = relay({ id: 6 });
+    const all = [guardWithFamily, middle, exit, sameFamilyAsGuard, spareExit, spareMiddle];
+    const options = { hops: 3, exitTo: { port: 443 }, guards: [guard.identityKey], enforceDistinctSubnets: true };
+    for (let seed = 1; seed <= 30; seed++) {
+      const random = seeded(seed * 0x9e3779b1);
+      // The exit: an exit for the port, not the failed one, not the guard's family, not on the path.
+      expect(replaceHop(all, [guardWithFamily, middle, exit], 2, { ...options, random })?.nickname).toBe("relay5");
+      // A middle: any fitting relay but the failed one and those on the path.
+      expect(["relay5", "relay6"]).toContain(replaceHop(all, [guardWithFamily, middle, exit], 1, { ...options, random })?.nickname);
+    }
+    expect(replaceHop(all, [guardWithFamily, middle, exit], 0, options)).toBeUndefined();
+    expect(replaceHop(all, [guardWithFamily, middle, exit], 2, { ...options, lastHop: exit })).toBeUndefined();
+    expect(replaceHop(all, [guardWithFamily, middle, exit], 2, { ...options, avoidRelays: [spareExit.identityKey] })).toBeUndefined();
   });
 
   it("takes a family only from mutual listing: one relay naming another is not enough", () => {

@@ -234,6 +234,28 @@ export function selectPath(consensusRelays: readonly ConsensusRelay[], options: 
   throw lastFailure ?? new PathError("exit", "no usable exit");
 }
 
+/**
+ * A relay to take position `index` (a middle or the last hop, never the entry) of `path` after
+ * the relay there could not be reached (re-extending after TRUNCATED): chosen as selectPath
+ * chooses for that position, fitting with every other relay of the path, never one of
+ * `options.avoidRelays`; undefined when none fits or the last hop was fixed (`lastHop`).
+ */
+export function replaceHop(consensusRelays: readonly ConsensusRelay[], path: readonly ConsensusRelay[], index: number, options: PathOptions): ConsensusRelay | undefined {
+  if (index < 1 || index >= path.length) return undefined;
+  const avoided = [...(options.avoidRelays ?? []), path[index].identityKey];
+  const relays = consensusRelays.filter((r) => !avoided.some((k) => sameKey(k, r.identityKey)));
+  const others = path.filter((_, i) => i !== index);
+  const fits = (r: ConsensusRelay) => others.every((o) => !conflicts(r, o, options.enforceDistinctSubnets));
+  let candidates: ConsensusRelay[];
+  if (index < path.length - 1) candidates = relays.filter(isUsable);
+  else if (options.lastHop !== undefined) return undefined;
+  else {
+    const excluded = options.excludeExits ?? [];
+    candidates = lastHopCandidates(relays, options).filter((r) => !excluded.some((k) => sameKey(k, r.identityKey)));
+  }
+  return weightedChoice(candidates.filter(fits), options.random ?? secureRandom);
+}
+
 function lastHopCandidates(relays: readonly ConsensusRelay[], options: PathOptions): ConsensusRelay[] {
   const { lastHop: fixed, lastHopAmong: among } = options;
   if (fixed !== undefined) return relays.filter((r) => sameKey(r.identityKey, fixed.identityKey) && isUsable(r));

@@ -26,10 +26,10 @@ import { CircuitError, MeowOnionError } from "../onion/errors.js";
 import { Bootstrap } from "./bootstrap.js";
 import { DEFAULT_BUILD_TIMEOUT_MS, buildCircuit } from "./build.js";
 import type { ClientChannelManager } from "./channels.js";
-import { type ClientCircuit, DEFAULT_STREAM_TIMEOUT_MS, relayTargetOf } from "./circuit.js";
+import { type ClientCircuit, DEFAULT_STREAM_TIMEOUT_MS, type RelayTarget, relayTargetOf } from "./circuit.js";
 import type { ConsensusFollower } from "./consensus.js";
 import type { GuardStore } from "./guards.js";
-import { DEFAULT_HOPS, type ExitTarget, canExitTo, sameKey, secureRandom, selectPath } from "./path.js";
+import { DEFAULT_HOPS, type ExitTarget, type PathOptions, canExitTo, replaceHop, sameKey, secureRandom, selectPath } from "./path.js";
 import { type PooledCircuit, type PooledStream, buildFailureText, circuitInfo, streamInfo } from "./pool-view.js";
 import { type AttachedStream, type Avoidance, StreamRequests } from "./stream-requests.js";
 import { DEFAULT_ONION_CLIENT_TIMEOUTS, OnionServiceClient } from "./onion/client.js";
@@ -94,6 +94,12 @@ export interface OnionServiceCircuitRequest {
   onionService: string;
   /** Client circuits only: streams of other isolation keys never share it. */
   isolationKey?: string;
+}
+
+/** A path and the rules it was chosen by (undefined for a path a controller named). */
+interface ChosenPath {
+  relays: ConsensusRelay[];
+  options: PathOptions | undefined;
 }
 
 export class CircuitPool extends EventEmitter<PoolEvents> {
@@ -217,13 +223,15 @@ export class CircuitPool extends EventEmitter<PoolEvents> {
   /** Build a circuit now (explicit path of identity keys, or chosen) and wait until it is open. */
   async buildCircuit(pathKeys: Uint8Array[] = []): Promise<CircuitInfo> {
     const consensus = this.#requireConsensus();
-    let path: ConsensusRelay[];
+    let path: ChosenPath;
     if (pathKeys.length > 0) {
-      path = pathKeys.map((key, i) => {
+      // A path the controller named is built as named: no substitutes.
+      const relays = pathKeys.map((key, i) => {
         const relay = consensus.relays.find((r) => sameKey(r.identityKey, key));
         if (!relay) throw new MeowOnionError("invalid-argument", `hop ${i} (${Buffer.from(key).toString("hex").slice(0, 16)}…) is not in the consensus`);
         return relay;
       });
+      path = { relays, options: undefined };
     } else {
       path = this.#choosePath(consensus, undefined, { failedExits: [], goneRelays: [] });
     }
@@ -349,8 +357,8 @@ export class CircuitPool extends EventEmitter<PoolEvents> {
     }
   }
 
-  #choosePath(consensus: Consensus, target: ExitTarget | undefined, avoid: Avoidance): ConsensusRelay[] {
-    const { relays, entryOutsideGuardSet } = selectPath(consensus.relays, {
+  #choosePath(consensus: Consensus, target: ExitTarget | undefined, avoid: Avoidance): ChosenPath {
+    const options: PathOptions = {
       hops: this.#options.hops,
       exitTo: target,
       guards: this.guards.primary(consensus.relays),
@@ -358,9 +366,10 @@ export class CircuitPool extends EventEmitter<PoolEvents> {
       excludeExits: avoid.failedExits,
       avoidRelays: avoid.goneRelays,
       random: this.#options.random,
-    });
+    };
+    const { relays, entryOutsideGuardSet } = selectPath(consensus.relays, options);
     if (entryOutsideGuardSet && relays.length > 1) this.guards.adopt(relays[0]);
-    return relays;
+    return { relays, options };
   }
 
   #requireConsensus(): Consensus {
@@ -394,16 +403,17 @@ export class CircuitPool extends EventEmitter<PoolEvents> {
     const avoid: Avoidance = { failedExits: [], goneRelays: [] };
     for (let attempt = 1; ; attempt++) {
       const consensus = this.#requireConsensus();
-      const { relays, entryOutsideGuardSet } = selectPath(consensus.relays, {
+      const options: PathOptions = {
         hops: this.#options.hops + (request.chosenByPeer ? 1 : 0),
         lastHop: request.lastHop,
         guards: this.guards.primary(consensus.relays),
         enforceDistinctSubnets: this.#options.enforceDistinctSubnets,
         avoidRelays: avoid.goneRelays,
         random: this.#options.random,
-      });
+      };
+      const { relays, entryOutsideGuardSet } = selectPath(consensus.relays, options);
       if (entryOutsideGuardSet && relays.length > 1) this.guards.adopt(relays[0]);
-      const pooled = this.#startBuild(relays, request.isolationKey, request.purpose, request.onionService);
+      const pooled = this.#startBuild({ relays, options }, request.isolationKey, request.purpose, request.onionService);
       await pooled.built;
       if (pooled.state === CircuitState.OPEN) {
         pooled.dirtySince = Date.now();
@@ -446,7 +456,8 @@ export class CircuitPool extends EventEmitter<PoolEvents> {
     this.#emitCircuit(pooled);
   }
 
-  #startBuild(path: ConsensusRelay[], isolationKey: string | undefined, purpose: CircuitPurpose, onionService?: string): PooledCircuit {
+  #startBuild(chosen: ChosenPath, isolationKey: string | undefined, purpose: CircuitPurpose, onionService?: string): PooledCircuit {
+    const path = [...chosen.relays];
     const pooled: PooledCircuit = {
       id: this.#nextCircuitId++,
       purpose,
@@ -470,11 +481,32 @@ export class CircuitPool extends EventEmitter<PoolEvents> {
       timeoutMs: this.#options.buildTimeoutMs,
       // An onion-service circuit's last relay is not its end: congestion control, if any, is asked of the far end once joined.
       congestionControl: this.#options.congestionControl && purpose === CircuitPurpose.GENERAL,
+      replaceHop: chosen.options === undefined ? undefined : this.#substitutes(pooled, chosen.options),
     }).then(
       (circuit) => this.#onBuilt(pooled, circuit),
       (error: unknown) => this.#onBuildFailed(pooled, error),
     );
     return pooled;
+  }
+
+  /**
+   * Re-extending after TRUNCATED (build.ts): a substitute for the relay at `hop`, chosen under
+   * the rules the path was chosen by, never a relay that already failed this build.
+   */
+  #substitutes(pooled: PooledCircuit, options: PathOptions): (hop: number, failed: CircuitError) => RelayTarget | undefined {
+    const failedHere: Uint8Array[] = [];
+    return (hop, failed) => {
+      const consensus = this.consensus.current;
+      if (consensus === undefined || this.#closed || pooled.closeRequested) return undefined;
+      const gone = pooled.path[hop];
+      failedHere.push(gone.identityKey);
+      const substitute = replaceHop(consensus.relays, pooled.path, hop, { ...options, avoidRelays: [...(options.avoidRelays ?? []), ...failedHere] });
+      this.#log.info({ circuit: pooled.id, hop, failed: gone.nickname, why: failed.message, substitute: substitute?.nickname }, substitute === undefined ? "extension failed; no substitute relay" : "extension failed; extending to a substitute relay");
+      if (substitute === undefined) return undefined;
+      pooled.path[hop] = substitute;
+      this.#emitCircuit(pooled);
+      return relayTargetOf(substitute);
+    };
   }
 
   #onBuilt(pooled: PooledCircuit, circuit: ClientCircuit): void {
