@@ -28,8 +28,8 @@ import { DEFAULT_BUILD_TIMEOUT_MS, buildCircuit } from "./build.js";
 import type { ClientChannelManager } from "./channels.js";
 import { type ClientCircuit, DEFAULT_STREAM_TIMEOUT_MS, type RelayTarget, relayTargetOf } from "./circuit.js";
 import type { ConsensusFollower } from "./consensus.js";
-import type { GuardStore } from "./guards.js";
-import { DEFAULT_HOPS, type ExitTarget, type PathOptions, canExitTo, replaceHop, sameKey, secureRandom, selectPath } from "./path.js";
+import type { GuardStore, GuardUse } from "./guards.js";
+import { DEFAULT_HOPS, type ExitTarget, type PathOptions, canExitTo, conflicts, replaceHop, sameKey, secureRandom, selectPath } from "./path.js";
 import { type PooledCircuit, type PooledStream, buildFailureText, circuitInfo, streamInfo } from "./pool-view.js";
 import { type AttachedStream, type Avoidance, StreamRequests } from "./stream-requests.js";
 import { DEFAULT_ONION_CLIENT_TIMEOUTS, OnionServiceClient } from "./onion/client.js";
@@ -458,6 +458,9 @@ export class CircuitPool extends EventEmitter<PoolEvents> {
 
   #startBuild(chosen: ChosenPath, isolationKey: string | undefined, purpose: CircuitPurpose, onionService?: string): PooledCircuit {
     const path = [...chosen.relays];
+    // The guard's view of this circuit (guards.ts): whether it may be used at once when built.
+    const enforce = this.#options.enforceDistinctSubnets;
+    const guardUse = this.guards.circuitStarted(path, (r) => path.slice(1).every((o) => !conflicts(r, o, enforce)));
     const pooled: PooledCircuit = {
       id: this.#nextCircuitId++,
       purpose,
@@ -483,8 +486,8 @@ export class CircuitPool extends EventEmitter<PoolEvents> {
       congestionControl: this.#options.congestionControl && purpose === CircuitPurpose.GENERAL,
       replaceHop: chosen.options === undefined ? undefined : this.#substitutes(pooled, chosen.options),
     }).then(
-      (circuit) => this.#onBuilt(pooled, circuit),
-      (error: unknown) => this.#onBuildFailed(pooled, error),
+      (circuit) => this.#afterBuild(pooled, guardUse, circuit),
+      (error: unknown) => this.#onBuildFailed(pooled, error, guardUse),
     );
     return pooled;
   }
@@ -509,6 +512,20 @@ export class CircuitPool extends EventEmitter<PoolEvents> {
     };
   }
 
+  /**
+   * A circuit through a primary guard is usable at once; one through another guard waits
+   * until no better primary guard may answer, and is abandoned if one does (guards.ts).
+   */
+  async #afterBuild(pooled: PooledCircuit, use: GuardUse, circuit: ClientCircuit): Promise<void> {
+    const verdict = await this.guards.circuitSucceeded(use);
+    if (verdict === "abandon") {
+      circuit.destroy(DestroyReason.REQUESTED);
+      this.#onBuildFailed(pooled, new CircuitError(DestroyReason.REQUESTED, 1, "abandoned: a primary guard answered while this circuit through a non-primary guard waited"), undefined);
+      return;
+    }
+    this.#onBuilt(pooled, circuit);
+  }
+
   #onBuilt(pooled: PooledCircuit, circuit: ClientCircuit): void {
     pooled.circuit = circuit;
     if (this.#closed || pooled.closeRequested) {
@@ -520,7 +537,6 @@ export class CircuitPool extends EventEmitter<PoolEvents> {
       return;
     }
     pooled.state = CircuitState.OPEN;
-    this.guards.markReachable(pooled.path[0].identityKey);
     circuit.once("close", (reason) => this.#onClosed(pooled, reason));
     this.#log.debug({ circuit: pooled.id, buildMs: circuit.buildMs }, "circuit open");
     this.#emitCircuit(pooled);
@@ -534,13 +550,17 @@ export class CircuitPool extends EventEmitter<PoolEvents> {
     this.#maintain();
   }
 
-  #onBuildFailed(pooled: PooledCircuit, error: unknown): void {
+  #onBuildFailed(pooled: PooledCircuit, error: unknown, use: GuardUse | undefined): void {
     pooled.state = CircuitState.FAILED;
     if (error instanceof CircuitError) {
       pooled.closeReason = error.reason;
       pooled.failedAtHop = error.hop;
-      if (error.hop === 0 && RELAY_UNREACHABLE.has(error.reason)) this.guards.markUnreachable(pooled.path[0].identityKey);
+      if (use !== undefined) {
+        if (error.hop === 0 && RELAY_UNREACHABLE.has(error.reason)) this.guards.circuitFailed(use);
+        else this.guards.circuitEnded(use);
+      }
     } else {
+      if (use !== undefined) this.guards.circuitEnded(use);
       pooled.closeReason = DestroyReason.INTERNAL;
     }
     this.#circuits.delete(pooled.id);
@@ -620,6 +640,7 @@ export class CircuitPool extends EventEmitter<PoolEvents> {
 
   /** Destroys every circuit; pending stream requests fail. */
   close(): void {
+    this.guards.close();
     if (this.#closed) return;
     this.#closed = true;
     this.#shutdown.abort(new Error("proxy closed"));

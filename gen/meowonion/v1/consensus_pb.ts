@@ -37,7 +37,9 @@
 //   2. Entry: among relays with GUARD; while no candidate has GUARD (a fresh network: Guard
 //      needs Stable, i.e. minutes of uptime), among those with FAST; while none is FAST, any
 //      candidate. A client may keep a persistent set of entry guards chosen this way (it
-//      SHOULD, against profiling) and use the first of them that fits.
+//      SHOULD, against profiling) and use the first of them that fits. MeowOnion's proxy keeps
+//      them as Tor's guard-spec (proposal 271: sampled, filtered, confirmed and primary guards,
+//      retry schedules, circuits through non-primary guards waiting); docs/proxy.md.
 //   3. Middles: any candidate.
 //   Every choice is random with probability proportional to bandwidth_weight among the
 //   candidates that fit; if their weights are all zero, uniform. A relay fits if it is not
