@@ -34,7 +34,7 @@ async function succeed(store: GuardStore, relays: readonly ConsensusRelay[], key
 
 describe("guard sample and primary guards", () => {
   it("samples MIN_FILTERED_SAMPLE guard candidates (Guard-flagged ones when some exist) and makes N_PRIMARY_GUARDS of them primary", async () => {
-    const store = await GuardStore.open(undefined, { enforceDistinctSubnets: true });
+    const store = await GuardStore.open(undefined, {});
     store.update(network, now);
     expect(store.list).toHaveLength(MIN_FILTERED_SAMPLE);
     expect(new Set(store.list.map((e) => e.identityKey)).size).toBe(MIN_FILTERED_SAMPLE);
@@ -42,13 +42,13 @@ describe("guard sample and primary guards", () => {
     expect(store.primary(network, now).slice(0, 3).map(hex)).toEqual(store.list.slice(0, 3).map((e) => e.identityKey));
 
     const flagged = [relay({ id: 1 }), relay({ id: 2, flags: [RelayFlag.RUNNING, RelayFlag.VALID, RelayFlag.GUARD] })];
-    const small = await GuardStore.open(undefined, { enforceDistinctSubnets: true });
+    const small = await GuardStore.open(undefined, {});
     small.update(flagged, now);
     expect(small.list.map((e) => e.nickname)).toEqual(["relay2"]);
   });
 
   it("confirmed guards come first among the primaries, in the order they were confirmed", async () => {
-    const store = await GuardStore.open(undefined, { enforceDistinctSubnets: true, nonPrimaryWaitMs: 10 });
+    const store = await GuardStore.open(undefined, { nonPrimaryWaitMs: 10 });
     store.update(network, now);
     const sample = store.list.map((e) => e.identityKey);
     // Guards 10 and 5 of the sample were confirmed (circuits through them worked), 10 first.
@@ -65,7 +65,7 @@ describe("guard sample and primary guards", () => {
     expect(retryDelayMs(true, 8 * DAY)).toBe(9 * HOUR);
     expect(retryDelayMs(false, 0)).toBe(HOUR);
     expect(retryDelayMs(false, 8 * DAY)).toBe(36 * HOUR);
-    const store = await GuardStore.open(undefined, { enforceDistinctSubnets: true });
+    const store = await GuardStore.open(undefined, {});
     store.update(network, now);
     const [a, b, c] = store.primaryEntries().map((e) => e.identityKey);
     store.markUnreachable(Buffer.from(a, "hex"), now);
@@ -76,7 +76,7 @@ describe("guard sample and primary guards", () => {
   });
 
   it("a circuit through a non-primary guard waits: used once the better primaries are down, abandoned if one answers", async () => {
-    const store = await GuardStore.open(undefined, { enforceDistinctSubnets: true, nonPrimaryWaitMs: 60_000 });
+    const store = await GuardStore.open(undefined, { nonPrimaryWaitMs: 60_000 });
     store.update(network, now);
     const [p1, p2, p3] = store.primaryEntries().map((e) => e.identityKey);
     const other = store.list[N_PRIMARY_GUARDS].identityKey;
@@ -109,7 +109,7 @@ describe("guard sample and primary guards", () => {
 describe("guards across restarts of the proxy while relays come and go", () => {
   it("keeps the sample and the confirmed order on disk; an unlisted guard keeps its place until it is gone for 20 days", async () => {
     // First run: the consensus lists every relay; two guards are confirmed.
-    const first = await GuardStore.open(dir, { enforceDistinctSubnets: true });
+    const first = await GuardStore.open(dir, {});
     first.update(network, now);
     const sample = first.list.map((e) => e.identityKey);
     const [p1, p2, p3] = sample;
@@ -122,7 +122,7 @@ describe("guards across restarts of the proxy while relays come and go", () => {
     // Second run, a day later: p2's relay left the network. It stays sampled (unlisted), and
     // the next filtered guard stands in as primary.
     const withoutP2 = network.filter((r) => hex(r.identityKey) !== p2);
-    const second = await GuardStore.open(dir, { enforceDistinctSubnets: true });
+    const second = await GuardStore.open(dir, {});
     expect(second.list.map((e) => e.identityKey)).toEqual(sample);
     expect(second.confirmed.map((e) => e.identityKey)).toEqual([p2, p1]);
     second.update(withoutP2, now + DAY);
@@ -132,7 +132,7 @@ describe("guards across restarts of the proxy while relays come and go", () => {
     await second.flush();
 
     // Third run: p2 is back. Being confirmed first, it is the first primary guard again.
-    const third = await GuardStore.open(dir, { enforceDistinctSubnets: true });
+    const third = await GuardStore.open(dir, {});
     expect(third.list.find((e) => e.identityKey === p2)?.unlistedSince).toBe(new Date(now + DAY).toISOString());
     third.update(network, now + 2 * DAY);
     expect(third.list.find((e) => e.identityKey === p2)?.unlistedSince).toBeUndefined();
@@ -143,10 +143,10 @@ describe("guards across restarts of the proxy while relays come and go", () => {
     // Fourth run: p1 left and stays away past REMOVE_UNLISTED_AFTER: forgotten, and a new guard
     // is sampled to keep MIN_FILTERED_SAMPLE listed.
     const withoutP1 = network.filter((r) => hex(r.identityKey) !== p1);
-    const fourth = await GuardStore.open(dir, { enforceDistinctSubnets: true });
+    const fourth = await GuardStore.open(dir, {});
     fourth.update(withoutP1, now + 3 * DAY);
     await fourth.flush();
-    const fifth = await GuardStore.open(dir, { enforceDistinctSubnets: true });
+    const fifth = await GuardStore.open(dir, {});
     fifth.update(withoutP1, now + 3 * DAY + REMOVE_UNLISTED_AFTER_MS);
     expect(fifth.list.map((e) => e.identityKey)).not.toContain(p1);
     expect(fifth.filtered(withoutP1)).toHaveLength(MIN_FILTERED_SAMPLE);
@@ -159,7 +159,7 @@ describe("guards across restarts of the proxy while relays come and go", () => {
 
   it("starts afresh from a malformed file, drops malformed entries and reads a version-1 file as confirmed guards", async () => {
     await writeFile(join(dir, GUARD_FILE), "{not json");
-    const store = await GuardStore.open(dir, { enforceDistinctSubnets: true });
+    const store = await GuardStore.open(dir, {});
     expect(store.list).toEqual([]);
     expect(parseGuardFile(JSON.stringify({ version: 3, sampled: [] }))).toBeUndefined();
     const good = { identityKey: hex(keyOf(1)), nickname: "relay1", addedAt: new Date(now).toISOString() };
@@ -172,7 +172,7 @@ describe("guards across restarts of the proxy while relays come and go", () => {
   });
 
   it("works in memory without a data directory, and adopts a guard chosen outside the sample", async () => {
-    const store = await GuardStore.open(undefined, { enforceDistinctSubnets: true });
+    const store = await GuardStore.open(undefined, {});
     const few = network.slice(0, 4);
     store.update(few, now);
     expect(store.list).toHaveLength(4);

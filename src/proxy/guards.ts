@@ -30,8 +30,6 @@ import { guardCandidates, sameKey, secureRandom, weightedChoice } from "./path.j
 export const GUARD_FILE = "guards.json";
 /** Tor's number of primary guards. */
 export const N_PRIMARY_GUARDS = 3;
-/** Kept here for callers of the earlier model. */
-export const DEFAULT_GUARD_COUNT = N_PRIMARY_GUARDS;
 /** Tor's MIN_FILTERED_SAMPLE: sample more while fewer sampled guards are listed. */
 export const MIN_FILTERED_SAMPLE = 20;
 /** Never sample more than this many guards (and never more than 20 % of the candidates beyond MIN_FILTERED_SAMPLE). */
@@ -137,9 +135,6 @@ export function retryDelayMs(primary: boolean, failingFor: number): number {
 }
 
 export interface GuardStoreOptions {
-  /** Kept for compatibility: primary guards are always N_PRIMARY_GUARDS. */
-  target?: number;
-  enforceDistinctSubnets: boolean;
   log?: Logger;
   random?: () => number;
   /** How long a circuit through a non-primary guard may wait for a primary one. */
@@ -380,7 +375,7 @@ export class GuardStore {
     return now >= due ? "maybe" : "no";
   }
 
-  /** Resolves once every change so far is on disk; ends pending waits. */
+  /** Resolves once every change so far is on disk. */
   flush(): Promise<void> {
     return this.writing;
   }
