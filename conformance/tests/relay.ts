@@ -543,6 +543,17 @@ export const relayTests: TestCase[] = [
     check(total === 2, "no CREATE2 arrived for the EXTEND2 naming 127.0.0.2", "a CREATE2", "none");
     check(creates[1] === "127.0.0.2", `the CREATE2 for the EXTEND2 naming 127.0.0.2:${port} came on the link to ${creates[1]}, which it did not name`, "a link to 127.0.0.2", `a link to ${creates[1]}`);
   }, needs("extend")),
+  T("extend/failure-keeps-circuit", "relay.proto Truncate (EXTENSION FAILURE: TRUNCATED, and the circuit stays)", "EXTEND2 to a closed port gives TRUNCATED CONNECTFAILED; the same circuit then extends to another relay", async (ctx) => {
+    const [a, b] = await twoRelays(ctx);
+    const c = await circuit(ctx, a);
+    const port = await closedPort();
+    const res = await c.extend({ ...b, identity: ed25519Generate().publicKey }, { address: `127.0.0.1:${port}`, timeoutMs: ctx.ms(10000) }).then(
+      () => "EXTENDED2",
+      (e: Error) => (c.destroyedBy === "peer" ? `DESTROY ${reasonName(c.destroyedReason)}` : e.message),
+    );
+    check(/TRUNCATED.*CONNECTFAILED/.test(res), `EXTEND2 to a closed port answered: ${res}`, "TRUNCATED CONNECTFAILED", res);
+    await c.extend(b, { timeoutMs: ctx.ms(8000) }).catch((e) => fail(`EXTEND2 after a failed extension failed (${c.describeState()}): ${e.message}`));
+  }, needs("extend")),
   T("extend/requires-relay-early", "relay.proto RelayCommand.RELAY_COMMAND_EXTEND2 (only in RELAY_EARLY frames)", "EXTEND2 in a plain RELAY frame is not carried out", async (ctx) => {
     const [a, b] = await twoRelays(ctx);
     const c = await circuit(ctx, a);

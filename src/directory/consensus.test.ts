@@ -53,13 +53,13 @@ function relay(): Relay {
   };
 }
 
-type Entry = [SignedDescriptor, boolean, number?];
+type Entry = [SignedDescriptor, boolean, number?, number?];
 
 function vote(authority: Ed25519KeyPair, entries: Entry[]): Vote {
   return buildVote(
     T0,
     authority.publicKey,
-    entries.map(([descriptor, running, uptime]) => create(VoteRelaySchema, { descriptor, running, uptimeSeconds: BigInt(uptime ?? 0) })),
+    entries.map(([descriptor, running, uptime, wfu]) => create(VoteRelaySchema, { descriptor, running, uptimeSeconds: BigInt(uptime ?? 0), weightedFractionalUptimePpm: wfu ?? 1_000_000 })),
     create(SharedRandomVoteSchema, {}),
   );
 }
@@ -156,6 +156,15 @@ describe("computeConsensus", () => {
     expect(c.consensus.totals?.total).toBe(5_000_000n + 10_000n + 7n * 20_000n);
     expect(c.consensus.totals?.guard).toBe(5_000_000n);
     expect(c.consensus.totals?.exit).toBe(5_000_000n);
+  });
+
+  it("gives Guard only with a weighted fractional uptime of 98 % (lower median of the votes)", () => {
+    const d = relay().descriptor({ average: 10_000_000n });
+    const guardWith = (wfus: number[]) =>
+      compute(wfus.map((w, i) => vote(authorities[i], [[d, true, 900, w]]))).consensus.relays[0].flags.includes(RelayFlag.GUARD);
+    expect(guardWith([1_000_000, 990_000, 980_000])).toBe(true);
+    expect(guardWith([1_000_000, 979_999, 500_000])).toBe(false);
+    expect(guardWith([1_000_000, 1_000_000, 0])).toBe(true);
   });
 
   it("uses the lower median of the Running votes' uptimes for Stable", () => {

@@ -12,8 +12,8 @@
  * - bandwidth_weight = min(average, observed), where a relay that has not observed itself
  *   carrying traffic (observed 0) counts as observed UNOBSERVED_BANDWIDTH_CAP; capped at 10 GB/s;
  * - Fast: weight ≥ 100,000 B/s, or among the ceil(7n/8) heaviest listed relays (ties included);
- * - Stable: uptime ≥ stable-after; Guard: Fast, Stable and weight ≥ the lower median weight of
- *   Fast relays; Exit: the exit policy accepts some address and port; Running and Valid: all
+ * - Stable: uptime ≥ stable-after; Guard: Fast, Stable, weight ≥ the lower median weight of
+ *   Fast relays and WFU (lower median of the votes' weighted_fractional_uptime_ppm) ≥ 98 %; Exit: the exit policy accepts some address and port; Running and Valid: all
  *   listed relays; BadExit: never assigned automatically;
  * - at most 10,000 relays: the heaviest are kept (ties: lowest identity key);
  * - relays sorted by identity key, authority keys sorted, totals summed per role.
@@ -40,6 +40,7 @@ import { DOMAIN_VOTE, signWithDomain } from "../onion/signing.js";
 import { checkDescriptorShape, checkDescriptorSignature, hex, sha256, type ValidDescriptor } from "../netdoc/descriptor.js";
 import { exitPolicyAcceptsAny } from "../netdoc/exit-policy.js";
 import { majority } from "../netdoc/consensus.js";
+import { GUARD_MIN_WFU_PPM } from "./uptime.js";
 
 export const MAX_CONSENSUS_RELAYS = 10_000;
 export const FAST_MIN_WEIGHT = 100_000n;
@@ -131,6 +132,7 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
 interface Candidate {
   valid: ValidDescriptor;
   uptime: bigint;
+  wfuPpm: number;
 }
 
 export function computeConsensus(params: ConsensusParameters, votes: Vote[], checker: VoteDescriptorChecker): ComputedConsensus {
@@ -152,13 +154,13 @@ export function computeConsensus(params: ConsensusParameters, votes: Vote[], che
       seen.add(valid.keyHex);
       let list = perRelay.get(valid.keyHex);
       if (list === undefined) perRelay.set(valid.keyHex, (list = []));
-      list.push({ valid, uptime: relay.uptimeSeconds });
+      list.push({ valid, uptime: relay.uptimeSeconds, wfuPpm: relay.weightedFractionalUptimePpm });
     }
   }
 
   let listed = [...perRelay.values()]
     .filter((c) => c.length >= needed)
-    .map((c) => ({ valid: chooseDescriptor(c), uptime: lowerMedian(c.map((x) => x.uptime)) }))
+    .map((c) => ({ valid: chooseDescriptor(c), uptime: lowerMedian(c.map((x) => x.uptime)), wfuPpm: lowerMedian(c.map((x) => BigInt(x.wfuPpm))) }))
     .map((c) => ({ ...c, weight: bandwidthWeight(c.valid) }));
   if (listed.length > MAX_CONSENSUS_RELAYS) {
     listed.sort((a, b) => compareBig(b.weight, a.weight) || compareStr(a.valid.keyHex, b.valid.keyHex));
@@ -175,11 +177,11 @@ export function computeConsensus(params: ConsensusParameters, votes: Vote[], che
   const hsDirUptime = BigInt(Math.ceil(params.hsDirUptimeSeconds));
 
   const totals = { total: 0n, guard: 0n, exit: 0n };
-  const relays: ConsensusRelay[] = listed.map(({ valid, uptime, weight }) => {
+  const relays: ConsensusRelay[] = listed.map(({ valid, uptime, wfuPpm, weight }) => {
     const d = valid.descriptor;
     const fast = isFast(weight);
     const stable = uptime >= stableAfter;
-    const guard = fast && stable && weight >= guardCut;
+    const guard = fast && stable && weight >= guardCut && wfuPpm >= BigInt(GUARD_MIN_WFU_PPM);
     const exit = exitPolicyAcceptsAny(d.exitPolicy);
     const flags = [RelayFlag.RUNNING, RelayFlag.VALID];
     if (fast) flags.push(RelayFlag.FAST);

@@ -36,6 +36,7 @@ import { ReachabilityTester, type ReachProbe, type ReachTarget } from "./reachab
 import type { DirectoryStore, StoredRelay } from "./store.js";
 import { heartbeatLogRefusal } from "./heartbeat-log.js";
 import type { SignatureVerifier } from "../netdoc/signature-verifier.js";
+import { advance, runSeconds, skipDowntime, transition, wfuPpm, type UptimeHistory } from "./uptime.js";
 
 export interface RegistryOptions {
   heartbeatTimeoutMs: number;
@@ -60,7 +61,10 @@ interface LiveState {
   /** The latest test of `target` (the descriptor's addresses) and when the next one is due. */
   reach?: { target: string; ok: boolean; atMs: number; nextAtMs: number };
   running: boolean;
-  runningSinceMs?: number;
+  /** Run start and WFU (uptime.ts), journaled at every change of `running`. */
+  history?: UptimeHistory;
+  /** After a restart: a run open at shutdown goes on if Running again by then. */
+  resumeUntilMs?: number;
 }
 
 export class RelayRegistry {
@@ -83,6 +87,24 @@ export class RelayRegistry {
       concurrency: options.reachConcurrency ?? 32,
       timeoutMs: options.reachTimeoutMs ?? Math.min(5_000, Math.max(200, options.heartbeatTimeoutMs / 3)),
     });
+    this.restoreUptime();
+  }
+
+  /**
+   * Uptime histories from the journal. The authority's downtime counts for nobody: each
+   * history is accounted up to the relay's last heartbeat before the stop, and a run open then
+   * goes on if the relay is Running again within one heartbeat timeout of this start.
+   */
+  private restoreUptime(): void {
+    const now = this.now();
+    for (const [key, saved] of this.store.uptime) {
+      const relay = this.store.get(key);
+      if (relay === undefined) continue;
+      const lastAlive = relay.heartbeats.at(-1)?.receivedAtMs ?? saved.asOfMs;
+      const state = this.stateOf(key);
+      state.history = skipDowntime(saved, lastAlive, now);
+      if (saved.running) state.resumeUntilMs = now + this.options.heartbeatTimeoutMs;
+    }
   }
 
   get viewVersion(): number {
@@ -172,12 +194,13 @@ export class RelayRegistry {
       if (relay.valid.expiresMs <= validAfterMs) continue;
       const state = this.live.get(key);
       const running = state?.running ?? false;
-      const since = state?.runningSinceMs ?? validAfterMs;
+      const history = running ? state?.history : undefined;
       out.push(
         create(VoteRelaySchema, {
           descriptor: relay.valid.signed,
           running,
-          uptimeSeconds: running ? BigInt(Math.max(0, Math.floor((validAfterMs - since) / 1000))) : 0n,
+          uptimeSeconds: runSeconds(history, validAfterMs),
+          weightedFractionalUptimePpm: history === undefined ? 0 : wfuPpm(history, validAfterMs),
         }),
       );
     }
@@ -218,13 +241,29 @@ export class RelayRegistry {
     const running = heard && reachable && relay.valid.expiresMs > now;
     if (running !== state.running) {
       state.running = running;
-      state.runningSinceMs = running ? now : undefined;
+      const pending = state.resumeUntilMs;
+      state.resumeUntilMs = undefined;
+      let history = state.history;
+      if (pending !== undefined && history?.running === true) {
+        // After a restart: the run open at shutdown goes on, or it ended when we started.
+        if (!running || now > pending) history = { ...history, running: false };
+      }
+      this.recordUptime(key, state, history?.running === running ? advance(history, now) : transition(history, running, now));
       const why = running ? undefined : !heard ? "no heartbeat within the timeout" : !reachable ? "not reachable" : "descriptor expired";
       this.options.log.info({ relay: fingerprintHex(relay.valid.descriptor.identityKey), running, why }, running ? "relay is Running" : "relay is no longer Running");
       this.bump();
+    } else if (state.resumeUntilMs !== undefined && now > state.resumeUntilMs) {
+      // Not back within the window after a restart: its run ended when the authority started.
+      state.resumeUntilMs = undefined;
+      if (state.history !== undefined) this.recordUptime(key, state, advance({ ...state.history, running: false }, now));
     }
     const due = reach === undefined || now >= reach.nextAtMs;
     if (heard && due) this.startTest(key, relay);
+  }
+
+  private recordUptime(key: string, state: LiveState, history: UptimeHistory): void {
+    state.history = history;
+    this.store.putUptime(key, history).catch((err: unknown) => this.options.log.warn({ err, relay: key }, "could not journal a relay's uptime"));
   }
 
   private startTest(key: string, relay: StoredRelay, done?: () => void): boolean {

@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { Code } from "@connectrpc/connect";
+import { RelayFlag, type Consensus } from "../../gen/meowonion/v1/consensus_pb.js";
 import { afterEach, describe, expect, it } from "vitest";
 import { createDirectoryClient } from "../netdoc/directory-client.js";
 import { hex } from "../netdoc/descriptor.js";
@@ -73,6 +74,26 @@ describe("restart", () => {
     expect(await codeOf(second.client.rpc.heartbeat(hb))).toBe(Code.AlreadyExists);
     // The relay was heartbeating: it is re-tested at start and listed without a new heartbeat.
     await waitForConsensus(second.client, [second.server.publicKey], (c) => listed(c, relay));
+  });
+
+  it("keeps Stable and Guard across a restart: a relay's run and WFU are in the journal", async () => {
+    const dataDir = await tempDir(cleanups);
+    const options = { dataDir, intervalMs: 300, heartbeatTimeoutMs: 8_000, stableAfterMs: 1_500 };
+    const first = await startTestDirectory(cleanups, options);
+    const relay = await makeRelay(cleanups);
+    await first.client.rpc.publishDescriptor({ descriptor: relay.descriptor() });
+    await first.client.rpc.heartbeat(relay.heartbeat());
+    const entry = (c: Consensus) => c.relays.find((r) => hex(r.identityKey) === relay.keyHex);
+    const before = await waitForConsensus(first.client, [first.server.publicKey], (c) => entry(c)?.flags.includes(RelayFlag.GUARD) === true);
+    expect(entry(before)!.flags).toContain(RelayFlag.STABLE);
+    await first.server.close();
+    first.client.close();
+
+    // Restarted well within stable-after of its start: without the journaled run, the first
+    // consensus that lists the relay again would have it with an uptime of zero.
+    const second = await startTestDirectory(cleanups, options);
+    const after = await waitForConsensus(second.client, [second.server.publicKey], (c) => entry(c) !== undefined);
+    expect(entry(after)!.flags).toEqual(expect.arrayContaining([RelayFlag.STABLE, RelayFlag.GUARD]));
   });
 
   it("refuses a second authority on a data directory in use", async () => {

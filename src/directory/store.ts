@@ -2,7 +2,9 @@
  * The authority's durable state in its data directory: every held descriptor and each relay's
  * recent heartbeats, kept in an fsynced journal (journal.ts). The same placement rules run
  * when a request is checked, when its record is applied after the flush, and when the journal
- * is replayed at start, so a restarted authority ends in exactly the acknowledged state.
+ * is replayed at start, so a restarted authority ends in exactly the acknowledged state. Each
+ * relay's uptime history (uptime.ts) is journaled at every change of its Running judgement,
+ * so Stable and Guard survive a restart.
  */
 import { join } from "node:path";
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
@@ -14,11 +16,14 @@ import { checkDescriptorShape, type ValidDescriptor } from "../netdoc/descriptor
 import { decodeHeartbeat, type DecodedHeartbeat } from "../netdoc/heartbeat.js";
 import { Journal, type JournalRecord } from "./journal.js";
 import { heartbeatLogRefusal, pruneHeartbeatLog, type AcceptedHeartbeat } from "./heartbeat-log.js";
+import { decodeHistory, encodeHistory, type UptimeHistory } from "./uptime.js";
 
 export const DEFAULT_MAX_RELAYS = 10_000;
 const JOURNAL_FILE = "directory.journal";
 const RECORD_DESCRIPTOR = 1;
 const RECORD_HEARTBEAT = 2;
+/** identity key (32 bytes) | uptime.ts encodeHistory: a relay's run and WFU as last judged. */
+const RECORD_UPTIME = 3;
 
 
 /** What the authority holds for one relay. */
@@ -30,6 +35,8 @@ export interface StoredRelay {
 
 export class DirectoryStore {
   readonly relays = new Map<string, StoredRelay>();
+  /** Uptime histories by identity key (hex), as last journaled. */
+  readonly uptime = new Map<string, UptimeHistory>();
 
   private constructor(
     private readonly maxRelays: number,
@@ -53,6 +60,7 @@ export class DirectoryStore {
       if (relay.valid.expiresMs <= now) store.relays.delete(key);
       else relay.heartbeats = pruneHeartbeatLog(relay.heartbeats, now);
     }
+    for (const key of store.uptime.keys()) if (!store.relays.has(key)) store.uptime.delete(key);
     return store;
   }
 
@@ -96,12 +104,21 @@ export class DirectoryStore {
     if (refusal !== undefined) throw refusal;
   }
 
+  /** Durably records a relay's uptime history (at a change of its Running judgement). */
+  async putUptime(keyHex: string, history: UptimeHistory): Promise<void> {
+    const payload = uptimePayload(keyHex, history);
+    await this.requireJournal().append({ type: RECORD_UPTIME, payload }, () => {
+      if (this.relays.has(keyHex)) this.uptime.set(keyHex, history);
+    });
+  }
+
   /** Forgets relays whose descriptor expired (not journaled: replay drops them too). */
   dropExpired(nowMs: number): string[] {
     const dropped: string[] = [];
     for (const [key, relay] of this.relays) {
       if (relay.valid.expiresMs <= nowMs) {
         this.relays.delete(key);
+        this.uptime.delete(key);
         dropped.push(key);
       }
     }
@@ -145,6 +162,10 @@ export class DirectoryStore {
         const receivedAtMs = Number(Buffer.from(record.payload.buffer, record.payload.byteOffset, 8).readBigUInt64BE());
         const request = fromBinary(HeartbeatRequestSchema, record.payload.subarray(8));
         this.applyHeartbeat(decodeHeartbeat(request), receivedAtMs);
+      } else if (record.type === RECORD_UPTIME) {
+        const bytes = Buffer.from(record.payload.buffer, record.payload.byteOffset, record.payload.byteLength);
+        if (bytes.length < 32) throw new RangeError("short uptime record");
+        this.uptime.set(bytes.subarray(0, 32).toString("hex"), decodeHistory(bytes.subarray(32)));
       }
     } catch (err) {
       // Only our own, CRC-checked writes are here; an unreadable one is logged and skipped
@@ -157,6 +178,8 @@ export class DirectoryStore {
     for (const relay of this.relays.values()) {
       yield { type: RECORD_DESCRIPTOR, payload: toBinary(SignedDescriptorSchema, relay.valid.signed) };
       for (const h of relay.heartbeats) yield { type: RECORD_HEARTBEAT, payload: heartbeatPayload(h.request, h.receivedAtMs) };
+      const history = this.uptime.get(relay.valid.keyHex);
+      if (history !== undefined) yield { type: RECORD_UPTIME, payload: uptimePayload(relay.valid.keyHex, history) };
     }
   }
 }
@@ -167,6 +190,10 @@ function heartbeatPayload(request: AcceptedHeartbeat["request"], receivedAtMs: n
   out.writeBigUInt64BE(BigInt(receivedAtMs), 0);
   out.set(body, 8);
   return out;
+}
+
+function uptimePayload(keyHex: string, history: UptimeHistory): Uint8Array {
+  return Buffer.concat([Buffer.from(keyHex, "hex"), encodeHistory(history)]);
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {

@@ -354,6 +354,12 @@ export class ClientCircuitCrypto {
     return this.#hops.length;
   }
 
+  /** Forget every hop after the first `count` (the circuit was truncated there). */
+  dropHopsAfter(count: number): void {
+    this.#hops.length = Math.min(this.#hops.length, count);
+    this.#lastOutbound.length = this.#hops.length;
+  }
+
   /**
    * Addresses a plaintext body to `hop` (0-based): stamps that hop's forward digest, then adds
    * layers from that hop down to hop 0. Encrypts in place and returns the same body.

@@ -131,7 +131,7 @@ export class ClientCircuit extends EventEmitter<{ close: [reason: DestroyReason]
   #pumping = false;
   #buildMs = 0;
   #handshake: Waiter<Uint8Array> | undefined;
-  #truncating: Waiter<void> | undefined;
+  #truncating: (Waiter<void> & { hops: number }) | undefined;
   #closed = false;
   #nextStreamId = 1;
   /** The last hop's ntor nonce (ESTABLISH_INTRO binds to it). */
@@ -364,17 +364,18 @@ export class ClientCircuit extends EventEmitter<{ close: [reason: DestroyReason]
 
   /**
    * Cut the circuit after its first `hops` hops (TRUNCATE to hop `hops - 1`); resolves on
-   * TRUNCATED. Streams on the old last hop are closed. The circuit cannot be extended again.
+   * TRUNCATED, when the later hops' keys are dropped and the circuit ends at hop `hops - 1`:
+   * it may then be extended again (`handshake`). Streams on the old last hop are closed.
    */
   truncate(hops: number): Promise<void> {
     if (this.#closed) return Promise.reject(new CircuitError(DestroyReason.FINISHED, hops, "circuit is closed"));
-    if (!Number.isInteger(hops) || hops < 1 || hops >= this.hopCount || this.#truncating !== undefined) {
+    if (!Number.isInteger(hops) || hops < 1 || hops >= this.hopCount || this.#truncating !== undefined || this.#handshake !== undefined) {
       return Promise.reject(new RangeError(`cannot truncate a ${this.hopCount}-hop circuit to ${hops}`));
     }
     return new Promise((resolve, reject) => {
-      this.#truncating = { resolve, reject };
+      this.#truncating = { resolve, reject, hops };
       this.#send({ command: RelayCommand.TRUNCATE, streamId: 0, body: {} }, hops - 1);
-      this.#path.length = hops;
+      this.#channel.link.flush();
       this.#closeStreams(new StreamError(EndReason.DESTROY, "circuit truncated"));
     });
   }
@@ -684,14 +685,32 @@ export class ClientCircuit extends EventEmitter<{ close: [reason: DestroyReason]
 
   #onTruncated(hop: number, reason: DestroyReason): void {
     const truncating = this.#truncating;
-    if (truncating !== undefined && hop === this.hopCount - 1) {
+    if (truncating !== undefined && hop === truncating.hops - 1) {
       this.#truncating = undefined;
+      this.#endAt(truncating.hops);
       truncating.resolve();
       return;
     }
-    // Unasked: an extension failed at `hop` (the relay destroys the circuit right after).
+    if (this.#handshake !== undefined && hop === this.hopCount - 1) {
+      // Our EXTEND2 failed at our last hop, which still holds the circuit (relay.proto
+      // TRUNCATE): the builder may extend it to another relay, or destroy it.
+      this.#failHandshake(new CircuitError(reason, hop + 1, `extending beyond hop ${hop} failed: ${destroyReasonName(reason)}`));
+      return;
+    }
+    // Unasked, from a hop before the last: the circuit lost hops it was using.
     this.#failHandshake(new CircuitError(reason, hop + 1, `extending beyond hop ${hop} failed: ${destroyReasonName(reason)}`));
     this.destroy(DestroyReason.REQUESTED);
+  }
+
+  /** The circuit now ends at hop `hops - 1`: later hops' keys and the last hop's circuit state go. */
+  #endAt(hops: number): void {
+    this.#path.length = hops;
+    this.#crypto.dropHopsAfter(hops);
+    this.#lastHopNonce = undefined;
+    this.#congestionControlAsked = false;
+    this.#congestionControl = false;
+    this.#package = SendWindow.circuit();
+    this.#deliver = ReceiveWindow.circuit();
   }
 
   #allocateStreamId(): number | undefined {

@@ -8,10 +8,11 @@ import {
   guardCandidates,
   hasFlag,
   inSameFamily,
-  ipv4Slash16,
+  sameSubnet,
   isUsable,
   PathError,
   canExitTo,
+  replaceHop,
   sameKey,
   selectPath,
   weightedChoice,
@@ -42,6 +43,8 @@ const policies = [
 const relayArb = (id: number) =>
   fc.record({
     subnet: fc.integer({ min: 0, max: 3 }),
+    // Some relays also have an IPv6 address; the /32 is the first two groups.
+    subnet6: fc.option(fc.integer({ min: 1, max: 3 }), { nil: undefined }),
     flags: fc.subarray([RUNNING, VALID, FAST, GUARD, EXIT, BAD_EXIT]),
     bandwidth: fc.integer({ min: 0, max: 5000 }),
     policy: fc.integer({ min: 0, max: policies.length - 1 }),
@@ -52,16 +55,18 @@ const networkArb = fc
   .chain((n) => fc.tuple(...Array.from({ length: n }, (_, i) => relayArb(i + 1))))
   .chain((specs) =>
     fc
-      .array(fc.tuple(fc.integer({ min: 1, max: specs.length }), fc.integer({ min: 1, max: specs.length })), { maxLength: 6 })
+      // Family declarations, some one-sided (which do not make a family).
+      .array(fc.tuple(fc.integer({ min: 1, max: specs.length }), fc.integer({ min: 1, max: specs.length }), fc.boolean()), { maxLength: 6 })
       .map((pairs): ConsensusRelay[] =>
         specs.map((s) =>
           relay({
             id: s.id,
             address: `10.${s.subnet}.${s.id}.1`,
+            ipv6: s.subnet6 === undefined ? undefined : `2001:${s.subnet6}:${s.id}::1`,
             flags: s.flags.sort((a, b) => a - b),
             bandwidth: s.bandwidth,
             exitPolicy: policies[s.policy],
-            family: pairs.flatMap(([a, b]) => (a === s.id ? [b] : b === s.id ? [a] : [])),
+            family: pairs.flatMap(([a, b, mutual]) => (a === s.id ? [b] : b === s.id && mutual ? [a] : [])),
           }),
         ),
       ),
@@ -105,7 +110,7 @@ describe("selectPath properties", () => {
             for (let j = i + 1; j < path.length; j++) {
               expect(sameKey(path[i].identityKey, path[j].identityKey)).toBe(false);
               expect(inSameFamily(path[i], path[j])).toBe(false);
-              if (enforceDistinctSubnets) expect(ipv4Slash16(path[i].ipv4Address)).not.toBe(ipv4Slash16(path[j].ipv4Address));
+              if (enforceDistinctSubnets) expect(sameSubnet(path[i], path[j])).toBe(false);
             }
           }
           const exit = path[hops - 1];
@@ -129,6 +134,36 @@ describe("selectPath properties", () => {
         },
       ),
       { numRuns: 500 },
+    );
+  });
+
+  it("onion-service circuits (a last hop fixed by the protocol, or one we choose) obey the same rules at every position", () => {
+    fc.assert(
+      fc.property(networkArb, fc.integer({ min: 2, max: 4 }), fc.boolean(), fc.integer({ min: 1, max: 12 }), fc.boolean(), fc.integer(), (relays, hops, chosen, pick, enforceDistinctSubnets, seed) => {
+        const target = relays[(pick - 1) % relays.length];
+        const accept = (r: ConsensusRelay) => r.bandwidthWeight % 2n === 0n;
+        let path: ConsensusRelay[];
+        try {
+          ({ relays: path } = selectPath(relays, {
+            hops,
+            ...(chosen ? { lastHopAmong: accept } : { lastHop: target }),
+            guards: relays.slice(0, 3).map((r) => r.identityKey),
+            enforceDistinctSubnets,
+            random: seeded(seed),
+          }));
+        } catch (err) {
+          expect(err).toBeInstanceOf(PathError);
+          return;
+        }
+        expect(path).toHaveLength(hops);
+        if (chosen) expect(accept(path.at(-1)!)).toBe(true);
+        else expect(path.at(-1)).toBe(target);
+        for (let i = 0; i < path.length; i++) {
+          expect(isUsable(path[i])).toBe(true);
+          for (let j = i + 1; j < path.length; j++) expect(conflicts(path[i], path[j], enforceDistinctSubnets)).toBe(false);
+        }
+      }),
+      { numRuns: 300 },
     );
   });
 
@@ -165,6 +200,72 @@ describe("selectPath examples", () => {
     }
     const notRunning = relay({ id: 6, flags: [VALID] });
     expect(() => selectPath([...relays, notRunning], { hops: 3, lastHop: notRunning, guards: [], enforceDistinctSubnets: true })).toThrow(
+      expect.objectContaining({ missing: "exit" }),
+    );
+  });
+
+  it("keeps relays of one IPv6 /32 apart, whatever their IPv4 addresses", () => {
+    const exit = relay({ id: 1, ipv6: "2001:db8:1::1", exitPolicy: policy("accept *:1-65535") });
+    const sameSlash32 = relay({ id: 2, ipv6: "2001:db8:ffff::2" });
+    const other = relay({ id: 3, ipv6: "2001:db9::3" });
+    const v4Only = relay({ id: 4 });
+    expect(sameSubnet(exit, sameSlash32)).toBe(true);
+    expect(sameSubnet(exit, other)).toBe(false);
+    expect(sameSubnet(exit, v4Only)).toBe(false);
+    expect(conflicts(exit, sameSlash32, false)).toBe(false);
+    for (let seed = 1; seed <= 20; seed++) {
+      const { relays: path } = selectPath([exit, sameSlash32, other, v4Only], { hops: 3, guards: [], enforceDistinctSubnets: true, random: seeded(seed) });
+      expect(path.map((r) => r.nickname)).not.toContain("relay2");
+    }
+    expect(() => selectPath([exit, sameSlash32, other], { hops: 3, guards: [], enforceDistinctSubnets: true })).toThrow(PathError);
+  });
+
+  it("replaces a failed middle or exit under the same rules (re-extending after TRUNCATED)", () => {
+    const web = policy("accept *:443");
+    const guard = relay({ id: 1 });
+    const middle = relay({ id: 2 });
+    const exit = relay({ id: 3, exitPolicy: web });
+    const sameFamilyAsGuard = relay({ id: 4, family: [1], exitPolicy: web });
+    const guardWithFamily = relay({ id: 1, family: [4] });
+    const spareExit = relay({ id: 5, exitPolicy: web });
+    const spareMiddle = relay({ id: 6 });
+    const all = [guardWithFamily, middle, exit, sameFamilyAsGuard, spareExit, spareMiddle];
+    const options = { hops: 3, exitTo: { port: 443 }, guards: [guard.identityKey], enforceDistinctSubnets: true };
+    for (let seed = 1; seed <= 30; seed++) {
+      const random = seeded(seed * 0x9e3779b1);
+      // The exit: an exit for the port, not the failed one, not the guard's family, not on the path.
+      expect(replaceHop(all, [guardWithFamily, middle, exit], 2, { ...options, random })?.nickname).toBe("relay5");
+      // A middle: any fitting relay but the failed one and those on the path.
+      expect(["relay5", "relay6"]).toContain(replaceHop(all, [guardWithFamily, middle, exit], 1, { ...options, random })?.nickname);
+    }
+    expect(replaceHop(all, [guardWithFamily, middle, exit], 0, options)).toBeUndefined();
+    expect(replaceHop(all, [guardWithFamily, middle, exit], 2, { ...options, lastHop: exit })).toBeUndefined();
+    expect(replaceHop(all, [guardWithFamily, middle, exit], 2, { ...options, avoidRelays: [spareExit.identityKey] })).toBeUndefined();
+  });
+
+  it("takes a family only from mutual listing: one relay naming another is not enough", () => {
+    const a = relay({ id: 1, family: [2] });
+    const b = relay({ id: 2 });
+    expect(inSameFamily(a, b)).toBe(false);
+    expect(conflicts(a, b, true)).toBe(false);
+    const c = relay({ id: 3, family: [1] });
+    const a2 = relay({ id: 1, family: [2, 3] });
+    expect(inSameFamily(a2, c)).toBe(true);
+    expect(conflicts(c, a2, false)).toBe(true);
+  });
+
+  it("chooses a last hop among the relays asked for, fitting the guard (a rendezvous or intro point)", () => {
+    const guard = relay({ id: 1, family: [2] });
+    const relays = [guard, relay({ id: 2, family: [1] }), relay({ id: 3 }), relay({ id: 4 }), relay({ id: 5 })];
+    const points = new Set<string>();
+    for (let seed = 1; seed <= 40; seed++) {
+      const { relays: path } = selectPath(relays, { hops: 3, lastHopAmong: (r) => r.nickname !== "relay5", guards: [guard.identityKey], enforceDistinctSubnets: true, random: seeded(seed * 0x9e3779b1) });
+      expect(path[0]).toBe(guard);
+      points.add(path[2].nickname);
+    }
+    // relay2 is the guard's family and relay5 was not asked for.
+    expect([...points].sort()).toEqual(["relay3", "relay4"]);
+    expect(() => selectPath(relays, { hops: 3, lastHopAmong: () => false, guards: [], enforceDistinctSubnets: true })).toThrow(
       expect.objectContaining({ missing: "exit" }),
     );
   });

@@ -1,15 +1,16 @@
 /**
  * Path selection, as Tor's path-spec: the exit first (its policy must allow the requested
  * port), then the guard (from the persistent guard set), then middles. Never the same relay
- * twice, never two relays of one family or of one IPv4 /16 (unless `enforceDistinctSubnets`
- * is off, for loopback test networks), only Running+Valid relays, never a BadExit as exit,
- * and every free choice weighted by the consensus bandwidth weight. Pure functions: the
- * randomness comes in as an argument so tests can drive it.
+ * twice, never two relays of one family, of one IPv4 /16 or of one IPv6 /32 (the subnet rules
+ * unless `enforceDistinctSubnets` is off, for test networks on one host), only Running+Valid
+ * relays, never a BadExit as exit, and every free choice weighted by the consensus bandwidth
+ * weight. Pure functions: the randomness comes in as an argument so tests can drive it.
  */
 import { randomInt } from "node:crypto";
 import { type ConsensusRelay, RelayFlag } from "../../gen/meowonion/v1/consensus_pb.js";
 import { RelayFeature } from "../../gen/meowonion/v1/descriptor_pb.js";
 import { exitPolicyAcceptsAny, exitPolicyAllows } from "../netdoc/exit-policy.js";
+import { parseIpv4, parseIpv6 } from "../netdoc/ip.js";
 import { checkHopCount } from "../onion/circuit-limits.js";
 import { MeowOnionError } from "../onion/errors.js";
 
@@ -56,6 +57,12 @@ export interface PathOptions {
    * rendezvous point: the circuit ends there, it does not exit); `exitTo` is then ignored.
    */
   lastHop?: ConsensusRelay;
+  /**
+   * The last hop is a relay we choose ourselves among those `lastHopAmong` accepts (a
+   * rendezvous or introduction point), chosen as an exit is, among those that fit with the
+   * first usable listed guard while any does; `exitTo` is then ignored.
+   */
+  lastHopAmong?: (relay: ConsensusRelay) => boolean;
   /** The persistent guard set, best first (identity keys). */
   guards: readonly Uint8Array[];
   enforceDistinctSubnets: boolean;
@@ -127,18 +134,29 @@ export function inSameFamily(a: ConsensusRelay, b: ConsensusRelay): boolean {
   return lists(a, b) && lists(b, a);
 }
 
-/** "a.b" of a dotted-quad IPv4 address, or undefined when there is none. */
-export function ipv4Slash16(address: string): string | undefined {
-  const m = /^(\d{1,3})\.(\d{1,3})\.\d{1,3}\.\d{1,3}$/.exec(address);
-  return m ? `${m[1]}.${m[2]}` : undefined;
+/**
+ * The networks a relay's addresses are in for the subnet rule: "4:" and its IPv4 /16, "6:"
+ * and its IPv6 /32 (what one operator or hosting provider is likely to hold).
+ */
+export function subnetsOf(relay: ConsensusRelay): string[] {
+  const out: string[] = [];
+  const v4 = parseIpv4(relay.ipv4Address);
+  if (v4 !== undefined) out.push(`4:${v4 >> 16n}`);
+  const v6 = relay.ipv6Address === "" ? undefined : parseIpv6(relay.ipv6Address);
+  if (v6 !== undefined) out.push(`6:${v6 >> 96n}`);
+  return out;
+}
+
+/** Whether a and b share an IPv4 /16 or an IPv6 /32. */
+export function sameSubnet(a: ConsensusRelay, b: ConsensusRelay): boolean {
+  const theirs = subnetsOf(b);
+  return subnetsOf(a).some((n) => theirs.includes(n));
 }
 
 /** Whether a and b may not share a circuit. */
 export function conflicts(a: ConsensusRelay, b: ConsensusRelay, enforceDistinctSubnets: boolean): boolean {
   if (sameKey(a.identityKey, b.identityKey) || inSameFamily(a, b)) return true;
-  if (!enforceDistinctSubnets) return false;
-  const na = ipv4Slash16(a.ipv4Address);
-  return na !== undefined && na === ipv4Slash16(b.ipv4Address);
+  return enforceDistinctSubnets && sameSubnet(a, b);
 }
 
 /**
@@ -176,6 +194,7 @@ export function selectPath(consensusRelays: readonly ConsensusRelay[], options: 
   let exits = lastHopCandidates(relays, options).filter((r) => !excluded.some((k) => sameKey(k, r.identityKey)));
   if (exits.length === 0) {
     if (options.lastHop !== undefined) throw new PathError("exit", `${options.lastHop.nickname} is not a usable last hop`);
+    if (options.lastHopAmong !== undefined) throw new PathError("exit", "no usable relay for the last hop");
     const to = options.exitTo;
     const what = to === undefined ? "any port" : to.address === undefined ? `port ${to.port}` : `${to.address} port ${to.port}`;
     throw new PathError("exit", `no usable exit allows ${what}`);
@@ -215,10 +234,48 @@ export function selectPath(consensusRelays: readonly ConsensusRelay[], options: 
   throw lastFailure ?? new PathError("exit", "no usable exit");
 }
 
+/**
+ * A relay to take position `index` (a middle or the last hop, never the entry) of `path` after
+ * the relay there could not be reached (re-extending after TRUNCATED): chosen as selectPath
+ * chooses for that position, fitting with every other relay of the path, never one of
+ * `options.avoidRelays`; undefined when none fits or the last hop was fixed (`lastHop`).
+ */
+export function replaceHop(consensusRelays: readonly ConsensusRelay[], path: readonly ConsensusRelay[], index: number, options: PathOptions): ConsensusRelay | undefined {
+  if (index < 1 || index >= path.length) return undefined;
+  const avoided = [...(options.avoidRelays ?? []), path[index].identityKey];
+  const relays = consensusRelays.filter((r) => !avoided.some((k) => sameKey(k, r.identityKey)));
+  const others = path.filter((_, i) => i !== index);
+  const fits = (r: ConsensusRelay) => others.every((o) => !conflicts(r, o, options.enforceDistinctSubnets));
+  let candidates: ConsensusRelay[];
+  if (index < path.length - 1) candidates = relays.filter(isUsable);
+  else if (options.lastHop !== undefined) return undefined;
+  else {
+    const excluded = options.excludeExits ?? [];
+    candidates = lastHopCandidates(relays, options).filter((r) => !excluded.some((k) => sameKey(k, r.identityKey)));
+  }
+  return weightedChoice(candidates.filter(fits), options.random ?? secureRandom);
+}
+
 function lastHopCandidates(relays: readonly ConsensusRelay[], options: PathOptions): ConsensusRelay[] {
-  const fixed = options.lastHop;
-  if (fixed === undefined) return exitCandidates(relays, options.exitTo);
-  return relays.filter((r) => sameKey(r.identityKey, fixed.identityKey) && isUsable(r));
+  const { lastHop: fixed, lastHopAmong: among } = options;
+  if (fixed !== undefined) return relays.filter((r) => sameKey(r.identityKey, fixed.identityKey) && isUsable(r));
+  if (among !== undefined) {
+    // A last hop we choose must not push us off our first guard (a fresh entry would widen
+    // the guard set and show the relay's family to it): relays that fit with it, while any do.
+    const candidates = relays.filter((r) => isUsable(r) && among(r));
+    const guard = firstUsableGuard(relays, options.guards);
+    const withGuard = guard === undefined ? [] : candidates.filter((r) => !conflicts(r, guard, options.enforceDistinctSubnets));
+    return withGuard.length > 0 ? withGuard : candidates;
+  }
+  return exitCandidates(relays, options.exitTo);
+}
+
+function firstUsableGuard(relays: readonly ConsensusRelay[], guards: readonly Uint8Array[]): ConsensusRelay | undefined {
+  for (const key of guards) {
+    const relay = relays.find((r) => sameKey(r.identityKey, key));
+    if (relay !== undefined && isUsable(relay)) return relay;
+  }
+  return undefined;
 }
 
 /** The first listed guard that is usable and fits; else a fresh weighted guard candidate. */

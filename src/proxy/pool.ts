@@ -26,10 +26,10 @@ import { CircuitError, MeowOnionError } from "../onion/errors.js";
 import { Bootstrap } from "./bootstrap.js";
 import { DEFAULT_BUILD_TIMEOUT_MS, buildCircuit } from "./build.js";
 import type { ClientChannelManager } from "./channels.js";
-import { type ClientCircuit, DEFAULT_STREAM_TIMEOUT_MS, relayTargetOf } from "./circuit.js";
+import { type ClientCircuit, DEFAULT_STREAM_TIMEOUT_MS, type RelayTarget, relayTargetOf } from "./circuit.js";
 import type { ConsensusFollower } from "./consensus.js";
-import type { GuardStore } from "./guards.js";
-import { DEFAULT_HOPS, type ExitTarget, canExitTo, sameKey, secureRandom, selectPath } from "./path.js";
+import type { GuardStore, GuardUse } from "./guards.js";
+import { DEFAULT_HOPS, type ExitTarget, type PathOptions, canExitTo, conflicts, replaceHop, sameKey, secureRandom, selectPath } from "./path.js";
 import { type PooledCircuit, type PooledStream, buildFailureText, circuitInfo, streamInfo } from "./pool-view.js";
 import { type AttachedStream, type Avoidance, StreamRequests } from "./stream-requests.js";
 import { DEFAULT_ONION_CLIENT_TIMEOUTS, OnionServiceClient } from "./onion/client.js";
@@ -94,6 +94,12 @@ export interface OnionServiceCircuitRequest {
   onionService: string;
   /** Client circuits only: streams of other isolation keys never share it. */
   isolationKey?: string;
+}
+
+/** A path and the rules it was chosen by (undefined for a path a controller named). */
+interface ChosenPath {
+  relays: ConsensusRelay[];
+  options: PathOptions | undefined;
 }
 
 export class CircuitPool extends EventEmitter<PoolEvents> {
@@ -189,6 +195,11 @@ export class CircuitPool extends EventEmitter<PoolEvents> {
     return this.#streams.infos();
   }
 
+  /** Whether paths keep relays of one subnet apart (consensus.proto PATH SELECTION). */
+  get enforceDistinctSubnets(): boolean {
+    return this.#options.enforceDistinctSubnets;
+  }
+
   /** Payload bytes through streams, for the bandwidth events. */
   get totalBytesSent(): number {
     return this.#streams.totalBytesSent;
@@ -212,13 +223,15 @@ export class CircuitPool extends EventEmitter<PoolEvents> {
   /** Build a circuit now (explicit path of identity keys, or chosen) and wait until it is open. */
   async buildCircuit(pathKeys: Uint8Array[] = []): Promise<CircuitInfo> {
     const consensus = this.#requireConsensus();
-    let path: ConsensusRelay[];
+    let path: ChosenPath;
     if (pathKeys.length > 0) {
-      path = pathKeys.map((key, i) => {
+      // A path the controller named is built as named: no substitutes.
+      const relays = pathKeys.map((key, i) => {
         const relay = consensus.relays.find((r) => sameKey(r.identityKey, key));
         if (!relay) throw new MeowOnionError("invalid-argument", `hop ${i} (${Buffer.from(key).toString("hex").slice(0, 16)}…) is not in the consensus`);
         return relay;
       });
+      path = { relays, options: undefined };
     } else {
       path = this.#choosePath(consensus, undefined, { failedExits: [], goneRelays: [] });
     }
@@ -344,8 +357,8 @@ export class CircuitPool extends EventEmitter<PoolEvents> {
     }
   }
 
-  #choosePath(consensus: Consensus, target: ExitTarget | undefined, avoid: Avoidance): ConsensusRelay[] {
-    const { relays, entryOutsideGuardSet } = selectPath(consensus.relays, {
+  #choosePath(consensus: Consensus, target: ExitTarget | undefined, avoid: Avoidance): ChosenPath {
+    const options: PathOptions = {
       hops: this.#options.hops,
       exitTo: target,
       guards: this.guards.primary(consensus.relays),
@@ -353,9 +366,10 @@ export class CircuitPool extends EventEmitter<PoolEvents> {
       excludeExits: avoid.failedExits,
       avoidRelays: avoid.goneRelays,
       random: this.#options.random,
-    });
+    };
+    const { relays, entryOutsideGuardSet } = selectPath(consensus.relays, options);
     if (entryOutsideGuardSet && relays.length > 1) this.guards.adopt(relays[0]);
-    return relays;
+    return { relays, options };
   }
 
   #requireConsensus(): Consensus {
@@ -389,16 +403,17 @@ export class CircuitPool extends EventEmitter<PoolEvents> {
     const avoid: Avoidance = { failedExits: [], goneRelays: [] };
     for (let attempt = 1; ; attempt++) {
       const consensus = this.#requireConsensus();
-      const { relays, entryOutsideGuardSet } = selectPath(consensus.relays, {
+      const options: PathOptions = {
         hops: this.#options.hops + (request.chosenByPeer ? 1 : 0),
         lastHop: request.lastHop,
         guards: this.guards.primary(consensus.relays),
         enforceDistinctSubnets: this.#options.enforceDistinctSubnets,
         avoidRelays: avoid.goneRelays,
         random: this.#options.random,
-      });
+      };
+      const { relays, entryOutsideGuardSet } = selectPath(consensus.relays, options);
       if (entryOutsideGuardSet && relays.length > 1) this.guards.adopt(relays[0]);
-      const pooled = this.#startBuild(relays, request.isolationKey, request.purpose, request.onionService);
+      const pooled = this.#startBuild({ relays, options }, request.isolationKey, request.purpose, request.onionService);
       await pooled.built;
       if (pooled.state === CircuitState.OPEN) {
         pooled.dirtySince = Date.now();
@@ -412,6 +427,24 @@ export class CircuitPool extends EventEmitter<PoolEvents> {
     }
   }
 
+  /**
+   * A last hop we choose ourselves for onion-service circuits (a client's rendezvous point, a
+   * service's intro points): among the relays `accept` takes, chosen as an exit is, so that
+   * it fits in a path with our guard under the family and subnet rules (path.ts). Throws a
+   * PathError when none does.
+   */
+  chooseLastHop(accept: (relay: ConsensusRelay) => boolean): ConsensusRelay {
+    const consensus = this.#requireConsensus();
+    const { relays } = selectPath(consensus.relays, {
+      hops: this.#options.hops,
+      lastHopAmong: accept,
+      guards: this.guards.primary(consensus.relays),
+      enforceDistinctSubnets: this.#options.enforceDistinctSubnets,
+      random: this.#options.random,
+    });
+    return relays.at(-1)!;
+  }
+
   /** Whether a client's rendezvous circuit may take another stream: open, not retired, not past the maximum dirtiness. */
   takesNewStreams(pooled: PooledCircuit): boolean {
     if (pooled.state !== CircuitState.OPEN || pooled.retired || pooled.circuit?.isClosed !== false) return false;
@@ -423,7 +456,11 @@ export class CircuitPool extends EventEmitter<PoolEvents> {
     this.#emitCircuit(pooled);
   }
 
-  #startBuild(path: ConsensusRelay[], isolationKey: string | undefined, purpose: CircuitPurpose, onionService?: string): PooledCircuit {
+  #startBuild(chosen: ChosenPath, isolationKey: string | undefined, purpose: CircuitPurpose, onionService?: string): PooledCircuit {
+    const path = [...chosen.relays];
+    // The guard's view of this circuit (guards.ts): whether it may be used at once when built.
+    const enforce = this.#options.enforceDistinctSubnets;
+    const guardUse = this.guards.circuitStarted(path, (r) => path.slice(1).every((o) => !conflicts(r, o, enforce)));
     const pooled: PooledCircuit = {
       id: this.#nextCircuitId++,
       purpose,
@@ -447,11 +484,46 @@ export class CircuitPool extends EventEmitter<PoolEvents> {
       timeoutMs: this.#options.buildTimeoutMs,
       // An onion-service circuit's last relay is not its end: congestion control, if any, is asked of the far end once joined.
       congestionControl: this.#options.congestionControl && purpose === CircuitPurpose.GENERAL,
+      replaceHop: chosen.options === undefined ? undefined : this.#substitutes(pooled, chosen.options),
     }).then(
-      (circuit) => this.#onBuilt(pooled, circuit),
-      (error: unknown) => this.#onBuildFailed(pooled, error),
+      (circuit) => this.#afterBuild(pooled, guardUse, circuit),
+      (error: unknown) => this.#onBuildFailed(pooled, error, guardUse),
     );
     return pooled;
+  }
+
+  /**
+   * Re-extending after TRUNCATED (build.ts): a substitute for the relay at `hop`, chosen under
+   * the rules the path was chosen by, never a relay that already failed this build.
+   */
+  #substitutes(pooled: PooledCircuit, options: PathOptions): (hop: number, failed: CircuitError) => RelayTarget | undefined {
+    const failedHere: Uint8Array[] = [];
+    return (hop, failed) => {
+      const consensus = this.consensus.current;
+      if (consensus === undefined || this.#closed || pooled.closeRequested) return undefined;
+      const gone = pooled.path[hop];
+      failedHere.push(gone.identityKey);
+      const substitute = replaceHop(consensus.relays, pooled.path, hop, { ...options, avoidRelays: [...(options.avoidRelays ?? []), ...failedHere] });
+      this.#log.info({ circuit: pooled.id, hop, failed: gone.nickname, why: failed.message, substitute: substitute?.nickname }, substitute === undefined ? "extension failed; no substitute relay" : "extension failed; extending to a substitute relay");
+      if (substitute === undefined) return undefined;
+      pooled.path[hop] = substitute;
+      this.#emitCircuit(pooled);
+      return relayTargetOf(substitute);
+    };
+  }
+
+  /**
+   * A circuit through a primary guard is usable at once; one through another guard waits
+   * until no better primary guard may answer, and is abandoned if one does (guards.ts).
+   */
+  async #afterBuild(pooled: PooledCircuit, use: GuardUse, circuit: ClientCircuit): Promise<void> {
+    const verdict = await this.guards.circuitSucceeded(use);
+    if (verdict === "abandon") {
+      circuit.destroy(DestroyReason.REQUESTED);
+      this.#onBuildFailed(pooled, new CircuitError(DestroyReason.REQUESTED, 1, "abandoned: a primary guard answered while this circuit through a non-primary guard waited"), undefined);
+      return;
+    }
+    this.#onBuilt(pooled, circuit);
   }
 
   #onBuilt(pooled: PooledCircuit, circuit: ClientCircuit): void {
@@ -465,7 +537,6 @@ export class CircuitPool extends EventEmitter<PoolEvents> {
       return;
     }
     pooled.state = CircuitState.OPEN;
-    this.guards.markReachable(pooled.path[0].identityKey);
     circuit.once("close", (reason) => this.#onClosed(pooled, reason));
     this.#log.debug({ circuit: pooled.id, buildMs: circuit.buildMs }, "circuit open");
     this.#emitCircuit(pooled);
@@ -479,13 +550,17 @@ export class CircuitPool extends EventEmitter<PoolEvents> {
     this.#maintain();
   }
 
-  #onBuildFailed(pooled: PooledCircuit, error: unknown): void {
+  #onBuildFailed(pooled: PooledCircuit, error: unknown, use: GuardUse | undefined): void {
     pooled.state = CircuitState.FAILED;
     if (error instanceof CircuitError) {
       pooled.closeReason = error.reason;
       pooled.failedAtHop = error.hop;
-      if (error.hop === 0 && RELAY_UNREACHABLE.has(error.reason)) this.guards.markUnreachable(pooled.path[0].identityKey);
+      if (use !== undefined) {
+        if (error.hop === 0 && RELAY_UNREACHABLE.has(error.reason)) this.guards.circuitFailed(use);
+        else this.guards.circuitEnded(use);
+      }
     } else {
+      if (use !== undefined) this.guards.circuitEnded(use);
       pooled.closeReason = DestroyReason.INTERNAL;
     }
     this.#circuits.delete(pooled.id);
@@ -565,6 +640,7 @@ export class CircuitPool extends EventEmitter<PoolEvents> {
 
   /** Destroys every circuit; pending stream requests fail. */
   close(): void {
+    this.guards.close();
     if (this.#closed) return;
     this.#closed = true;
     this.#shutdown.abort(new Error("proxy closed"));

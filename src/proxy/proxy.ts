@@ -108,7 +108,7 @@ export async function startProxy(options: ProxyOptions): Promise<ProxyHandle> {
   }
   const enforceDistinctSubnets = options.enforceDistinctSubnets ?? true;
   const log = componentLogger("proxy", {}, options.logger);
-  const guards = await GuardStore.open(options.dataDir, { enforceDistinctSubnets, log: log.child({ part: "guards" }) });
+  const guards = await GuardStore.open(options.dataDir, { log: log.child({ part: "guards" }) });
   const follower = new ConsensusFollower(options.directories, { ...options.consensus, log: log.child({ part: "consensus" }) });
   const channels = new ClientChannelManager({ log: log.child({ part: "circuit" }) });
   const pool = new CircuitPool(follower, guards, channels, { ...options.circuits, hops, enforceDistinctSubnets, log: log.child({ part: "pool" }) });

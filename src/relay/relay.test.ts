@@ -19,7 +19,7 @@ import { Cleanups } from "../../test/helpers/cleanups.js";
 import { LOCAL_EXIT_POLICY, consensusTargets, startTestDirectory, startTestRelay, targetOf } from "../../test/helpers/in-process-network.js";
 import { CircuitError, StreamError } from "../onion/errors.js";
 import { ClientChannelManager } from "../proxy/channels.js";
-import { buildCircuit } from "../proxy/build.js";
+import { buildCircuit, extendCircuit } from "../proxy/build.js";
 import { type ClientStream } from "../proxy/stream.js";
 
 const cleanups = new Cleanups();
@@ -172,7 +172,10 @@ describe("circuits through a directory and three relays", () => {
     // A relay that is not there: CONNECTFAILED.
     const gone = { ...targetOf(relays[2]), port: await unusedPort() };
     await expect(buildCircuit(clientChannels(), [targetOf(relays[0]), gone])).rejects.toMatchObject({ reason: DestroyReason.CONNECTFAILED, hop: 1 });
-    for (const relay of relays) expect(relay.circuitCount).toBe(0);
+    // The relays kept the circuits after TRUNCATED; the builder, with no substitute, destroyed them.
+    await vi.waitFor(() => {
+      for (const relay of relays) expect(relay.circuitCount).toBe(0);
+    });
   });
 
   it("destroys the circuit when a single bit of a cell is flipped", async () => {
@@ -207,6 +210,42 @@ describe("circuits through a directory and three relays", () => {
     // The circuit now ends at the middle relay, which is not an exit.
     await expect(circuit.openStream("127.0.0.1", 80)).rejects.toMatchObject({ reason: EndReason.EXITPOLICY });
     expect(relays[0].circuitCount).toBe(1);
+  });
+
+  it("re-extends after TRUNCATED: a failed extension keeps the circuit, which goes on to a substitute", async () => {
+    const relays = await threeRelays();
+    const spare = await startTestRelay(cleanups, { nickname: "Spare", exitPolicy: LOCAL_EXIT_POLICY });
+    const gone = { ...targetOf(spare), nickname: "Gone", port: await unusedPort() };
+    const failures: [number, DestroyReason][] = [];
+    const circuit = await buildCircuit(clientChannels(), [targetOf(relays[0]), targetOf(relays[1]), gone], {
+      replaceHop: (hop, error) => {
+        failures.push([hop, error.reason]);
+        return targetOf(spare);
+      },
+    });
+    cleanups.add(() => circuit.destroy());
+    // The middle could not reach the named relay and said so with TRUNCATED; the same circuit
+    // (one at the guard, never a second) then went on to the substitute.
+    expect(failures).toEqual([[2, DestroyReason.CONNECTFAILED]]);
+    expect(circuit.path.map((t) => t.nickname)).toEqual(["Guard", "Middle", "Spare"]);
+    expect(relays[0].circuitCount).toBe(1);
+    const stream = await circuit.openStream("127.0.0.1", await echoServer(cleanups));
+    stream.end("through the substitute");
+    expect((await readAll(stream)).toString()).toBe("through the substitute");
+  });
+
+  it("TRUNCATE drops the cut hops' keys: the circuit extends again to another relay", async () => {
+    const relays = await threeRelays();
+    const spare = await startTestRelay(cleanups, { nickname: "Spare", exitPolicy: LOCAL_EXIT_POLICY });
+    const circuit = await circuitThrough(relays);
+    await circuit.truncate(2);
+    await vi.waitFor(() => expect(relays[2].circuitCount).toBe(0));
+    await extendCircuit(circuit, targetOf(spare));
+    expect(circuit.path.map((t) => t.nickname)).toEqual(["Guard", "Middle", "Spare"]);
+    expect(spare.circuitCount).toBe(1);
+    const stream = await circuit.openStream("127.0.0.1", await echoServer(cleanups));
+    stream.end("after truncate");
+    expect((await readAll(stream)).toString()).toBe("after truncate");
   });
 
   it("half-closes streams in both directions (FIN ↔ END DONE)", async () => {

@@ -403,8 +403,12 @@ export class CircuitSwitch {
       this.#close(c, undefined, DestroyReason.DESTROYED, reason, "DESTROY from the client side");
       return;
     }
-    // The next hop refused CREATE2 or went away: a pending extension reports why end-to-end.
-    if (c.extending) this.#truncated(c, reason);
+    // The next hop refused CREATE2: the circuit ends here again, and the client hears why
+    // (TRUNCATED) and may extend elsewhere.
+    if (c.extending) {
+      this.#extensionFailed(c, reason, undefined, "DESTROY from the next hop while extending");
+      return;
+    }
     this.#close(c, DestroyReason.DESTROYED, undefined, reason, "DESTROY from the next hop");
   }
 
@@ -416,8 +420,8 @@ export class CircuitSwitch {
       if (c.toPrev.channel === channel) {
         this.#close(c, undefined, DestroyReason.CHANNEL_CLOSED, DestroyReason.CHANNEL_CLOSED, "client-side link closed");
       } else {
-        if (c.extending) this.#truncated(c, DestroyReason.CHANNEL_CLOSED);
-        this.#close(c, DestroyReason.CHANNEL_CLOSED, undefined, DestroyReason.CHANNEL_CLOSED, "next-hop link closed");
+        if (c.extending) this.#extensionFailed(c, DestroyReason.CHANNEL_CLOSED, undefined, "next-hop link closed while extending");
+        else this.#close(c, DestroyReason.CHANNEL_CLOSED, undefined, DestroyReason.CHANNEL_CLOSED, "next-hop link closed");
       }
     }
   }
@@ -479,11 +483,22 @@ export class CircuitSwitch {
     c.extendTimer = setTimeout(() => this.#failExtend(c, DestroyReason.TIMEOUT, "no CREATED2 in time"), this.options.limits.extendTimeoutMs);
   }
 
-  /** An extension failed here: tell the client why (TRUNCATED), then destroy the circuit. */
+  /** An extension failed here (no link, no CREATED2 in time, no room on the next link). */
   #failExtend(c: RelayCircuit, reason: DestroyReason, why: string): void {
+    this.#extensionFailed(c, reason, reason, why);
+  }
+
+  /**
+   * The circuit ends here again: forget the next hop (DESTROY `toNext` to it if it was reached
+   * and is still there) and tell the client why with TRUNCATED. The circuit stays open: the
+   * client may extend it to another relay (relay.proto TRUNCATE), or destroy it.
+   */
+  #extensionFailed(c: RelayCircuit, reason: DestroyReason, toNext: DestroyReason | undefined, why: string): void {
     if (c.closed) return;
+    this.#dropNext(c, toNext);
     this.#truncated(c, reason);
-    this.#close(c, reason, reason, reason, why);
+    c.toPrev.channel.link.flush();
+    this.#log.debug({ circuit: c.tag, reason: DestroyReason[reason], why }, "extension failed; circuit truncated here");
   }
 
   /** TRUNCATE: destroy everything after this hop and confirm with TRUNCATED. */

@@ -22,6 +22,7 @@ export function policy(...rules: string[]): ExitPolicy {
 export interface FixtureRelay {
   id: number;
   address?: string;
+  ipv6?: string;
   flags?: RelayFlag[];
   bandwidth?: number;
   exitPolicy?: ExitPolicy;
@@ -41,6 +42,7 @@ export function relay(spec: FixtureRelay): ConsensusRelay {
     identityKey: keyOf(spec.id),
     ntorOnionKey: new Uint8Array(32).fill(spec.id & 0xff),
     ipv4Address: spec.address ?? `10.${spec.id}.0.1`,
+    ipv6Address: spec.ipv6 ?? "",
     orPort: 9000 + spec.id,
     flags: spec.flags ?? [RelayFlag.RUNNING, RelayFlag.VALID, RelayFlag.FAST],
     bandwidthWeight: BigInt(spec.bandwidth ?? 1000),

@@ -37,20 +37,27 @@
 //   2. Entry: among relays with GUARD; while no candidate has GUARD (a fresh network: Guard
 //      needs Stable, i.e. minutes of uptime), among those with FAST; while none is FAST, any
 //      candidate. A client may keep a persistent set of entry guards chosen this way (it
-//      SHOULD, against profiling) and use the first of them that fits.
+//      SHOULD, against profiling) and use the first of them that fits. MeowOnion's proxy keeps
+//      them as Tor's guard-spec (proposal 271: sampled, filtered, confirmed and primary guards,
+//      retry schedules, circuits through non-primary guards waiting); docs/proxy.md.
 //   3. Middles: any candidate.
 //   Every choice is random with probability proportional to bandwidth_weight among the
 //   candidates that fit; if their weights are all zero, uniform. A relay fits if it is not
 //   already in the path, is not in one family with a chosen relay (each lists the other in
-//   `family`), and (a client option, on by default, off for test networks on one host) does
-//   not share an IPv4 /16 with a chosen relay. If no entry or middle fits, the client tries
+//   `family`; one relay naming another is not enough), and (a client option, on by default,
+//   off for test networks on one host) shares neither an IPv4 /16 (of ipv4_address) nor an
+//   IPv6 /32 (of ipv6_address, when set) with a chosen relay. If no entry or middle fits, the client tries
 //   another exit; with no exit left, it fails. BandwidthTotals does not enter these choices
 //   (no Tor-style position weights): it is informational, for checking and monitoring.
 //   The randomness must come from a cryptographically secure generator.
 //   Circuits of onion services (onion_service.proto) follow the same rules: a client's
 //   circuits to an HSDir, an intro point or a rendezvous point have that relay as their last
 //   hop (chosen by the protocol, or at random among candidates for a rendezvous point) instead
-//   of an exit, and entry and middles as above. A circuit whose last hop the other side chose
+//   of an exit, and entry and middles as above; the family and subnet rules hold between
+//   every two positions of these circuits too. A rendezvous point a client chooses, and the
+//   intro points a service chooses, are chosen as exits are (among relays with
+//   ONION_SERVICE_POINTS that fit with the entry); a service also avoids, while it can, an
+//   intro point in one family or subnet with one of its other intro points. A circuit whose last hop the other side chose
 //   (a client's to an intro point from the descriptor, a service's to the client's rendezvous
 //   point) has one middle more, n + 1 hops (as Tor), so that the other side cannot pick a relay
 //   next to one's entry guard: onion services need a network of at least n + 1 relays.
@@ -124,7 +131,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file meowonion/v1/consensus.proto.
  */
 export const file_meowonion_v1_consensus: GenFile = /*@__PURE__*/
-  fileDesc("ChxtZW93b25pb24vdjEvY29uc2Vuc3VzLnByb3RvEgxtZW93b25pb24udjEihgMKDkNvbnNlbnN1c1JlbGF5EhAKCG5pY2tuYW1lGAEgASgJEhQKDGlkZW50aXR5X2tleRgCIAEoDBIWCg5udG9yX29uaW9uX2tleRgDIAEoDBIUCgxpcHY0X2FkZHJlc3MYBCABKAkSFAoMaXB2Nl9hZGRyZXNzGAUgASgJEg8KB29yX3BvcnQYBiABKA0SJgoFZmxhZ3MYByADKA4yFy5tZW93b25pb24udjEuUmVsYXlGbGFnEhgKEGJhbmR3aWR0aF93ZWlnaHQYCCABKAQSLQoLZXhpdF9wb2xpY3kYCSABKAsyGC5tZW93b25pb24udjEuRXhpdFBvbGljeRIOCgZmYW1pbHkYCiADKAwSGQoRZGVzY3JpcHRvcl9kaWdlc3QYCyABKAwSLQoJcHVibGlzaGVkGAwgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIsCghmZWF0dXJlcxgNIAMoDjIaLm1lb3dvbmlvbi52MS5SZWxheUZlYXR1cmUihgMKCUNvbnNlbnN1cxIvCgt2YWxpZF9hZnRlchgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLZnJlc2hfdW50aWwYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC3ZhbGlkX3VudGlsGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIsCgZyZWxheXMYBCADKAsyHC5tZW93b25pb24udjEuQ29uc2Vuc3VzUmVsYXkSFgoOYXV0aG9yaXR5X2tleXMYBSADKAwSLQoGdG90YWxzGAYgASgLMh0ubWVvd29uaW9uLnYxLkJhbmR3aWR0aFRvdGFscxIxCg1zaGFyZWRfcmFuZG9tGAcgASgLMhoubWVvd29uaW9uLnYxLlNoYXJlZFJhbmRvbRI+ChRvbmlvbl9zZXJ2aWNlX3BhcmFtcxgIIAEoCzIgLm1lb3dvbmlvbi52MS5PbmlvblNlcnZpY2VQYXJhbXMidgoMU2hhcmVkUmFuZG9tEg4KBnBlcmlvZBgBIAEoBBIPCgdjdXJyZW50GAIgASgMEhAKCHByZXZpb3VzGAMgASgMEjMKDG5leHRfY29tbWl0cxgEIAMoCzIdLm1lb3dvbmlvbi52MS5BdXRob3JpdHlDb21taXQiOAoPQXV0aG9yaXR5Q29tbWl0EhUKDWF1dGhvcml0eV9rZXkYASABKAwSDgoGY29tbWl0GAIgASgMIlQKEk9uaW9uU2VydmljZVBhcmFtcxIdChVwZXJpb2RfbGVuZ3RoX21pbnV0ZXMYASABKA0SHwoXcm90YXRpb25fb2Zmc2V0X21pbnV0ZXMYAiABKA0iPQoPQmFuZHdpZHRoVG90YWxzEg0KBXRvdGFsGAEgASgEEg0KBWd1YXJkGAIgASgEEgwKBGV4aXQYAyABKAQiWgoPU2lnbmVkQ29uc2Vuc3VzEhEKCWNvbnNlbnN1cxgBIAEoDBI0CgpzaWduYXR1cmVzGAIgAygLMiAubWVvd29uaW9uLnYxLkF1dGhvcml0eVNpZ25hdHVyZSKdAQoNQ29uc2Vuc3VzRGlmZhITCgtiYXNlX2RpZ2VzdBgBIAEoDBIVCg10YXJnZXRfZGlnZXN0GAIgASgMEioKA29wcxgDIAMoCzIdLm1lb3dvbmlvbi52MS5Db25zZW5zdXNEaWZmT3ASNAoKc2lnbmF0dXJlcxgEIAMoCzIgLm1lb3dvbmlvbi52MS5BdXRob3JpdHlTaWduYXR1cmUiSQoPQ29uc2Vuc3VzRGlmZk9wEhIKCmNvcHlfc3RhcnQYASABKA0SEgoKY29weV9jb3VudBgCIAEoDRIOCgZpbnNlcnQYAyABKAwiPgoSQXV0aG9yaXR5U2lnbmF0dXJlEhUKDWF1dGhvcml0eV9rZXkYASABKAwSEQoJc2lnbmF0dXJlGAIgASgMIq4BCgRWb3RlEi8KC3ZhbGlkX2FmdGVyGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIVCg1hdXRob3JpdHlfa2V5GAIgASgMEicKBnJlbGF5cxgDIAMoCzIXLm1lb3dvbmlvbi52MS5Wb3RlUmVsYXkSNQoNc2hhcmVkX3JhbmRvbRgEIAEoCzIeLm1lb3dvbmlvbi52MS5TaGFyZWRSYW5kb21Wb3RlIo8BChBTaGFyZWRSYW5kb21Wb3RlEg4KBnBlcmlvZBgBIAEoBBIOCgZjb21taXQYAiABKAwSDgoGcmV2ZWFsGAMgASgMEjMKDHNlZW5fY29tbWl0cxgEIAMoCzIdLm1lb3dvbmlvbi52MS5BdXRob3JpdHlDb21taXQSFgoOcHJldmlvdXNfdmFsdWUYBSABKAwiaAoJVm90ZVJlbGF5EjIKCmRlc2NyaXB0b3IYASABKAsyHi5tZW93b25pb24udjEuU2lnbmVkRGVzY3JpcHRvchIPCgdydW5uaW5nGAIgASgIEhYKDnVwdGltZV9zZWNvbmRzGAMgASgEIi0KClNpZ25lZFZvdGUSDAoEdm90ZRgBIAEoDBIRCglzaWduYXR1cmUYAiABKAwq2wEKCVJlbGF5RmxhZxIaChZSRUxBWV9GTEFHX1VOU1BFQ0lGSUVEEAASFgoSUkVMQVlfRkxBR19SVU5OSU5HEAESFAoQUkVMQVlfRkxBR19WQUxJRBACEhMKD1JFTEFZX0ZMQUdfRkFTVBADEhUKEVJFTEFZX0ZMQUdfU1RBQkxFEAQSFAoQUkVMQVlfRkxBR19HVUFSRBAFEhMKD1JFTEFZX0ZMQUdfRVhJVBAGEhcKE1JFTEFZX0ZMQUdfQkFEX0VYSVQQBxIUChBSRUxBWV9GTEFHX0hTRElSEAhiBnByb3RvMw", [file_google_protobuf_timestamp, file_meowonion_v1_descriptor]);
+  fileDesc("ChxtZW93b25pb24vdjEvY29uc2Vuc3VzLnByb3RvEgxtZW93b25pb24udjEihgMKDkNvbnNlbnN1c1JlbGF5EhAKCG5pY2tuYW1lGAEgASgJEhQKDGlkZW50aXR5X2tleRgCIAEoDBIWCg5udG9yX29uaW9uX2tleRgDIAEoDBIUCgxpcHY0X2FkZHJlc3MYBCABKAkSFAoMaXB2Nl9hZGRyZXNzGAUgASgJEg8KB29yX3BvcnQYBiABKA0SJgoFZmxhZ3MYByADKA4yFy5tZW93b25pb24udjEuUmVsYXlGbGFnEhgKEGJhbmR3aWR0aF93ZWlnaHQYCCABKAQSLQoLZXhpdF9wb2xpY3kYCSABKAsyGC5tZW93b25pb24udjEuRXhpdFBvbGljeRIOCgZmYW1pbHkYCiADKAwSGQoRZGVzY3JpcHRvcl9kaWdlc3QYCyABKAwSLQoJcHVibGlzaGVkGAwgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIsCghmZWF0dXJlcxgNIAMoDjIaLm1lb3dvbmlvbi52MS5SZWxheUZlYXR1cmUihgMKCUNvbnNlbnN1cxIvCgt2YWxpZF9hZnRlchgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLZnJlc2hfdW50aWwYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC3ZhbGlkX3VudGlsGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIsCgZyZWxheXMYBCADKAsyHC5tZW93b25pb24udjEuQ29uc2Vuc3VzUmVsYXkSFgoOYXV0aG9yaXR5X2tleXMYBSADKAwSLQoGdG90YWxzGAYgASgLMh0ubWVvd29uaW9uLnYxLkJhbmR3aWR0aFRvdGFscxIxCg1zaGFyZWRfcmFuZG9tGAcgASgLMhoubWVvd29uaW9uLnYxLlNoYXJlZFJhbmRvbRI+ChRvbmlvbl9zZXJ2aWNlX3BhcmFtcxgIIAEoCzIgLm1lb3dvbmlvbi52MS5PbmlvblNlcnZpY2VQYXJhbXMidgoMU2hhcmVkUmFuZG9tEg4KBnBlcmlvZBgBIAEoBBIPCgdjdXJyZW50GAIgASgMEhAKCHByZXZpb3VzGAMgASgMEjMKDG5leHRfY29tbWl0cxgEIAMoCzIdLm1lb3dvbmlvbi52MS5BdXRob3JpdHlDb21taXQiOAoPQXV0aG9yaXR5Q29tbWl0EhUKDWF1dGhvcml0eV9rZXkYASABKAwSDgoGY29tbWl0GAIgASgMIlQKEk9uaW9uU2VydmljZVBhcmFtcxIdChVwZXJpb2RfbGVuZ3RoX21pbnV0ZXMYASABKA0SHwoXcm90YXRpb25fb2Zmc2V0X21pbnV0ZXMYAiABKA0iPQoPQmFuZHdpZHRoVG90YWxzEg0KBXRvdGFsGAEgASgEEg0KBWd1YXJkGAIgASgEEgwKBGV4aXQYAyABKAQiWgoPU2lnbmVkQ29uc2Vuc3VzEhEKCWNvbnNlbnN1cxgBIAEoDBI0CgpzaWduYXR1cmVzGAIgAygLMiAubWVvd29uaW9uLnYxLkF1dGhvcml0eVNpZ25hdHVyZSKdAQoNQ29uc2Vuc3VzRGlmZhITCgtiYXNlX2RpZ2VzdBgBIAEoDBIVCg10YXJnZXRfZGlnZXN0GAIgASgMEioKA29wcxgDIAMoCzIdLm1lb3dvbmlvbi52MS5Db25zZW5zdXNEaWZmT3ASNAoKc2lnbmF0dXJlcxgEIAMoCzIgLm1lb3dvbmlvbi52MS5BdXRob3JpdHlTaWduYXR1cmUiSQoPQ29uc2Vuc3VzRGlmZk9wEhIKCmNvcHlfc3RhcnQYASABKA0SEgoKY29weV9jb3VudBgCIAEoDRIOCgZpbnNlcnQYAyABKAwiPgoSQXV0aG9yaXR5U2lnbmF0dXJlEhUKDWF1dGhvcml0eV9rZXkYASABKAwSEQoJc2lnbmF0dXJlGAIgASgMIq4BCgRWb3RlEi8KC3ZhbGlkX2FmdGVyGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIVCg1hdXRob3JpdHlfa2V5GAIgASgMEicKBnJlbGF5cxgDIAMoCzIXLm1lb3dvbmlvbi52MS5Wb3RlUmVsYXkSNQoNc2hhcmVkX3JhbmRvbRgEIAEoCzIeLm1lb3dvbmlvbi52MS5TaGFyZWRSYW5kb21Wb3RlIo8BChBTaGFyZWRSYW5kb21Wb3RlEg4KBnBlcmlvZBgBIAEoBBIOCgZjb21taXQYAiABKAwSDgoGcmV2ZWFsGAMgASgMEjMKDHNlZW5fY29tbWl0cxgEIAMoCzIdLm1lb3dvbmlvbi52MS5BdXRob3JpdHlDb21taXQSFgoOcHJldmlvdXNfdmFsdWUYBSABKAwikAEKCVZvdGVSZWxheRIyCgpkZXNjcmlwdG9yGAEgASgLMh4ubWVvd29uaW9uLnYxLlNpZ25lZERlc2NyaXB0b3ISDwoHcnVubmluZxgCIAEoCBIWCg51cHRpbWVfc2Vjb25kcxgDIAEoBBImCh53ZWlnaHRlZF9mcmFjdGlvbmFsX3VwdGltZV9wcG0YBCABKA0iLQoKU2lnbmVkVm90ZRIMCgR2b3RlGAEgASgMEhEKCXNpZ25hdHVyZRgCIAEoDCrbAQoJUmVsYXlGbGFnEhoKFlJFTEFZX0ZMQUdfVU5TUEVDSUZJRUQQABIWChJSRUxBWV9GTEFHX1JVTk5JTkcQARIUChBSRUxBWV9GTEFHX1ZBTElEEAISEwoPUkVMQVlfRkxBR19GQVNUEAMSFQoRUkVMQVlfRkxBR19TVEFCTEUQBBIUChBSRUxBWV9GTEFHX0dVQVJEEAUSEwoPUkVMQVlfRkxBR19FWElUEAYSFwoTUkVMQVlfRkxBR19CQURfRVhJVBAHEhQKEFJFTEFZX0ZMQUdfSFNESVIQCGIGcHJvdG8z", [file_google_protobuf_timestamp, file_meowonion_v1_descriptor]);
 
 /**
  * One relay in the consensus: everything a client needs to build circuits through it,
@@ -675,11 +682,24 @@ export type VoteRelay = Message<"meowonion.v1.VoteRelay"> & {
   running: boolean;
 
   /**
-   * How long the relay has been continuously Running as seen by this authority, seconds.
+   * How long the relay has been continuously Running as seen by this authority, seconds. The
+   * authority's own downtime does not end a run: an authority keeps each relay's run start in
+   * durable storage, and a run open when it stopped goes on if the relay is Running again
+   * within one heartbeat timeout of its restart.
    *
    * @generated from field: uint64 uptime_seconds = 3;
    */
   uptimeSeconds: bigint;
+
+  /**
+   * Weighted fractional uptime, millionths (Tor's WFU): the share of the time since this
+   * authority first saw the relay Running that it was Running, each moment weighted by
+   * 0.95^(its age / 12 hours). Durable like uptime_seconds; the authority's downtime counts
+   * neither as up nor as observed time.
+   *
+   * @generated from field: uint32 weighted_fractional_uptime_ppm = 4;
+   */
+  weightedFractionalUptimePpm: number;
 };
 
 /**
@@ -759,7 +779,9 @@ export enum RelayFlag {
   STABLE = 4,
 
   /**
-   * Fast and Stable and bandwidth at least the median of Fast relays: suitable as an entry.
+   * Fast and Stable and bandwidth at least the median of Fast relays, and a weighted
+   * fractional uptime of at least 98 % (the lower median of the Running votes'
+   * weighted_fractional_uptime_ppm ≥ 980000): suitable as an entry.
    *
    * @generated from enum value: RELAY_FLAG_GUARD = 5;
    */

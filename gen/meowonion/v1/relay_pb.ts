@@ -315,10 +315,10 @@ export const LinkSpecifierSchema: GenMessage<LinkSpecifier> = /*@__PURE__*/
  *     the addresses in link_specifiers or an address the current consensus lists for that
  *     identity (Tor's canonical-connection rule; IPv4-mapped IPv6 counts as its IPv4 form,
  *     ports are not compared). Otherwise it opens a new link to the first address and checks
- *     the link-level identity proof against identity_key: a mismatch gives DESTROY
- *     OR_IDENTITY, a failed connection DESTROY CONNECTFAILED (both sent back towards the
- *     client, which may also see TRUNCATED). Several links to one identity may then be open;
- *     a link to an address nobody named is never handed to a circuit that named another;
+ *     the link-level identity proof against identity_key: a mismatch fails the extension with
+ *     OR_IDENTITY, a failed connection with CONNECTFAILED (see EXTENSION FAILURE at Truncate).
+ *     Several links to one identity may then be open; a link to an address nobody named is
+ *     never handed to a circuit that named another;
  * (3) sends CREATE2 with the given handshake on a new circuit id of that link, and answers the
  *     client with EXTENDED2 carrying the CREATED2 data.
  *
@@ -370,7 +370,20 @@ export const Extended2Schema: GenMessage<Extended2> = /*@__PURE__*/
 
 /**
  * TRUNCATE: tear down the circuit beyond the recognizing hop (which sends DESTROY REQUESTED
- * forward and answers TRUNCATED).
+ * forward and answers TRUNCATED REQUESTED). The circuit then ends at that hop, and the client
+ * drops the keys of the hops beyond it when TRUNCATED arrives (not before: cells from them may
+ * still be on the way); it may extend the circuit again (EXTEND2, within its RELAY_EARLY
+ * budget), to the same relay or another.
+ *
+ * EXTENSION FAILURE: when an extension fails at the extending relay (no link to the next relay,
+ * OR_IDENTITY, no CREATED2 within its extend timeout, no room on that link, or DESTROY from the
+ * next relay in answer to CREATE2), the relay sends DESTROY forward if it had sent CREATE2
+ * (reason as it judged, e.g. TIMEOUT), answers the client with TRUNCATED (the reason) and keeps
+ * the circuit, which now ends at it again, as after TRUNCATE. A client SHOULD then extend to a
+ * substitute relay chosen by the same path rules (consensus.proto PATH SELECTION; never the
+ * relay that failed) rather than build a new circuit; or destroy the circuit. A DESTROY from
+ * the next relay of a circuit that is not extending, or the loss of that link, still destroys
+ * the whole circuit (DESTROY back towards the client).
  *
  * @generated from message meowonion.v1.Truncate
  */

@@ -160,9 +160,14 @@ class RelayCircuit:
         self._created_timer = asyncio.get_running_loop().call_later(CREATED_TIMEOUT_S, self._fail_extend, l.DESTROY_REASON_TIMEOUT)
 
     def _fail_extend(self, reason: int) -> None:
-        """Tell the client why in TRUNCATED, then destroy the circuit with that reason."""
+        """The extension failed: the circuit ends here again (relay.proto EXTENSION FAILURE).
+        Tell the next relay (if CREATE2 went out) and the client (TRUNCATED) why; the client
+        may extend elsewhere."""
+        if self.destroyed:
+            return
+        self._extend_task = None  # may be the running task: never cancel it from inside
+        self._drop_next(reason)
         self.send_cell(r.RELAY_COMMAND_TRUNCATED, 0, r.Truncated(reason=reason).SerializeToString())
-        self.destroy(reason)
 
     def _truncate(self) -> None:
         self._drop_next(l.DESTROY_REASON_REQUESTED)
@@ -197,7 +202,11 @@ class RelayCircuit:
 
     def link_closed(self, link: Link) -> None:
         """A link of this circuit closed: the other side gets DESTROY CHANNEL_CLOSED."""
-        if link is self.next_link:
+        if link is self.next_link and self._extending:
+            self.next_link.circuits.pop(self.next_id, None)
+            self.next_link = None
+            self._fail_extend(l.DESTROY_REASON_CHANNEL_CLOSED)
+        elif link is self.next_link:
             self._free(prev_reason=l.DESTROY_REASON_CHANNEL_CLOSED, next_reason=None)
         else:
             self._free(prev_reason=None, next_reason=l.DESTROY_REASON_CHANNEL_CLOSED)

@@ -20,7 +20,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--output", required=True, help="file for the response body")
     p.add_argument("--path", help="comma-separated identity keys (hex), entry first: skip path selection")
     p.add_argument("--hops", type=int, default=3)
-    p.add_argument("--allow-same-subnet", action="store_true", help="allow relays of one IPv4 /16 (loopback networks)")
+    p.add_argument("--allow-same-subnet", action="store_true", help="allow relays of one IPv4 /16 or IPv6 /32 (loopback networks)")
 
 
 def _consensus(args):

@@ -1,6 +1,6 @@
 """Path selection (consensus.proto PATH SELECTION): the exit first, then the entry, then middles;
-never one relay twice, never two of one family or (unless allowed) one IPv4 /16; every choice
-weighted by bandwidth_weight."""
+never one relay twice, never two of one family or (unless allowed) one IPv4 /16 or IPv6 /32;
+every choice weighted by bandwidth_weight."""
 import ipaddress
 import secrets
 
@@ -36,8 +36,15 @@ def entry_candidates(relays: list) -> list:
     return candidates
 
 
-def _slash16(address: str) -> str | None:
-    return ".".join(address.split(".")[:2]) if address.count(".") == 3 else None
+def _subnets(relay) -> set:
+    """The IPv4 /16 and IPv6 /32 a relay's addresses are in."""
+    out = set()
+    for address, prefix in ((relay.ipv4_address, 16), (relay.ipv6_address, 32)):
+        try:
+            out.add(ipaddress.ip_network(f"{address}/{prefix}", strict=False))
+        except ValueError:
+            pass
+    return out
 
 
 def conflicts(a, b, distinct_subnets: bool) -> bool:
@@ -45,7 +52,7 @@ def conflicts(a, b, distinct_subnets: bool) -> bool:
         return True
     if b.identity_key in a.family and a.identity_key in b.family:
         return True
-    return distinct_subnets and _slash16(a.ipv4_address) is not None and _slash16(a.ipv4_address) == _slash16(b.ipv4_address)
+    return distinct_subnets and bool(_subnets(a) & _subnets(b))
 
 
 def weighted_choice(candidates: list):

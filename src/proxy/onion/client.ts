@@ -31,7 +31,7 @@ import { HSDIR_SPREAD_FETCH } from "../../onion/hs/hsdir-ring.js";
 import { hsNtorClientFinish, hsNtorClientIntroduce, hsNtorKeyMaterial } from "../../onion/hs/hs-ntor.js";
 import { destroyReasonName } from "../../onion/reasons.js";
 import type { ConsensusFollower } from "../consensus.js";
-import { isOnionServicePoint, sameKey, secureRandom, weightedChoice } from "../path.js";
+import { isOnionServicePoint, sameKey } from "../path.js";
 import type { PooledCircuit } from "../pool-view.js";
 import type { CircuitPool } from "../pool.js";
 import { fetchRequest, hsDirRequest, hsDirRings, type PeriodRing } from "./hsdir.js";
@@ -223,10 +223,13 @@ export class OnionServiceClient {
   async #establishRendezvous(address: string, isolationKey: string): Promise<Rendezvous> {
     const failed: Uint8Array[] = [];
     for (let attempt = 1; ; attempt++) {
-      const consensus = await this.#consensus();
-      const candidates = consensus.relays.filter((r) => isOnionServicePoint(r) && !failed.some((k) => sameKey(k, r.identityKey)));
-      const point = weightedChoice(candidates, secureRandom);
-      if (point === undefined) throw fail("no-path", "no relay to be a rendezvous point");
+      await this.#consensus();
+      let point: ConsensusRelay;
+      try {
+        point = this.pool.chooseLastHop((r) => isOnionServicePoint(r) && !failed.some((k) => sameKey(k, r.identityKey)));
+      } catch (error) {
+        throw fail("no-path", `no relay to be a rendezvous point: ${(error as Error).message}`, error);
+      }
       try {
         return await this.#rendezvousAt(point, address, isolationKey);
       } catch (error) {

@@ -24,7 +24,7 @@ import { hsNtorKeyMaterial, hsNtorServiceRespond } from "../../onion/hs/hs-ntor.
 import { timePeriodBounds, type TimePeriodId } from "../../onion/hs/time-period.js";
 import { ed25519PublicFromPrivate } from "../../onion/signing.js";
 import type { ConsensusFollower } from "../consensus.js";
-import { isOnionServicePoint, sameKey, secureRandom, weightedChoice } from "../path.js";
+import { PathError, conflicts, isOnionServicePoint, sameKey, secureRandom } from "../path.js";
 import type { PooledCircuit } from "../pool-view.js";
 import type { CircuitPool } from "../pool.js";
 import { hsDirRequest, hsDirRings, type PeriodRing } from "./hsdir.js";
@@ -185,15 +185,31 @@ export class OnionService {
     const consensus = this.consensus.current;
     if (consensus === undefined) return;
     while (this.#points.size + this.#pendingPoints < this.#options.introPoints) {
-      const taken = [...this.#points].map((p) => p.relay.identityKey);
-      const relay = weightedChoice(
-        consensus.relays.filter((r) => isOnionServicePoint(r) && !taken.some((k) => sameKey(k, r.identityKey))),
-        secureRandom,
-      );
+      const relay = this.#chooseIntroPoint(consensus);
       if (relay === undefined) return;
       this.#pendingPoints++;
       void this.#establish(new ServiceIntroPoint(relay));
     }
+  }
+
+  /**
+   * A new intro point, chosen as an exit is (it must fit in a path with our guard), never one
+   * we have, and while possible none of a family or subnet of one we have: one operator
+   * should not hold every way in to the service.
+   */
+  #chooseIntroPoint(consensus: Consensus): ConsensusRelay | undefined {
+    const taken = [...this.#points].map((p) => p.relay);
+    const { enforceDistinctSubnets } = this.pool;
+    const unrelated = (r: ConsensusRelay) => taken.every((t) => !conflicts(r, t, enforceDistinctSubnets));
+    const fresh = (r: ConsensusRelay) => taken.every((t) => !sameKey(r.identityKey, t.identityKey));
+    for (const accept of [unrelated, fresh]) {
+      try {
+        return this.pool.chooseLastHop((r) => isOnionServicePoint(r) && accept(r));
+      } catch (error) {
+        if (!(error instanceof PathError)) throw error;
+      }
+    }
+    return undefined;
   }
 
   async #establish(point: ServiceIntroPoint): Promise<void> {
