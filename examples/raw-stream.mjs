@@ -9,7 +9,7 @@ const [url, key, target] = process.argv.slice(2);
 const { hostname, port } = new URL(`tcp://${target}`);
 const client = await MeowOnion.createBootstrapped({
   directories: [{ url, key }],
-  enforceDistinctSubnets: false, // a local network's relays all live on 127.0.0.1
+  enforceDistinctSubnets: false, // where a local network's relays share 127.0.0.1 (not on Linux: docs/network.md)
   signal: AbortSignal.timeout(60_000),
 });
 try {
