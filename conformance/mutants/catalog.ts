@@ -46,6 +46,7 @@ export const MUTANTS: Mutant[] = [
   { name: "relay-leaks-across-circuits", breaks: "exit keys streams by stream id only, across circuits", relay: { leakAcrossCircuits: true }, focus: ["relay/**"] },
   { name: "relay-ignores-destroy", breaks: "relay ignores DESTROY from the client (streams stay open)", relay: { ignoreDestroy: true }, focus: ["relay/**"] },
   { name: "relay-reuses-noncanonical-link", breaks: "relay extends over any open link to the identity, whatever address EXTEND2 names", relay: { reuseAnyLinkToIdentity: true }, focus: ["relay/extend/**"] },
+  { name: "relay-destroys-on-extension-failure", breaks: "a failed extension destroys the circuit instead of answering TRUNCATED and keeping it", relay: { destroyOnExtensionFailure: true }, focus: ["relay/extend/**"] },
   { name: "relay-no-extend-identity-check", breaks: "relay extends without checking the next hop's link identity", relay: { noExtendIdentityCheck: true }, focus: ["relay/**"] },
   { name: "relay-accepts-unauthenticated-link", breaks: "relay does not verify an initiator's link proof", relay: { noInitiatorProofCheck: true }, focus: ["relay/**"] },
   { name: "relay-silent-unknown-circuit", breaks: "relay does not answer cells on unknown circuits with DESTROY", relay: { silentUnknownCircuit: true }, focus: ["relay/**"] },

@@ -58,6 +58,8 @@ export interface RelayFaults extends OnionRoleFaults {
   noExtendIdentityCheck?: boolean;
   /** Any open link to EXTEND2's identity is reused, whatever address EXTEND2 names. */
   reuseAnyLinkToIdentity?: boolean;
+  /** A failed extension destroys the whole circuit instead of answering TRUNCATED. */
+  destroyOnExtensionFailure?: boolean;
   /** An initiator's link proof is not checked. */
   noInitiatorProofCheck?: boolean;
   /** No DESTROY for cells on unknown circuits. */
@@ -300,6 +302,8 @@ export class RefRelay {
         if (!c) return;
         if (c.prev.link === link && c.prev.id === id && this.faults.ignoreDestroy) return;
         this.circuits.delete(this.key(link, id));
+        // The next relay refused our CREATE2: the extension failed, the circuit stays (EXTENSION FAILURE).
+        if (c.extending && c.next?.link === link && c.next.id === id) return this.extensionFailed(c, cmd.value.reason);
         return this.teardown(c, DestroyReason.DESTROYED, c.prev.link === link && c.prev.id === id ? "prev" : "next");
     }
   }
@@ -476,7 +480,7 @@ export class RefRelay {
       link = await this.linkTo(m[1], Number(m[2]), identity);
     } catch (e) {
       const reason = e instanceof LinkHandshakeError ? e.reason : "connect";
-      return fail(reason === "identity-mismatch" || reason === "bad-proof" ? DestroyReason.OR_IDENTITY : DestroyReason.CONNECTFAILED);
+      return this.extensionFailed(c, reason === "identity-mismatch" || reason === "bad-proof" ? DestroyReason.OR_IDENTITY : DestroyReason.CONNECTFAILED);
     }
     if (c.dead) return;
     let id: number;
@@ -485,6 +489,15 @@ export class RefRelay {
     c.next = { link, id };
     this.circuits.set(this.key(link, id), c);
     link.sendFrame({ circuitId: id, command: { case: "create2", value: { handshakeType: ext.create2.handshakeType, handshakeData: ext.create2.handshakeData } } });
+  }
+
+  /** relay.proto Truncate, EXTENSION FAILURE: answer TRUNCATED and keep the circuit, which ends here again. */
+  private extensionFailed(c: Circuit, reason: DestroyReason): void {
+    if (c.dead) return;
+    if (this.faults.destroyOnExtensionFailure) return this.destroyBoth(c, reason);
+    c.extending = false;
+    c.next = undefined;
+    this.originate(c, RelayCommand.TRUNCATED, 0, pb(TruncatedSchema, { reason }));
   }
 
   private linkTo(host: string, port: number, identity: Uint8Array): Promise<Link> {
