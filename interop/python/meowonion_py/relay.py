@@ -1,6 +1,7 @@
 """A relay: accepts links, answers CREATE2 with ntor, switches cells between links, extends
 circuits and runs exits (link.proto, relay.proto)."""
 import asyncio
+import ipaddress
 import logging
 
 from . import ntor
@@ -24,7 +25,7 @@ class Relay:
         self.exit_policy = exit_policy
         self.links: set[Link] = set()
         self.circuits: set[RelayCircuit] = set()
-        self._connecting: dict[bytes, asyncio.Task] = {}
+        self._connecting: dict[tuple[bytes, str], asyncio.Task] = {}
         self._tls = server_context()
         self._server: asyncio.base_events.Server | None = None
 
@@ -54,15 +55,19 @@ class Relay:
         link.start()
 
     async def link_to(self, host: str, port: int, identity: bytes) -> Link:
-        """A link to the relay with `identity`: an open one in either direction, or a new one."""
+        """A link to the relay with `identity` at `host`: an open one in either direction whose
+        remote address is `host` (relay.proto Extend2 (2): never a link to an address nobody
+        named), or a new one."""
+        wanted = _canonical_ip(host)
         for link in self.links:
-            if not link.closed and link.peer_identity == identity:
+            if not link.closed and link.peer_identity == identity and _canonical_ip(link.tls.peer_address) == wanted:
                 return link
-        pending = self._connecting.get(identity)
+        key = (identity, wanted)
+        pending = self._connecting.get(key)
         if pending is None:
             pending = asyncio.get_running_loop().create_task(self._open(host, port, identity))
-            self._connecting[identity] = pending
-            pending.add_done_callback(lambda _: self._connecting.pop(identity, None))
+            self._connecting[key] = pending
+            pending.add_done_callback(lambda _: self._connecting.pop(key, None))
         return await asyncio.shield(pending)
 
     async def _open(self, host: str, port: int, identity: bytes) -> Link:
@@ -114,3 +119,14 @@ class Relay:
             circuit.destroy(l.DESTROY_REASON_HIBERNATING)
         for link in list(self.links):
             link.close()
+
+
+def _canonical_ip(host: str) -> str:
+    """One form per address: IPv4-mapped IPv6 as its IPv4 form, IPv6 compressed (ports are not compared)."""
+    try:
+        ip = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return host.lower()
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return str(ip)
