@@ -43,7 +43,7 @@ describe("relay lifecycle", () => {
       await startTestRelay(cleanups, { nickname: "Exit", directories: pins, exitPolicy: LOCAL_EXIT_POLICY }),
     ];
     const stale = await consensusTargets(directory, relays);
-    await vi.waitFor(() => expect(relays[1].listed).toBe(true));
+    await vi.waitFor(() => expect(relays[1].listed).toBe(true), { timeout: 5_000 }); // checked about once a heartbeat
 
     await relays[1].rotateOnionKey();
     expect(relays[1].listed).toBe(false); // the new descriptor is not in a consensus yet
@@ -53,7 +53,7 @@ describe("relay lifecycle", () => {
     // The new key reaches the consensus.
     const fresh = await consensusTargets(directory, relays);
     expect(Buffer.from(fresh[1].ntorOnionKey).equals(stale[1].ntorOnionKey)).toBe(false);
-    await vi.waitFor(() => expect(relays[1].listed).toBe(true));
+    await vi.waitFor(() => expect(relays[1].listed).toBe(true), { timeout: 5_000 }); // checked about once a heartbeat
 
     // Two rotations later the first key is gone: CREATE2 with it fails at that hop.
     await relays[1].rotateOnionKey();
