@@ -128,7 +128,18 @@ export async function startInProcessNetwork(options: {
     const pins = [{ url: directory.url, key: directory.publicKey }];
     const relays: RelayHandle[] = [];
     for (const spec of options.relays) {
-      relays.push(await startTestRelay(cleanups, { directories: pins, nickname: spec.nickname, exitPolicy: spec.exitPolicy, heartbeatSeconds: options.relayHeartbeatSeconds ?? 5 }));
+      relays.push(
+        await startTestRelay(cleanups, {
+          directories: pins,
+          nickname: spec.nickname,
+          exitPolicy: spec.exitPolicy,
+          heartbeatSeconds: options.relayHeartbeatSeconds ?? 5,
+          // Every client here (the proxy, its onion services, a test's second proxy) connects from
+          // 127.0.0.1: the per-address CREATE2 budget (Tor's DoS defence, 90 at once) would count
+          // them all as one client, and a guard they share would refuse the rest as a flood.
+          limits: { createBurst: 1_000 },
+        }),
+      );
     }
     await awaitUsableRelays(pins, relays.length, { timeoutMs: 60_000 });
     const proxyDataDir = await tempDir(cleanups, "meowonion-proxy-");
