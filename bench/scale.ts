@@ -51,6 +51,7 @@ import { LOCAL_EXIT_POLICY } from "../src/network/launcher.js";
 import { DEFAULT_TIME_PERIOD_PARAMS } from "../src/onion/hs/time-period.js";
 import { DOMAIN_CONSENSUS, generateEd25519KeyPair, signWithDomain } from "../src/onion/signing.js";
 import { socksConnect } from "../src/proxy/socks-client.js";
+import { parseAuthorityLine, parseNetworkReady } from "./compare/targets.js";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 const DEADLINE_MS = 900_000;
@@ -83,12 +84,12 @@ async function startNetwork(relays: number): Promise<Started> {
       const timer = setTimeout(() => reject(new Error(`network of ${relays} relays not ready within ${DEADLINE_MS} ms`)), DEADLINE_MS);
       child.once("exit", (code) => reject(new Error(`network exited (${code}) before ready`)));
       createInterface({ input: child.stdout! }).on("line", (line) => {
-        const authority = /^\s*authority\s+\S+\s+(http:\/\/\S+)\s+key=([0-9a-f]{64})/.exec(line);
-        if (authority) authorities.push({ url: authority[1], key: authority[2] });
-        const m = /^network ready socks=(\S+) control=\S+ http=\S+ echo=(\S+)/.exec(line);
-        if (m) {
+        const authority = parseAuthorityLine(line);
+        if (authority) authorities.push(authority);
+        const fields = parseNetworkReady(line);
+        if (fields?.socks !== undefined && fields.echo !== undefined) {
           clearTimeout(timer);
-          resolve({ socks: m[1], echo: m[2] });
+          resolve({ socks: fields.socks, echo: fields.echo });
         }
       });
     });

@@ -4,43 +4,20 @@
  * address. It must come up (readiness with progress), carry 20 fetches on 20 isolated
  * circuits with every byte checked, and stop cleanly (every relay's port closed).
  */
-import { createHash } from "node:crypto";
 import net from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { generatedSha256 } from "../src/network/destination.js";
 import { relayAddress } from "../src/network/loopback.js";
 import { readyRelayCount, startNetwork, type RunningNetwork } from "../src/network/network.js";
 import { parseHostPort } from "../src/common/host-port.js";
-import { socksConnect } from "../src/proxy/socks-client.js";
 import { createControlClient } from "../src/proxy/tui/control.js";
+import { httpGetThrough } from "./helpers/socks-client.js";
 
 const RELAYS = Number(process.env.SCALE_RELAYS ?? 100);
 const FETCHES = 20;
 // Generous: a thousand relays in one process on a shared 2-core machine take minutes.
 const START_TIMEOUT_MS = Math.max(240_000, RELAYS * 900);
 
-/** GET `path` over a SOCKS5 stream isolated by `username`; the body's SHA-256 and length. */
-async function isolatedGet(socks: string, http: string, path: string, username: string): Promise<{ sha256: string; bytes: number }> {
-  const url = new URL(http);
-  const proxy = parseHostPort(socks);
-  const sock = await socksConnect({ proxyHost: proxy.host, proxyPort: proxy.port, host: url.hostname, port: Number(url.port), username, password: "x", timeoutMs: 120_000 });
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    sock.on("data", (d: Buffer) => chunks.push(d));
-    sock.on("error", reject);
-    sock.on("close", () => {
-      const all = Buffer.concat(chunks);
-      const split = all.indexOf("\r\n\r\n");
-      if (split < 0) return reject(new Error(`no HTTP response for ${path}`));
-      const head = all.subarray(0, split).toString();
-      if (!head.startsWith("HTTP/1.1 200")) return reject(new Error(`bad response: ${head}`));
-      const body = all.subarray(split + 4);
-      resolve({ sha256: createHash("sha256").update(body).digest("hex"), bytes: body.length });
-    });
-    sock.resume();
-    sock.write(`GET ${path} HTTP/1.1\r\nHost: ${url.host}\r\nConnection: close\r\n\r\n`);
-  });
-}
 
 function refused(address: string): Promise<boolean> {
   const { host, port } = parseHostPort(address);
@@ -84,7 +61,7 @@ describe(`a local network of ${RELAYS} relays and 3 authorities in one process`,
 
   it(`fetches through ${FETCHES} isolated circuits, every byte checked`, async () => {
     const sizes = Array.from({ length: FETCHES }, (_, i) => 10_000 + i * 40_961);
-    const results = await Promise.all(sizes.map((n, i) => isolatedGet(network!.socksAddress, network!.httpUrl, `/bytes/${n}`, `scale-${i}`)));
+    const results = await Promise.all(sizes.map((n, i) => httpGetThrough(network!.socksAddress, network!.httpUrl, `/bytes/${n}`, { username: `scale-${i}`, timeoutMs: 120_000 })));
     results.forEach((r, i) => expect(r).toEqual({ sha256: generatedSha256(sizes[i]), bytes: sizes[i] }));
 
     // Each isolation key had a circuit of its own.

@@ -20,6 +20,7 @@ import { generatedSha256, CAT_SOUNDS } from "../src/network/destination.js";
 import { startNetwork, type RunningNetwork } from "../src/network/network.js";
 import { App } from "../src/proxy/tui/app.js";
 import { createControlClient } from "../src/proxy/tui/control.js";
+import { httpGetThrough } from "./helpers/socks-client.js";
 import { parseHostPort } from "../src/common/host-port.js";
 import { SocksError, socksConnect } from "../src/proxy/socks-client.js";
 import { exchangeMessage } from "../src/proxy/tui/exchange.js";
@@ -86,30 +87,6 @@ function curlSha256(args: string[], timeoutMs = 120_000): Promise<{ sha256: stri
   });
 }
 
-/** GET `path` over a fresh SOCKS5 stream; returns the body's SHA-256 and length. */
-async function socksGet(socks: string, http: string, path: string): Promise<{ sha256: string; bytes: number }> {
-  const url = new URL(http);
-  const host = url.hostname;
-  const port = Number(url.port || 80);
-  const proxy = parseHostPort(socks);
-  const sock = await socksConnect({ proxyHost: proxy.host, proxyPort: proxy.port, host, port, timeoutMs: 60_000 });
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    sock.on("data", (d: Buffer) => chunks.push(d));
-    sock.on("error", reject);
-    sock.on("close", () => {
-      const all = Buffer.concat(chunks);
-      const split = all.indexOf("\r\n\r\n");
-      if (split < 0) return reject(new Error(`no HTTP response for ${path}`));
-      const head = all.subarray(0, split).toString();
-      if (!head.startsWith("HTTP/1.1 200")) return reject(new Error(`bad response: ${head}`));
-      const body = all.subarray(split + 4);
-      resolve({ sha256: createHash("sha256").update(body).digest("hex"), bytes: body.length });
-    });
-    sock.resume();
-    sock.write(`GET ${path} HTTP/1.1\r\nHost: ${host}:${port}\r\nConnection: close\r\n\r\n`);
-  });
-}
 
 describe("meowonion network --headless --processes", () => {
   let net: ChildProcess;
@@ -181,7 +158,7 @@ describe("meowonion network --headless --processes", () => {
 
   it("carries 100 concurrent streams, all intact", async () => {
     const sizes = Array.from({ length: 100 }, (_, i) => 1000 + i * 997);
-    const results = await Promise.all(sizes.map((n) => socksGet(ready.socks, ready.http, `/bytes/${n}`)));
+    const results = await Promise.all(sizes.map((n) => httpGetThrough(ready.socks, ready.http, `/bytes/${n}`)));
     results.forEach((r, i) => expect(r).toEqual({ sha256: generatedSha256(sizes[i]), bytes: sizes[i] }));
   }, 120_000);
 
@@ -209,7 +186,7 @@ describe("meowonion network --headless --processes", () => {
   it("carries 20 concurrent streams to an onion service, all intact", async () => {
     const sizes = Array.from({ length: 20 }, (_, i) => 10_000 + i * 99_991);
     const service = `http://${ready.onionHttp}`;
-    const results = await Promise.all(sizes.map((n) => socksGet(ready.socks, service, `/bytes/${n}`)));
+    const results = await Promise.all(sizes.map((n) => httpGetThrough(ready.socks, service, `/bytes/${n}`)));
     results.forEach((r, i) => expect(r).toEqual({ sha256: generatedSha256(sizes[i]), bytes: sizes[i] }));
   }, 120_000);
 

@@ -4,6 +4,7 @@
  */
 import { createHash } from "node:crypto";
 import type net from "node:net";
+import { parseHostPort } from "../../src/common/host-port.js";
 import { type SocksConnectOptions, socksConnect } from "../../src/proxy/socks-client.js";
 import { streamOf } from "./dest-server.js";
 
@@ -69,5 +70,33 @@ export async function echoThrough(t: SocksConnectOptions, payload: Buffer): Prom
     });
     socket.on("error", reject);
     socket.write(payload);
+  });
+}
+
+/**
+ * GET `path` from the HTTP server at `http` through the SOCKS5 port `socks` (HOST:PORT), on a
+ * stream isolated by `username` if given; the body's SHA-256 and length (rejects unless 200).
+ */
+export async function httpGetThrough(socks: string, http: string, path: string, options: { username?: string; timeoutMs?: number } = {}): Promise<{ sha256: string; bytes: number }> {
+  const url = new URL(http);
+  const port = Number(url.port || 80);
+  const proxy = parseHostPort(socks);
+  const credentials = options.username === undefined ? {} : { username: options.username, password: "x" };
+  const sock = await socksConnect({ proxyHost: proxy.host, proxyPort: proxy.port, host: url.hostname, port, ...credentials, timeoutMs: options.timeoutMs ?? 60_000 });
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    sock.on("data", (d: Buffer) => chunks.push(d));
+    sock.on("error", reject);
+    sock.on("close", () => {
+      const all = Buffer.concat(chunks);
+      const split = all.indexOf("\r\n\r\n");
+      if (split < 0) return reject(new Error(`no HTTP response for ${path}`));
+      const head = all.subarray(0, split).toString();
+      if (!head.startsWith("HTTP/1.1 200")) return reject(new Error(`bad response: ${head}`));
+      const body = all.subarray(split + 4);
+      resolve({ sha256: createHash("sha256").update(body).digest("hex"), bytes: body.length });
+    });
+    sock.resume();
+    sock.write(`GET ${path} HTTP/1.1\r\nHost: ${url.hostname}:${port}\r\nConnection: close\r\n\r\n`);
   });
 }
