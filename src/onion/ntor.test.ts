@@ -4,6 +4,7 @@ import { describe, expect, it } from "vitest";
 import { OnionError, type OnionErrorReason } from "./errors.js";
 import { hkdfSha256 } from "./kdf.js";
 import {
+  EphemeralKeys,
   KEY_MATERIAL_LEN,
   NTOR_ONIONSKIN_LEN,
   NTOR_REPLY_LEN,
@@ -116,20 +117,45 @@ describe("ntor handshake", () => {
 
   it("never uses an ephemeral twice, made ahead or on demand, on either side", async () => {
     const onionKey = generateX25519KeyPair();
+    const client = new EphemeralKeys(3);
+    const relay = new EphemeralKeys(3);
     const ephemerals = new Set<string>();
     for (let round = 0; round < 3; round++) {
       // Several handshakes in one tick use up the spares and make the rest on demand; the
       // spares are made again in between rounds.
-      for (let i = 0; i < 6; i++) {
-        const { state, onionskin } = ntorClientStart(id, onionKey.publicKey);
-        const { reply } = ntorServerRespond(onionskin, id, [onionKey]);
-        ntorClientFinish(state, reply);
+      await Promise.all([client.whenFull(), relay.whenFull()]);
+      expect([client.spares, relay.spares]).toEqual([3, 3]);
+      for (let i = 0; i < 5; i++) {
+        const { state, onionskin } = ntorClientStart(id, onionKey.publicKey, client);
+        const { reply, keyMaterial } = ntorServerRespond(onionskin, id, [onionKey], relay);
+        expect(hex(ntorClientFinish(state, reply))).toBe(hex(keyMaterial));
         ephemerals.add(hex(onionskin.subarray(52, 84)));
         ephemerals.add(hex(reply.subarray(0, 32)));
       }
-      await new Promise((resolve) => setImmediate(resolve));
+      expect([client.spares, relay.spares]).toEqual([0, 0]);
     }
-    expect(ephemerals.size).toBe(36);
+    // And without a pool, each handshake makes its own.
+    for (let i = 0; i < 2; i++) {
+      const { onionskin } = ntorClientStart(id, onionKey.publicKey);
+      ephemerals.add(hex(onionskin.subarray(52, 84)));
+      ephemerals.add(hex(ntorServerRespond(onionskin, id, [onionKey]).reply.subarray(0, 32)));
+    }
+    expect(ephemerals.size).toBe(34);
+  });
+
+  it("makes spares again after handshakes take them, off the turn that took them", async () => {
+    const onionKey = generateX25519KeyPair();
+    const client = new EphemeralKeys(2);
+    await client.whenFull();
+    const { onionskin } = ntorClientStart(id, onionKey.publicKey, client);
+    const taken = hex(onionskin.subarray(52, 84));
+    expect(client.spares).toBe(1);
+    await client.whenFull();
+    expect(client.spares).toBe(2);
+    const next = new Set<string>();
+    for (let i = 0; i < 2; i++) next.add(hex(ntorClientStart(id, onionKey.publicKey, client).onionskin.subarray(52, 84)));
+    expect(next.size).toBe(2);
+    expect(next.has(taken)).toBe(false);
   });
 
   it("refuses a bad AUTH or a tampered Y", () => {

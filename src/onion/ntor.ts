@@ -10,6 +10,7 @@ import {
   createPrivateKey,
   createPublicKey,
   diffieHellman,
+  generateKeyPair,
   generateKeyPairSync,
   timingSafeEqual,
   type JsonWebKey,
@@ -81,14 +82,18 @@ export function relayIdFromIdentity(identityKey: Uint8Array): Uint8Array {
   return createHash("sha256").update(identityKey).digest().subarray(0, RELAY_ID_LEN);
 }
 
+/**
+ * `ephemeral`: the client's key pair x, X (test vectors), or the pool of keys made ahead to take
+ * it from (what a client's builds use); without it, a key pair is made now.
+ */
 export function ntorClientStart(
   relayId: Uint8Array,
   onionKey: Uint8Array,
-  ephemeral?: X25519KeyPair,
+  ephemeral?: X25519KeyPair | EphemeralKeys,
 ): { state: NtorClientState; onionskin: Uint8Array } {
   requireLength(relayId, RELAY_ID_LEN, "relay ID");
   requireLength(onionKey, X25519_KEY_LEN, "onion key");
-  const { publicKey, key } = ephemeral ? { publicKey: ephemeral.publicKey, key: importPrivate(ephemeral) } : takeEphemeral();
+  const { publicKey, key } = ephemeralFrom(ephemeral);
   const state: NtorClientState = {
     relayId: Buffer.from(relayId),
     onionKey: Buffer.from(onionKey),
@@ -137,7 +142,7 @@ export function ntorServerRespond(
   onionskin: Uint8Array,
   relayId: Uint8Array,
   onionKeys: readonly X25519KeyPair[],
-  ephemeral?: X25519KeyPair,
+  ephemeral?: X25519KeyPair | EphemeralKeys,
 ): { reply: Uint8Array; keyMaterial: Uint8Array } {
   if (onionskin.length !== NTOR_ONIONSKIN_LEN) {
     fail(`CREATE2 onionskin must be ${NTOR_ONIONSKIN_LEN} bytes`);
@@ -148,7 +153,7 @@ export function ntorServerRespond(
   if (!Buffer.from(relayId).equals(id)) fail("onionskin is for another relay");
   const onion = onionKeys.find((k) => Buffer.from(k.publicKey).equals(B));
   if (!onion) fail("onionskin names an unknown onion key");
-  const { publicKey: Y, key } = ephemeral ? { publicKey: ephemeral.publicKey, key: importPrivate(ephemeral) } : takeEphemeral();
+  const { publicKey: Y, key } = ephemeralFrom(ephemeral);
   const clientKey = importPublic(X);
   const secretInput = Buffer.concat([
     dh(key, clientKey),
@@ -204,7 +209,7 @@ function dh(privateKey: KeyObject, publicKey: KeyObject): Buffer {
 }
 
 /** An ephemeral key pair: the raw public key for the wire, the private key as a KeyObject for DH. */
-interface Ephemeral {
+export interface Ephemeral {
   publicKey: Uint8Array;
   key: KeyObject;
 }
@@ -225,30 +230,80 @@ type EphemeralGenerator = (
   options: { publicKeyEncoding: { format: "jwk" } },
 ) => { publicKey: JsonWebKey; privateKey: KeyObject };
 
-/*
- * Ephemerals made ahead. Making one (a key generation) is a large share of a handshake's work
- * on either side, so a handshake takes a spare and the spares are made again
- * once the event loop has sent what that handshake produced: off the path a build waits on.
- * Each spare is used once, then dropped.
+function ephemeralFrom(ephemeral: X25519KeyPair | EphemeralKeys | undefined): Ephemeral {
+  if (ephemeral === undefined) return fresh();
+  if (ephemeral instanceof EphemeralKeys) return ephemeral.take();
+  return { publicKey: ephemeral.publicKey, key: importPrivate(ephemeral) };
+}
+
+/** Spares an EphemeralKeys keeps by default: a client's 3-hop build takes 3, a relay 1 per CREATE2. */
+export const DEFAULT_SPARE_EPHEMERALS = 4;
+
+/**
+ * Ephemeral key pairs made ahead, for the handshakes of one owner (a client's circuit context,
+ * a relay's circuit switch). Making one (a key generation) is a large share of a handshake's
+ * work on either side; here it is off the path a build waits on: a handshake takes a spare,
+ * and the spares are made again on libuv's thread pool (generateKeyPair), while the handshake's
+ * message travels. Each spare is handed out once, then dropped; with none left (a burst of
+ * handshakes), one is made on the spot. The pool fills itself when created.
  */
-const SPARE_EPHEMERALS = 4;
-const spareEphemerals: Ephemeral[] = [];
-let refillScheduled = false;
+export class EphemeralKeys {
+  readonly #spares: Ephemeral[] = [];
+  #making = 0;
+  #refillScheduled = false;
+  #whenFull: (() => void)[] = [];
 
-function takeEphemeral(): Ephemeral {
-  const spare = spareEphemerals.pop() ?? fresh();
-  if (!refillScheduled) {
-    refillScheduled = true;
-    // Two hops of the check phase: the handshake's reply, queued for this one's, goes out first.
-    setImmediate(() => setImmediate(refillEphemerals).unref()).unref();
+  constructor(readonly size = DEFAULT_SPARE_EPHEMERALS) {
+    this.#refill();
   }
-  return spare;
+
+  /** Spares ready now. */
+  get spares(): number {
+    return this.#spares.length;
+  }
+
+  /** A key pair never handed out before (a spare, or made now), then the spares made again. */
+  take(): Ephemeral {
+    const ephemeral = this.#spares.pop() ?? fresh();
+    if (!this.#refillScheduled) {
+      // After this turn: the handshake's message goes out first, with no key generation
+      // competing for the cores while it is made and sent.
+      this.#refillScheduled = true;
+      setImmediate(() => {
+        this.#refillScheduled = false;
+        this.#refill();
+      }).unref();
+    }
+    return ephemeral;
+  }
+
+  /** Resolves once all `size` spares are ready (they are made without being asked), or making them failed. */
+  whenFull(): Promise<void> {
+    if (this.#spares.length >= this.size) return Promise.resolve();
+    this.#refill();
+    return new Promise((resolve) => this.#whenFull.push(resolve));
+  }
+
+  #refill(): void {
+    while (this.#spares.length + this.#making < this.size) {
+      this.#making++;
+      (generateKeyPair as unknown as EphemeralGeneratorAsync)("x25519", { publicKeyEncoding: { format: "jwk" } }, (error, publicKey, privateKey) => {
+        this.#making--;
+        if (error === null) this.#spares.push({ publicKey: fromB64u(publicKey.x), key: privateKey });
+        // (X25519 generation does not fail; if it ever did, take() would make keys on the spot.)
+        if (this.#spares.length >= this.size || (error !== null && this.#making === 0)) {
+          for (const resolve of this.#whenFull.splice(0)) resolve();
+        }
+      });
+    }
+  }
 }
 
-function refillEphemerals(): void {
-  refillScheduled = false;
-  while (spareEphemerals.length < SPARE_EPHEMERALS) spareEphemerals.push(fresh());
-}
+type EphemeralGeneratorAsync = (
+  type: "x25519",
+  options: { publicKeyEncoding: { format: "jwk" } },
+  callback: (error: Error | null, publicKey: JsonWebKey, privateKey: KeyObject) => void,
+) => void;
 
 /*
  * Keys are generated straight into JWK form, never as KeyObjects. Why: on Node 20, exporting a

@@ -10,7 +10,7 @@ import { DestroyReason } from "../../gen/meowonion/v1/link_pb.js";
 import { checkHopCount } from "../onion/circuit-limits.js";
 import { MAX_RELAY_EARLY } from "../onion/circuit-limits.js";
 import { CircuitError } from "../onion/errors.js";
-import { type NtorClientState, ntorClientFinish, ntorClientPrecompute, ntorClientStart, relayIdFromIdentity } from "../onion/ntor.js";
+import { type EphemeralKeys, type NtorClientState, ntorClientFinish, ntorClientPrecompute, ntorClientStart, relayIdFromIdentity } from "../onion/ntor.js";
 import { toDestroyReason } from "../onion/reasons.js";
 import type { ClientChannelManager } from "./channels.js";
 import { ClientCircuit, type RelayTarget } from "./circuit.js";
@@ -57,7 +57,8 @@ export async function buildCircuit(channels: ClientChannelManager, initialPath: 
     );
     if (channel.link.isClosed) throw new CircuitError(DestroyReason.CHANNEL_CLOSED, 0, `link to ${path[0].nickname} closed`);
     circuit = new ClientCircuit(channel, channels.context);
-    let next = startHandshake(path[0]);
+    const ephemerals = channels.context.ephemerals;
+    let next = startHandshake(path[0], ephemerals);
     // EXTEND2s the circuit may still send: one RELAY_EARLY each.
     let reextends = Math.min(options.maxReextends ?? DEFAULT_MAX_REEXTENDS, MAX_RELAY_EARLY - (path.length - 1));
     for (let hop = 0; hop < path.length; hop++) {
@@ -65,7 +66,7 @@ export async function buildCircuit(channels: ClientChannelManager, initialPath: 
       const reply = circuit.handshake(path[hop], onionskin);
       // While the onionskin travels: this hop's half of the ntor work and the next hop's start.
       ntorClientPrecompute(state);
-      if (hop + 1 < path.length) next = startHandshake(path[hop + 1]);
+      if (hop + 1 < path.length) next = startHandshake(path[hop + 1], ephemerals);
       let handshake: Uint8Array;
       try {
         handshake = await beforeDeadline(reply, deadline, () => new CircuitError(DestroyReason.TIMEOUT, hop, "circuit build timed out"));
@@ -74,7 +75,7 @@ export async function buildCircuit(channels: ClientChannelManager, initialPath: 
         if (substitute === undefined) throw error;
         reextends--;
         path[hop] = substitute;
-        next = startHandshake(substitute);
+        next = startHandshake(substitute, ephemerals);
         hop--;
         continue;
       }
@@ -95,8 +96,8 @@ function reextendable(circuit: ClientCircuit, hop: number, error: unknown): erro
   return hop >= 1 && !circuit.isClosed && circuit.hopCount === hop && error instanceof CircuitError && error.reason !== DestroyReason.TIMEOUT;
 }
 
-function startHandshake(target: RelayTarget): { state: NtorClientState; onionskin: Uint8Array } {
-  return ntorClientStart(relayIdFromIdentity(target.identityKey), target.ntorOnionKey);
+function startHandshake(target: RelayTarget, ephemerals: EphemeralKeys): { state: NtorClientState; onionskin: Uint8Array } {
+  return ntorClientStart(relayIdFromIdentity(target.identityKey), target.ntorOnionKey, ephemerals);
 }
 
 function finishHandshake(state: NtorClientState, reply: Uint8Array, target: RelayTarget, hop: number): Uint8Array {
@@ -131,7 +132,7 @@ function beforeDeadline<T>(promise: Promise<T>, deadline: number, late: () => Er
  */
 export async function extendCircuit(circuit: ClientCircuit, target: RelayTarget, timeoutMs = DEFAULT_BUILD_TIMEOUT_MS): Promise<void> {
   const hop = circuit.hopCount;
-  const { state, onionskin } = startHandshake(target);
+  const { state, onionskin } = startHandshake(target, circuit.ephemerals);
   const reply = circuit.handshake(target, onionskin);
   ntorClientPrecompute(state);
   try {

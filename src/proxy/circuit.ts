@@ -19,7 +19,7 @@ import type { Channel, DrainWaiter } from "../link/channels.js";
 import { CircuitError, OnionError, StreamError } from "../onion/errors.js";
 import { CONGESTION_CONTROL_VERSION, type CircuitSendControl, CongestionWindow, ReceiveWindow, SendWindow } from "../onion/flow-control.js";
 import { RELAY_BODY_LEN } from "../onion/frame.js";
-import { ntorNonce } from "../onion/ntor.js";
+import { EphemeralKeys, ntorNonce } from "../onion/ntor.js";
 import { type RelayMessage, type RelayMessageInit, decodeRelayMessage, encodeRelayMessage, readRelayCell } from "../onion/relay-cell.js";
 import { ClientCircuitCrypto, type KeystreamPool, type RunningDigest, digestBytes, onionServiceHopCrypto } from "../onion/relay-crypto.js";
 import { destroyReasonName, endReasonName } from "../onion/reasons.js";
@@ -70,6 +70,8 @@ export class CircuitContext {
   /** A plaintext cell being sent: laid out, encrypted in place, copied into the link's output. */
   readonly cell = new Uint8Array(RELAY_BODY_LEN);
   readonly keystreams: KeystreamPool;
+  /** The ntor ephemerals of these circuits' builds, made ahead. */
+  readonly ephemerals = new EphemeralKeys();
   #inbound = new Uint8Array(32 * RELAY_BODY_LEN);
   #nextCircuitId = 1;
 
@@ -142,6 +144,11 @@ export class ClientCircuit extends EventEmitter<{ close: [reason: DestroyReason]
   #edge: StreamEdge | undefined;
   /** The onion service (or, at a service, "client") the circuit's end-to-end hop reaches. */
   #onionService: string | undefined;
+
+  /** The ntor ephemerals made ahead for this circuit's handshakes (shared with its context). */
+  get ephemerals(): EphemeralKeys {
+    return this.#context.ephemerals;
+  }
 
   constructor(channel: Channel<ClientCircuit>, context: CircuitContext) {
     super();

@@ -17,7 +17,7 @@ import type { Link } from "../link/link.js";
 import { MAX_RELAY_EARLY } from "../onion/circuit-limits.js";
 import { MeowOnionError, OnionError } from "../onion/errors.js";
 import { toDestroyReason } from "../onion/reasons.js";
-import { NTOR_ONIONSKIN_LEN, ntorNonce, type X25519KeyPair, ntorServerRespond, relayIdFromIdentity } from "../onion/ntor.js";
+import { EphemeralKeys, NTOR_ONIONSKIN_LEN, ntorNonce, type X25519KeyPair, ntorServerRespond, relayIdFromIdentity } from "../onion/ntor.js";
 import { type RelayMessageInit, decodeRelayMessage, encodeRelayMessage, readRelayCell } from "../onion/relay-cell.js";
 import { KeystreamPool, RelayCircuitCrypto, type RunningDigest } from "../onion/relay-crypto.js";
 import type { Ed25519KeyPair } from "../onion/signing.js";
@@ -62,6 +62,8 @@ export class CircuitSwitch {
   readonly #accounting: QueueAccounting;
   readonly #log: Logger;
   readonly #keystreams = new KeystreamPool();
+  /** ntor ephemerals (Y) of CREATE2 replies, made ahead. */
+  readonly #ephemerals = new EphemeralKeys();
   readonly #roles: OnionServiceRoles;
   /** Contiguous bodies of one circuit's run of cells, for the batched crypto calls. */
   #scratch = new Uint8Array(32 * RELAY_BODY_LEN);
@@ -350,7 +352,7 @@ export class CircuitSwitch {
     }
     let handshake: { reply: Uint8Array; keyMaterial: Uint8Array };
     try {
-      handshake = ntorServerRespond(create2.handshakeData, this.#relayId, this.options.onionKeys());
+      handshake = ntorServerRespond(create2.handshakeData, this.#relayId, this.options.onionKeys(), this.#ephemerals);
     } catch (error) {
       metrics.handshakes.inc({ result: "failed" });
       this.#refuseCreate(channel, id, DestroyReason.PROTOCOL, `ntor: ${(error as Error).message}`);
