@@ -5,35 +5,51 @@
  * `network_ready_in_process_ms`: the same for the default mode (every node in one process),
  * which is what `npm start` runs.
  */
-import { spawn } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { dirname, join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { parseHostPort } from "../src/common/host-port.js";
 import { socksConnect } from "../src/proxy/socks-client.js";
-import { parseNetworkReady } from "./compare/targets.js";
+import { parseAuthorityLine, parseNetworkReady } from "./compare/targets.js";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 const RUNS = 3;
 const DEADLINE_MS = 300_000;
 
-async function oneRun(processes: boolean): Promise<number> {
+/** A `meowonion network` started by startTimedNetwork, with its start-to-first-byte time. */
+export interface TimedNetwork {
+  child: ChildProcess;
+  exited: Promise<void>;
+  readyMs: number;
+  /** The authorities its start-up listing named. */
+  authorities: { url: string; key: string }[];
+}
+
+/**
+ * Spawns `meowonion network --headless` with `args` and resolves once a reply from the meow
+ * echo server has come back through its SOCKS port (the network is stopped if it never does).
+ */
+export async function startTimedNetwork(
+  args: string[],
+  options: { nodeOptions?: string[]; env?: NodeJS.ProcessEnv; deadlineMs?: number } = {},
+): Promise<TimedNetwork> {
+  const deadlineMs = options.deadlineMs ?? DEADLINE_MS;
   const start = performance.now();
   const child = spawn(
     process.execPath,
-    [
-      "--import", "tsx", "src/cli.ts", "network", "--headless",
-      ...(processes ? ["--processes"] : []),
-      "--socks", "127.0.0.1:0", "--control", "127.0.0.1:0",
-    ],
-    { cwd: ROOT, stdio: ["ignore", "pipe", "ignore"] },
+    [...(options.nodeOptions ?? []), "--import", "tsx", "src/cli.ts", "network", "--headless", "--socks", "127.0.0.1:0", "--control", "127.0.0.1:0", ...args],
+    { cwd: ROOT, stdio: ["ignore", "pipe", "ignore"], env: options.env ?? process.env },
   );
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   try {
+    const authorities: { url: string; key: string }[] = [];
     const ready = await new Promise<{ socks: string; echo: string }>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`network not ready within ${DEADLINE_MS} ms`)), DEADLINE_MS);
+      const timer = setTimeout(() => reject(new Error(`network (${args.join(" ")}) not ready within ${deadlineMs} ms`)), deadlineMs);
       child.once("exit", (code) => reject(new Error(`network exited (${code}) before ready`)));
       createInterface({ input: child.stdout! }).on("line", (line) => {
+        const authority = parseAuthorityLine(line);
+        if (authority) authorities.push(authority);
         const fields = parseNetworkReady(line);
         if (fields?.socks !== undefined && fields.echo !== undefined) {
           clearTimeout(timer);
@@ -43,7 +59,7 @@ async function oneRun(processes: boolean): Promise<number> {
     });
     const { host, port } = parseHostPort(ready.echo);
     const proxy = parseHostPort(ready.socks);
-    const sock = await socksConnect({ proxyHost: proxy.host, proxyPort: proxy.port, host, port, timeoutMs: 30_000 });
+    const sock = await socksConnect({ proxyHost: proxy.host, proxyPort: proxy.port, host, port, timeoutMs: 60_000 });
     const firstByte = await new Promise<number>((resolve, reject) => {
       sock.once("data", () => resolve(performance.now()));
       sock.once("error", reject);
@@ -51,20 +67,33 @@ async function oneRun(processes: boolean): Promise<number> {
       sock.write("meow?\n");
     });
     sock.destroy();
-    return firstByte - start;
-  } finally {
-    if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
-    const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
-    await exited;
-    clearTimeout(timer);
+    return { child, exited, readyMs: Math.round(firstByte - start), authorities };
+  } catch (err) {
+    await stopTimedNetwork({ child, exited });
+    throw err;
   }
+}
+
+/** SIGTERM, then SIGKILL if it has not exited within `graceMs`; resolves once it has exited. */
+export async function stopTimedNetwork(network: { child: ChildProcess; exited: Promise<void> }, graceMs = 30_000): Promise<void> {
+  const { child } = network;
+  if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
+  const timer = setTimeout(() => child.kill("SIGKILL"), graceMs);
+  await network.exited;
+  clearTimeout(timer);
+}
+
+async function oneRun(processes: boolean): Promise<number> {
+  const network = await startTimedNetwork(processes ? ["--processes"] : []);
+  await stopTimedNetwork(network);
+  return network.readyMs;
 }
 
 async function median(processes: boolean): Promise<number> {
   const times: number[] = [];
   for (let i = 0; i < RUNS; i++) times.push(await oneRun(processes));
   times.sort((a, b) => a - b);
-  return Math.round(times[Math.floor(times.length / 2)]);
+  return times[Math.floor(times.length / 2)];
 }
 
 export async function benchNetwork(): Promise<Record<string, number>> {

@@ -23,12 +23,8 @@
  *   (descriptor checks from the cache, as in every round after the first; _cold: the first
  *   round, every descriptor's signature checked). Median of 5 (warm).
  */
-import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { readFile } from "node:fs/promises";
-import { dirname, join } from "node:path";
-import { createInterface } from "node:readline";
-import { fileURLToPath } from "node:url";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { timestampFromMs, timestampMs } from "@bufbuild/protobuf/wkt";
 import {
@@ -41,7 +37,6 @@ import {
   type AuthoritySignature,
 } from "../gen/meowonion/v1/consensus_pb.js";
 import { GetConsensusResponseSchema, WatchConsensusResponseSchema } from "../gen/meowonion/v1/directory_pb.js";
-import { parseHostPort } from "../src/common/host-port.js";
 import { buildVote, computeConsensus, signVote, VoteDescriptorChecker } from "../src/directory/consensus.js";
 import { makeConsensusDiff } from "../src/netdoc/consensus-diff.js";
 import { buildSignedDescriptor, sha256 } from "../src/netdoc/descriptor.js";
@@ -50,71 +45,18 @@ import { parseExitPolicy } from "../src/netdoc/exit-policy.js";
 import { LOCAL_EXIT_POLICY } from "../src/network/launcher.js";
 import { DEFAULT_TIME_PERIOD_PARAMS } from "../src/onion/hs/time-period.js";
 import { DOMAIN_CONSENSUS, generateEd25519KeyPair, signWithDomain } from "../src/onion/signing.js";
-import { socksConnect } from "../src/proxy/socks-client.js";
-import { parseAuthorityLine, parseNetworkReady } from "./compare/targets.js";
+import { startTimedNetwork, stopTimedNetwork, type TimedNetwork } from "./network.js";
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 const DEADLINE_MS = 900_000;
 const WATCH_MS = 30_000;
 const DEFAULT_INTERVAL_S = 60;
 
-interface Started {
-  child: ChildProcess;
-  exited: Promise<void>;
-  readyMs: number;
-  authorities: { url: string; key: string }[];
-}
-
-async function startNetwork(relays: number): Promise<Started> {
-  const start = performance.now();
-  const child = spawn(
-    process.execPath,
-    [
-      "--max-semi-space-size=8", "--initial-old-space-size=64",
-      "--import", "tsx", "src/cli.ts", "network", "--headless",
-      "--relays", String(relays), "--exits", String(Math.max(2, Math.round(relays / 10))), "--authorities", "3",
-      "--socks", "127.0.0.1:0", "--control", "127.0.0.1:0",
-    ],
-    { cwd: ROOT, stdio: ["ignore", "pipe", "ignore"], env: { ...process.env, MEOWONION_LOG_LEVEL: "error" } },
-  );
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-  try {
-    const authorities: { url: string; key: string }[] = [];
-    const ready = await new Promise<{ socks: string; echo: string }>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`network of ${relays} relays not ready within ${DEADLINE_MS} ms`)), DEADLINE_MS);
-      child.once("exit", (code) => reject(new Error(`network exited (${code}) before ready`)));
-      createInterface({ input: child.stdout! }).on("line", (line) => {
-        const authority = parseAuthorityLine(line);
-        if (authority) authorities.push(authority);
-        const fields = parseNetworkReady(line);
-        if (fields?.socks !== undefined && fields.echo !== undefined) {
-          clearTimeout(timer);
-          resolve({ socks: fields.socks, echo: fields.echo });
-        }
-      });
-    });
-    const { host, port } = parseHostPort(ready.echo);
-    const proxy = parseHostPort(ready.socks);
-    const sock = await socksConnect({ proxyHost: proxy.host, proxyPort: proxy.port, host, port, timeoutMs: 60_000 });
-    const firstByte = await new Promise<number>((resolve, reject) => {
-      sock.once("data", () => resolve(performance.now()));
-      sock.once("error", reject);
-      sock.resume();
-      sock.write("meow?\n");
-    });
-    sock.destroy();
-    return { child, exited, readyMs: Math.round(firstByte - start), authorities };
-  } catch (err) {
-    await stop({ child, exited });
-    throw err;
-  }
-}
-
-async function stop(s: { child: ChildProcess; exited: Promise<void> }): Promise<void> {
-  if (s.child.exitCode === null && s.child.signalCode === null) s.child.kill("SIGTERM");
-  const timer = setTimeout(() => s.child.kill("SIGKILL"), 30_000);
-  await s.exited;
-  clearTimeout(timer);
+function startNetwork(relays: number): Promise<TimedNetwork> {
+  return startTimedNetwork(["--relays", String(relays), "--exits", String(Math.max(2, Math.round(relays / 10))), "--authorities", "3"], {
+    nodeOptions: ["--max-semi-space-size=8", "--initial-old-space-size=64"],
+    env: { ...process.env, MEOWONION_LOG_LEVEL: "error" },
+    deadlineMs: DEADLINE_MS,
+  });
 }
 
 async function memoryMb(pid: number): Promise<{ rss: number; peak: number }> {
@@ -246,9 +188,9 @@ export async function benchScale(): Promise<Record<string, number>> {
 
   const small = await startNetwork(100);
   figures.network_ready_ms_100 = small.readyMs;
-  await stop(small);
+  await stopTimedNetwork(small);
 
-  let big: Started;
+  let big: TimedNetwork;
   try {
     big = await startNetwork(1_000);
   } catch (err) {
@@ -265,7 +207,7 @@ export async function benchScale(): Promise<Record<string, number>> {
     figures.client_dir_bytes_per_hour_1000 = Math.round(watched.diffs);
     figures.client_dir_bytes_per_hour_1000_whole = Math.round(watched.whole);
   } finally {
-    await stop(big);
+    await stopTimedNetwork(big);
   }
   return figures;
 }
