@@ -5,6 +5,7 @@ import { timestampMs } from "@bufbuild/protobuf/wkt";
 import { directoryClient, type DirectoryClient } from "../lib/directory-client.js";
 import { verifyConsensus } from "../lib/documents.js";
 import { type TestContext, fail, skip } from "../framework.js";
+import type { ResolvedRelay } from "../target.js";
 
 export function codeName(c: Code): string {
   return Code[c] ?? String(c);
@@ -92,4 +93,16 @@ export async function fetchConsensusListing(ctx: TestContext, minRelays: number,
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
+}
+
+/** The relays under test with their onion keys (skips when none is known). */
+export async function relays(ctx: TestContext): Promise<ResolvedRelay[]> {
+  let rs: ResolvedRelay[];
+  try {
+    rs = await ctx.target.resolveRelays(ctx.ms(30_000));
+  } catch (e) {
+    fail(`cannot learn the relays' onion keys: ${(e as Error).message}`);
+  }
+  if (!rs.length) skip("no relay with a known onion key (give --directory, or onion-key= in the launch line)");
+  return rs;
 }

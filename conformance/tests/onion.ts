@@ -47,7 +47,7 @@ import { TestServer, patternBytes, sha256hex } from "../lib/tcp.js";
 import type { ResolvedRelay } from "../target.js";
 import { type Feature, type TestCase, type TestContext, check, fail, skip } from "../framework.js";
 import { fleet, flagNames, goodListed, listed } from "./directory.js";
-import { dir, fetchConsensus, sleep } from "./helpers.js";
+import { dir, fetchConsensus, relays, sleep } from "./helpers.js";
 
 const OS = "onion_service.proto";
 const T = (id: string, clause: string, title: string, run: (ctx: TestContext) => Promise<void>, extra: Partial<TestCase> = {}): TestCase => ({
@@ -69,17 +69,6 @@ const reasonName = (r: DestroyReason | undefined) => (r === undefined ? "none" :
 const QUIET_MS = 1500;
 
 // ------------------------------------------------------------------------------------ helpers
-
-async function relays(ctx: TestContext): Promise<ResolvedRelay[]> {
-  let rs: ResolvedRelay[];
-  try {
-    rs = await ctx.target.resolveRelays(ctx.ms(30_000));
-  } catch (e) {
-    fail(`cannot learn the relays' onion keys: ${(e as Error).message}`);
-  }
-  if (!rs.length) skip("no relay with a known onion key");
-  return rs;
-}
 
 function pool(ctx: TestContext): LinkPool {
   const p = new LinkPool(ctx.ms(8000));

@@ -26,7 +26,7 @@ import { encodeRelayCell } from "../lib/relay-cell.js";
 import { TestServer, closedPort, patternBytes, sha256hex } from "../lib/tcp.js";
 import type { ResolvedRelay } from "../target.js";
 import { type Feature, type TestCase, type TestContext, check, fail, skip } from "../framework.js";
-import { sleep } from "./helpers.js";
+import { relays, sleep } from "./helpers.js";
 
 const LINK = "link.proto";
 const T = (
@@ -40,17 +40,6 @@ const needs = (...f: Feature[]) => ({ requires: ["relay", ...f] as Feature[] });
 
 const reasonName = (r: DestroyReason | undefined) => (r === undefined ? "none" : (DestroyReason[r] ?? String(r)));
 const endName = (r: EndReason | undefined) => (r === undefined ? "none" : (EndReason[r] ?? String(r)));
-
-async function relays(ctx: TestContext): Promise<ResolvedRelay[]> {
-  let rs: ResolvedRelay[];
-  try {
-    rs = await ctx.target.resolveRelays(ctx.ms(30_000));
-  } catch (e) {
-    fail(`cannot learn the relays' onion keys: ${(e as Error).message}`);
-  }
-  if (!rs.length) skip("no relay with a known onion key (give --directory, or onion-key= in the launch line)");
-  return rs;
-}
 
 async function firstRelay(ctx: TestContext): Promise<ResolvedRelay> {
   return (await relays(ctx))[0];
