@@ -537,24 +537,30 @@ export interface LinkListener {
 export async function listenLinks(options: ListenLinksOptions): Promise<LinkListener> {
   // Loaded here, not at the top: only listeners need a certificate, and the X.509 library
   // costs an anonymous client (the proxy) memory it would never use (docs/bench-compare.md).
-  const { tlsCredentials } = await import("./tls-credentials.js");
-  const { key, cert } = await tlsCredentials();
+  const { tlsServerContext } = await import("./tls-credentials.js");
+  const secureContext = await tlsServerContext();
   const timeoutMs = options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
   const log = options.log ?? componentLogger("link");
   const sockets = new Set<net.Socket>();
-  const server = tls.createServer({ key, cert, minVersion: "TLSv1.3" });
-  server.on("connection", (raw: net.Socket) => {
+  // A plain TCP server wrapping each connection in a TLS socket of the shared context:
+  // tls.createServer would build a context of its own per listener.
+  const server = net.createServer((raw) => {
     if (options.accept !== undefined && !options.accept(raw.remoteAddress ?? "")) {
       raw.destroy();
       return;
     }
     sockets.add(raw);
     raw.once("close", () => sockets.delete(raw));
-  });
-  server.on("tlsClientError", () => undefined);
-  server.on("secureConnection", (socket: tls.TLSSocket) => {
-    socket.setNoDelay(true);
-    void acceptLink(socket, options, timeoutMs, log);
+    const socket = new tls.TLSSocket(raw, { isServer: true, secureContext });
+    const handshakeFailed = () => socket.destroy();
+    const timer = setTimeout(handshakeFailed, timeoutMs);
+    socket.on("error", handshakeFailed);
+    socket.once("secure", () => {
+      clearTimeout(timer);
+      socket.setNoDelay(true);
+      void acceptLink(socket, options, timeoutMs, log);
+      socket.off("error", handshakeFailed);
+    });
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);

@@ -18,6 +18,7 @@ import {
 } from "node:crypto";
 import { OnionError } from "./errors.js";
 import { hkdfSha256 } from "./kdf.js";
+import { importRawPrivateKey } from "./raw-private-key.js";
 
 export const NTOR_ONIONSKIN_LEN = 84;
 export const NTOR_REPLY_LEN = 64;
@@ -40,9 +41,6 @@ const T_VERIFY = `${PROTOID}:verify`;
 const M_EXPAND = `${PROTOID}:key_expand`;
 const PROTOID_BYTES = Buffer.from(PROTOID, "latin1");
 const SERVER_BYTES = Buffer.from("Server", "latin1");
-
-// Only used by x25519PublicFromPrivate: a bare scalar can only be imported as PKCS#8 DER.
-const X25519_PKCS8_PREFIX = Buffer.from("302e020100300506032b656e04220420", "hex");
 
 export interface X25519KeyPair {
   /** 32-byte raw public key (u-coordinate). */
@@ -68,12 +66,7 @@ export function generateX25519KeyPair(): X25519KeyPair {
 
 export function x25519PublicFromPrivate(priv: Uint8Array): Uint8Array {
   requireLength(priv, X25519_KEY_LEN, "X25519 private key");
-  const key = createPrivateKey({
-    key: Buffer.concat([X25519_PKCS8_PREFIX, priv]),
-    format: "der",
-    type: "pkcs8",
-  });
-  return fromB64u(createPublicKey(key).export({ format: "jwk" }).x);
+  return importRawPrivateKey("X25519", priv).publicKey;
 }
 
 /** ntor's 20-byte relay ID: our spec's rule is the first 20 bytes of SHA-256(Ed25519 identity). */

@@ -3,16 +3,15 @@
  * domain string, so a signature made for one kind of object can never verify as another.
  */
 import {
-  createPrivateKey,
   createPublicKey,
   generateKeyPairSync,
   sign,
   timingSafeEqual,
   verify,
   type JsonWebKey,
-  type KeyObject,
 } from "node:crypto";
 import { OnionError } from "./errors.js";
+import { importRawPrivateKey, type ImportedPrivateKey } from "./raw-private-key.js";
 
 export const DOMAIN_DESCRIPTOR = "meowonion-descriptor-v1";
 export const DOMAIN_CONSENSUS = "meowonion-consensus-v1";
@@ -24,9 +23,6 @@ export const DOMAIN_ESTABLISH_INTRO = "meowonion-establish-intro-v1";
 
 export const ED25519_KEY_LEN = 32;
 export const ED25519_SIGNATURE_LEN = 64;
-
-// A bare 32-byte seed can only be imported as PKCS#8 DER (JWK also wants the public key).
-const ED25519_PKCS8_PREFIX = Buffer.from("302e020100300506032b657004220420", "hex");
 
 export interface Ed25519KeyPair {
   /** 32-byte raw public key. */
@@ -55,8 +51,7 @@ type JwkKeyPairGenerator = (
 ) => { publicKey: JsonWebKey; privateKey: JsonWebKey };
 
 export function ed25519PublicFromPrivate(privateKey: Uint8Array): Uint8Array {
-  const jwk = createPublicKey(importPrivate(privateKey)).export({ format: "jwk" });
-  return Buffer.from(jwk.x ?? "", "base64url");
+  return importPrivate(privateKey).publicKey;
 }
 
 /** Signs utf8(domain) || 0x00 || message. */
@@ -65,7 +60,7 @@ export function signWithDomain(
   message: Uint8Array,
   privateKey: Uint8Array,
 ): Uint8Array {
-  return sign(null, domainSeparated(domain, message), importPrivate(privateKey));
+  return sign(null, domainSeparated(domain, message), importPrivate(privateKey).key);
 }
 
 /** False for any bad signature, including malformed key or signature lengths: never throws. */
@@ -95,23 +90,19 @@ export function domainSeparated(domain: string, message: Uint8Array): Buffer {
 }
 
 /**
- * A DER import costs many times what signing does, and a relay signs with one long-lived
- * identity key, so keep the KeyObject per seed array. The stored copy is
- * re-checked so a caller reusing the array for another key never gets a stale KeyObject.
+ * An import costs more than signing does, and a relay signs with one long-lived identity key,
+ * so keep the KeyObject per seed array. The stored copy is re-checked so a caller reusing the
+ * array for another key never gets a stale KeyObject.
  */
-const privateKeyCache = new WeakMap<Uint8Array, { seed: Buffer; key: KeyObject }>();
+const privateKeyCache = new WeakMap<Uint8Array, { seed: Buffer } & ImportedPrivateKey>();
 
-function importPrivate(seed: Uint8Array): KeyObject {
+function importPrivate(seed: Uint8Array): ImportedPrivateKey {
   if (seed.length !== ED25519_KEY_LEN) {
     throw new OnionError("bad-key", `Ed25519 private key must be ${ED25519_KEY_LEN} bytes`);
   }
   const hit = privateKeyCache.get(seed);
-  if (hit && timingSafeEqual(hit.seed, seed)) return hit.key;
-  const key = createPrivateKey({
-    key: Buffer.concat([ED25519_PKCS8_PREFIX, seed]),
-    format: "der",
-    type: "pkcs8",
-  });
-  privateKeyCache.set(seed, { seed: Buffer.from(seed), key });
-  return key;
+  if (hit && timingSafeEqual(hit.seed, seed)) return hit;
+  const imported = importRawPrivateKey("Ed25519", seed);
+  privateKeyCache.set(seed, { seed: Buffer.from(seed), ...imported });
+  return imported;
 }
