@@ -155,7 +155,7 @@ function consensusRound(n: number): { warm: number; cold: number; consensus: Uin
   const round = (checker: VoteDescriptorChecker) => {
     const start = performance.now();
     const votes = authorities.map((a) => {
-      const vote = buildVote(periodMs, a.publicKey, relays, create(SharedRandomVoteSchema, {}));
+      const vote = buildVote(periodMs, 0, a.publicKey, relays, create(SharedRandomVoteSchema, {}));
       signVote(vote, a.privateKey);
       return vote;
     });
@@ -168,7 +168,7 @@ function consensusRound(n: number): { warm: number; cold: number; consensus: Uin
   const warm: number[] = [];
   for (let i = 0; i < 5; i++) warm.push(round(checker));
   warm.sort((a, b) => a - b);
-  const votes = authorities.map((a) => buildVote(periodMs, a.publicKey, relays, create(SharedRandomVoteSchema, {})));
+  const votes = authorities.map((a) => buildVote(periodMs, 0, a.publicKey, relays, create(SharedRandomVoteSchema, {})));
   const { bytes } = computeConsensus(params, votes, checker);
   const signatures = authorities.map((a) =>
     create(AuthoritySignatureSchema, { authorityKey: a.publicKey, signature: signWithDomain(DOMAIN_CONSENSUS, bytes, a.privateKey) }),

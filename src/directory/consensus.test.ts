@@ -58,6 +58,7 @@ type Entry = [SignedDescriptor, boolean, number?, number?];
 function vote(authority: Ed25519KeyPair, entries: Entry[]): Vote {
   return buildVote(
     T0,
+    0,
     authority.publicKey,
     entries.map(([descriptor, running, uptime, wfu]) => create(VoteRelaySchema, { descriptor, running, uptimeSeconds: BigInt(uptime ?? 0), weightedFractionalUptimePpm: wfu ?? 1_000_000 })),
     create(SharedRandomVoteSchema, {}),

@@ -77,8 +77,8 @@ export function signVote(vote: Vote, privateKey: Uint8Array): SignedVote {
   return create(SignedVoteSchema, { vote: bytes, signature: signWithDomain(DOMAIN_VOTE, bytes, privateKey) });
 }
 
-export function buildVote(validAfterMs: number, authorityKey: Uint8Array, relays: VoteRelay[], sharedRandom: SharedRandomVote): Vote {
-  return create(VoteSchema, { validAfter: timestampFromMs(validAfterMs), authorityKey, relays, sharedRandom });
+export function buildVote(validAfterMs: number, revision: number, authorityKey: Uint8Array, relays: VoteRelay[], sharedRandom: SharedRandomVote): Vote {
+  return create(VoteSchema, { validAfter: timestampFromMs(validAfterMs), revision, authorityKey, relays, sharedRandom });
 }
 
 /**

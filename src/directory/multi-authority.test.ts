@@ -7,13 +7,15 @@ import { join } from "node:path";
 import { create, fromBinary } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { afterEach, describe, expect, it } from "vitest";
-import { SignedConsensusSchema, VoteSchema, type SignedConsensus } from "../../gen/meowonion/v1/consensus_pb.js";
+import { SignedConsensusSchema, VoteSchema, type SignedConsensus, type SignedVote, type Vote } from "../../gen/meowonion/v1/consensus_pb.js";
 import { RelayDescriptorSchema } from "../../gen/meowonion/v1/descriptor_pb.js";
 import { loadOrCreateKey } from "../common/key-store.js";
 import { DOMAIN_VOTE, ed25519PublicFromPrivate, generateEd25519KeyPair, verifyWithDomain } from "../onion/signing.js";
 import { createDirectoryClient, fetchConsensus, type DirectoryClient } from "../netdoc/directory-client.js";
 import { hex } from "../netdoc/descriptor.js";
-import { AUTHORITY_KEY_FILE, startDirectory, type DirectoryServer } from "./server.js";
+import { AUTHORITY_KEY_FILE, DEFAULT_HSDIR_UPTIME_MS, DEFAULT_STABLE_AFTER_MS, startDirectory, type DirectoryServer } from "./server.js";
+import { computeConsensus, VoteDescriptorChecker } from "./consensus.js";
+import { DEFAULT_TIME_PERIOD_PARAMS } from "../onion/hs/time-period.js";
 import { freePort, listed, makeRelay, waitForConsensus, type TestRelay } from "../../test/helpers/directory.js";
 import { ConsensusVerificationError, verifySignedConsensus } from "../netdoc/consensus.js";
 import { Cleanups, tempDir } from "../../test/helpers/cleanups.js";
@@ -127,18 +129,73 @@ describe("three authorities", () => {
     expect(listed(fetched.consensus, relay)).toBe(true);
   });
 
-  it("GetVote serves a signed vote listing every relay held (even one published mid-period), NOT_FOUND for a far period", async () => {
-    // A long interval, so that no period boundary falls between the publish and GetVote.
-    const { authorities, keys } = await startAuthorities(1, 60_000);
+  it("a consensus computed from every authority's vote for one revision is signed by each, also by those that had not computed it", async () => {
+    // 10-minute periods: revisions of a minute, so that the test runs within one or two.
+    const intervalMs = 600_000;
+    const { authorities, keys } = await startAuthorities(3, intervalMs);
+    for (const relay of [await makeRelay(cleanups), await makeRelay(cleanups)]) await publishEverywhere(authorities, relay);
+    const now = Date.now();
+    const period = Math.floor(now / intervalMs) * intervalMs;
+    // The next revision (GetVote allows one ahead), which no authority's own round has reached.
+    const revision = Math.min(9, Math.floor((now - period) / (intervalMs / 10)) + 1);
+    const votes = await Promise.all(
+      authorities.map(async (a) => fromBinary(VoteSchema, (await a.client.rpc.getVote({ validAfter: timestampFromMs(period), revision })).vote!.vote)),
+    );
+    expect(votes.map((v) => v.revision)).toEqual([revision, revision, revision]);
+    const computed = computeConsensus(
+      {
+        validAfterMs: period,
+        intervalMs,
+        stableAfterSeconds: DEFAULT_STABLE_AFTER_MS / 1000,
+        hsDirUptimeSeconds: DEFAULT_HSDIR_UPTIME_MS / 1000,
+        onionService: DEFAULT_TIME_PERIOD_PARAMS,
+        authorityKeys: keys,
+      },
+      votes,
+      new VoteDescriptorChecker(),
+    );
+    const signatures = await Promise.all(
+      authorities.map(async (a) => (await a.client.rpc.getConsensusSignature({ validAfter: timestampFromMs(period), revision, consensusDigest: computed.digest })).signature!),
+    );
+    const signed = create(SignedConsensusSchema, { consensus: computed.bytes, signatures });
+    expect(verifySignedConsensus(signed, keys).relays).toHaveLength(computed.consensus.relays.length);
+    // Another digest for that revision is not signed.
+    const other = Buffer.from(computed.digest);
+    other[0] ^= 1;
+    await expect(authorities[0].client.rpc.getConsensusSignature({ validAfter: timestampFromMs(period), revision, consensusDigest: other })).rejects.toThrow(/no consensus with that digest/);
+  });
+
+  it("GetVote serves frozen votes per revision; a relay published meanwhile is in a later one; NOT_FOUND for a far period", async () => {
+    // 10 s periods: revisions of 1 s.
+    const intervalMs = 10_000;
+    const { authorities, keys } = await startAuthorities(1, intervalMs);
     const [a] = authorities;
     const relay = await makeRelay(cleanups, { listen: false });
+    const decode = (signed: SignedVote) => {
+      expect(verifyWithDomain(DOMAIN_VOTE, signed.vote, signed.signature, keys[0])).toBe(true);
+      return fromBinary(VoteSchema, signed.vote);
+    };
+    const listedIn = (vote: Vote) => vote.relays.map((r) => hex(fromBinary(RelayDescriptorSchema, r.descriptor!.descriptor).identityKey));
+
+    const period = Math.floor(Date.now() / intervalMs) * intervalMs;
+    const before = (await a.client.rpc.getVote({ validAfter: timestampFromMs(period) })).vote!;
+    const revision = decode(before).revision;
+    expect(listedIn(decode(before))).toEqual([]);
     await a.client.rpc.publishDescriptor({ descriptor: relay.descriptor() });
-    const period = Math.floor(Date.now() / 60_000) * 60_000;
-    const signed = (await a.client.rpc.getVote({ validAfter: timestampFromMs(period) })).vote!;
-    expect(verifyWithDomain(DOMAIN_VOTE, signed.vote, signed.signature, keys[0])).toBe(true);
-    const vote = fromBinary(VoteSchema, signed.vote);
-    expect(vote.relays.map((r) => hex(fromBinary(RelayDescriptorSchema, r.descriptor!.descriptor).identityKey))).toEqual([relay.keyHex]);
-    expect(vote.relays[0].running).toBe(false);
+    // That revision's vote never changes...
+    const again = (await a.client.rpc.getVote({ validAfter: timestampFromMs(period), revision })).vote!;
+    expect(Buffer.from(again.vote).equals(Buffer.from(before.vote))).toBe(true);
+    // ...and a later one (the current one, once the clock reaches it) lists the relay.
+    let later: Vote;
+    for (;;) {
+      const now = Date.now();
+      later = decode((await a.client.rpc.getVote({ validAfter: timestampFromMs(Math.floor(now / intervalMs) * intervalMs) })).vote!);
+      if (listedIn(later).length > 0) break;
+      await new Promise((resolve) => setTimeout(resolve, intervalMs / 10 - (now % (intervalMs / 10)) + 5));
+    }
+    expect(listedIn(later)).toEqual([relay.keyHex]);
+    expect(later.relays[0].running).toBe(false);
+    await expect(a.client.rpc.getVote({ validAfter: timestampFromMs(period), revision: 10 })).rejects.toThrow(/revision must be 0\.\.9/);
     await expect(a.client.rpc.getVote({ validAfter: timestampFromMs(period + 3_600_000) })).rejects.toThrow(/no vote/);
     await expect(a.client.rpc.getConsensusSignature({ validAfter: timestampFromMs(period), consensusDigest: new Uint8Array(32) })).rejects.toThrow(
       /no consensus with that digest/,

@@ -37,10 +37,10 @@ export class PeerAuthority {
     this.client = createDirectoryClient(config.url);
   }
 
-  async fetchVote(periodMs: number): Promise<Vote | undefined> {
+  async fetchVote(periodMs: number, revision: number): Promise<Vote | undefined> {
     let signed;
     try {
-      signed = (await this.client.rpc.getVote({ validAfter: timestampFromMs(periodMs) }, { timeoutMs: this.timeoutMs })).vote;
+      signed = (await this.client.rpc.getVote({ validAfter: timestampFromMs(periodMs), revision }, { timeoutMs: this.timeoutMs })).vote;
     } catch (err) {
       this.failed(err, "GetVote");
       return undefined;
@@ -62,7 +62,9 @@ export class PeerAuthority {
     const problem =
       vote.validAfter === undefined || timestampMs(vote.validAfter) !== periodMs
         ? "is for another period"
-        : hex(vote.authorityKey) !== this.keyHex
+        : vote.revision !== revision
+          ? "is for another revision"
+          : hex(vote.authorityKey) !== this.keyHex
           ? "names another authority"
           : vote.relays.length > MAX_CONSENSUS_RELAYS
             ? `lists ${vote.relays.length} relays`
@@ -75,11 +77,11 @@ export class PeerAuthority {
     return vote;
   }
 
-  async fetchSignature(periodMs: number, digest: Uint8Array, consensusBytes: Uint8Array): Promise<AuthoritySignature | undefined> {
+  async fetchSignature(periodMs: number, revision: number, digest: Uint8Array, consensusBytes: Uint8Array): Promise<AuthoritySignature | undefined> {
     let signature;
     try {
       const res = await this.client.rpc.getConsensusSignature(
-        { validAfter: timestampFromMs(periodMs), consensusDigest: digest },
+        { validAfter: timestampFromMs(periodMs), revision, consensusDigest: digest },
         { timeoutMs: this.timeoutMs },
       );
       signature = res.signature;

@@ -7,7 +7,7 @@ import { Code, ConnectError, type ConnectRouter } from "@connectrpc/connect";
 import { DirectoryService } from "../../gen/meowonion/v1/directory_pb.js";
 import { hex } from "../netdoc/descriptor.js";
 import type { RelayRegistry } from "./registry.js";
-import type { Voting } from "./voting.js";
+import { REVISIONS_PER_PERIOD, type Voting } from "./voting.js";
 import { isRepresentableMs } from "../netdoc/consensus.js";
 
 export function directoryRoutes(registry: RelayRegistry, voting: Voting): (router: ConnectRouter) => void {
@@ -29,23 +29,30 @@ export function directoryRoutes(registry: RelayRegistry, voting: Voting): (route
 
       getVote: (req) => {
         const periodMs = requiredTime(req.validAfter);
-        const vote = voting.voteFor(periodMs);
+        const vote = voting.voteFor(periodMs, checkedRevision(req.revision));
         if (vote === undefined) throw new ConnectError(`no vote for the period starting ${new Date(periodMs).toISOString()}`, Code.NotFound);
         return { vote };
       },
 
-      getConsensusSignature: (req) => {
+      getConsensusSignature: async (req) => {
         const periodMs = requiredTime(req.validAfter);
         if (req.consensusDigest.length !== 32) {
           throw new ConnectError(`consensus_digest must be 32 bytes, got ${req.consensusDigest.length}`, Code.InvalidArgument);
         }
-        const signature = voting.signatureFor(periodMs, req.consensusDigest);
+        const signature = await voting.signatureFor(periodMs, req.consensusDigest, checkedRevision(req.revision));
         if (signature === undefined) {
           throw new ConnectError("no consensus with that digest was computed here for that period", Code.NotFound);
         }
         return { signature };
       },
     });
+}
+
+function checkedRevision(revision: number | undefined): number | undefined {
+  if (revision !== undefined && revision >= REVISIONS_PER_PERIOD) {
+    throw new ConnectError(`revision must be 0..${REVISIONS_PER_PERIOD - 1}, got ${revision}`, Code.InvalidArgument);
+  }
+  return revision;
 }
 
 function requiredTime(ts: Timestamp | undefined): number {

@@ -1,18 +1,20 @@
 /**
  * Voting and consensus publication (consensus.proto, HOW AUTHORITIES AGREE).
  *
- * A round: (1) this authority's vote for the current period, rebuilt whenever its content
- * changed (RelayRegistry.voteVersion); (2) the peers' votes for the period (GetVote;
- * a peer makes its vote on demand, so no phase schedule is needed); (3) the deterministic
- * consensus of all votes held, signed by us; (4) the peers' signatures over the same bytes
- * (GetConsensusSignature, retried with backoff until the period ends).
+ * A round computes the consensus of the current revision (a tenth of the period, see
+ * REVISIONS there): (1) this authority's vote for the revision, made once and then frozen;
+ * (2) the peers' votes for the same revision (GetVote; a peer makes its vote on demand, so no
+ * phase schedule is needed); (3) the deterministic consensus of all votes held, signed by us;
+ * (4) the peers' signatures over the same bytes (GetConsensusSignature naming the revision: a
+ * peer that has not computed it does so then; retried with backoff until the period ends).
  * A consensus is published (GetConsensus, WatchConsensus) once it carries signatures from a
  * majority of the known authorities: newer periods replace older ones, and within a period
- * the most recently computed consensus wins, so a change in the network is reflected within
- * one round instead of one interval.
+ * the highest revision wins, so a change in the network is reflected within a revision or two
+ * instead of one interval, even while relays keep joining.
  * Rounds run at every new period, after every change of this authority's view that can change
- * the consensus (RelayRegistry.viewVersion), and when a peer asks for a signature over a
- * consensus we did not compute (our copy of its vote is stale). They never overlap, and the
+ * the consensus (RelayRegistry.viewVersion; at the next revision if this one's vote is already
+ * made), and when a peer asks for a signature over a consensus we did not compute without
+ * naming its revision. They never overlap, and the
  * starts of two rounds are at least `minRoundGapMs` and ROUND_GAP_FACTOR times the previous
  * round's duration apart (at most half an interval): a round over a thousand relays costs tens
  * of milliseconds on each authority, and while relays join one after the other every view
@@ -64,6 +66,10 @@ const NEXT_PERIOD_GRACE_MS = 2_000;
 const ENTRIES_PER_PERIOD = 16;
 // Rounds take at most a third of the time (see the header).
 const ROUND_GAP_FACTOR = 3;
+/** consensus.proto HOW AUTHORITIES AGREE, REVISIONS. */
+export const REVISIONS_PER_PERIOD = 10;
+// A peer whose clock runs slightly ahead may ask for the next revision's vote.
+const REVISIONS_AHEAD = 1;
 
 export interface VotingOptions {
   identity: Ed25519KeyPair;
@@ -81,6 +87,7 @@ export interface VotingOptions {
 }
 
 interface OwnVote {
+  /** RelayRegistry.voteVersion it was built from. */
   version: number;
   vote: Vote;
   signed: SignedVote;
@@ -88,7 +95,8 @@ interface OwnVote {
 
 interface Entry {
   periodMs: number;
-  /** Order in which rounds computed it; the newest computed consensus of a period wins. */
+  revision: number;
+  /** Order in which rounds computed it: between two of one revision, the later wins. */
   seq: number;
   computed: ComputedConsensus;
   signatures: Map<string, AuthoritySignature>;
@@ -115,7 +123,11 @@ export class Voting {
   private readonly ownKeyHex: string;
   private readonly now: () => number;
   private readonly minRoundGapMs: number;
-  private readonly ownVotes = new Map<number, OwnVote>();
+  private readonly revisionMs: number;
+  /** Frozen votes by period, then revision. */
+  private readonly ownVotes = new Map<number, Map<number, OwnVote>>();
+  /** GetConsensusSignature computing a revision not computed here yet, by period:revision. */
+  private readonly computing = new Map<string, Promise<Entry | undefined>>();
   private readonly entries = new Map<number, Entry[]>();
   private readonly watchers = new Set<Watcher>();
   private readonly diffs: ConsensusDiffs;
@@ -123,6 +135,8 @@ export class Voting {
   private published: Published | undefined;
   private seq = 0;
   private lastRoundPeriod = -1;
+  /** Period and revision of the last round that held every authority's vote. */
+  private lastCompleteRound = "";
   private lastRoundAtMs = -Infinity;
   private lastRoundDurationMs = 0;
   private roundWanted = false;
@@ -137,6 +151,7 @@ export class Voting {
     this.peers = options.peers.map((p) => new PeerAuthority(p, peerTimeoutMs, options.log));
     this.authorityKeys = [options.identity.publicKey, ...options.peers.map((p) => p.key)];
     this.minRoundGapMs = Math.min(1_000, Math.max(20, options.intervalMs / 20));
+    this.revisionMs = options.intervalMs / REVISIONS_PER_PERIOD;
     this.diffs = new ConsensusDiffs({ keepMs: 3 * options.intervalMs, now: this.now });
   }
 
@@ -163,23 +178,61 @@ export class Voting {
     return diff === undefined ? published.response : create(GetConsensusResponseSchema, { diff });
   }
 
-  /** GetVote: our vote for the current period (made now if needed) or a kept past one. */
-  voteFor(periodMs: number): SignedVote | undefined {
+  /**
+   * GetVote: our vote for a revision of the current period (made now if needed; `revision`
+   * absent: the current one), or a kept one of a past period (absent: the last made).
+   */
+  voteFor(periodMs: number, revision?: number): SignedVote | undefined {
     const now = this.now();
     const current = periodStart(now, this.options.intervalMs);
     const upcoming = periodMs === current + this.options.intervalMs && periodMs - now <= NEXT_PERIOD_GRACE_MS;
-    if (periodMs === current || upcoming) return this.ownVote(periodMs).signed;
-    return periodMs < current ? this.ownVotes.get(periodMs)?.signed : undefined;
+    if (periodMs === current || upcoming) {
+      const latest = this.revisionAt(periodMs, now);
+      if (revision !== undefined && revision > latest + REVISIONS_AHEAD) return undefined;
+      return this.ownVote(periodMs, revision ?? latest).signed;
+    }
+    if (periodMs > current) return undefined;
+    const held = this.ownVotes.get(periodMs);
+    if (revision !== undefined) return held?.get(revision)?.signed;
+    return held === undefined ? undefined : held.get(Math.max(...held.keys()))?.signed;
   }
 
-  /** GetConsensusSignature: our signature if we computed that consensus for that period. */
-  signatureFor(periodMs: number, digest: Uint8Array): AuthoritySignature | undefined {
-    const entry = this.entries.get(periodMs)?.find((e) => Buffer.from(e.computed.digest).equals(digest));
-    if (entry !== undefined) return entry.signatures.get(this.ownKeyHex);
-    // The peer computed something we did not: most likely it has a newer vote than the one
-    // we used. Recompute soon so that its next attempt finds our signature.
-    if (periodMs === periodStart(this.now(), this.options.intervalMs)) this.requestRound();
-    return undefined;
+  /**
+   * GetConsensusSignature: our signature if we computed that consensus for that period; with
+   * `revision`, that revision's consensus is computed first if it was not yet (REVISIONS).
+   */
+  async signatureFor(periodMs: number, digest: Uint8Array, revision?: number): Promise<AuthoritySignature | undefined> {
+    const held = this.entryWithDigest(periodMs, digest);
+    if (held !== undefined) return held.signatures.get(this.ownKeyHex);
+    const current = periodStart(this.now(), this.options.intervalMs);
+    if (revision === undefined) {
+      // A peer that does not name the revision: recompute soon, so its next attempt may match.
+      if (periodMs === current) this.requestRound();
+      return undefined;
+    }
+    if (periodMs !== current || revision > this.revisionAt(periodMs, this.now()) + REVISIONS_AHEAD) return undefined;
+    const entry = await this.computeRevision(periodMs, revision);
+    return entry !== undefined && Buffer.from(entry.computed.digest).equals(digest) ? entry.signatures.get(this.ownKeyHex) : undefined;
+  }
+
+  private entryWithDigest(periodMs: number, digest: Uint8Array): Entry | undefined {
+    return this.entries.get(periodMs)?.find((e) => Buffer.from(e.computed.digest).equals(digest));
+  }
+
+  /** One computation of a revision's consensus at a time; the next request after it recomputes (a vote may have been missing). */
+  private computeRevision(periodMs: number, revision: number): Promise<Entry | undefined> {
+    const key = `${periodMs}:${revision}`;
+    let running = this.computing.get(key);
+    if (running === undefined) {
+      running = this.computeEntry(periodMs, revision)
+        .catch((err: unknown) => {
+          this.options.log.error({ err }, "computing a revision's consensus failed");
+          return undefined;
+        })
+        .finally(() => this.computing.delete(key));
+      this.computing.set(key, running);
+    }
+    return running;
   }
 
   /**
@@ -232,8 +285,13 @@ export class Voting {
 
   private schedule(): void {
     if (this.stopping.signal.aborted || this.roundRunning || this.roundTimer !== undefined || !this.roundWanted) return;
+    const now = this.now();
     const gap = Math.max(this.minRoundGapMs, Math.min(this.options.intervalMs / 2, ROUND_GAP_FACTOR * this.lastRoundDurationMs));
-    const wait = Math.max(0, this.lastRoundAtMs + gap - this.now());
+    // This revision's votes are frozen: a round before the next one would compute the same.
+    const periodMs = periodStart(now, this.options.intervalMs);
+    const revision = this.revisionAt(periodMs, now);
+    const nextRevisionMs = this.lastCompleteRound === `${periodMs}:${revision}` ? periodMs + (revision + 1) * this.revisionMs : 0;
+    const wait = Math.max(0, this.lastRoundAtMs + gap - now, nextRevisionMs - now);
     this.roundTimer = setTimeout(() => void this.runRound(), wait);
   }
 
@@ -254,13 +312,25 @@ export class Voting {
   }
 
   private async round(): Promise<void> {
-    const periodMs = periodStart(this.now(), this.options.intervalMs);
+    const now = this.now();
+    const periodMs = periodStart(now, this.options.intervalMs);
     this.lastRoundPeriod = periodMs;
-    const votes = [this.ownVote(periodMs).vote];
-    for (const vote of await Promise.all(this.peers.map((p) => p.fetchVote(periodMs)))) {
+    const revision = this.revisionAt(periodMs, now);
+    const entry = await this.computeEntry(periodMs, revision);
+    if (entry === undefined) return;
+    if (entry.votes === this.peers.length + 1) this.lastCompleteRound = `${periodMs}:${revision}`;
+    for (const peer of this.peers) {
+      if (!entry.signatures.has(peer.keyHex) && !entry.collecting.has(peer.keyHex)) void this.collectSignature(peer, entry);
+    }
+  }
+
+  /** The consensus of one revision from every vote for it we can get, signed by us and considered for publication. */
+  private async computeEntry(periodMs: number, revision: number): Promise<(Entry & { votes: number }) | undefined> {
+    const votes = [this.ownVote(periodMs, revision).vote];
+    for (const vote of await Promise.all(this.peers.map((p) => p.fetchVote(periodMs, revision)))) {
       if (vote !== undefined) votes.push(vote);
     }
-    if (this.stopping.signal.aborted) return;
+    if (this.stopping.signal.aborted) return undefined;
     const computed = computeConsensus(
       {
         validAfterMs: periodMs,
@@ -273,36 +343,45 @@ export class Voting {
       votes,
       this.options.checker,
     );
-    const entry = this.entryFor(periodMs, computed);
+    const entry = this.entryFor(periodMs, revision, computed);
     entry.seq = ++this.seq;
     this.prune(periodMs);
     this.considerPublishing(entry);
-    for (const peer of this.peers) {
-      if (!entry.signatures.has(peer.keyHex) && !entry.collecting.has(peer.keyHex)) void this.collectSignature(peer, entry);
-    }
+    return Object.assign(entry, { votes: votes.length });
   }
 
-  private ownVote(periodMs: number): OwnVote {
+  /** The revision of `periodMs` that `now` falls in (the last one once the period is over). */
+  private revisionAt(periodMs: number, now: number): number {
+    return Math.min(REVISIONS_PER_PERIOD - 1, Math.max(0, Math.floor((now - periodMs) / this.revisionMs)));
+  }
+
+  /** Our vote for a revision: made the first time it is needed, never changed afterwards. */
+  private ownVote(periodMs: number, revision: number): OwnVote {
+    let period = this.ownVotes.get(periodMs);
+    if (period === undefined) this.ownVotes.set(periodMs, (period = new Map()));
+    const held = period.get(revision);
+    if (held !== undefined) return held;
     const version = this.options.registry.voteVersion;
-    const held = this.ownVotes.get(periodMs);
-    if (held !== undefined && held.version === version) return held;
     const sharedRandom = this.options.sharedRandom.voteFor(timePeriodAt(periodMs, this.options.onionService).number, this.options.identity.privateKey);
-    const vote = buildVote(periodMs, this.options.identity.publicKey, this.options.registry.voteRelays(periodMs), sharedRandom);
+    const vote = buildVote(periodMs, revision, this.options.identity.publicKey, this.options.registry.voteRelays(periodMs), sharedRandom);
     const own = { version, vote, signed: signVote(vote, this.options.identity.privateKey) };
-    this.ownVotes.set(periodMs, own);
+    period.set(revision, own);
     return own;
   }
 
-  private entryFor(periodMs: number, computed: ComputedConsensus): Entry {
+  private entryFor(periodMs: number, revision: number, computed: ComputedConsensus): Entry {
     let list = this.entries.get(periodMs);
     if (list === undefined) this.entries.set(periodMs, (list = []));
     const found = list.find((e) => Buffer.from(e.computed.digest).equals(computed.digest));
-    if (found !== undefined) return found;
+    if (found !== undefined) {
+      found.revision = Math.max(found.revision, revision);
+      return found;
+    }
     const own = create(AuthoritySignatureSchema, {
       authorityKey: this.options.identity.publicKey,
       signature: signWithDomain(DOMAIN_CONSENSUS, computed.bytes, this.options.identity.privateKey),
     });
-    const entry: Entry = { periodMs, seq: 0, computed, signatures: new Map([[this.ownKeyHex, own]]), collecting: new Set() };
+    const entry: Entry = { periodMs, revision, seq: 0, computed, signatures: new Map([[this.ownKeyHex, own]]), collecting: new Set() };
     list.push(entry);
     if (list.length > ENTRIES_PER_PERIOD) list.shift();
     return entry;
@@ -314,10 +393,10 @@ export class Voting {
     for (const period of this.ownVotes.keys()) if (period < oldest) this.ownVotes.delete(period);
   }
 
-  /** A later round computed something else for the same period, or the period is over. */
+  /** What is published outranks it, or its period is over. */
   private superseded(entry: Entry): boolean {
-    const latest = Math.max(...(this.entries.get(entry.periodMs) ?? []).map((e) => e.seq));
-    return entry.seq !== latest || entry.periodMs !== periodStart(this.now(), this.options.intervalMs);
+    const published = this.published?.entry;
+    return (published !== undefined && published !== entry && !outranks(entry, published)) || entry.periodMs !== periodStart(this.now(), this.options.intervalMs);
   }
 
   private async collectSignature(peer: PeerAuthority, entry: Entry): Promise<void> {
@@ -326,7 +405,7 @@ export class Voting {
     const maxDelayMs = Math.max(250, this.options.intervalMs / 4);
     try {
       while (!this.stopping.signal.aborted && !entry.signatures.has(peer.keyHex) && !this.superseded(entry)) {
-        const signature = await peer.fetchSignature(entry.periodMs, entry.computed.digest, entry.computed.bytes);
+        const signature = await peer.fetchSignature(entry.periodMs, entry.revision, entry.computed.digest, entry.computed.bytes);
         if (signature !== undefined) {
           entry.signatures.set(peer.keyHex, signature);
           this.considerPublishing(entry);
@@ -344,7 +423,7 @@ export class Voting {
     if (entry.signatures.size < majority(this.authorityKeys.length)) return;
     const cur = this.published;
     if (cur !== undefined) {
-      if (entry.periodMs < cur.entry.periodMs || (entry.periodMs === cur.entry.periodMs && entry.seq < cur.entry.seq)) return;
+      if (cur.entry !== entry && !outranks(entry, cur.entry)) return;
       if (cur.entry === entry && cur.signatureCount === entry.signatures.size) return;
     }
     const signatures = [...entry.signatures.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([, s]) => s);
@@ -373,4 +452,9 @@ export class Voting {
     }
     this.options.sharedRandom.remember(entry.computed.consensus.sharedRandom).catch((err: unknown) => this.options.log.error({ err }, "could not keep the shared random state"));
   }
+}
+
+/** `a` replaces `b` as the published consensus: a later period, a higher revision, or computed later. */
+function outranks(a: Entry, b: Entry): boolean {
+  return a.periodMs !== b.periodMs ? a.periodMs > b.periodMs : a.revision !== b.revision ? a.revision > b.revision : a.seq > b.seq;
 }

@@ -59,7 +59,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file meowonion/v1/directory.proto.
  */
 export const file_meowonion_v1_directory: GenFile = /*@__PURE__*/
-  fileDesc("ChxtZW93b25pb24vdjEvZGlyZWN0b3J5LnByb3RvEgxtZW93b25pb24udjEiTgoYUHVibGlzaERlc2NyaXB0b3JSZXF1ZXN0EjIKCmRlc2NyaXB0b3IYASABKAsyHi5tZW93b25pb24udjEuU2lnbmVkRGVzY3JpcHRvciI2ChlQdWJsaXNoRGVzY3JpcHRvclJlc3BvbnNlEhkKEWRlc2NyaXB0b3JfZGlnZXN0GAEgASgJImEKDUhlYXJ0YmVhdEJvZHkSFAoMaWRlbnRpdHlfa2V5GAEgASgMEisKB3NlbnRfYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg0KBW5vbmNlGAMgASgMIjgKEEhlYXJ0YmVhdFJlcXVlc3QSEQoJaGVhcnRiZWF0GAEgASgMEhEKCXNpZ25hdHVyZRgCIAEoDCIkChFIZWFydGJlYXRSZXNwb25zZRIPCgdydW5uaW5nGAEgASgIIiMKE0dldENvbnNlbnN1c1JlcXVlc3QSDAoEaGF2ZRgBIAMoDCJzChRHZXRDb25zZW5zdXNSZXNwb25zZRIwCgljb25zZW5zdXMYASABKAsyHS5tZW93b25pb24udjEuU2lnbmVkQ29uc2Vuc3VzEikKBGRpZmYYAiABKAsyGy5tZW93b25pb24udjEuQ29uc2Vuc3VzRGlmZiI7ChVXYXRjaENvbnNlbnN1c1JlcXVlc3QSFAoMYWNjZXB0X2RpZmZzGAEgASgIEgwKBGhhdmUYAiADKAwidQoWV2F0Y2hDb25zZW5zdXNSZXNwb25zZRIwCgljb25zZW5zdXMYASABKAsyHS5tZW93b25pb24udjEuU2lnbmVkQ29uc2Vuc3VzEikKBGRpZmYYAiABKAsyGy5tZW93b25pb24udjEuQ29uc2Vuc3VzRGlmZiIsChRHZXREZXNjcmlwdG9yUmVxdWVzdBIUCgxpZGVudGl0eV9rZXkYASABKAwiSwoVR2V0RGVzY3JpcHRvclJlc3BvbnNlEjIKCmRlc2NyaXB0b3IYASABKAsyHi5tZW93b25pb24udjEuU2lnbmVkRGVzY3JpcHRvciJBCg5HZXRWb3RlUmVxdWVzdBIvCgt2YWxpZF9hZnRlchgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiOQoPR2V0Vm90ZVJlc3BvbnNlEiYKBHZvdGUYASABKAsyGC5tZW93b25pb24udjEuU2lnbmVkVm90ZSJpChxHZXRDb25zZW5zdXNTaWduYXR1cmVSZXF1ZXN0Ei8KC3ZhbGlkX2FmdGVyGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIYChBjb25zZW5zdXNfZGlnZXN0GAIgASgMIlQKHUdldENvbnNlbnN1c1NpZ25hdHVyZVJlc3BvbnNlEjMKCXNpZ25hdHVyZRgBIAEoCzIgLm1lb3dvbmlvbi52MS5BdXRob3JpdHlTaWduYXR1cmUypAUKEERpcmVjdG9yeVNlcnZpY2USZAoRUHVibGlzaERlc2NyaXB0b3ISJi5tZW93b25pb24udjEuUHVibGlzaERlc2NyaXB0b3JSZXF1ZXN0GicubWVvd29uaW9uLnYxLlB1Ymxpc2hEZXNjcmlwdG9yUmVzcG9uc2USTAoJSGVhcnRiZWF0Eh4ubWVvd29uaW9uLnYxLkhlYXJ0YmVhdFJlcXVlc3QaHy5tZW93b25pb24udjEuSGVhcnRiZWF0UmVzcG9uc2USWgoMR2V0Q29uc2Vuc3VzEiEubWVvd29uaW9uLnYxLkdldENvbnNlbnN1c1JlcXVlc3QaIi5tZW93b25pb24udjEuR2V0Q29uc2Vuc3VzUmVzcG9uc2UiA5ACARJdCg5XYXRjaENvbnNlbnN1cxIjLm1lb3dvbmlvbi52MS5XYXRjaENvbnNlbnN1c1JlcXVlc3QaJC5tZW93b25pb24udjEuV2F0Y2hDb25zZW5zdXNSZXNwb25zZTABEl0KDUdldERlc2NyaXB0b3ISIi5tZW93b25pb24udjEuR2V0RGVzY3JpcHRvclJlcXVlc3QaIy5tZW93b25pb24udjEuR2V0RGVzY3JpcHRvclJlc3BvbnNlIgOQAgESSwoHR2V0Vm90ZRIcLm1lb3dvbmlvbi52MS5HZXRWb3RlUmVxdWVzdBodLm1lb3dvbmlvbi52MS5HZXRWb3RlUmVzcG9uc2UiA5ACARJ1ChVHZXRDb25zZW5zdXNTaWduYXR1cmUSKi5tZW93b25pb24udjEuR2V0Q29uc2Vuc3VzU2lnbmF0dXJlUmVxdWVzdBorLm1lb3dvbmlvbi52MS5HZXRDb25zZW5zdXNTaWduYXR1cmVSZXNwb25zZSIDkAIBYgZwcm90bzM", [file_google_protobuf_timestamp, file_meowonion_v1_consensus, file_meowonion_v1_descriptor]);
+  fileDesc("ChxtZW93b25pb24vdjEvZGlyZWN0b3J5LnByb3RvEgxtZW93b25pb24udjEiTgoYUHVibGlzaERlc2NyaXB0b3JSZXF1ZXN0EjIKCmRlc2NyaXB0b3IYASABKAsyHi5tZW93b25pb24udjEuU2lnbmVkRGVzY3JpcHRvciI2ChlQdWJsaXNoRGVzY3JpcHRvclJlc3BvbnNlEhkKEWRlc2NyaXB0b3JfZGlnZXN0GAEgASgJImEKDUhlYXJ0YmVhdEJvZHkSFAoMaWRlbnRpdHlfa2V5GAEgASgMEisKB3NlbnRfYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg0KBW5vbmNlGAMgASgMIjgKEEhlYXJ0YmVhdFJlcXVlc3QSEQoJaGVhcnRiZWF0GAEgASgMEhEKCXNpZ25hdHVyZRgCIAEoDCIkChFIZWFydGJlYXRSZXNwb25zZRIPCgdydW5uaW5nGAEgASgIIiMKE0dldENvbnNlbnN1c1JlcXVlc3QSDAoEaGF2ZRgBIAMoDCJzChRHZXRDb25zZW5zdXNSZXNwb25zZRIwCgljb25zZW5zdXMYASABKAsyHS5tZW93b25pb24udjEuU2lnbmVkQ29uc2Vuc3VzEikKBGRpZmYYAiABKAsyGy5tZW93b25pb24udjEuQ29uc2Vuc3VzRGlmZiI7ChVXYXRjaENvbnNlbnN1c1JlcXVlc3QSFAoMYWNjZXB0X2RpZmZzGAEgASgIEgwKBGhhdmUYAiADKAwidQoWV2F0Y2hDb25zZW5zdXNSZXNwb25zZRIwCgljb25zZW5zdXMYASABKAsyHS5tZW93b25pb24udjEuU2lnbmVkQ29uc2Vuc3VzEikKBGRpZmYYAiABKAsyGy5tZW93b25pb24udjEuQ29uc2Vuc3VzRGlmZiIsChRHZXREZXNjcmlwdG9yUmVxdWVzdBIUCgxpZGVudGl0eV9rZXkYASABKAwiSwoVR2V0RGVzY3JpcHRvclJlc3BvbnNlEjIKCmRlc2NyaXB0b3IYASABKAsyHi5tZW93b25pb24udjEuU2lnbmVkRGVzY3JpcHRvciJlCg5HZXRWb3RlUmVxdWVzdBIvCgt2YWxpZF9hZnRlchgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFQoIcmV2aXNpb24YAiABKA1IAIgBAUILCglfcmV2aXNpb24iOQoPR2V0Vm90ZVJlc3BvbnNlEiYKBHZvdGUYASABKAsyGC5tZW93b25pb24udjEuU2lnbmVkVm90ZSKNAQocR2V0Q29uc2Vuc3VzU2lnbmF0dXJlUmVxdWVzdBIvCgt2YWxpZF9hZnRlchgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASGAoQY29uc2Vuc3VzX2RpZ2VzdBgCIAEoDBIVCghyZXZpc2lvbhgDIAEoDUgAiAEBQgsKCV9yZXZpc2lvbiJUCh1HZXRDb25zZW5zdXNTaWduYXR1cmVSZXNwb25zZRIzCglzaWduYXR1cmUYASABKAsyIC5tZW93b25pb24udjEuQXV0aG9yaXR5U2lnbmF0dXJlMqQFChBEaXJlY3RvcnlTZXJ2aWNlEmQKEVB1Ymxpc2hEZXNjcmlwdG9yEiYubWVvd29uaW9uLnYxLlB1Ymxpc2hEZXNjcmlwdG9yUmVxdWVzdBonLm1lb3dvbmlvbi52MS5QdWJsaXNoRGVzY3JpcHRvclJlc3BvbnNlEkwKCUhlYXJ0YmVhdBIeLm1lb3dvbmlvbi52MS5IZWFydGJlYXRSZXF1ZXN0Gh8ubWVvd29uaW9uLnYxLkhlYXJ0YmVhdFJlc3BvbnNlEloKDEdldENvbnNlbnN1cxIhLm1lb3dvbmlvbi52MS5HZXRDb25zZW5zdXNSZXF1ZXN0GiIubWVvd29uaW9uLnYxLkdldENvbnNlbnN1c1Jlc3BvbnNlIgOQAgESXQoOV2F0Y2hDb25zZW5zdXMSIy5tZW93b25pb24udjEuV2F0Y2hDb25zZW5zdXNSZXF1ZXN0GiQubWVvd29uaW9uLnYxLldhdGNoQ29uc2Vuc3VzUmVzcG9uc2UwARJdCg1HZXREZXNjcmlwdG9yEiIubWVvd29uaW9uLnYxLkdldERlc2NyaXB0b3JSZXF1ZXN0GiMubWVvd29uaW9uLnYxLkdldERlc2NyaXB0b3JSZXNwb25zZSIDkAIBEksKB0dldFZvdGUSHC5tZW93b25pb24udjEuR2V0Vm90ZVJlcXVlc3QaHS5tZW93b25pb24udjEuR2V0Vm90ZVJlc3BvbnNlIgOQAgESdQoVR2V0Q29uc2Vuc3VzU2lnbmF0dXJlEioubWVvd29uaW9uLnYxLkdldENvbnNlbnN1c1NpZ25hdHVyZVJlcXVlc3QaKy5tZW93b25pb24udjEuR2V0Q29uc2Vuc3VzU2lnbmF0dXJlUmVzcG9uc2UiA5ACAWIGcHJvdG8z", [file_google_protobuf_timestamp, file_meowonion_v1_consensus, file_meowonion_v1_descriptor]);
 
 /**
  * PublishDescriptor request.
@@ -351,6 +351,14 @@ export type GetVoteRequest = Message<"meowonion.v1.GetVoteRequest"> & {
    * @generated from field: google.protobuf.Timestamp valid_after = 1;
    */
   validAfter?: Timestamp | undefined;
+
+  /**
+   * The revision, 0..9 (INVALID_ARGUMENT above 9). Absent: the authority's current revision
+   * for the current period, its last one for a past period.
+   *
+   * @generated from field: optional uint32 revision = 2;
+   */
+  revision?: number | undefined;
 };
 
 /**
@@ -398,6 +406,15 @@ export type GetConsensusSignatureRequest = Message<"meowonion.v1.GetConsensusSig
    * @generated from field: bytes consensus_digest = 2;
    */
   consensusDigest: Uint8Array;
+
+  /**
+   * The revision the consensus was computed for, 0..9 (INVALID_ARGUMENT above 9). When set,
+   * an authority that did not compute that consensus computes the revision's consensus now
+   * and answers NOT_FOUND only if its digest differs; absent, it only looks up what it has.
+   *
+   * @generated from field: optional uint32 revision = 3;
+   */
+  revision?: number | undefined;
 };
 
 /**
@@ -510,8 +527,10 @@ export const DirectoryService: GenService<{
     output: typeof GetDescriptorResponseSchema;
   },
   /**
-   * Authority to authority: this authority's signed vote for a voting period. NOT_FOUND if
-   * it has none for that period (too old, or not yet made).
+   * Authority to authority: this authority's signed vote for a revision of a voting period
+   * (consensus.proto HOW AUTHORITIES AGREE, REVISIONS), made now if it has none yet for a
+   * revision of the current period. NOT_FOUND if it has none for that period (too old, or
+   * more than one revision ahead of its clock).
    *
    * @generated from rpc meowonion.v1.DirectoryService.GetVote
    */
@@ -523,7 +542,7 @@ export const DirectoryService: GenService<{
   /**
    * Authority to authority: this authority's signature over the consensus with the given
    * SHA-256 digest. NOT_FOUND if it did not compute a consensus with that digest for the
-   * period (its votes differ).
+   * period (its votes differ), having computed the requested revision's if one is named.
    *
    * @generated from rpc meowonion.v1.DirectoryService.GetConsensusSignature
    */
