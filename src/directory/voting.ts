@@ -126,8 +126,10 @@ export class Voting {
   private readonly revisionMs: number;
   /** Frozen votes by period, then revision. */
   private readonly ownVotes = new Map<number, Map<number, OwnVote>>();
-  /** GetConsensusSignature computing a revision not computed here yet, by period:revision. */
+  /** Computations of a revision's consensus under way (a round's, or GetConsensusSignature's), by period:revision. */
   private readonly computing = new Map<string, Promise<Entry | undefined>>();
+  /** Revisions whose consensus was computed from every authority's vote: computing again would give the same. */
+  private readonly complete = new Map<string, Entry>();
   private readonly entries = new Map<number, Entry[]>();
   private readonly watchers = new Set<Watcher>();
   private readonly diffs: ConsensusDiffs;
@@ -135,8 +137,6 @@ export class Voting {
   private published: Published | undefined;
   private seq = 0;
   private lastRoundPeriod = -1;
-  /** Period and revision of the last round that held every authority's vote. */
-  private lastCompleteRound = "";
   private lastRoundAtMs = -Infinity;
   private lastRoundDurationMs = 0;
   private roundWanted = false;
@@ -219,9 +219,14 @@ export class Voting {
     return this.entries.get(periodMs)?.find((e) => Buffer.from(e.computed.digest).equals(digest));
   }
 
-  /** One computation of a revision's consensus at a time; the next request after it recomputes (a vote may have been missing). */
+  /**
+   * A revision's consensus: the one computed from every authority's vote if there is one, else
+   * computed now, one computation at a time (a later request recomputes: a vote was missing).
+   */
   private computeRevision(periodMs: number, revision: number): Promise<Entry | undefined> {
     const key = `${periodMs}:${revision}`;
+    const done = this.complete.get(key);
+    if (done !== undefined) return Promise.resolve(done);
     let running = this.computing.get(key);
     if (running === undefined) {
       running = this.computeEntry(periodMs, revision)
@@ -290,7 +295,7 @@ export class Voting {
     // This revision's votes are frozen: a round before the next one would compute the same.
     const periodMs = periodStart(now, this.options.intervalMs);
     const revision = this.revisionAt(periodMs, now);
-    const nextRevisionMs = this.lastCompleteRound === `${periodMs}:${revision}` ? periodMs + (revision + 1) * this.revisionMs : 0;
+    const nextRevisionMs = this.complete.has(`${periodMs}:${revision}`) ? periodMs + (revision + 1) * this.revisionMs : 0;
     const wait = Math.max(0, this.lastRoundAtMs + gap - now, nextRevisionMs - now);
     this.roundTimer = setTimeout(() => void this.runRound(), wait);
   }
@@ -315,17 +320,15 @@ export class Voting {
     const now = this.now();
     const periodMs = periodStart(now, this.options.intervalMs);
     this.lastRoundPeriod = periodMs;
-    const revision = this.revisionAt(periodMs, now);
-    const entry = await this.computeEntry(periodMs, revision);
+    const entry = await this.computeRevision(periodMs, this.revisionAt(periodMs, now));
     if (entry === undefined) return;
-    if (entry.votes === this.peers.length + 1) this.lastCompleteRound = `${periodMs}:${revision}`;
     for (const peer of this.peers) {
       if (!entry.signatures.has(peer.keyHex) && !entry.collecting.has(peer.keyHex)) void this.collectSignature(peer, entry);
     }
   }
 
   /** The consensus of one revision from every vote for it we can get, signed by us and considered for publication. */
-  private async computeEntry(periodMs: number, revision: number): Promise<(Entry & { votes: number }) | undefined> {
+  private async computeEntry(periodMs: number, revision: number): Promise<Entry | undefined> {
     const votes = [this.ownVote(periodMs, revision).vote];
     for (const vote of await Promise.all(this.peers.map((p) => p.fetchVote(periodMs, revision)))) {
       if (vote !== undefined) votes.push(vote);
@@ -346,8 +349,9 @@ export class Voting {
     const entry = this.entryFor(periodMs, revision, computed);
     entry.seq = ++this.seq;
     this.prune(periodMs);
+    if (votes.length === this.peers.length + 1) this.complete.set(`${periodMs}:${revision}`, entry);
     this.considerPublishing(entry);
-    return Object.assign(entry, { votes: votes.length });
+    return entry;
   }
 
   /** The revision of `periodMs` that `now` falls in (the last one once the period is over). */
@@ -391,6 +395,7 @@ export class Voting {
     const oldest = currentPeriodMs - (PERIODS_KEPT - 1) * this.options.intervalMs;
     for (const period of this.entries.keys()) if (period < oldest) this.entries.delete(period);
     for (const period of this.ownVotes.keys()) if (period < oldest) this.ownVotes.delete(period);
+    for (const [key, entry] of this.complete) if (entry.periodMs < currentPeriodMs) this.complete.delete(key);
   }
 
   /** What is published outranks it, or its period is over. */
