@@ -2,9 +2,10 @@
  * The consensus validity rule of consensus.proto, as every client applies it: signatures by a
  * majority of the pinned authority keys over the exact bytes, and now < valid_until.
  */
+import { createHash } from "node:crypto";
 import { fromBinary } from "@bufbuild/protobuf";
 import { timestampMs } from "@bufbuild/protobuf/wkt";
-import { ConsensusSchema, type Consensus, type SignedConsensus } from "../../gen/meowonion/v1/consensus_pb.js";
+import { ConsensusSchema, type AuthoritySignature, type Consensus, type SignedConsensus } from "../../gen/meowonion/v1/consensus_pb.js";
 import { MeowOnionError } from "../onion/errors.js";
 import { DOMAIN_CONSENSUS, verifyWithDomain } from "../onion/signing.js";
 
@@ -48,11 +49,12 @@ export function verifySignedConsensus(signed: SignedConsensus, pinnedAuthorityKe
   if (signed.signatures.length > MAX_CONSENSUS_SIGNATURES) {
     throw new ConsensusVerificationError("malformed", `consensus carries ${signed.signatures.length} signatures; at most ${MAX_CONSENSUS_SIGNATURES} are allowed`);
   }
+  const digest = createHash("sha256").update(signed.consensus).digest("hex");
   const signers = new Set<string>();
   for (const s of signed.signatures) {
     const keyHex = Buffer.from(s.authorityKey).toString("hex");
     if (signers.has(keyHex) || !pinned.has(keyHex)) continue;
-    if (verifyWithDomain(DOMAIN_CONSENSUS, signed.consensus, s.signature, s.authorityKey)) signers.add(keyHex);
+    if (signatureValid(digest, signed.consensus, keyHex, s)) signers.add(keyHex);
   }
   const needed = majority(pinned.size);
   if (signers.size < needed) {
@@ -61,12 +63,7 @@ export function verifySignedConsensus(signed: SignedConsensus, pinnedAuthorityKe
       `consensus has valid signatures from ${signers.size} of ${pinned.size} pinned authorities; ${needed} are needed`,
     );
   }
-  let consensus: Consensus;
-  try {
-    consensus = fromBinary(ConsensusSchema, signed.consensus);
-  } catch (err) {
-    throw new ConsensusVerificationError("malformed", `consensus bytes do not decode: ${(err as Error).message}`);
-  }
+  const consensus = decoded(digest, signed.consensus);
   if (consensus.validAfter === undefined || consensus.freshUntil === undefined || consensus.validUntil === undefined) {
     throw new ConsensusVerificationError("malformed", "consensus lacks valid_after, fresh_until or valid_until");
   }
@@ -80,3 +77,56 @@ export function verifySignedConsensus(signed: SignedConsensus, pinnedAuthorityKe
   return consensus;
 }
 
+
+/**
+ * The last consensuses checked in this process, by SHA-256 of their bytes: the decoded
+ * consensus (read-only: its relay list is frozen) and which signatures verified. Every relay
+ * of a local network, and every client of one process, checks the same consensus: decoding
+ * 1,000 relays' worth costs milliseconds, and a thousand relays in one process each did it.
+ */
+interface Checked {
+  consensus?: Consensus | ConsensusVerificationError;
+  /** "key hex:signature hex" → it verifies. */
+  signatures: Map<string, boolean>;
+}
+const recent = new Map<string, Checked>();
+const RECENT_MAX = 4;
+/** Signature results kept per consensus (a peer sending garbage signatures cannot grow it). */
+const SIGNATURES_MAX = 4 * MAX_CONSENSUS_SIGNATURES;
+
+function remembered(digest: string): Checked {
+  let held = recent.get(digest);
+  if (held === undefined) {
+    held = { signatures: new Map() };
+    recent.set(digest, held);
+    if (recent.size > RECENT_MAX) recent.delete(recent.keys().next().value!);
+  }
+  return held;
+}
+
+function signatureValid(digest: string, bytes: Uint8Array, keyHex: string, s: AuthoritySignature): boolean {
+  const { signatures } = remembered(digest);
+  const key = `${keyHex}:${Buffer.from(s.signature).toString("hex")}`;
+  let valid = signatures.get(key);
+  if (valid === undefined) {
+    valid = verifyWithDomain(DOMAIN_CONSENSUS, bytes, s.signature, s.authorityKey);
+    if (signatures.size >= SIGNATURES_MAX) signatures.clear();
+    signatures.set(key, valid);
+  }
+  return valid;
+}
+
+function decoded(digest: string, bytes: Uint8Array): Consensus {
+  const held = remembered(digest);
+  if (held.consensus === undefined) {
+    try {
+      const consensus = fromBinary(ConsensusSchema, bytes);
+      Object.freeze(consensus.relays);
+      held.consensus = consensus;
+    } catch (err) {
+      held.consensus = new ConsensusVerificationError("malformed", `consensus bytes do not decode: ${(err as Error).message}`);
+    }
+  }
+  if (held.consensus instanceof ConsensusVerificationError) throw held.consensus;
+  return held.consensus;
+}
