@@ -2,8 +2,9 @@
  * A whole MeowOnion network on loopback: directory authorities (peered with each other when
  * there are several), relays (at least two exits that may reach only 127.0.0.0/8), each on its
  * own 127.x.y.z address (loopback.ts), a proxy, and a destination service (meow echo + HTTP
- * files) to talk to. Each node runs either in this process or, with `processes: true`, as its
- * own OS process like a real deployment.
+ * files) to talk to. Each node runs either in this process (the authorities and relays of a
+ * large network on worker threads, `threads`) or, with `processes: true`, as its own OS
+ * process like a real deployment.
  *
  * READINESS: the proxy and the onion services start once one consensus, signed by a majority of
  * the authorities, lists as usable (Running and Valid) at least 95 % of the relays started,
