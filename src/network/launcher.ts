@@ -36,6 +36,8 @@ export interface Launcher {
   }): Promise<NodeHandle>;
   /** An onion service; `ports` as `meowonion service --port` takes them (VIRT:HOST:PORT). Its ready fields carry `address`. */
   service(o: { name: string; dataDir: string; directories: { url: string; key: string }[]; ports: string[]; allowSameSubnet: boolean }): Promise<NodeHandle>;
+  /** Releases what the launcher itself holds (worker threads), once every node it started stopped. */
+  close?(): Promise<void>;
 }
 
 /** Exits of a local network reach only loopback destinations. */

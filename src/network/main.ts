@@ -15,6 +15,7 @@ import {
   DEFAULT_EXITS,
   DEFAULT_RELAYS,
   startNetwork,
+  THREADS_FROM_RELAYS,
   type RunningNetwork,
 } from "./network.js";
 
@@ -34,6 +35,9 @@ Options:
   --control HOST:PORT the proxy's ControlService (default 127.0.0.1:9051, or any free port)
   --processes         run each node as its own OS process (logs in DATA/logs/), as in a real
                       deployment; default: every node in this process
+  --threads N         in this process, run the authorities and relays on N worker threads
+                      so that the network uses several cores (0: every node on the main
+                      thread); default: automatic, one per core from ${THREADS_FROM_RELAYS} relays on, else 0
   --data-dir DIR      keep node state (keys, guards, logs) in DIR, kept at exit
   --headless          no terminal UI (also implied when stdout is not a terminal)
   -h, --help          this help
@@ -110,6 +114,7 @@ function parse(argv: string[]) {
       socks: { type: "string" },
       control: { type: "string" },
       processes: { type: "boolean", default: false },
+      threads: { type: "string" },
       "data-dir": { type: "string" },
       headless: { type: "boolean", default: false },
       help: { type: "boolean", short: "h", default: false },
@@ -174,6 +179,7 @@ export async function main(argv: string[]): Promise<void> {
       socks: values.socks ?? (await preferredAddress(DEFAULT_SOCKS_PORT)),
       control: values.control ?? (await preferredAddress(DEFAULT_CONTROL_PORT)),
       processes: values.processes,
+      threads: positiveInt("threads", values.threads),
       dataDir: values["data-dir"],
       childEnv,
       logger,
@@ -187,7 +193,9 @@ export async function main(argv: string[]): Promise<void> {
   }
   if (stopping) return;
 
-  const mode = net.processes ? "each node its own process" : "all nodes in this process";
+  const mode = net.processes
+    ? "each node its own process"
+    : `all nodes in this process${net.threads > 0 ? `, authorities and relays on ${net.threads} worker thread${net.threads === 1 ? "" : "s"}` : ""}`;
   const took = ((performance.now() - startedAt) / 1000).toFixed(1);
   say(`MeowOnion network up in ${took} s (${mode}), data in ${net.dataDir}${values["data-dir"] ? "" : " (removed at exit)"}`);
   for (const a of net.authorities) say(`  authority ${a.name.padEnd(10)} ${a.url}  key=${a.key}${a.pid ? `  pid=${a.pid}` : ""}`);

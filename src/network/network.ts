@@ -2,8 +2,9 @@
  * A whole MeowOnion network on loopback: directory authorities (peered with each other when
  * there are several), relays (at least two exits that may reach only 127.0.0.0/8), each on its
  * own 127.x.y.z address (loopback.ts), a proxy, and a destination service (meow echo + HTTP
- * files) to talk to. Each node runs either in this process or, with `processes: true`, as its
- * own OS process like a real deployment.
+ * files) to talk to. Each node runs either in this process (the authorities and relays of a
+ * large network on worker threads, `threads`) or, with `processes: true`, as its own OS
+ * process like a real deployment.
  *
  * READINESS: the proxy and the onion services start once one consensus, signed by a majority of
  * the authorities, lists as usable (Running and Valid) at least 95 % of the relays started,
@@ -19,15 +20,16 @@
  * one).
  */
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Logger } from "../common/log.js";
+import { rootLogger, type Logger } from "../common/log.js";
 import { startDestination, type Destination } from "./destination.js";
 import { inProcessLauncher } from "./in-process.js";
-import { LOCAL_EXIT_POLICY, localTiming, type NodeHandle } from "./launcher.js";
+import { LOCAL_EXIT_POLICY, localTiming, type Launcher, type NodeHandle } from "./launcher.js";
 import { authorityAddress, CLIENT_ADDRESS, loopbackAliasesWork, MAX_LOCAL_RELAYS, relayAddress } from "./loopback.js";
 import { checkProcessCapacity } from "./capacity.js";
 import { processLauncher } from "./process-launcher.js";
+import { threadLauncher } from "./thread-launcher.js";
 import { awaitUsableRelays } from "../proxy/consensus.js";
 
 export const DEFAULT_RELAYS = 5;
@@ -46,9 +48,22 @@ const PROGRESS_EVERY_MS = 1_000;
  * first publication opens a connection to each authority, which costs the one event loop
  * several milliseconds on a busy machine, and a thousand relays publishing in the same second
  * queue 3,000 of them, past the publications' deadline (each then retried: more load, not
- * less). Child processes start spread out by themselves.
+ * less). Child processes start spread out by themselves; on worker threads each event loop
+ * pays for its own relays' publications, so the spread is divided by the threads.
  */
 const PUBLISH_SPREAD_PER_CONNECTION_MS = 8;
+/**
+ * From this many relays an in-process network runs its authorities and relays on worker threads
+ * by default (one per core): starting a worker costs 0.2–0.5 s, which a small network would
+ * only pay.
+ */
+export const THREADS_FROM_RELAYS = 200;
+
+/** Worker threads for an in-process network of `relays` relays when the caller did not say. */
+export function defaultThreads(relays: number): number {
+  const cores = availableParallelism();
+  return relays >= THREADS_FROM_RELAYS && cores > 1 ? cores : 0;
+}
 
 /** Relays a consensus must list for a network of `relays` to be ready (READINESS). */
 export function readyRelayCount(relays: number): number {
@@ -77,6 +92,11 @@ export interface NetworkOptions {
   control?: string;
   /** Each node its own OS process (default: all in this process). */
   processes?: boolean;
+  /**
+   * In this process, the authorities and relays on this many worker threads (0: every node on
+   * the main thread). Default: defaultThreads(relays). Not with `processes`.
+   */
+  threads?: number;
   /** Keep node state here (kept at exit); default: a fresh temp directory, removed at close. */
   dataDir?: string;
   /** Deadline for each node's ready line, ms (default 120 s: generous, for loaded machines). */
@@ -139,6 +159,8 @@ export interface RunningNetwork {
   dataDir: string;
   /** True when each node is its own process. */
   processes: boolean;
+  /** Worker threads the authorities and relays run on (0: on the main thread, or each node its own process). */
+  threads: number;
   close(): Promise<void>;
 }
 
@@ -196,6 +218,9 @@ export async function startNetwork(options: NetworkOptions = {}): Promise<Runnin
   if (exitCount > relayCount) throw new Error(`--exits (${exitCount}) cannot exceed --relays (${relayCount})`);
   if (relayCount > Math.min(MAX_RELAYS, MAX_LOCAL_RELAYS)) throw new Error(`--relays ${relayCount}: a local network runs at most ${MAX_RELAYS}`);
   const processes = options.processes ?? false;
+  if (options.threads !== undefined && (!Number.isInteger(options.threads) || options.threads < 0)) throw new Error(`--threads wants a whole number, got ${options.threads}`);
+  if (processes && (options.threads ?? 0) > 0) throw new Error("--threads and --processes exclude each other");
+  const threads = processes ? 0 : (options.threads ?? defaultThreads(relayCount));
   if (processes) await checkProcessCapacity(relayCount + authorityCount + 3, relayCount);
   const readyTimeoutMs = options.readyTimeoutMs ?? 120_000;
   const progress = options.onProgress ?? (() => undefined);
@@ -209,9 +234,11 @@ export async function startNetwork(options: NetworkOptions = {}): Promise<Runnin
   const logDir = join(dataDir, "logs");
   if (processes) await mkdir(logDir, { recursive: true });
   const timing = localTiming(relayCount, authorityCount);
-  const launcher = processes
+  const launcher: Launcher = processes
     ? processLauncher(logDir, readyTimeoutMs, options.childEnv, timing)
-    : inProcessLauncher(readyTimeoutMs, options.logger, timing);
+    : threads > 0
+      ? threadLauncher(threads, readyTimeoutMs, options.logger ?? rootLogger(), timing)
+      : inProcessLauncher(readyTimeoutMs, options.logger, timing);
 
   // Tiers in the order started (destination, authorities, relays, proxy). Closing stops the
   // proxy first (so it does not rebuild circuits as relays go), then all the rest at once:
@@ -223,6 +250,7 @@ export async function startNetwork(options: NetworkOptions = {}): Promise<Runnin
       const [last, ...others] = [...tiers].reverse();
       if (last) await Promise.allSettled(last.map((stop) => stop()));
       await Promise.allSettled(others.flat().map((stop) => stop()));
+      await launcher.close?.().catch(() => undefined);
       if (ownDataDir) await rm(dataDir, { recursive: true, force: true }).catch(() => undefined);
     })());
   const pids: number[] = [];
@@ -299,7 +327,7 @@ export async function startNetwork(options: NetworkOptions = {}): Promise<Runnin
             nickname,
             exitPolicy: exit ? LOCAL_EXIT_POLICY : "reject *:*",
             outboundAddress: spread ? relayHost(i) : undefined,
-            publishSpreadMs: processes ? undefined : relayCount * authorityCount * PUBLISH_SPREAD_PER_CONNECTION_MS,
+            publishSpreadMs: processes ? undefined : (relayCount * authorityCount * PUBLISH_SPREAD_PER_CONNECTION_MS) / Math.max(1, threads),
           }),
         );
         started++;
@@ -391,6 +419,7 @@ export async function startNetwork(options: NetworkOptions = {}): Promise<Runnin
       pids,
       dataDir,
       processes,
+      threads,
       close,
     };
   } catch (err) {
