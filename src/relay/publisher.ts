@@ -110,7 +110,7 @@ export class Publisher {
   ) {
     this.#authorities = options.directories.map((pin) => ({
       pin,
-      client: createDirectoryClient(pin.url, { localAddress: options.localAddress }),
+      client: createDirectoryClient(pin.url, { localAddress: options.localAddress, httpVersion: "1.1" }),
       published: false,
       backoff: new Backoff({ initialMs: Math.min(RETRY_INITIAL_MS, options.heartbeatMs), maxMs: options.heartbeatMs }),
       running: false,
