@@ -14,8 +14,7 @@
  * authorities do on a ~20-minute cycle.
  * `viewVersion` changes whenever the vote this authority would cast changes in a way that can
  * change the consensus (a relay starts or stops Running, or a Running relay's descriptor
- * changes): that starts a voting round. `voteVersion` changes with any change to the vote's
- * content (also descriptors of relays that are not Running): the vote is rebuilt when asked for.
+ * changes): that starts a voting round.
  */
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
@@ -74,7 +73,6 @@ export class RelayRegistry {
   private readonly windowMs: number;
   private readonly retryMs: number;
   private version = 0;
-  private contentVersion = 0;
 
   constructor(
     private readonly store: DirectoryStore,
@@ -111,10 +109,6 @@ export class RelayRegistry {
     return this.version;
   }
 
-  get voteVersion(): number {
-    return this.contentVersion;
-  }
-
   /** Cheap checks first, the signature last, then the durable write. */
   async publish(signed: SignedDescriptor | undefined): Promise<ValidDescriptor> {
     const v = checkDescriptorShape(signed);
@@ -124,7 +118,6 @@ export class RelayRegistry {
     await checkDescriptorSignatureWith(v, this.options.verifier);
     const replaced = this.store.get(v.keyHex) !== undefined;
     await this.store.putDescriptor(v);
-    this.contentVersion++;
     this.options.onStored?.(v);
     // Checked first: the fingerprint costs a hash, on the hottest path.
     if (this.options.log.isLevelEnabled("debug")) {
@@ -165,7 +158,6 @@ export class RelayRegistry {
   /** Periodic upkeep: forget expired relays, notice missed heartbeats, schedule tests. */
   tick(): void {
     for (const key of this.store.dropExpired(this.now())) {
-      this.contentVersion++;
       if (this.live.get(key)?.running) this.bump();
       this.live.delete(key);
     }
@@ -219,7 +211,6 @@ export class RelayRegistry {
 
   private bump(): void {
     this.version++;
-    this.contentVersion++;
     this.options.onViewChange();
   }
 

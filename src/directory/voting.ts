@@ -87,8 +87,6 @@ export interface VotingOptions {
 }
 
 interface OwnVote {
-  /** RelayRegistry.voteVersion it was built from. */
-  version: number;
   vote: Vote;
   signed: SignedVote;
 }
@@ -365,10 +363,9 @@ export class Voting {
     if (period === undefined) this.ownVotes.set(periodMs, (period = new Map()));
     const held = period.get(revision);
     if (held !== undefined) return held;
-    const version = this.options.registry.voteVersion;
     const sharedRandom = this.options.sharedRandom.voteFor(timePeriodAt(periodMs, this.options.onionService).number, this.options.identity.privateKey);
     const vote = buildVote(periodMs, revision, this.options.identity.publicKey, this.options.registry.voteRelays(periodMs), sharedRandom);
-    const own = { version, vote, signed: signVote(vote, this.options.identity.privateKey) };
+    const own = { vote, signed: signVote(vote, this.options.identity.privateKey) };
     period.set(revision, own);
     return own;
   }
