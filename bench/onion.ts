@@ -84,10 +84,15 @@ function timed(n: number, op: (i: number) => void, opsPerRun = 1): [number, numb
   return [n * opsPerRun, performance.now() - start];
 }
 
-function ntorFull(): Round {
+/** A relay's side of ntor: its ID, its current onion key, and the keys CREATE2 may use. */
+function ntorRelay() {
   const id = relayIdFromIdentity(randomBytes(32));
   const onion = generateX25519KeyPair();
-  const keys = [onion, generateX25519KeyPair()];
+  return { id, onion, keys: [onion, generateX25519KeyPair()] };
+}
+
+function ntorFull(): Round {
+  const { id, onion, keys } = ntorRelay();
   return () =>
     timed(50, () => {
       const { state, onionskin } = ntorClientStart(id, onion.publicKey);
@@ -98,9 +103,7 @@ function ntorFull(): Round {
 
 /** Client start + relay reply + client finish, both sides with their ephemerals made ahead. */
 function ntorFullSpares(): AsyncRound {
-  const id = relayIdFromIdentity(randomBytes(32));
-  const onion = generateX25519KeyPair();
-  const keys = [onion, generateX25519KeyPair()];
+  const { id, onion, keys } = ntorRelay();
   const client = new EphemeralKeys();
   const relay = new EphemeralKeys();
   return async () => {
@@ -115,9 +118,7 @@ function ntorFullSpares(): AsyncRound {
 
 /** The relay's reply with its key material, its ephemerals made ahead. */
 function ntorServerSpares(): AsyncRound {
-  const id = relayIdFromIdentity(randomBytes(32));
-  const onion = generateX25519KeyPair();
-  const keys = [onion, generateX25519KeyPair()];
+  const { id, onion, keys } = ntorRelay();
   const relay = new EphemeralKeys();
   const onionskins = Array.from({ length: relay.size }, () => ntorClientStart(id, onion.publicKey).onionskin);
   return async () => {
@@ -127,9 +128,7 @@ function ntorServerSpares(): AsyncRound {
 }
 
 function ntorServer(): Round {
-  const id = relayIdFromIdentity(randomBytes(32));
-  const onion = generateX25519KeyPair();
-  const keys = [onion, generateX25519KeyPair()];
+  const { id, onion, keys } = ntorRelay();
   const onionskins = Array.from(
     { length: 64 },
     () => ntorClientStart(id, onion.publicKey).onionskin,

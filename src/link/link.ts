@@ -554,6 +554,7 @@ export async function listenLinks(options: ListenLinksOptions): Promise<LinkList
     const socket = new tls.TLSSocket(raw, { isServer: true, secureContext });
     const handshakeFailed = () => socket.destroy();
     const timer = setTimeout(handshakeFailed, timeoutMs);
+    raw.once("close", () => clearTimeout(timer));
     socket.on("error", handshakeFailed);
     socket.once("secure", () => {
       clearTimeout(timer);

@@ -49,12 +49,12 @@ export function verifySignedConsensus(signed: SignedConsensus, pinnedAuthorityKe
   if (signed.signatures.length > MAX_CONSENSUS_SIGNATURES) {
     throw new ConsensusVerificationError("malformed", `consensus carries ${signed.signatures.length} signatures; at most ${MAX_CONSENSUS_SIGNATURES} are allowed`);
   }
-  const digest = createHash("sha256").update(signed.consensus).digest("hex");
+  const checked = remembered(createHash("sha256").update(signed.consensus).digest("hex"));
   const signers = new Set<string>();
   for (const s of signed.signatures) {
     const keyHex = Buffer.from(s.authorityKey).toString("hex");
     if (signers.has(keyHex) || !pinned.has(keyHex)) continue;
-    if (signatureValid(digest, signed.consensus, keyHex, s)) signers.add(keyHex);
+    if (signatureValid(checked, signed.consensus, keyHex, s)) signers.add(keyHex);
   }
   const needed = majority(pinned.size);
   if (signers.size < needed) {
@@ -63,7 +63,7 @@ export function verifySignedConsensus(signed: SignedConsensus, pinnedAuthorityKe
       `consensus has valid signatures from ${signers.size} of ${pinned.size} pinned authorities; ${needed} are needed`,
     );
   }
-  const consensus = decoded(digest, signed.consensus);
+  const consensus = decoded(checked, signed.consensus);
   if (consensus.validAfter === undefined || consensus.freshUntil === undefined || consensus.validUntil === undefined) {
     throw new ConsensusVerificationError("malformed", "consensus lacks valid_after, fresh_until or valid_until");
   }
@@ -104,8 +104,7 @@ function remembered(digest: string): Checked {
   return held;
 }
 
-function signatureValid(digest: string, bytes: Uint8Array, keyHex: string, s: AuthoritySignature): boolean {
-  const { signatures } = remembered(digest);
+function signatureValid({ signatures }: Checked, bytes: Uint8Array, keyHex: string, s: AuthoritySignature): boolean {
   const key = `${keyHex}:${Buffer.from(s.signature).toString("hex")}`;
   let valid = signatures.get(key);
   if (valid === undefined) {
@@ -116,8 +115,7 @@ function signatureValid(digest: string, bytes: Uint8Array, keyHex: string, s: Au
   return valid;
 }
 
-function decoded(digest: string, bytes: Uint8Array): Consensus {
-  const held = remembered(digest);
+function decoded(held: Checked, bytes: Uint8Array): Consensus {
   if (held.consensus === undefined) {
     try {
       const consensus = fromBinary(ConsensusSchema, bytes);

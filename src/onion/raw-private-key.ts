@@ -8,9 +8,9 @@
  */
 import { createPrivateKey, createPublicKey, type KeyObject } from "node:crypto";
 
-export type RawKeyCurve = "X25519" | "Ed25519";
+type RawKeyCurve = "X25519" | "Ed25519";
 
-export const RAW_PRIVATE_KEY_LEN = 32;
+const RAW_PRIVATE_KEY_LEN = 32;
 
 const PKCS8_PREFIX: Record<RawKeyCurve, Buffer> = {
   X25519: Buffer.from("302e020100300506032b656e04220420", "hex"),
