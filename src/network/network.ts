@@ -237,7 +237,7 @@ export async function startNetwork(options: NetworkOptions = {}): Promise<Runnin
   const launcher: Launcher = processes
     ? processLauncher(logDir, readyTimeoutMs, options.childEnv, timing)
     : threads > 0
-      ? threadLauncher(threads, readyTimeoutMs, options.logger ?? rootLogger(), timing)
+      ? threadLauncher(threads, readyTimeoutMs, options.logger ?? rootLogger(), timing, relayCount)
       : inProcessLauncher(readyTimeoutMs, options.logger, timing);
 
   // Tiers in the order started (destination, authorities, relays, proxy). Closing stops the
