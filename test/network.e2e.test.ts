@@ -10,6 +10,7 @@
  */
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
@@ -17,6 +18,7 @@ import { render } from "ink-testing-library";
 import { createElement as h } from "react";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { generatedSha256, CAT_SOUNDS } from "../src/network/destination.js";
+import { NODE_FLAGS, PROXY_NODE_FLAGS } from "../src/network/child.js";
 import { startNetwork, type RunningNetwork } from "../src/network/network.js";
 import { App } from "../src/proxy/tui/app.js";
 import { createControlClient } from "../src/proxy/tui/control.js";
@@ -139,6 +141,13 @@ describe("meowonion network --headless --processes", () => {
     // Each node is a direct child of the network process (tsx may add an esbuild helper).
     const children = childPidsOf(net.pid!);
     for (const pid of nodePids) expect(children).toContain(pid);
+  });
+
+  it("runs the proxy with PROXY_NODE_FLAGS and every other node with NODE_FLAGS", () => {
+    const proxyPid = Number(/^\s*proxy\s.*\bpid=(\d+)/m.exec(output.join("\n"))?.[1]);
+    const v8FlagsOf = (pid: number) => readFileSync(`/proc/${pid}/cmdline`, "latin1").split("\0").slice(1, 1 + NODE_FLAGS.length);
+    expect(v8FlagsOf(proxyPid)).toEqual(PROXY_NODE_FLAGS);
+    for (const pid of nodePids.filter((p) => p !== proxyPid)) expect(v8FlagsOf(pid)).toEqual(NODE_FLAGS);
   });
 
   it("serves 1 KB through SOCKS5 (hostname resolved at the exit) and HTTP CONNECT, with curl", async () => {

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { existsSync, readFileSync } from "node:fs";
 import { pathToFileURL } from "node:url";
 import { parseHostPort } from "../../src/common/host-port.js";
-import { NODE_FLAGS, parseReadyLine } from "../../src/network/child.js";
+import { parseReadyLine, PROXY_NODE_FLAGS } from "../../src/network/child.js";
 import { measureIdleCircuits } from "../idle-circuits.js";
 import { torIdleCircuits } from "./idle.js";
 import type { OnionClient, OnionServicePortSpec, OnionServiceUnderTest } from "./onion-service.js";
@@ -306,7 +306,7 @@ export async function startOurProxy(opts: {
   const child = startProcess(
     process.execPath,
     [
-      ...NODE_FLAGS,
+      ...PROXY_NODE_FLAGS,
       ...cliArguments(opts.root, opts.build),
       "proxy",
       "--headless",

@@ -38,6 +38,13 @@ const EXIT_WITH_PARENT = pathToFileURL(join(PACKAGE_ROOT, "src", "network", `exi
 export const NODE_FLAGS: readonly string[] = ["--max-semi-space-size=8", "--initial-old-space-size=64"];
 
 /**
+ * The proxy's V8 options: NODE_FLAGS with 1 MB semi-spaces. The proxy's young generation and the
+ * Buffers that wait for its scavenges were most of what a bulk transfer added to its memory:
+ * its peak fell from ≈ 114 to ≈ 84 MB at the same CPU per MB (docs/bench-compare.md).
+ */
+export const PROXY_NODE_FLAGS: readonly string[] = ["--max-semi-space-size=1", "--initial-old-space-size=64"];
+
+/**
  * Node's arguments to run the CLI with `args`: the V8 `flags`, then exit-with-parent preloaded
  * (and tsx for TypeScript).
  */

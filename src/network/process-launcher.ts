@@ -3,7 +3,7 @@
  * the command line with the local network's timing, its stderr in DATA/logs/.
  */
 import { join } from "node:path";
-import { type ChildNode, spawnNode } from "./child.js";
+import { type ChildNode, PROXY_NODE_FLAGS, spawnNode } from "./child.js";
 import { LOCAL_DIRECTORY_ARGS, LOCAL_RELAY_ARGS, LOCAL_TIMING, type Launcher, type NodeHandle, type ScaledTiming } from "./launcher.js";
 
 function directoryArgs(d: { listen: string; dataDir: string; peers: string[] }, timing: ScaledTiming): string[] {
@@ -25,7 +25,7 @@ export function processLauncher(
   env?: NodeJS.ProcessEnv,
   timing: ScaledTiming = LOCAL_TIMING,
 ): Launcher {
-  const run = async (name: string, kind: string, args: string[]): Promise<NodeHandle> => {
+  const run = async (name: string, kind: string, args: string[], nodeFlags?: readonly string[]): Promise<NodeHandle> => {
     const child: ChildNode = await spawnNode({
       name,
       kind,
@@ -33,6 +33,7 @@ export function processLauncher(
       logFile: join(logDir, `${name}.log`),
       readyTimeoutMs,
       env,
+      nodeFlags,
     });
     return { fields: child.fields, pid: child.pid, stop: () => child.stop() };
   };
@@ -57,7 +58,7 @@ export function processLauncher(
         "--data-dir", o.dataDir,
         ...(o.allowSameSubnet ? ["--allow-same-subnet"] : []),
         "--headless",
-      ]),
+      ], PROXY_NODE_FLAGS),
     service: (o) =>
       run(o.name, "service", [
         ...directoriesArgs(o.directories),
