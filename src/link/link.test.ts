@@ -2,7 +2,7 @@ import net from "node:net";
 import tls from "node:tls";
 import { once } from "node:events";
 import { create } from "@bufbuild/protobuf";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { type Frame, FrameSchema } from "../../gen/meowonion/v1/link_pb.js";
 import { OnionError } from "../onion/errors.js";
 import { RELAY_BODY_LEN } from "../onion/frame.js";
@@ -104,6 +104,27 @@ describe("links", () => {
     const received = nextFrame(goodRelaySide);
     good.sendRelay(0x80000002, new Uint8Array(RELAY_BODY_LEN));
     expect((await received).circuitId).toBe(0x80000002);
+  });
+
+  it("writes a few frames on an idle link in the same turn, and coalesces a burst until the check phase", async () => {
+    const { server, identity } = await listener();
+    const client = track(await connectLink({ host: "127.0.0.1", port: server.port, expectedIdentity: identity.publicKey }));
+    const writes = vi.spyOn(tls.TLSSocket.prototype, "write");
+    cleanups.push(() => writes.mockRestore());
+    const body = new Uint8Array(RELAY_BODY_LEN);
+
+    client.sendRelay(0x80000001, body);
+    client.sendRelay(0x80000001, body);
+    expect(writes).not.toHaveBeenCalled();
+    await Promise.resolve();
+    expect(writes).toHaveBeenCalledTimes(1);
+
+    writes.mockClear();
+    for (let i = 0; i < 20; i++) client.sendRelay(0x80000001, body);
+    await Promise.resolve();
+    expect(writes).not.toHaveBeenCalled();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(writes).toHaveBeenCalledTimes(1);
   });
 
   it("allocates circuit ids by the top-bit rule", async () => {

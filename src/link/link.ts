@@ -34,6 +34,8 @@ const CONGESTION_BYTES = 256 * 1024;
 const MAX_SPARE_OUTPUTS = 4;
 /** Flushes up to this size are written as a copy (Buffer.from uses node's 8 KiB pool below 4 KiB). */
 const SMALL_WRITE_BYTES = 4 * 1024;
+/** More than this queued within one turn (about 8 frames) is a burst, written in the loop's check phase. */
+const BURST_BYTES = 4 * 1024;
 /** How long a closed link may take to flush its last frames before its socket is destroyed. */
 const GRACEFUL_CLOSE_MS = 2_000;
 
@@ -328,8 +330,23 @@ export class Link extends EventEmitter<LinkEvents> {
   private scheduleFlush(): void {
     if (this.flushScheduled) return;
     this.flushScheduled = true;
-    setImmediate(() => this.flush());
+    queueMicrotask(this.endOfTurn);
   }
+
+  /**
+   * Runs when the code that queued the first frame (a socket read's frames, an application's
+   * write) is done. A few frames on an idle link (a handshake step, an interactive cell) go to
+   * the socket now, in the same turn; a burst, or a link whose socket still holds data, waits
+   * for the loop's check phase, gathering what the other reads of this poll phase add: fewer,
+   * larger writes under load.
+   */
+  private readonly endOfTurn = (): void => {
+    if (!this.flushScheduled) return;
+    if (this.outputUsed > BURST_BYTES || this.socket.writableLength > 0) setImmediate(this.flushQueued);
+    else this.flush();
+  };
+
+  private readonly flushQueued = (): void => this.flush();
 
   /**
    * Write what is queued now instead of when the event loop gets to it: for a handshake step,
