@@ -1,8 +1,9 @@
 /**
- * End to end over real sockets: publish → heartbeat → reachability test (a real link
- * handshake) → listed in the consensus with its flags → heartbeats stop → dropped. Relays lying
- * about their address never get in. WatchConsensus is the event source throughout.
+ * End to end over real sockets: publish (which counts as a heartbeat) → reachability test (a
+ * real link handshake) → listed in the consensus with its flags → heartbeats stop → dropped.
+ * Relays lying about their address never get in. WatchConsensus is the event source throughout.
  */
+import { timestampFromMs, timestampMs } from "@bufbuild/protobuf/wkt";
 import { afterEach, describe, expect, it } from "vitest";
 import { RelayFlag } from "../../gen/meowonion/v1/consensus_pb.js";
 import { hex } from "../netdoc/descriptor.js";
@@ -33,18 +34,14 @@ function keepBeating(send: () => Promise<unknown>, everyMs: number): () => void 
 }
 
 describe("relay lifecycle", () => {
-  it("publish → heartbeat → reachable → listed with flags → silent → dropped", async () => {
+  it("publish (alive as of then) → reachable → listed with flags → heartbeats → silent → dropped", async () => {
     const { server, client } = await startTestDirectory(cleanups, { intervalMs: 500, heartbeatTimeoutMs: 1_500, stableAfterMs: 1_000 });
     const keys = [server.publicKey];
     const relay = await makeRelay(cleanups, { nickname: "Lifecycle" });
+    // The stored publication counts as the first heartbeat: tested and listed without one.
     await client.rpc.publishDescriptor({ descriptor: relay.descriptor() });
-
-    // Published but silent: not listed.
-    const empty = await waitForConsensus(client, keys, () => true);
-    expect(listed(empty, relay)).toBe(false);
-
-    const stop = keepBeating(() => client.rpc.heartbeat(relay.heartbeat()), 300);
     const withRelay = await waitForConsensus(client, keys, (c) => listed(c, relay));
+    const stop = keepBeating(() => client.rpc.heartbeat(relay.heartbeat()), 300);
     const entry = withRelay.relays.find((r) => hex(r.identityKey) === relay.keyHex)!;
     expect(entry.nickname).toBe("Lifecycle");
     expect(entry.orPort).toBe(relay.listener!.port);
@@ -62,6 +59,19 @@ describe("relay lifecycle", () => {
     stop();
     const dropped = await waitForConsensus(client, keys, (c) => !listed(c, relay));
     expect(dropped.relays).toHaveLength(0);
+  });
+
+  it("does not count a descriptor published longer ago than the heartbeat timeout as a heartbeat", async () => {
+    const { server, client } = await startTestDirectory(cleanups, { intervalMs: 500, heartbeatTimeoutMs: 1_500 });
+    const keys = [server.publicKey];
+    const relay = await makeRelay(cleanups, { nickname: "Stale" });
+    await client.rpc.publishDescriptor({ descriptor: relay.descriptor({ published: timestampFromMs(Date.now() - 10_000) }) });
+    // Two rounds later (the first consensus may predate the publication): still not listed.
+    const first = await waitForConsensus(client, keys, () => true);
+    const later = await waitForConsensus(client, keys, (c) => timestampMs(c.validAfter!) > timestampMs(first.validAfter!));
+    expect(listed(later, relay)).toBe(false);
+    keepBeating(() => client.rpc.heartbeat(relay.heartbeat()), 300);
+    await waitForConsensus(client, keys, (c) => listed(c, relay));
   });
 
   it("never lists relays that lie about their address, while honest ones get in", async () => {

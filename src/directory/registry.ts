@@ -1,17 +1,19 @@
 /**
  * The authority's view of relays: accepts descriptors and heartbeats (durably, via the store),
  * tests reachability, and decides which relays it votes Running:
- *   Running = an accepted heartbeat within the heartbeat timeout
+ *   Running = an accepted heartbeat, or the storing of its descriptor (which counts as one,
+ *               directory.proto PublishDescriptor), within the heartbeat timeout
  *           AND the latest reachability test of the descriptor's current addresses passed,
  *               within the reachability window
  *           AND the descriptor has not expired.
- * Only heartbeating relays are tested: on their first heartbeat (and when their addresses
+ * Only live relays are tested: when they publish or first heartbeat (and when their addresses
  * change), then again after a quarter to a half of the reachability window (drawn at random,
  * so that a thousand relays tested together are re-tested spread out), failures retried after
- * a few seconds. So a flood of published-but-silent descriptors costs no probes, and keeping a
+ * a few seconds. So relays silent for longer than the timeout cost no probes, and keeping a
  * thousand relays listed costs a handful of handshakes a second, not hundreds: liveness comes
  * from the signed heartbeats, which are cheap, and the test re-checks the address, as Tor's
- * authorities do on a ~20-minute cycle.
+ * authorities do on a ~20-minute cycle. A publication standing for the first heartbeat saves a
+ * relay joining the network one signed RPC to each authority.
  * `viewVersion` changes whenever the vote this authority would cast changes in a way that can
  * change the consensus (a relay starts or stops Running, or a Running relay's descriptor
  * changes): that starts a voting round.
@@ -117,7 +119,7 @@ export class RelayRegistry {
     if (refusal !== undefined) throw refusal;
     await checkDescriptorSignatureWith(v, this.options.verifier);
     const replaced = this.store.get(v.keyHex) !== undefined;
-    await this.store.putDescriptor(v);
+    await this.store.putDescriptor(v, this.now());
     this.options.onStored?.(v);
     // Checked first: the fingerprint costs a hash, on the hottest path.
     if (this.options.log.isLevelEnabled("debug")) {
@@ -214,9 +216,10 @@ export class RelayRegistry {
     this.options.onViewChange();
   }
 
+  /** An accepted heartbeat, or a stored descriptor (directory.proto PublishDescriptor), within the timeout. */
   private heardRecently(relay: StoredRelay, now: number): boolean {
-    const last = relay.heartbeats.at(-1)?.receivedAtMs;
-    return last !== undefined && now - last <= this.options.heartbeatTimeoutMs;
+    const last = Math.max(relay.heartbeats.at(-1)?.receivedAtMs ?? -Infinity, relay.storedAliveAtMs);
+    return now - last <= this.options.heartbeatTimeoutMs;
   }
 
   /** Recomputes Running for one relay and starts a reachability test if one is due. */

@@ -31,6 +31,12 @@ export interface StoredRelay {
   valid: ValidDescriptor;
   /** Accepted heartbeats still relevant (replay window, rate), oldest first. */
   heartbeats: AcceptedHeartbeat[];
+  /**
+   * When storing the held descriptor showed the relay alive (directory.proto PublishDescriptor):
+   * the earlier of its `published` time and when it was stored (at a restart: of its
+   * `published` time and the restart).
+   */
+  storedAliveAtMs: number;
 }
 
 export class DirectoryStore {
@@ -50,7 +56,7 @@ export class DirectoryStore {
     const now = options.nowMs ?? Date.now();
     const path = join(dataDir, JOURNAL_FILE);
     store.journal = await Journal.open(path, {
-      replay: (record) => store.replay(record),
+      replay: (record) => store.replay(record, now),
       snapshot: () => store.snapshot(),
       onTruncate: (info) => log.warn({ path, ...info }, "journal had a torn tail (crash mid-write); cut it off"),
       log,
@@ -91,9 +97,9 @@ export class DirectoryStore {
   }
 
   /** Durably stores a descriptor that passed every check; refuses if another won a race. */
-  async putDescriptor(v: ValidDescriptor): Promise<void> {
+  async putDescriptor(v: ValidDescriptor, receivedAtMs: number): Promise<void> {
     const payload = toBinary(SignedDescriptorSchema, v.signed);
-    const refusal = await this.requireJournal().append({ type: RECORD_DESCRIPTOR, payload }, () => this.applyDescriptor(v));
+    const refusal = await this.requireJournal().append({ type: RECORD_DESCRIPTOR, payload }, () => this.applyDescriptor(v, receivedAtMs));
     if (refusal !== undefined) throw refusal;
   }
 
@@ -134,11 +140,11 @@ export class DirectoryStore {
     return this.journal;
   }
 
-  private applyDescriptor(v: ValidDescriptor): ConnectError | undefined {
+  private applyDescriptor(v: ValidDescriptor, receivedAtMs: number): ConnectError | undefined {
     const refusal = this.placementRefusal(v);
     if (refusal !== undefined) return refusal;
     const held = this.relays.get(v.keyHex);
-    this.relays.set(v.keyHex, { valid: v, heartbeats: held?.heartbeats ?? [] });
+    this.relays.set(v.keyHex, { valid: v, heartbeats: held?.heartbeats ?? [], storedAliveAtMs: Math.min(v.publishedMs, receivedAtMs) });
     return undefined;
   }
 
@@ -154,10 +160,10 @@ export class DirectoryStore {
     return undefined;
   }
 
-  private replay(record: JournalRecord): void {
+  private replay(record: JournalRecord, nowMs: number): void {
     try {
       if (record.type === RECORD_DESCRIPTOR) {
-        this.applyDescriptor(checkDescriptorShape(fromBinary(SignedDescriptorSchema, record.payload)));
+        this.applyDescriptor(checkDescriptorShape(fromBinary(SignedDescriptorSchema, record.payload)), nowMs);
       } else if (record.type === RECORD_HEARTBEAT) {
         const receivedAtMs = Number(Buffer.from(record.payload.buffer, record.payload.byteOffset, 8).readBigUInt64BE());
         const request = fromBinary(HeartbeatRequestSchema, record.payload.subarray(8));

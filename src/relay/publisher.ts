@@ -1,9 +1,10 @@
 /**
  * Keeps the relay listed: publishes its signed descriptor to every directory authority at
  * start, when it changes (onion key rotation) and well before it expires, and sends signed
- * heartbeats. Each authority has its own schedule: a heartbeat every heartbeatMs, each wait
- * drawn from 0.9–1.1 of it so that relays started together (a local network of a thousand)
- * drift apart instead of reaching the authorities in step; a publication that fails is retried
+ * heartbeats (a publication the authority stores counts as one). Each authority has its own
+ * schedule: a heartbeat every heartbeatMs, each wait drawn from 0.9–1.1 of it so that relays
+ * started together (a local network of a thousand) drift apart instead of reaching the
+ * authorities in step; a publication that fails is retried
  * with jittered exponential backoff (1 s, 2 s, … up to heartbeatMs), a heartbeat answered
  * NOT_FOUND (the authority lost or dropped our descriptor) republishes. Until the current
  * descriptor shows up in a consensus signed by a majority of the pinned authority keys, the
@@ -167,11 +168,12 @@ export class Publisher {
     let delay = this.options.heartbeatMs;
     try {
       this.#replaceIfDue();
-      if (!authority.published) await this.#publish(authority);
-      // Right after publishing too: authorities vote a relay Running only once it heartbeats.
+      const stored = !authority.published && (await this.#publish(authority));
       if (authority.published) {
         authority.backoff.reset();
-        await this.#heartbeat(authority);
+        // A descriptor the authority stored just now counts as a heartbeat (directory.proto
+        // PublishDescriptor); one it already held does not.
+        if (!stored) await this.#heartbeat(authority);
       }
       delay = authority.published ? jittered(this.options.heartbeatMs) : authority.backoff.fail();
     } catch (error) {
@@ -231,17 +233,20 @@ export class Publisher {
     return this.#signed;
   }
 
-  async #publish(authority: Authority): Promise<void> {
+  /** Whether the authority stored the descriptor now (not if it held it already, or refused it). */
+  async #publish(authority: Authority): Promise<boolean> {
     const { descriptor } = this.#current();
     try {
       await authority.client.rpc.publishDescriptor({ descriptor }, { timeoutMs: PUBLISH_TIMEOUT_MS });
       authority.published = true;
       this.options.log.info({ directory: authority.pin.url }, "descriptor published");
+      return true;
     } catch (error) {
       const e = ConnectError.from(error);
       // ALREADY_EXISTS: it holds exactly these bytes already.
       if (e.code === Code.AlreadyExists) authority.published = true;
       else this.options.log.warn({ directory: authority.pin.url, code: Code[e.code], err: e.rawMessage }, "descriptor publication failed; will retry");
+      return false;
     }
   }
 

@@ -465,7 +465,11 @@ export const DirectoryService: GenService<{
    * because entries are keyed by the key that signed them. Once acknowledged, the descriptor
    * is durable: it survives a crash and restart of the authority. The authority then tests
    * the relay's reachability (connects to or_port and checks the link identity proof) before
-   * voting it Running.
+   * voting it Running. A descriptor stored by this call (not one refused, ALREADY_EXISTS
+   * included) also shows the relay alive, as an accepted heartbeat received at the earlier of
+   * its `published` time and the moment it was stored would (after a restart: its `published`
+   * time, or the restart if that is earlier): so a relay need not heartbeat right after
+   * publishing, and the reachability test may start at once.
    *
    * @generated from rpc meowonion.v1.DirectoryService.PublishDescriptor
    */
@@ -480,7 +484,8 @@ export const DirectoryService: GenService<{
    * must be within 60 seconds of the authority's clock (OUT_OF_RANGE); a nonce already seen
    * from this relay within that window is a replay (ALREADY_EXISTS); more than 10 heartbeats
    * a minute from one relay are refused (RESOURCE_EXHAUSTED). A relay that sends no accepted
-   * heartbeat for the heartbeat timeout (default 90 s) is no longer voted Running.
+   * heartbeat (and stores no descriptor, see PublishDescriptor) for the heartbeat timeout
+   * (default 90 s) is no longer voted Running.
    *
    * @generated from rpc meowonion.v1.DirectoryService.Heartbeat
    */
