@@ -22,6 +22,8 @@ const EXTENSION = COMPILED ? ".js" : ".ts";
 export const PACKAGE_ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 export const CLI_PATH = join(PACKAGE_ROOT, "src", `cli${EXTENSION}`);
 const EXIT_WITH_PARENT = pathToFileURL(join(PACKAGE_ROOT, "src", "network", `exit-with-parent${EXTENSION}`)).href;
+/** The old generation's floor every node shares (NODE_FLAGS says why). */
+const INITIAL_OLD_SPACE = "--initial-old-space-size=64";
 
 /**
  * V8 options every node process of ours runs with, on the command line (Node refuses
@@ -35,14 +37,14 @@ const EXIT_WITH_PARENT = pathToFileURL(join(PACKAGE_ROOT, "src", "network", `exi
  * instead of doubling: fewer external bytes between scavenges, which made that fall come
  * sooner, and less memory per process. The measurements: docs/bench-compare.md.
  */
-export const NODE_FLAGS: readonly string[] = ["--max-semi-space-size=8", "--initial-old-space-size=64"];
+export const NODE_FLAGS: readonly string[] = ["--max-semi-space-size=8", INITIAL_OLD_SPACE];
 
 /**
  * The proxy's V8 options: NODE_FLAGS with 1 MB semi-spaces. The proxy's young generation and the
  * Buffers that wait for its scavenges were most of what a bulk transfer added to its memory:
  * its peak fell from ≈ 114 to ≈ 84 MB at the same CPU per MB (docs/bench-compare.md).
  */
-export const PROXY_NODE_FLAGS: readonly string[] = ["--max-semi-space-size=1", "--initial-old-space-size=64"];
+export const PROXY_NODE_FLAGS: readonly string[] = ["--max-semi-space-size=1", INITIAL_OLD_SPACE];
 
 /**
  * Node's arguments to run the CLI with `args`: the V8 `flags`, then exit-with-parent preloaded

@@ -106,13 +106,13 @@ export function threadLauncher(
       work[index] -= weight;
       throw error;
     }
-    let running = true;
+    let held = weight;
     return {
       fields: reply.fields ?? {},
       // A node of a dead worker is already gone.
       stop: async () => {
-        if (running) work[index] -= weight;
-        running = false;
+        work[index] -= held;
+        held = 0;
         if (host.dead) return;
         const stopped = await ask(host, { id: nextId++, kind: "stop", node: request.id }).catch(() => undefined);
         if (stopped?.error !== undefined) throw new MeowOnionError(stopped.error.kind, stopped.error.message);
