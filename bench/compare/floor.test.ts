@@ -1,7 +1,8 @@
 /**
  * The Node.js TLS floor as a network under test: its four real processes carry a SOCKS stream
  * to our local servers and back, report a refused destination as SOCKS "connection refused",
- * and are gone after stop(). No timing assertions.
+ * complete ntor handshakes through the relays (a wrong reply would fail the client's AUTH
+ * check), and are gone after stop(). No timing assertions.
  */
 import { createHash } from "node:crypto";
 import { connect, createServer, type AddressInfo } from "node:net";
@@ -79,6 +80,16 @@ describe("Node.js TLS floor", () => {
     raw.write(Buffer.from([5, 1, 0]));
     await closed;
     const rtt = await roundTrips(floor, servers, 2, 0, "after");
+    expect(rtt.samples).toHaveLength(2);
+  });
+
+  it("builds: three ntor handshakes through its relays over links kept open, each timed", async () => {
+    expect(floor.streamsUseBuiltCircuits).toBe(false);
+    const times: number[] = [];
+    // More than one: the second and third reuse the chain of build links the first opened.
+    for (let i = 0; i < 3; i++) times.push((await floor.buildCircuit!()).ms);
+    for (const ms of times) expect(ms).toBeGreaterThan(0);
+    const rtt = await roundTrips(floor, servers, 2, 0, "after-builds");
     expect(rtt.samples).toHaveLength(2);
   });
 

@@ -184,7 +184,7 @@ export async function runWorkloads(
           await sleep(p.opGapMs);
           await (await buildCircuit()).close();
         }
-        for (let i = 0; i < p.warmupCircuits; i++) {
+        for (let i = 0; i < (net.streamsUseBuiltCircuits === false ? 0 : p.warmupCircuits); i++) {
           await sleep(p.opGapMs);
           await retriedOnce("a warm-up fresh-circuit stream", (s) => freshFirstByte(net, dst, `warm-fresh-${tag}-${i}${s}`));
         }
@@ -207,7 +207,7 @@ export async function runWorkloads(
     v.circuit_build_ms_p50 = percentile(ms, 50);
     v.circuit_build_ms_p90 = percentile(ms, 90);
   });
-  if (buildCircuit) await step("fresh circuits", async () => {
+  if (buildCircuit && net.streamsUseBuiltCircuits !== false) await step("fresh circuits", async () => {
     const ms: number[] = [];
     for (let i = 0; i < p.freshCount; i++) {
       await sleep(p.opGapMs);

@@ -33,9 +33,14 @@ export interface NetworkUnderTest {
   /**
    * Build one circuit; its build time in ms as the network reports it, and a way to close it
    * (until then it is a clean circuit that a new stream could use). Absent for a network
-   * without circuits (the Node.js TLS floor): then build and fresh-circuit figures are skipped.
+   * without circuits: then build and fresh-circuit figures are skipped.
    */
   buildCircuit?(): Promise<BuiltCircuit>;
+  /**
+   * False when a new SOCKS username does not get a circuit like the ones buildCircuit makes
+   * (the floor: its builds are handshakes alone): then fresh-circuit figures are skipped.
+   */
+  streamsUseBuiltCircuits?: boolean;
   /** Every OS process of the network, named. */
   processes(): { name: string; pid: number }[];
   /** Build `count` idle circuits at a relay and measure its memory per circuit. */
