@@ -193,7 +193,6 @@ function relayHop(link: TLSSocket, carry: Buffer): void {
   const next = nextHop();
   if (carry.length > 0) next.write(carry);
   splice(link, next);
-  link.resume();
 }
 
 /**
