@@ -8,6 +8,10 @@
  * handshakes as spares), and wait, untimed, for the spares to be made again between rounds:
  * what a build waits on. `_no_spares_` figures make every key in the timed loop (the whole CPU
  * cost on the calling thread, as in a burst that outruns the spares).
+ *
+ * `_after_idle_us` figures: one operation after IDLE_PAUSE_MS with nothing to do, the median of
+ * IDLE_SAMPLES. Builds and spaced round trips meet the code in that state; how much dearer it
+ * is than back to back is the machine's (docs/bench-compare.md: 4–20× on the 2-core VM).
  */
 import { randomBytes } from "node:crypto";
 import {
@@ -23,6 +27,8 @@ import { ClientCircuitCrypto, KeystreamPool, RelayCircuitCrypto } from "../src/o
 import { RELAY_BODY_LEN } from "../src/onion/frame.js";
 
 const MEASURE_MS = 1000;
+const IDLE_PAUSE_MS = 20;
+const IDLE_SAMPLES = 30;
 const WARMUP_MS = 150;
 const BATCH = 32;
 /** Simulated link frame: a fixed 10-byte header in front of the 509-byte body. */
@@ -44,6 +50,56 @@ export async function benchOnion(): Promise<Record<string, number>> {
     ntor_handshakes_per_s: await rateAsync(ntorFullSpares()),
     ntor_server_handshakes_per_s: await rateAsync(ntorServerSpares()),
     ...figures,
+    ntor_handshake_after_idle_us: await afterIdle(ntorHandshakeOnce()),
+    exit_cell_after_idle_us: await afterIdle(exitCellOnce()),
+  };
+}
+
+/** Median µs of `op`, each run after IDLE_PAUSE_MS of sleep (its setup, untimed, before the pause). */
+async function afterIdle(op: { prepare: () => Promise<void>; run: () => void }): Promise<number> {
+  const samples: number[] = [];
+  for (let i = 0; i < IDLE_SAMPLES; i++) {
+    await op.prepare();
+    await new Promise((resolve) => setTimeout(resolve, IDLE_PAUSE_MS));
+    const start = performance.now();
+    op.run();
+    samples.push((performance.now() - start) * 1000);
+  }
+  samples.sort((a, b) => a - b);
+  return Math.round(samples[Math.floor(samples.length / 2)]);
+}
+
+/** One client start + relay reply (with its key material) + client finish, spares ready. */
+function ntorHandshakeOnce(): { prepare: () => Promise<void>; run: () => void } {
+  const { id, onion, keys } = ntorRelay();
+  const client = new EphemeralKeys();
+  const relay = new EphemeralKeys();
+  return {
+    prepare: () => Promise.all([client.whenFull(), relay.whenFull()]).then(() => undefined),
+    run: () => {
+      const { state, onionskin } = ntorClientStart(id, onion.publicKey, client);
+      const server = ntorServerRespond(onionskin, id, keys, relay);
+      if (ntorClientFinish(state, server.reply).length !== server.keyMaterial.length) throw new Error("bench: keys differ");
+    },
+  };
+}
+
+/** An exit's side of one cell: strip its layer and check its running SHA-1. */
+function exitCellOnce(): { prepare: () => Promise<void>; run: () => void } {
+  const km = randomBytes(KEY_MATERIAL_LEN);
+  const client = new ClientCircuitCrypto(new KeystreamPool());
+  client.addHop(km);
+  const relay = new RelayCircuitCrypto(km, new KeystreamPool());
+  const cell = Buffer.alloc(RELAY_BODY_LEN);
+  return {
+    prepare: async () => {
+      cell.fill(0);
+      cell[0] = 2;
+      client.encryptOutbound(cell, 0);
+    },
+    run: () => {
+      if (!relay.decryptOutbound(cell).recognized) throw new Error("bench: not recognized");
+    },
   };
 }
 
