@@ -55,8 +55,14 @@ export async function benchOnion(): Promise<Record<string, number>> {
   };
 }
 
+/** One operation timed after an idle pause, and its untimed setup. */
+interface IdleOp {
+  prepare: () => Promise<void>;
+  run: () => void;
+}
+
 /** Median µs of `op`, each run after IDLE_PAUSE_MS of sleep (its setup, untimed, before the pause). */
-async function afterIdle(op: { prepare: () => Promise<void>; run: () => void }): Promise<number> {
+async function afterIdle(op: IdleOp): Promise<number> {
   const samples: number[] = [];
   for (let i = 0; i < IDLE_SAMPLES; i++) {
     await op.prepare();
@@ -70,7 +76,7 @@ async function afterIdle(op: { prepare: () => Promise<void>; run: () => void }):
 }
 
 /** One client start + relay reply (with its key material) + client finish, spares ready. */
-function ntorHandshakeOnce(): { prepare: () => Promise<void>; run: () => void } {
+function ntorHandshakeOnce(): IdleOp {
   const { id, onion, keys } = ntorRelay();
   const client = new EphemeralKeys();
   const relay = new EphemeralKeys();
@@ -85,7 +91,7 @@ function ntorHandshakeOnce(): { prepare: () => Promise<void>; run: () => void } 
 }
 
 /** An exit's side of one cell: strip its layer and check its running SHA-1. */
-function exitCellOnce(): { prepare: () => Promise<void>; run: () => void } {
+function exitCellOnce(): IdleOp {
   const km = randomBytes(KEY_MATERIAL_LEN);
   const client = new ClientCircuitCrypto(new KeystreamPool());
   client.addHop(km);

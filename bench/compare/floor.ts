@@ -122,7 +122,7 @@ export async function startFloor(opts: { root: string; readyTimeoutMs: number })
       const started = await startHop(opts.root, hop, next, path, opts.readyTimeoutMs);
       hops.push({ name: hop.name, child: started.child });
       next = started.port;
-      path.unshift(started.ntor);
+      if (hop.role !== "entry") path.unshift(started.ntor);
     }
     const entryPort = next!;
     const { build, close } = floorBuilds(entryPort);

@@ -163,6 +163,7 @@ export async function runWorkloads(
   };
 
   const buildCircuit = net.buildCircuit?.bind(net);
+  const freshCircuits = buildCircuit !== undefined && net.streamsUseBuiltCircuits !== false;
   await firstByteWhenReady(net, dst, Date.now() + p.readyTimeoutMs, `ready-${tag}`);
   v.ready_ms = performance.now() - net.startedAt;
   log(`  usable after ${Math.round(v.ready_ms)} ms`);
@@ -184,7 +185,7 @@ export async function runWorkloads(
           await sleep(p.opGapMs);
           await (await buildCircuit()).close();
         }
-        for (let i = 0; i < (net.streamsUseBuiltCircuits === false ? 0 : p.warmupCircuits); i++) {
+        for (let i = 0; i < (freshCircuits ? p.warmupCircuits : 0); i++) {
           await sleep(p.opGapMs);
           await retriedOnce("a warm-up fresh-circuit stream", (s) => freshFirstByte(net, dst, `warm-fresh-${tag}-${i}${s}`));
         }
@@ -207,7 +208,7 @@ export async function runWorkloads(
     v.circuit_build_ms_p50 = percentile(ms, 50);
     v.circuit_build_ms_p90 = percentile(ms, 90);
   });
-  if (buildCircuit && net.streamsUseBuiltCircuits !== false) await step("fresh circuits", async () => {
+  if (freshCircuits) await step("fresh circuits", async () => {
     const ms: number[] = [];
     for (let i = 0; i < p.freshCount; i++) {
       await sleep(p.opGapMs);

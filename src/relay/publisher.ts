@@ -5,13 +5,12 @@
  * schedule: a heartbeat every heartbeatMs, each wait drawn from 0.9–1.1 of it so that relays
  * started together (a local network of a thousand) drift apart instead of reaching the
  * authorities in step; a publication that fails is retried with jittered exponential backoff
- * (1 s, 2 s, … up to heartbeatMs), a heartbeat answered NOT_FOUND (the authority lost or
- * dropped our descriptor) republishes. Until the current
- * descriptor shows up in a consensus signed by a majority of the pinned authority keys, the
- * consensus is fetched about every heartbeatMs to check ("listed"), as a diff from the one
- * fetched before, once a majority of the authorities answered a heartbeat with "Running";
- * after that, whenever the consensus held is no longer fresh (EXTEND2 link reuse needs the
- * addresses it lists).
+ * (1 s, 2 s, … up to heartbeatMs), a heartbeat answered NOT_FOUND (the authority lost or dropped
+ * our descriptor) republishes. Until the current descriptor shows up in a consensus signed by a
+ * majority of the pinned authority keys, the consensus is fetched about every heartbeatMs to
+ * check ("listed"), as a diff from the one fetched before, once a majority of the authorities
+ * answered a heartbeat with "Running"; after that, whenever the consensus held is no longer
+ * fresh (EXTEND2 link reuse needs the addresses it lists).
  * `startSpreadMs` delays the first publication by a random share of it (local networks).
  */
 import { timestampFromMs, timestampMs } from "@bufbuild/protobuf/wkt";
